@@ -1,0 +1,330 @@
+//! Configuration: one TOML file (`etc/amavisd.toml`), read into [`Config`].
+//!
+//! Every key has a default written beside it in `etc/amavisd.toml`, and the reason for each limit
+//! sits next to the field below. Unknown keys are refused (`deny_unknown_fields`), and every error
+//! names the file, the key path and the reason, so an administrator never has to guess which line
+//! of the file is wrong. Semantic checks (a limit of zero, a malformed `forward_method`) happen in
+//! [`Config::validate`] after serde has accepted the shapes.
+
+mod error;
+mod forward;
+mod limits;
+
+pub use error::ConfigError;
+pub use forward::{ForwardMethod, ForwardTarget};
+pub use limits::{ForwardLimits, Limits};
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Which protocol a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenProtocol {
+    /// Decided per session by the greeting, as amavisd-new does on inet sockets: EHLO/HELO means
+    /// SMTP, LHLO means LMTP.
+    #[default]
+    Auto,
+    /// SMTP only; LHLO is refused.
+    Smtp,
+    /// LMTP only; EHLO/HELO are refused.
+    Lmtp,
+}
+
+/// One listening socket.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    /// `addr:port` for an inet socket (IPv6 as `[::1]:10024`).
+    pub inet: Option<String>,
+    /// A unix socket path; an old socket file left at that path is replaced at start.
+    pub unix: Option<PathBuf>,
+    /// `auto` (default), `smtp` or `lmtp`.
+    #[serde(default)]
+    pub protocol: ListenProtocol,
+}
+
+/// Header fields added to passed mail.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Headers {
+    /// Add our own `Received:` trace field (amavisd-new does, when it forwards the mail itself).
+    pub add_received: bool,
+    /// Name of the scanned-by field; amavisd-new's `$X_HEADER_TAG`. Empty: no such field.
+    pub x_header_tag: String,
+    /// Its body; amavisd-new's `$X_HEADER_LINE`. `%d` is replaced by `mydomain`.
+    pub x_header_line: String,
+}
+
+impl Default for Headers {
+    fn default() -> Self {
+        Self {
+            add_received: true,
+            x_header_tag: "X-Virus-Scanned".into(),
+            x_header_line: "amavisd-rs at %d".into(),
+        }
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    /// A `tracing` filter such as `info` or `amavisd=debug`; `RUST_LOG` overrides it.
+    pub level: String,
+    /// Where `amavisd start` sends the daemon's log; `foreground` logs to stderr.
+    pub file: PathBuf,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            file: PathBuf::from("var/amavisd.log"),
+        }
+    }
+}
+
+/// The whole configuration, as validated.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Our host name in greetings, EHLO and `Received:`; empty means the system's host name.
+    pub myhostname: String,
+    /// The site's domain, for `X-Virus-Scanned` and DSNs; empty means `myhostname` less its
+    /// first label.
+    pub mydomain: String,
+    /// Listening sockets. Default: `127.0.0.1:10024`, protocol auto.
+    pub listen: Vec<Listener>,
+    /// Where passed mail goes: `smtp:[127.0.0.1]:10025`, `lmtp:[host]:port` or `lmtp:unix:/path`.
+    pub forward_method: String,
+    /// Where DSNs we generate go; empty means `forward_method`.
+    pub notify_method: String,
+    /// Folder for messages spooled to disk and other temporary files (amavisd-new's `$TEMPBASE`).
+    pub tempdir: PathBuf,
+    /// The daemon writes its process id here; `stop`, `reload` and `status` read it.
+    pub pid_file: PathBuf,
+    /// Inbound limits.
+    pub limits: Limits,
+    /// Outbound (reinjection) limits and connection cache.
+    pub forward: ForwardLimits,
+    /// Added header fields.
+    pub headers: Headers,
+    /// Logging.
+    pub log: Log,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            myhostname: String::new(),
+            mydomain: String::new(),
+            listen: vec![Listener {
+                inet: Some("127.0.0.1:10024".into()),
+                unix: None,
+                protocol: ListenProtocol::Auto,
+            }],
+            forward_method: "smtp:[127.0.0.1]:10025".into(),
+            notify_method: String::new(),
+            tempdir: PathBuf::from("var/tmp"),
+            pid_file: PathBuf::from("var/amavisd.pid"),
+            limits: Limits::default(),
+            forward: ForwardLimits::default(),
+            headers: Headers::default(),
+            log: Log::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates `path`. Every error names the file and, where there is one, the key.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            file: path.to_path_buf(),
+            source: e,
+        })?;
+        Self::from_toml(path, &text)
+    }
+
+    /// Parses and validates TOML text; `file` is only used to name the source in errors.
+    pub fn from_toml(file: &Path, text: &str) -> Result<Config, ConfigError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::Syntax {
+            file: file.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let mut cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let reason = e.into_inner().message().trim().to_string();
+            ConfigError::Key {
+                file: file.to_path_buf(),
+                key,
+                reason,
+            }
+        })?;
+        cfg.validate(file)?;
+        Ok(cfg)
+    }
+
+    /// Fills the derived defaults and refuses values that would make the filter unsafe.
+    pub fn validate(&mut self, file: &Path) -> Result<(), ConfigError> {
+        let bad = |key: &str, reason: String| ConfigError::Key {
+            file: file.to_path_buf(),
+            key: key.to_string(),
+            reason,
+        };
+        if self.myhostname.is_empty() {
+            self.myhostname = system_hostname();
+        }
+        if self.mydomain.is_empty() {
+            self.mydomain = match self.myhostname.split_once('.') {
+                Some((_, rest)) if rest.contains('.') || !rest.is_empty() => rest.to_string(),
+                _ => self.myhostname.clone(),
+            };
+        }
+        for (name, v) in [("myhostname", &self.myhostname), ("mydomain", &self.mydomain)] {
+            if v.is_empty() || v.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+                return Err(bad(name, format!("{v:?} is not a host name")));
+            }
+        }
+        if self.listen.is_empty() {
+            return Err(bad("listen", "at least one listener is needed".into()));
+        }
+        for (i, l) in self.listen.iter().enumerate() {
+            match (&l.inet, &l.unix) {
+                (Some(a), None) => {
+                    if a.parse::<std::net::SocketAddr>().is_err() {
+                        return Err(bad(
+                            &format!("listen[{i}].inet"),
+                            format!("{a:?} is not addr:port (IPv6 as [::1]:10024)"),
+                        ));
+                    }
+                }
+                (None, Some(_)) => {}
+                _ => {
+                    return Err(bad(
+                        &format!("listen[{i}]"),
+                        "give exactly one of `inet` or `unix`".into(),
+                    ));
+                }
+            }
+        }
+        ForwardMethod::parse(&self.forward_method)
+            .map_err(|r| bad("forward_method", r))?;
+        if !self.notify_method.is_empty() {
+            ForwardMethod::parse(&self.notify_method).map_err(|r| bad("notify_method", r))?;
+        }
+        self.limits.validate().map_err(|(k, r)| bad(&format!("limits.{k}"), r))?;
+        self.forward
+            .validate()
+            .map_err(|(k, r)| bad(&format!("forward.{k}"), r))?;
+        if !self.headers.x_header_tag.is_empty() && !is_field_name(&self.headers.x_header_tag) {
+            return Err(bad(
+                "headers.x_header_tag",
+                format!("{:?} is not a header field name", self.headers.x_header_tag),
+            ));
+        }
+        if self.headers.x_header_line.bytes().any(|b| b == b'\r' || b == b'\n') {
+            return Err(bad("headers.x_header_line", "must be one line".into()));
+        }
+        Ok(())
+    }
+
+    /// The parsed `forward_method` (validated at load).
+    pub fn forward_target(&self) -> ForwardMethod {
+        ForwardMethod::parse(&self.forward_method).unwrap_or_else(|_| ForwardMethod::default())
+    }
+
+    /// The parsed `notify_method`, falling back to `forward_method`.
+    pub fn notify_target(&self) -> ForwardMethod {
+        if self.notify_method.is_empty() {
+            self.forward_target()
+        } else {
+            ForwardMethod::parse(&self.notify_method).unwrap_or_else(|_| self.forward_target())
+        }
+    }
+}
+
+fn is_field_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| (33..=126).contains(&b) && b != b':')
+}
+
+/// The system's host name, or `localhost` when it cannot be read.
+pub fn system_hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length and gethostname NUL-terminates within it.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    match std::str::from_utf8(&buf[..end]) {
+        Ok(s) if !s.is_empty() => s.to_string(),
+        _ => "localhost".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(Path::new("test.toml"), text)
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = load("myhostname = \"mx.example.com\"").unwrap();
+        assert_eq!(c.mydomain, "example.com");
+        assert_eq!(c.forward_method, "smtp:[127.0.0.1]:10025");
+        assert_eq!(c.limits, Limits::default());
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_path() {
+        let e = load("[limits]\nmax_conections = 3\n").unwrap_err().to_string();
+        assert!(e.contains("test.toml"), "{e}");
+        assert!(e.contains("limits.max_conections"), "{e}");
+        assert!(e.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_key() {
+        let e = load("[limits]\nmax_connections = \"many\"\n").unwrap_err().to_string();
+        assert!(e.contains("limits.max_connections"), "{e}");
+    }
+
+    #[test]
+    fn zero_limit_refused() {
+        let e = load("[limits]\nmax_connections = 0\n").unwrap_err().to_string();
+        assert!(e.contains("limits.max_connections"), "{e}");
+    }
+
+    #[test]
+    fn bad_forward_method_refused() {
+        let e = load("forward_method = \"pipe:flags=q\"\n").unwrap_err().to_string();
+        assert!(e.contains("forward_method"), "{e}");
+    }
+
+    #[test]
+    fn listener_needs_one_address() {
+        let e = load("[[listen]]\nprotocol = \"lmtp\"\n").unwrap_err().to_string();
+        assert!(e.contains("listen[0]"), "{e}");
+        let e = load("[[listen]]\ninet = \"localhost\"\n").unwrap_err().to_string();
+        assert!(e.contains("listen[0].inet"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_names_file() {
+        let e = load("limits = [").unwrap_err().to_string();
+        assert!(e.contains("test.toml"), "{e}");
+    }
+
+    #[test]
+    fn shipped_config_loads_and_equals_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/amavisd.toml");
+        let shipped = Config::load(&path).unwrap();
+        let mut defaults = Config::default();
+        defaults.validate(&path).unwrap();
+        assert_eq!(shipped, defaults, "etc/amavisd.toml must document the defaults");
+    }
+}

@@ -1,0 +1,21 @@
+//! amavisd-rs: a content filter in Postfix's `content_filter` slot, compatible with amavisd-new.
+//!
+//! # Layout
+//! The pipeline runs in one direction, and stages exchange only the plain types of [`message`]:
+//!
+//! - [`config`]: the TOML file, validated; every limit with its default and reason.
+//! - [`smtp_in`]: listeners, framing with hard caps, the SMTP/LMTP session state machine.
+//! - [`pipeline`]: what happens to one received message; today: trace headers, reinjection, the
+//!   reply contract (DESIGN.md §3), DSNs and the log line.
+//! - [`smtp_out`]: the reinjection client (SMTP/LMTP, pipelining, XFORWARD, DSN parameters,
+//!   per-recipient results, connection cache) and DSN composition.
+//! - [`server`]: process life: signals, reload, pid file.
+//! - [`sink`]: a small SMTP/LMTP receiver with scripted answers, for the load tool and tests.
+
+pub mod config;
+pub mod message;
+pub mod pipeline;
+pub mod server;
+pub mod sink;
+pub mod smtp_in;
+pub mod smtp_out;

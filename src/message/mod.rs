@@ -1,0 +1,32 @@
+//! The plain data types every stage shares: the envelope, the spooled message, SMTP replies and
+//! message identifiers. Stages talk through these and nothing else (DESIGN.md §2).
+
+pub mod date;
+mod envelope;
+mod mail_id;
+mod reply;
+mod spool;
+pub mod xtext;
+
+pub use envelope::{ClientInfo, Envelope, Param, Protocol, Recipient, XForward};
+pub use mail_id::{MailIds, check_secret, generate_mail_id};
+pub use reply::Reply;
+pub use spool::{Spool, SpoolError, SpoolWriter};
+
+/// What the pipeline answers for one message: the single SMTP reply, and the per-recipient LMTP
+/// replies (one per accepted recipient, in RCPT order).
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub message: Reply,
+    pub per_recipient: Vec<Reply>,
+}
+
+impl Outcome {
+    /// The same reply for the message and for every recipient.
+    pub fn uniform(reply: Reply, recipients: usize) -> Outcome {
+        Outcome {
+            per_recipient: vec![reply.clone(); recipients],
+            message: reply,
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! The reply contract (DESIGN.md §3) as a pure function: what the next hop said, per recipient,
+//! becomes what we answer our client, and which recipients get a DSN from us.
+//!
+//! | next hop said | SMTP client gets | LMTP client gets |
+//! |---|---|---|
+//! | nothing usable (down, timeout, dropped) | 451 | 451 for each |
+//! | 2xx for all | 250 | 250 for each |
+//! | any 4xx | 451 (the next hop got no copy: the transaction was aborted before DATA) | that 4xx for that recipient |
+//! | 2xx and 5xx | 250, and a DSN to the sender for the 5xx ones | 5xx for exactly those |
+//! | 5xx for all | 5xx (Postfix bounces) | 5xx for each |
+//!
+//! A mixed 2xx/4xx after DATA can only come from an LMTP next hop; answering an SMTP client 250
+//! would lose the deferred copies, so it gets 451 and the delivered recipients may see the
+//! message twice: duplicates are the lesser harm.
+
+use crate::message::{Outcome, Protocol, Recipient, Reply};
+
+/// The contract's decision for one message.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub outcome: Outcome,
+    /// Indices of recipients we must report in a DSN of our own.
+    pub dsn_for: Vec<usize>,
+    /// How amavisd-new would name what happened in its log line: Relayed, TempFailed, Rejected.
+    pub action: &'static str,
+}
+
+fn normalized(r: &Reply) -> Reply {
+    let class = (r.code / 100) as u8;
+    let status_ok = r.status.as_bytes().first() == Some(&(b'0' + class));
+    Reply {
+        code: r.code,
+        status: if status_ok {
+            r.status.clone()
+        } else {
+            format!("{class}.0.0")
+        },
+        text: r.text.clone(),
+    }
+}
+
+/// Our reply quoting the next hop's, as amavisd-new words it:
+/// `250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as X`.
+pub fn quoting(code: u16, status: &str, via: &str, r: &Reply) -> Reply {
+    Reply::new(code, status, format!("from MTA({via}): {}", r.one_line()))
+}
+
+/// When nothing usable came back from the next hop.
+pub fn failed(nrcpt: usize, reply: Reply) -> Decision {
+    Decision {
+        outcome: Outcome::uniform(reply, nrcpt),
+        dsn_for: Vec::new(),
+        action: "TempFailed",
+    }
+}
+
+/// Decides from the next hop's final reply per recipient.
+pub fn decide(
+    protocol: Protocol,
+    via: &str,
+    mail_from: &str,
+    recipients: &[Recipient],
+    replies: &[Reply],
+) -> Decision {
+    let ours = |r: &Reply| {
+        let n = normalized(r);
+        quoting(n.code, &n.status, via, r)
+    };
+    let any_temp = replies.iter().any(Reply::is_temporary);
+    let any_ok = replies.iter().any(Reply::is_positive);
+    let all_ok = replies.iter().all(Reply::is_positive);
+    let action = if all_ok {
+        "Relayed"
+    } else if any_temp {
+        "TempFailed"
+    } else if any_ok {
+        "Relayed"
+    } else {
+        "Rejected"
+    };
+    match protocol {
+        Protocol::Lmtp => {
+            let per_recipient: Vec<Reply> = replies.iter().map(ours).collect();
+            let message = replies
+                .iter()
+                .find(|r| r.is_temporary())
+                .or_else(|| replies.iter().find(|r| r.is_positive()))
+                .or(replies.first())
+                .map(ours)
+                .unwrap_or_else(|| Reply::new(451, "4.3.0", "no recipients"));
+            Decision {
+                outcome: Outcome {
+                    message,
+                    per_recipient,
+                },
+                dsn_for: Vec::new(),
+                action,
+            }
+        }
+        Protocol::Smtp => {
+            let (message, dsn_for) = if any_temp {
+                let first = replies.iter().find(|r| r.is_temporary()).map(ours);
+                (first.unwrap_or_else(|| Reply::new(451, "4.3.0", "deferred")), Vec::new())
+            } else if any_ok {
+                let ok = replies.iter().find(|r| r.is_positive()).map(|r| quoting(250, "2.0.0", via, r));
+                let dsn_for = if mail_from.is_empty() {
+                    Vec::new()
+                } else {
+                    (0..replies.len())
+                        .filter(|&i| replies[i].is_permanent() && recipients[i].notify_failure())
+                        .collect()
+                };
+                (ok.unwrap_or_else(|| Reply::new(250, "2.0.0", "Ok")), dsn_for)
+            } else {
+                let first = replies.first().map(ours);
+                (first.unwrap_or_else(|| Reply::new(451, "4.3.0", "no recipients")), Vec::new())
+            };
+            Decision {
+                outcome: Outcome::uniform(message, replies.len()),
+                dsn_for,
+                action,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Param;
+
+    const VIA: &str = "smtp:[127.0.0.1]:10025";
+
+    fn rcpt(a: &str, notify: Option<&str>) -> Recipient {
+        Recipient {
+            address: a.into(),
+            params: notify
+                .map(|v| vec![Param { keyword: "NOTIFY".into(), value: Some(v.into()) }])
+                .unwrap_or_default(),
+        }
+    }
+
+    fn ok() -> Reply {
+        Reply::new(250, "2.0.0", "Ok: queued as ABC")
+    }
+    fn temp() -> Reply {
+        Reply::new(450, "4.2.0", "mailbox busy")
+    }
+    fn perm() -> Reply {
+        Reply::new(550, "5.1.1", "User unknown")
+    }
+
+    struct Row {
+        replies: Vec<Reply>,
+        smtp: u16,
+        smtp_dsn: Vec<usize>,
+        lmtp: Vec<u16>,
+    }
+
+    #[test]
+    fn contract_table() {
+        let rows = [
+            Row { replies: vec![ok(), ok()], smtp: 250, smtp_dsn: vec![], lmtp: vec![250, 250] },
+            Row { replies: vec![ok(), temp()], smtp: 450, smtp_dsn: vec![], lmtp: vec![250, 450] },
+            Row { replies: vec![ok(), perm()], smtp: 250, smtp_dsn: vec![1], lmtp: vec![250, 550] },
+            Row { replies: vec![perm(), perm()], smtp: 550, smtp_dsn: vec![], lmtp: vec![550, 550] },
+            Row { replies: vec![temp(), perm()], smtp: 450, smtp_dsn: vec![], lmtp: vec![450, 550] },
+        ];
+        let rcpts = [rcpt("a@x", None), rcpt("b@x", None)];
+        for row in rows {
+            let d = decide(Protocol::Smtp, VIA, "s@x", &rcpts, &row.replies);
+            assert_eq!(d.outcome.message.code, row.smtp, "{:?}", row.replies);
+            assert_eq!(d.dsn_for, row.smtp_dsn);
+            assert!(d.outcome.message.text.starts_with("from MTA(smtp:[127.0.0.1]:10025): "));
+            let d = decide(Protocol::Lmtp, VIA, "s@x", &rcpts, &row.replies);
+            let codes: Vec<u16> = d.outcome.per_recipient.iter().map(|r| r.code).collect();
+            assert_eq!(codes, row.lmtp);
+            assert!(d.dsn_for.is_empty());
+        }
+    }
+
+    #[test]
+    fn no_dsn_for_null_sender_or_notify_never() {
+        let rcpts = [rcpt("a@x", None), rcpt("b@x", Some("NEVER")), rcpt("c@x", Some("SUCCESS"))];
+        let replies = [ok(), perm(), perm()];
+        assert!(decide(Protocol::Smtp, VIA, "s@x", &rcpts, &replies).dsn_for.is_empty());
+        let rcpts = [rcpt("a@x", None), rcpt("b@x", Some("FAILURE,DELAY"))];
+        assert_eq!(decide(Protocol::Smtp, VIA, "s@x", &rcpts, &[ok(), perm()]).dsn_for, [1]);
+        assert!(decide(Protocol::Smtp, VIA, "", &rcpts, &[ok(), perm()]).dsn_for.is_empty());
+    }
+
+    #[test]
+    fn status_class_follows_code() {
+        let rcpts = [rcpt("a@x", None)];
+        let d = decide(Protocol::Smtp, VIA, "s@x", &rcpts, &[Reply::new(451, "", "later")]);
+        assert_eq!(d.outcome.message.status, "4.0.0");
+        let d = decide(Protocol::Smtp, VIA, "s@x", &rcpts, &[Reply::new(554, "2.0.0", "odd")]);
+        assert_eq!(d.outcome.message.status, "5.0.0");
+    }
+}

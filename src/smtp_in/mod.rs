@@ -1,0 +1,33 @@
+//! Inbound SMTP/LMTP: listeners, connection framing with hard caps, and the session state
+//! machine. This stage owns nothing but the wire: at the end of DATA it hands an
+//! [`Envelope`](crate::message::Envelope) and a [`Spool`](crate::message::Spool) to a
+//! [`MessageHandler`] and sends back the [`Outcome`](crate::message::Outcome) it returns.
+//!
+//! # Limits
+//! Every cap is in [`crate::config::Limits`]: connections (421 when full), command line length,
+//! header section size, message size (552 5.3.4 at `MAIL SIZE=` and during DATA), recipients
+//! (452 4.5.3), idle/command/DATA timeouts (421 4.4.2), errors per session (421 4.7.0).
+//!
+//! # Security
+//! Everything here reads bytes from the network. No input may panic, allocate without bound or
+//! wait without a deadline. Peer text is made printable before it is echoed or logged.
+
+mod command;
+mod connection;
+mod listener;
+mod session;
+
+pub use command::{Command, CommandError, parse as parse_command, printable};
+pub use connection::{Connection, ReadError, ReadTimeouts};
+pub use listener::{Listeners, bind_all, serve};
+pub use session::{Session, SessionSettings};
+
+use crate::message::{Envelope, Outcome, Spool};
+use std::future::Future;
+
+/// What runs a received message through the filter and decides the reply. The session spawns
+/// each call on its own task, so a panic inside it becomes `451 4.3.0` for that message only.
+pub trait MessageHandler: Send + Sync + 'static {
+    /// Processes one message; must return one reply per recipient in `per_recipient`.
+    fn handle(&self, envelope: Envelope, spool: Spool) -> impl Future<Output = Outcome> + Send;
+}

@@ -1,0 +1,395 @@
+//! One reinjection transaction, and the cache of idle connections to the next hop.
+
+use super::client::Client;
+use super::dot_stuff::DotStuffer;
+use super::error::ForwardError;
+use crate::config::{ForwardLimits, ForwardMethod};
+use crate::message::{Param, Recipient, Reply, Spool, XForward, xtext};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::time::Instant;
+
+/// One message to send. The bytes on the wire are `prefix`, then the spool, then `suffix`.
+pub struct OutMessage<'a> {
+    pub mail_from: &'a str,
+    /// MAIL parameters as received; each is passed on when the next hop offers its extension.
+    pub mail_params: &'a [Param],
+    pub recipients: &'a [Recipient],
+    /// The original client; sent when the next hop offers XFORWARD.
+    pub xforward: &'a XForward,
+    pub prefix: &'a [u8],
+    pub spool: &'a Spool,
+    pub suffix: &'a [u8],
+    /// A 4xx for any recipient (or for MAIL) aborts the transaction before DATA, so nobody
+    /// gets a copy; used when the inbound side is SMTP and can only answer once per message.
+    pub all_or_nothing: bool,
+}
+
+/// The result of a transaction that ran to its end: the final reply for each recipient, in
+/// order (a refused RCPT, or the reply after the data).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub replies: Vec<Reply>,
+    /// The next hop's queue id, from `250 ... queued as X`.
+    pub queued_as: Option<String>,
+}
+
+/// Sends messages to one next hop, reusing idle connections.
+pub struct Forwarder {
+    method: ForwardMethod,
+    helo: String,
+    limits: ForwardLimits,
+    idle: Mutex<Vec<Client>>,
+}
+
+impl Forwarder {
+    /// A forwarder to `method`, greeting with `helo`.
+    pub fn new(method: ForwardMethod, helo: String, limits: ForwardLimits) -> Forwarder {
+        Forwarder {
+            method,
+            helo,
+            limits,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The target, as `smtp:[addr]:port`.
+    pub fn method(&self) -> &ForwardMethod {
+        &self.method
+    }
+
+    fn take_idle(&self) -> Option<Client> {
+        self.idle.lock().ok().and_then(|mut v| v.pop())
+    }
+
+    async fn checkout(&self) -> Result<Client, ForwardError> {
+        // A cached connection may have been closed by the next hop (Postfix's smtpd_timeout):
+        // RSET proves it alive before any byte of the message is sent.
+        while let Some(mut c) = self.take_idle() {
+            if let Ok(r) = c.command("RSET\r\n", "after RSET").await
+                && r.code == 250
+            {
+                return Ok(c);
+            }
+        }
+        Client::connect(
+            &self.method,
+            &self.helo,
+            Duration::from_secs(self.limits.connect_timeout),
+            Duration::from_secs(self.limits.command_timeout),
+        )
+        .await
+    }
+
+    async fn checkin(&self, c: Client) {
+        if c.has_unread() {
+            return;
+        }
+        let spare = match self.idle.lock() {
+            Ok(mut v) if v.len() < self.limits.max_idle_connections => {
+                v.push(c);
+                None
+            }
+            _ => Some(c),
+        };
+        if let Some(c) = spare {
+            c.quit().await;
+        }
+    }
+
+    /// Runs one transaction. `Err` means nothing can be said per recipient (connection lost,
+    /// timeout): the caller must treat every recipient as not delivered.
+    pub async fn deliver(&self, msg: &OutMessage<'_>) -> Result<Delivery, ForwardError> {
+        let mut client = self.checkout().await?;
+        let (delivery, reusable) = transaction(&mut client, msg, &self.limits).await?;
+        if reusable {
+            self.checkin(client).await;
+        }
+        Ok(delivery)
+    }
+}
+
+fn xforward_commands(x: &XForward, offered: &[String]) -> Vec<String> {
+    // Postfix keeps each XFORWARD line short; so do we.
+    let mut out = Vec::new();
+    let mut line = String::from("XFORWARD");
+    for (name, value) in x.pairs() {
+        if !offered.iter().any(|o| o == name) {
+            continue;
+        }
+        let attr = format!(" {name}={}", xtext::encode(value));
+        if line.len() + attr.len() > 500 && line.len() > 8 {
+            out.push(std::mem::replace(&mut line, String::from("XFORWARD")) + "\r\n");
+        }
+        line.push_str(&attr);
+    }
+    if line.len() > 8 {
+        out.push(line + "\r\n");
+    }
+    out
+}
+
+fn mail_command(msg: &OutMessage<'_>, caps: &super::Capabilities, size: u64) -> String {
+    let mut cmd = format!("MAIL FROM:<{}>", msg.mail_from);
+    if caps.size {
+        // The size of what we send, which includes the header fields we added.
+        cmd.push_str(&format!(" SIZE={size}"));
+    }
+    for p in msg.mail_params {
+        let pass = match p.keyword.to_ascii_uppercase().as_str() {
+            "BODY" => caps.eightbitmime,
+            "SMTPUTF8" => caps.smtputf8,
+            "RET" | "ENVID" => caps.dsn,
+            "AUTH" => caps.auth,
+            _ => false,
+        };
+        if pass {
+            cmd.push(' ');
+            cmd.push_str(&p.wire());
+        }
+    }
+    cmd.push_str("\r\n");
+    cmd
+}
+
+fn rcpt_command(r: &Recipient, caps: &super::Capabilities) -> String {
+    let mut cmd = format!("RCPT TO:<{}>", r.address);
+    if caps.dsn {
+        for p in r.params.iter().filter(|p| p.is("NOTIFY") || p.is("ORCPT")) {
+            cmd.push(' ');
+            cmd.push_str(&p.wire());
+        }
+    }
+    cmd.push_str("\r\n");
+    cmd
+}
+
+fn queued_as(r: &Reply) -> Option<String> {
+    let i = r.text.find("queued as ")?;
+    let id = r.text[i + 10..].split_whitespace().next()?;
+    Some(id.trim_end_matches([',', '.', ';', ')']).to_string())
+}
+
+/// Runs the transaction; returns the delivery and whether the connection may be reused.
+async fn transaction(
+    c: &mut Client,
+    msg: &OutMessage<'_>,
+    limits: &ForwardLimits,
+) -> Result<(Delivery, bool), ForwardError> {
+    let caps = c.caps.clone();
+    let size = msg.prefix.len() as u64 + msg.spool.len() + msg.suffix.len() as u64;
+    let xf = if msg.xforward.is_empty() {
+        Vec::new()
+    } else {
+        xforward_commands(msg.xforward, &caps.xforward)
+    };
+    let mail = mail_command(msg, &caps, size);
+    let rcpts: Vec<String> = msg.recipients.iter().map(|r| rcpt_command(r, &caps)).collect();
+
+    let mut mail_reply;
+    let mut rcpt_replies = Vec::with_capacity(rcpts.len());
+    if caps.pipelining {
+        let mut batch = String::new();
+        xf.iter().for_each(|l| batch.push_str(l));
+        batch.push_str(&mail);
+        rcpts.iter().for_each(|l| batch.push_str(l));
+        c.write(batch.as_bytes(), "sending MAIL/RCPT").await?;
+        for _ in &xf {
+            let r = c.read_reply("after XFORWARD").await?;
+            if !r.is_positive() {
+                tracing::warn!("next hop refused XFORWARD: {r}");
+            }
+        }
+        mail_reply = c.read_reply("after MAIL").await?;
+        for _ in &rcpts {
+            rcpt_replies.push(c.read_reply("after RCPT").await?);
+        }
+    } else {
+        for l in &xf {
+            let r = c.command(l, "after XFORWARD").await?;
+            if !r.is_positive() {
+                tracing::warn!("next hop refused XFORWARD: {r}");
+            }
+        }
+        mail_reply = c.command(&mail, "after MAIL").await?;
+        if mail_reply.is_positive() {
+            for l in &rcpts {
+                rcpt_replies.push(c.command(l, "after RCPT").await?);
+            }
+        }
+    }
+    if !mail_reply.is_positive() {
+        // Every recipient shares the sender's fate.
+        if mail_reply.code < 400 {
+            mail_reply = Reply::new(451, "4.5.0", format!("unexpected reply to MAIL: {mail_reply}"));
+        }
+        let replies = vec![mail_reply; msg.recipients.len()];
+        let ok = reset(c).await;
+        return Ok((Delivery { replies, queued_as: None }, ok));
+    }
+    let mut replies: Vec<Reply> = rcpt_replies
+        .into_iter()
+        .map(|r| {
+            if r.is_positive() || r.code >= 400 {
+                r
+            } else {
+                Reply::new(451, "4.5.0", format!("unexpected reply to RCPT: {r}"))
+            }
+        })
+        .collect();
+    let accepted: Vec<usize> = (0..replies.len()).filter(|&i| replies[i].is_positive()).collect();
+    let any_temp = replies.iter().any(Reply::is_temporary);
+    if accepted.is_empty() || (msg.all_or_nothing && any_temp) {
+        if any_temp {
+            let held = Reply::new(
+                451,
+                "4.5.0",
+                "not sent: another recipient was deferred, the whole message will be retried",
+            );
+            for i in &accepted {
+                replies[*i] = held.clone();
+            }
+        }
+        let ok = reset(c).await;
+        return Ok((Delivery { replies, queued_as: None }, ok));
+    }
+    let r = c.command("DATA\r\n", "after DATA").await?;
+    if r.code != 354 {
+        let r = if r.code >= 400 {
+            r
+        } else {
+            Reply::new(451, "4.5.0", format!("unexpected reply to DATA: {r}"))
+        };
+        for i in &accepted {
+            replies[*i] = r.clone();
+        }
+        let ok = reset(c).await;
+        return Ok((Delivery { replies, queued_as: None }, ok));
+    }
+    send_body(c, msg).await?;
+    let deadline = Instant::now() + Duration::from_secs(limits.data_done_timeout);
+    let mut queued = None;
+    let finals = if c.lmtp { accepted.len() } else { 1 };
+    let mut final_replies = Vec::with_capacity(finals);
+    for _ in 0..finals {
+        let r = c.read_reply_by(deadline, "after end of data").await?;
+        if queued.is_none() && r.is_positive() {
+            queued = queued_as(&r);
+        }
+        final_replies.push(r);
+    }
+    for (k, i) in accepted.iter().enumerate() {
+        let r = if c.lmtp { &final_replies[k] } else { &final_replies[0] };
+        replies[*i] = if r.is_positive() || r.code >= 400 {
+            r.clone()
+        } else {
+            Reply::new(451, "4.5.0", format!("unexpected reply after data: {r}"))
+        };
+    }
+    Ok((
+        Delivery {
+            replies,
+            queued_as: queued,
+        },
+        true,
+    ))
+}
+
+async fn reset(c: &mut Client) -> bool {
+    matches!(c.command("RSET\r\n", "after RSET").await, Ok(r) if r.code == 250)
+}
+
+async fn send_body(c: &mut Client, msg: &OutMessage<'_>) -> Result<(), ForwardError> {
+    const CHUNK: usize = 64 * 1024;
+    let mut stuffer = DotStuffer::default();
+    let mut out = Vec::with_capacity(CHUNK + CHUNK / 8);
+    stuffer.push(msg.prefix, &mut out);
+    let mut reader = msg.spool.reader().await.map_err(ForwardError::Spool)?;
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = reader.read(&mut buf).await.map_err(ForwardError::Spool)?;
+        if n == 0 {
+            break;
+        }
+        stuffer.push(&buf[..n], &mut out);
+        if out.len() >= CHUNK {
+            c.write(&out, "sending message").await?;
+            out.clear();
+        }
+    }
+    stuffer.push(msg.suffix, &mut out);
+    out.extend_from_slice(stuffer.terminator());
+    c.write(&out, "sending message").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smtp_out::Capabilities;
+
+    #[test]
+    fn xforward_lines_only_offered_attrs() {
+        let x = XForward {
+            name: Some("mx.example.org".into()),
+            addr: Some("192.0.2.7".into()),
+            helo: Some("bad helo".into()),
+            ident: Some("ABC".into()),
+            ..XForward::default()
+        };
+        let offered: Vec<String> = ["NAME", "ADDR", "HELO"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            xforward_commands(&x, &offered),
+            ["XFORWARD NAME=mx.example.org ADDR=192.0.2.7 HELO=bad+20helo\r\n"]
+        );
+        assert!(xforward_commands(&x, &[]).is_empty());
+    }
+
+    #[test]
+    fn params_follow_capabilities() {
+        let params: Vec<Param> = ["SIZE=5", "BODY=8BITMIME", "SMTPUTF8", "RET=HDRS", "ENVID=a+2Bb", "AUTH=<>"]
+            .iter()
+            .map(|w| match w.split_once('=') {
+                Some((k, v)) => Param { keyword: k.into(), value: Some(v.into()) },
+                None => Param { keyword: w.to_string(), value: None },
+            })
+            .collect();
+        let spool = Spool::from_bytes(Vec::new());
+        let x = XForward::default();
+        let msg = OutMessage {
+            mail_from: "s@x",
+            mail_params: &params,
+            recipients: &[],
+            xforward: &x,
+            prefix: b"",
+            spool: &spool,
+            suffix: b"",
+            all_or_nothing: true,
+        };
+        let all = Capabilities {
+            size: true,
+            eightbitmime: true,
+            smtputf8: true,
+            dsn: true,
+            ..Capabilities::default()
+        };
+        assert_eq!(
+            mail_command(&msg, &all, 42),
+            "MAIL FROM:<s@x> SIZE=42 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=a+2Bb\r\n"
+        );
+        assert_eq!(mail_command(&msg, &Capabilities::default(), 42), "MAIL FROM:<s@x>\r\n");
+        let r = Recipient {
+            address: "u@x".into(),
+            params: vec![Param { keyword: "NOTIFY".into(), value: Some("NEVER".into()) }],
+        };
+        assert_eq!(rcpt_command(&r, &all), "RCPT TO:<u@x> NOTIFY=NEVER\r\n");
+        assert_eq!(rcpt_command(&r, &Capabilities::default()), "RCPT TO:<u@x>\r\n");
+    }
+
+    #[test]
+    fn queued_as_parsed() {
+        let r = Reply::new(250, "2.0.0", "Ok: queued as 4Xyz1ABC");
+        assert_eq!(queued_as(&r).as_deref(), Some("4Xyz1ABC"));
+        assert_eq!(queued_as(&Reply::new(250, "2.0.0", "Ok")), None);
+    }
+}
