@@ -1,1 +1,102 @@
-fn main(){}
+//! `amavisd [-c FILE] foreground|start|stop|reload|status`
+//!
+//! Exit codes follow LSB init scripts: 0 ok, 1 error, 3 not running (status).
+
+use amavisd::config::Config;
+use amavisd::server;
+use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "amavisd", version, about = "amavisd-rs content filter")]
+struct Args {
+    /// Configuration file.
+    #[arg(
+        short = 'c',
+        long = "config",
+        default_value = "/etc/amavisd-rs/amavisd.toml"
+    )]
+    config: PathBuf,
+    /// What to do.
+    #[arg(value_enum, default_value_t = Action::Foreground)]
+    action: Action,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Action {
+    /// Run in the foreground, logging to stderr.
+    Foreground,
+    /// Start as a background daemon.
+    Start,
+    /// Stop the daemon after it has finished the messages in flight.
+    Stop,
+    /// Make the daemon re-read its configuration (SIGHUP).
+    Reload,
+    /// Tell whether the daemon runs.
+    Status,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let cfg = match Config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("amavisd: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = match args.action {
+        Action::Foreground => {
+            init_logging(&cfg);
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("amavisd: cannot start the runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            rt.block_on(server::run_foreground(&args.config))
+                .map(|()| String::new())
+        }
+        Action::Start => server::start_daemon(&args.config, &cfg)
+            .map(|pid| format!("amavisd started, pid {pid}")),
+        Action::Stop => server::stop(&cfg, Duration::from_secs(600))
+            .map(|pid| format!("amavisd (pid {pid}) stopped")),
+        Action::Reload => server::reload(&cfg).map(|pid| format!("amavisd (pid {pid}) reloading")),
+        Action::Status => match server::status(&cfg) {
+            Ok(pid) => Ok(format!("amavisd is running, pid {pid}")),
+            Err(e) => {
+                println!("{e}");
+                return ExitCode::from(3);
+            }
+        },
+    };
+    match result {
+        Ok(msg) => {
+            if !msg.is_empty() {
+                println!("{msg}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("amavisd: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(cfg: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&cfg.log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -89,7 +89,11 @@ mod tests {
 
     #[test]
     fn parses_and_prints_back() {
-        for s in ["smtp:[127.0.0.1]:10025", "lmtp:[::1]:24", "lmtp:unix:/run/x.sock"] {
+        for s in [
+            "smtp:[127.0.0.1]:10025",
+            "lmtp:[::1]:24",
+            "lmtp:unix:/run/x.sock",
+        ] {
             assert_eq!(ForwardMethod::parse(s).unwrap().to_string(), s);
         }
         assert!(ForwardMethod::parse("smtp:mx.example.com:25").is_err());

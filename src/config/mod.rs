@@ -181,8 +181,14 @@ impl Config {
                 _ => self.myhostname.clone(),
             };
         }
-        for (name, v) in [("myhostname", &self.myhostname), ("mydomain", &self.mydomain)] {
-            if v.is_empty() || v.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+        for (name, v) in [
+            ("myhostname", &self.myhostname),
+            ("mydomain", &self.mydomain),
+        ] {
+            if v.is_empty()
+                || v.bytes()
+                    .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+            {
                 return Err(bad(name, format!("{v:?} is not a host name")));
             }
         }
@@ -208,12 +214,13 @@ impl Config {
                 }
             }
         }
-        ForwardMethod::parse(&self.forward_method)
-            .map_err(|r| bad("forward_method", r))?;
+        ForwardMethod::parse(&self.forward_method).map_err(|r| bad("forward_method", r))?;
         if !self.notify_method.is_empty() {
             ForwardMethod::parse(&self.notify_method).map_err(|r| bad("notify_method", r))?;
         }
-        self.limits.validate().map_err(|(k, r)| bad(&format!("limits.{k}"), r))?;
+        self.limits
+            .validate()
+            .map_err(|(k, r)| bad(&format!("limits.{k}"), r))?;
         self.forward
             .validate()
             .map_err(|(k, r)| bad(&format!("forward.{k}"), r))?;
@@ -223,7 +230,21 @@ impl Config {
                 format!("{:?} is not a header field name", self.headers.x_header_tag),
             ));
         }
-        if self.headers.x_header_line.bytes().any(|b| b == b'\r' || b == b'\n') {
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(bad(
+                "log.level",
+                format!(
+                    "{:?} is not a log filter (error, warn, info, debug, trace)",
+                    self.log.level
+                ),
+            ));
+        }
+        if self
+            .headers
+            .x_header_line
+            .bytes()
+            .any(|b| b == b'\r' || b == b'\n')
+        {
             return Err(bad("headers.x_header_line", "must be one line".into()));
         }
         Ok(())
@@ -281,7 +302,9 @@ mod tests {
 
     #[test]
     fn unknown_key_names_file_and_path() {
-        let e = load("[limits]\nmax_conections = 3\n").unwrap_err().to_string();
+        let e = load("[limits]\nmax_conections = 3\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("test.toml"), "{e}");
         assert!(e.contains("limits.max_conections"), "{e}");
         assert!(e.contains("unknown field"), "{e}");
@@ -289,27 +312,37 @@ mod tests {
 
     #[test]
     fn wrong_type_names_key() {
-        let e = load("[limits]\nmax_connections = \"many\"\n").unwrap_err().to_string();
+        let e = load("[limits]\nmax_connections = \"many\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("limits.max_connections"), "{e}");
     }
 
     #[test]
     fn zero_limit_refused() {
-        let e = load("[limits]\nmax_connections = 0\n").unwrap_err().to_string();
+        let e = load("[limits]\nmax_connections = 0\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("limits.max_connections"), "{e}");
     }
 
     #[test]
     fn bad_forward_method_refused() {
-        let e = load("forward_method = \"pipe:flags=q\"\n").unwrap_err().to_string();
+        let e = load("forward_method = \"pipe:flags=q\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("forward_method"), "{e}");
     }
 
     #[test]
     fn listener_needs_one_address() {
-        let e = load("[[listen]]\nprotocol = \"lmtp\"\n").unwrap_err().to_string();
+        let e = load("[[listen]]\nprotocol = \"lmtp\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("listen[0]"), "{e}");
-        let e = load("[[listen]]\ninet = \"localhost\"\n").unwrap_err().to_string();
+        let e = load("[[listen]]\ninet = \"localhost\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("listen[0].inet"), "{e}");
     }
 
@@ -325,6 +358,9 @@ mod tests {
         let shipped = Config::load(&path).unwrap();
         let mut defaults = Config::default();
         defaults.validate(&path).unwrap();
-        assert_eq!(shipped, defaults, "etc/amavisd.toml must document the defaults");
+        assert_eq!(
+            shipped, defaults,
+            "etc/amavisd.toml must document the defaults"
+        );
     }
 }

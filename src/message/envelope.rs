@@ -60,7 +60,8 @@ pub struct XForward {
 
 impl XForward {
     /// Attribute names we accept and pass on, in Postfix's order.
-    pub const NAMES: [&'static str; 7] = ["NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE"];
+    pub const NAMES: [&'static str; 7] =
+        ["NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE"];
 
     /// The slot for attribute `name` (upper case), if it is one we know.
     pub fn slot(&mut self, name: &str) -> Option<&mut Option<String>> {

@@ -87,6 +87,9 @@ mod tests {
         let r = Reply::new(250, "", "mx\nPIPELINING\nSIZE 10");
         assert_eq!(r.to_wire(), b"250-mx\r\n250-PIPELINING\r\n250 SIZE 10\r\n");
         let r = Reply::new(451, "4.3.0", "x\r\n250 2.0.0 forged");
-        assert_eq!(r.to_wire(), b"451-4.3.0 x\r\n451 4.3.0 250 2.0.0 forged\r\n");
+        assert_eq!(
+            r.to_wire(),
+            b"451-4.3.0 x\r\n451 4.3.0 250 2.0.0 forged\r\n"
+        );
     }
 }

@@ -90,6 +90,11 @@ impl SpoolWriter {
         }
         if let Some(pos) = memchr::memmem::find(&buf[start..], b"\r\n\r\n") {
             let end = start + pos + 2;
+            if end > self.header_limit {
+                return Err(SpoolError::HeaderTooBig {
+                    limit: self.header_limit,
+                });
+            }
             buf.truncate(end);
             let hdr = std::mem::take(buf);
             self.header = HeaderScan::Closed(hdr);
@@ -219,7 +224,9 @@ impl Spool {
             let end = memchr::memchr(b'\n', &h[i..]).map_or(h.len(), |p| i + p + 1);
             let line = &h[i..end];
             if let Some(colon) = memchr::memchr(b':', line)
-                && line[..colon].trim_ascii().eq_ignore_ascii_case(name.as_bytes())
+                && line[..colon]
+                    .trim_ascii()
+                    .eq_ignore_ascii_case(name.as_bytes())
             {
                 let mut value = line[colon + 1..].to_vec();
                 let mut j = end;
@@ -286,11 +293,15 @@ mod tests {
 
     #[tokio::test]
     async fn memory_then_file() {
-        let s = spool(&[b"Subject: a\r\n", b"\r\nbody\r\n"], 1 << 20).await.unwrap();
+        let s = spool(&[b"Subject: a\r\n", b"\r\nbody\r\n"], 1 << 20)
+            .await
+            .unwrap();
         assert!(!s.on_disk());
         assert_eq!(s.header_section(), b"Subject: a\r\n");
         let big = vec![b'x'; 5000];
-        let s = spool(&[b"Subject: b\r", b"\n\r", b"\n", &big], 100).await.unwrap();
+        let s = spool(&[b"Subject: b\r", b"\n\r", b"\n", &big], 100)
+            .await
+            .unwrap();
         assert!(s.on_disk());
         assert_eq!(s.header_section(), b"Subject: b\r\n");
         let all = read_all(&s).await;
@@ -303,6 +314,16 @@ mod tests {
         let long = vec![b'a'; 2000];
         let e = spool(&[b"X: ", &long], 1 << 20).await.unwrap_err();
         assert!(matches!(e, SpoolError::HeaderTooBig { limit: 1000 }));
+        // The limit holds when the whole header arrives in one chunk too.
+        let mut many = Vec::new();
+        for i in 0..100 {
+            many.extend_from_slice(format!("X-H{i}: 0123456789\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\nbody\r\n");
+        assert!(matches!(
+            spool(&[&many], 1 << 20).await,
+            Err(SpoolError::HeaderTooBig { .. })
+        ));
         // A big body after a small header is fine.
         assert!(spool(&[b"X: y\r\n\r\n", &long], 1 << 20).await.is_ok());
     }

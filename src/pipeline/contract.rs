@@ -100,9 +100,15 @@ pub fn decide(
         Protocol::Smtp => {
             let (message, dsn_for) = if any_temp {
                 let first = replies.iter().find(|r| r.is_temporary()).map(ours);
-                (first.unwrap_or_else(|| Reply::new(451, "4.3.0", "deferred")), Vec::new())
+                (
+                    first.unwrap_or_else(|| Reply::new(451, "4.3.0", "deferred")),
+                    Vec::new(),
+                )
             } else if any_ok {
-                let ok = replies.iter().find(|r| r.is_positive()).map(|r| quoting(250, "2.0.0", via, r));
+                let ok = replies
+                    .iter()
+                    .find(|r| r.is_positive())
+                    .map(|r| quoting(250, "2.0.0", via, r));
                 let dsn_for = if mail_from.is_empty() {
                     Vec::new()
                 } else {
@@ -110,10 +116,16 @@ pub fn decide(
                         .filter(|&i| replies[i].is_permanent() && recipients[i].notify_failure())
                         .collect()
                 };
-                (ok.unwrap_or_else(|| Reply::new(250, "2.0.0", "Ok")), dsn_for)
+                (
+                    ok.unwrap_or_else(|| Reply::new(250, "2.0.0", "Ok")),
+                    dsn_for,
+                )
             } else {
                 let first = replies.first().map(ours);
-                (first.unwrap_or_else(|| Reply::new(451, "4.3.0", "no recipients")), Vec::new())
+                (
+                    first.unwrap_or_else(|| Reply::new(451, "4.3.0", "no recipients")),
+                    Vec::new(),
+                )
             };
             Decision {
                 outcome: Outcome::uniform(message, replies.len()),
@@ -135,7 +147,12 @@ mod tests {
         Recipient {
             address: a.into(),
             params: notify
-                .map(|v| vec![Param { keyword: "NOTIFY".into(), value: Some(v.into()) }])
+                .map(|v| {
+                    vec![Param {
+                        keyword: "NOTIFY".into(),
+                        value: Some(v.into()),
+                    }]
+                })
                 .unwrap_or_default(),
         }
     }
@@ -160,18 +177,48 @@ mod tests {
     #[test]
     fn contract_table() {
         let rows = [
-            Row { replies: vec![ok(), ok()], smtp: 250, smtp_dsn: vec![], lmtp: vec![250, 250] },
-            Row { replies: vec![ok(), temp()], smtp: 450, smtp_dsn: vec![], lmtp: vec![250, 450] },
-            Row { replies: vec![ok(), perm()], smtp: 250, smtp_dsn: vec![1], lmtp: vec![250, 550] },
-            Row { replies: vec![perm(), perm()], smtp: 550, smtp_dsn: vec![], lmtp: vec![550, 550] },
-            Row { replies: vec![temp(), perm()], smtp: 450, smtp_dsn: vec![], lmtp: vec![450, 550] },
+            Row {
+                replies: vec![ok(), ok()],
+                smtp: 250,
+                smtp_dsn: vec![],
+                lmtp: vec![250, 250],
+            },
+            Row {
+                replies: vec![ok(), temp()],
+                smtp: 450,
+                smtp_dsn: vec![],
+                lmtp: vec![250, 450],
+            },
+            Row {
+                replies: vec![ok(), perm()],
+                smtp: 250,
+                smtp_dsn: vec![1],
+                lmtp: vec![250, 550],
+            },
+            Row {
+                replies: vec![perm(), perm()],
+                smtp: 550,
+                smtp_dsn: vec![],
+                lmtp: vec![550, 550],
+            },
+            Row {
+                replies: vec![temp(), perm()],
+                smtp: 450,
+                smtp_dsn: vec![],
+                lmtp: vec![450, 550],
+            },
         ];
         let rcpts = [rcpt("a@x", None), rcpt("b@x", None)];
         for row in rows {
             let d = decide(Protocol::Smtp, VIA, "s@x", &rcpts, &row.replies);
             assert_eq!(d.outcome.message.code, row.smtp, "{:?}", row.replies);
             assert_eq!(d.dsn_for, row.smtp_dsn);
-            assert!(d.outcome.message.text.starts_with("from MTA(smtp:[127.0.0.1]:10025): "));
+            assert!(
+                d.outcome
+                    .message
+                    .text
+                    .starts_with("from MTA(smtp:[127.0.0.1]:10025): ")
+            );
             let d = decide(Protocol::Lmtp, VIA, "s@x", &rcpts, &row.replies);
             let codes: Vec<u16> = d.outcome.per_recipient.iter().map(|r| r.code).collect();
             assert_eq!(codes, row.lmtp);
@@ -181,20 +228,47 @@ mod tests {
 
     #[test]
     fn no_dsn_for_null_sender_or_notify_never() {
-        let rcpts = [rcpt("a@x", None), rcpt("b@x", Some("NEVER")), rcpt("c@x", Some("SUCCESS"))];
+        let rcpts = [
+            rcpt("a@x", None),
+            rcpt("b@x", Some("NEVER")),
+            rcpt("c@x", Some("SUCCESS")),
+        ];
         let replies = [ok(), perm(), perm()];
-        assert!(decide(Protocol::Smtp, VIA, "s@x", &rcpts, &replies).dsn_for.is_empty());
+        assert!(
+            decide(Protocol::Smtp, VIA, "s@x", &rcpts, &replies)
+                .dsn_for
+                .is_empty()
+        );
         let rcpts = [rcpt("a@x", None), rcpt("b@x", Some("FAILURE,DELAY"))];
-        assert_eq!(decide(Protocol::Smtp, VIA, "s@x", &rcpts, &[ok(), perm()]).dsn_for, [1]);
-        assert!(decide(Protocol::Smtp, VIA, "", &rcpts, &[ok(), perm()]).dsn_for.is_empty());
+        assert_eq!(
+            decide(Protocol::Smtp, VIA, "s@x", &rcpts, &[ok(), perm()]).dsn_for,
+            [1]
+        );
+        assert!(
+            decide(Protocol::Smtp, VIA, "", &rcpts, &[ok(), perm()])
+                .dsn_for
+                .is_empty()
+        );
     }
 
     #[test]
     fn status_class_follows_code() {
         let rcpts = [rcpt("a@x", None)];
-        let d = decide(Protocol::Smtp, VIA, "s@x", &rcpts, &[Reply::new(451, "", "later")]);
+        let d = decide(
+            Protocol::Smtp,
+            VIA,
+            "s@x",
+            &rcpts,
+            &[Reply::new(451, "", "later")],
+        );
         assert_eq!(d.outcome.message.status, "4.0.0");
-        let d = decide(Protocol::Smtp, VIA, "s@x", &rcpts, &[Reply::new(554, "2.0.0", "odd")]);
+        let d = decide(
+            Protocol::Smtp,
+            VIA,
+            "s@x",
+            &rcpts,
+            &[Reply::new(554, "2.0.0", "odd")],
+        );
         assert_eq!(d.outcome.message.status, "5.0.0");
     }
 }

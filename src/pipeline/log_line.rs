@@ -13,7 +13,11 @@ static SEQ: AtomicU64 = AtomicU64::new(1);
 
 /// amavisd-new's log id, `PID-NN`: the process id and a per-process message counter.
 pub fn next_am_id() -> String {
-    format!("{}-{:02}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{:02}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The fields of the line.
@@ -64,7 +68,10 @@ impl LogLine<'_> {
         if let Some(m) = &self.message_id {
             s.push_str(&format!(", Message-ID: {}", printable(m)));
         }
-        s.push_str(&format!(", mail_id: {}, Hits: -, size: {}", self.mail_id, self.size));
+        s.push_str(&format!(
+            ", mail_id: {}, Hits: -, size: {}",
+            self.mail_id, self.size
+        ));
         if let Some(q) = self.queued_as {
             s.push_str(&format!(", queued_as: {}", printable(q)));
         }
@@ -92,8 +99,14 @@ mod tests {
             mail_from: "s@example.org".into(),
             mail_params: vec![],
             recipients: vec![
-                Recipient { address: "a@example.com".into(), params: vec![] },
-                Recipient { address: "b@example.com".into(), params: vec![] },
+                Recipient {
+                    address: "a@example.com".into(),
+                    params: vec![],
+                },
+                Recipient {
+                    address: "b@example.com".into(),
+                    params: vec![],
+                },
             ],
             client: ClientInfo {
                 xforward: XForward {

@@ -43,8 +43,16 @@ impl Pipeline {
 
     fn state(cfg: Arc<Config>) -> State {
         State {
-            forwarder: Forwarder::new(cfg.forward_target(), cfg.myhostname.clone(), cfg.forward.clone()),
-            notifier: Forwarder::new(cfg.notify_target(), cfg.myhostname.clone(), cfg.forward.clone()),
+            forwarder: Forwarder::new(
+                cfg.forward_target(),
+                cfg.myhostname.clone(),
+                cfg.forward.clone(),
+            ),
+            notifier: Forwarder::new(
+                cfg.notify_target(),
+                cfg.myhostname.clone(),
+                cfg.forward.clone(),
+            ),
             cfg,
         }
     }
@@ -85,7 +93,13 @@ impl Pipeline {
             Ok(d) => {
                 replies = d.replies;
                 (
-                    decide(env.protocol, &via, &env.mail_from, &env.recipients, &replies),
+                    decide(
+                        env.protocol,
+                        &via,
+                        &env.mail_from,
+                        &env.recipients,
+                        &replies,
+                    ),
                     d.queued_as,
                 )
             }
@@ -100,8 +114,16 @@ impl Pipeline {
             }
         };
         if !decision.dsn_for.is_empty() {
-            self.send_dsn(&st, &env, &spool, &replies, &decision.dsn_for, &ids.mail_id, &am_id)
-                .await;
+            self.send_dsn(
+                &st,
+                &env,
+                &spool,
+                &replies,
+                &decision.dsn_for,
+                &ids.mail_id,
+                &am_id,
+            )
+            .await;
         }
         LogLine {
             am_id: &am_id,
@@ -179,7 +201,11 @@ impl Pipeline {
         };
         match st.notifier.deliver(&dsn).await {
             Ok(d) if d.replies.iter().all(Reply::is_positive) => {
-                tracing::info!("({am_id}) DSN sent to <{}> for {} recipient(s)", env.mail_from, failed.len());
+                tracing::info!(
+                    "({am_id}) DSN sent to <{}> for {} recipient(s)",
+                    env.mail_from,
+                    failed.len()
+                );
             }
             Ok(d) => tracing::error!(
                 "({am_id}) DSN to <{}> refused: {}",
@@ -196,4 +222,3 @@ impl MessageHandler for Pipeline {
         self.process(envelope, spool)
     }
 }
-

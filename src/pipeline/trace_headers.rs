@@ -49,7 +49,9 @@ pub fn trace_headers(cfg: &Config, env: &Envelope, mail_id: &str) -> Vec<u8> {
 
 /// Peer-supplied text in a header: no CR, LF or other controls, so it cannot add fields.
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 #[cfg(test)]
@@ -67,7 +69,10 @@ mod tests {
         let env = Envelope {
             mail_from: "s@x".into(),
             mail_params: vec![],
-            recipients: vec![Recipient { address: "u@example.com".into(), params: vec![] }],
+            recipients: vec![Recipient {
+                address: "u@example.com".into(),
+                params: vec![],
+            }],
             client: ClientInfo {
                 peer: Some("127.0.0.1:40000".parse().unwrap()),
                 local: Some("127.0.0.1:10024".parse().unwrap()),

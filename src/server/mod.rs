@@ -1,0 +1,147 @@
+//! Process life: load the configuration, bind, serve, and react to signals.
+//!
+//! SIGTERM/SIGINT stop accepting, let in-flight messages finish, then exit. SIGHUP re-reads the
+//! configuration: a bad file is refused and logged and the old configuration keeps running;
+//! listeners are bound once, so changing `listen` needs a restart.
+
+mod control;
+mod error;
+
+pub use control::{alive, read_pid, reload, start_daemon, status, stop};
+pub use error::ServerError;
+
+use crate::config::Config;
+use crate::pipeline::Pipeline;
+use crate::smtp_in::{bind_all, serve};
+use arc_swap::ArcSwap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// A server running in this process.
+pub struct Running {
+    /// The bound inet addresses (port 0 resolved).
+    pub addrs: Vec<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    config: Arc<ArcSwap<Config>>,
+    pipeline: Arc<Pipeline>,
+}
+
+impl Running {
+    /// Stops accepting, waits for in-flight sessions to end.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Signals shutdown without waiting.
+    pub fn begin_shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// True when the serve loop has ended.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Applies a new configuration to sessions and messages that start from now on.
+    pub fn reload(&self, cfg: Config) {
+        let cfg = Arc::new(cfg);
+        if cfg.listen != self.config.load().listen {
+            tracing::warn!("reload: `listen` changed; restart amavisd to bind the new sockets");
+        }
+        self.config.store(Arc::clone(&cfg));
+        self.pipeline.reload(cfg);
+    }
+}
+
+/// Binds the listeners of `cfg` and serves in the background.
+pub async fn start(cfg: Config) -> Result<Running, ServerError> {
+    std::fs::create_dir_all(&cfg.tempdir).map_err(|e| ServerError::Dir {
+        dir: cfg.tempdir.clone(),
+        source: e,
+    })?;
+    let listeners = bind_all(&cfg).await.map_err(ServerError::Bind)?;
+    let addrs = listeners.local_addrs();
+    let cfg = Arc::new(cfg);
+    let config = Arc::new(ArcSwap::new(Arc::clone(&cfg)));
+    let pipeline = Arc::new(Pipeline::new(cfg));
+    let (tx, rx) = watch::channel(false);
+    let task = tokio::spawn(serve(
+        listeners,
+        Arc::clone(&config),
+        Arc::clone(&pipeline),
+        rx,
+    ));
+    Ok(Running {
+        addrs,
+        shutdown: tx,
+        task,
+        config,
+        pipeline,
+    })
+}
+
+/// `amavisd foreground`: serves until SIGTERM/SIGINT, reloads on SIGHUP.
+pub async fn run_foreground(path: &Path) -> Result<(), ServerError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let cfg = Config::load(path)?;
+    let pid_file = cfg.pid_file.clone();
+    if let Some(pid) = read_pid(&pid_file)
+        && pid != std::process::id() as i32
+        && alive(pid)
+    {
+        return Err(ServerError::AlreadyRunning { pid, pid_file });
+    }
+    let running = start(cfg).await?;
+    write_pid(&pid_file)?;
+    let _pid_guard = PidFile(pid_file);
+    tracing::info!("amavisd-rs started, listening on {:?}", running.addrs);
+    let sig = |k| signal(k).map_err(ServerError::Signal);
+    let (mut term, mut int, mut hup) = (
+        sig(SignalKind::terminate())?,
+        sig(SignalKind::interrupt())?,
+        sig(SignalKind::hangup())?,
+    );
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => match Config::load(path) {
+                Ok(new) => {
+                    running.reload(new);
+                    tracing::info!("reloaded {}", path.display());
+                }
+                Err(e) => tracing::error!("reload refused, keeping the running configuration: {e}"),
+            },
+        }
+    }
+    tracing::info!("shutting down: no new connections, finishing messages in flight");
+    running.stop().await;
+    tracing::info!("amavisd-rs stopped");
+    Ok(())
+}
+
+fn write_pid(path: &Path) -> Result<(), ServerError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| ServerError::Dir {
+            dir: dir.to_path_buf(),
+            source: e,
+        })?;
+    }
+    std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| ServerError::PidFile {
+        path: path.to_path_buf(),
+        source: e,
+    })
+}
+
+/// Removes the pid file when the server ends.
+struct PidFile(PathBuf);
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

@@ -13,8 +13,14 @@ pub enum Command {
     Helo(String),
     Ehlo(String),
     Lhlo(String),
-    Mail { address: String, params: Vec<Param> },
-    Rcpt { address: String, params: Vec<Param> },
+    Mail {
+        address: String,
+        params: Vec<Param>,
+    },
+    Rcpt {
+        address: String,
+        params: Vec<Param>,
+    },
     Data,
     Rset,
     Noop,
@@ -61,18 +67,24 @@ impl CommandError {
             CommandError::Syntax(s) => Reply::new(501, "5.5.4", format!("Syntax: {s}")),
             CommandError::BadSender => Reply::new(501, "5.1.7", "Bad sender address syntax"),
             CommandError::BadRecipient => Reply::new(501, "5.1.3", "Bad recipient address syntax"),
-            CommandError::UnknownParam(p) => {
-                Reply::new(555, "5.5.4", format!("Unsupported option: {}", printable(p)))
-            }
+            CommandError::UnknownParam(p) => Reply::new(
+                555,
+                "5.5.4",
+                format!("Unsupported option: {}", printable(p)),
+            ),
             CommandError::BadParam(p) => {
                 Reply::new(501, "5.5.4", format!("Bad parameter: {}", printable(p)))
             }
-            CommandError::UnsupportedValue(p) => {
-                Reply::new(504, "5.5.4", format!("Parameter not implemented: {}", printable(p)))
-            }
-            CommandError::BadXforward(p) => {
-                Reply::new(501, "5.5.4", format!("Bad XFORWARD attribute: {}", printable(p)))
-            }
+            CommandError::UnsupportedValue(p) => Reply::new(
+                504,
+                "5.5.4",
+                format!("Parameter not implemented: {}", printable(p)),
+            ),
+            CommandError::BadXforward(p) => Reply::new(
+                501,
+                "5.5.4",
+                format!("Bad XFORWARD attribute: {}", printable(p)),
+            ),
         }
     }
 }
@@ -131,14 +143,20 @@ pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
         }
         "MAIL" => {
             let (address, params) =
-                path_and_params(rest, "FROM:", "MAIL FROM:<address> [parameters]")
-                    .map_err(|e| if e == CommandError::BadRecipient { CommandError::BadSender } else { e })?;
+                path_and_params(rest, "FROM:", "MAIL FROM:<address> [parameters]").map_err(
+                    |e| {
+                        if e == CommandError::BadRecipient {
+                            CommandError::BadSender
+                        } else {
+                            e
+                        }
+                    },
+                )?;
             let params = mail_params(params)?;
             Ok(Command::Mail { address, params })
         }
         "RCPT" => {
-            let (address, params) =
-                path_and_params(rest, "TO:", "RCPT TO:<address> [parameters]")?;
+            let (address, params) = path_and_params(rest, "TO:", "RCPT TO:<address> [parameters]")?;
             if address.is_empty() {
                 return Err(CommandError::BadRecipient);
             }
@@ -169,7 +187,9 @@ fn path_and_params<'a>(
     keyword: &str,
     syntax: &'static str,
 ) -> Result<(String, &'a str), CommandError> {
-    let head = rest.get(..keyword.len()).ok_or(CommandError::Syntax(syntax))?;
+    let head = rest
+        .get(..keyword.len())
+        .ok_or(CommandError::Syntax(syntax))?;
     if !head.eq_ignore_ascii_case(keyword) {
         return Err(CommandError::Syntax(syntax));
     }
@@ -325,10 +345,14 @@ fn rcpt_params(s: &str) -> Result<Vec<Param>, CommandError> {
                     return Err(bad());
                 };
                 let atype_ok = !atype.is_empty()
-                    && atype.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+                    && atype
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-');
                 let addr_ok = !addr.is_empty()
                     && addr.len() <= 500
-                    && addr.chars().all(|c| !c.is_control() && c != ' ' && c != '=');
+                    && addr
+                        .chars()
+                        .all(|c| !c.is_control() && c != ' ' && c != '=');
                 if !atype_ok || !addr_ok {
                     return Err(bad());
                 }
@@ -369,14 +393,24 @@ mod tests {
 
     #[test]
     fn mail_keeps_raw_params() {
-        let c = p("MAIL FROM:<a@b.c> SIZE=1234 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=abc+2Bd AUTH=<>")
-            .unwrap();
-        let Command::Mail { address, params } = c else { panic!() };
+        let c =
+            p("MAIL FROM:<a@b.c> SIZE=1234 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=abc+2Bd AUTH=<>")
+                .unwrap();
+        let Command::Mail { address, params } = c else {
+            panic!()
+        };
         assert_eq!(address, "a@b.c");
         let wire: Vec<String> = params.iter().map(Param::wire).collect();
         assert_eq!(
             wire,
-            ["SIZE=1234", "BODY=8BITMIME", "SMTPUTF8", "RET=HDRS", "ENVID=abc+2Bd", "AUTH=<>"]
+            [
+                "SIZE=1234",
+                "BODY=8BITMIME",
+                "SMTPUTF8",
+                "RET=HDRS",
+                "ENVID=abc+2Bd",
+                "AUTH=<>"
+            ]
         );
     }
 
@@ -384,18 +418,26 @@ mod tests {
     fn null_sender_and_case() {
         assert_eq!(
             p("mail from:<>").unwrap(),
-            Command::Mail { address: String::new(), params: vec![] }
+            Command::Mail {
+                address: String::new(),
+                params: vec![]
+            }
         );
         assert_eq!(
             p("MAIL FROM: <x@y>").unwrap(),
-            Command::Mail { address: "x@y".into(), params: vec![] }
+            Command::Mail {
+                address: "x@y".into(),
+                params: vec![]
+            }
         );
     }
 
     #[test]
     fn rcpt_params_and_route() {
         let c = p("RCPT TO:<@relay:u@x> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;u+2Bx@x").unwrap();
-        let Command::Rcpt { address, params } = c else { panic!() };
+        let Command::Rcpt { address, params } = c else {
+            panic!()
+        };
         assert_eq!(address, "u@x");
         assert_eq!(params[1].wire(), "ORCPT=rfc822;u+2Bx@x");
         assert!(p("RCPT TO:<u@x> ORCPT=utf-8;ü@x").is_ok());
@@ -417,11 +459,20 @@ mod tests {
         assert_eq!(p("RCPT TO:<>"), Err(BadRecipient));
         assert!(matches!(p("MAIL FROM:<a@b> FOO=1"), Err(UnknownParam(_))));
         assert!(matches!(p("MAIL FROM:<a@b> SIZE=x"), Err(BadParam(_))));
-        assert!(matches!(p("MAIL FROM:<a@b> SIZE=1 SIZE=2"), Err(BadParam(_))));
-        assert!(matches!(p("MAIL FROM:<a@b> BODY=BINARYMIME"), Err(UnsupportedValue(_))));
+        assert!(matches!(
+            p("MAIL FROM:<a@b> SIZE=1 SIZE=2"),
+            Err(BadParam(_))
+        ));
+        assert!(matches!(
+            p("MAIL FROM:<a@b> BODY=BINARYMIME"),
+            Err(UnsupportedValue(_))
+        ));
         assert!(matches!(p("MAIL FROM:<a@b> RET=ALL"), Err(BadParam(_))));
         assert!(matches!(p("MAIL FROM:<a@b> ENVID=a=b"), Err(BadParam(_))));
-        assert!(matches!(p("RCPT TO:<a@b> NOTIFY=NEVER,SUCCESS"), Err(BadParam(_))));
+        assert!(matches!(
+            p("RCPT TO:<a@b> NOTIFY=NEVER,SUCCESS"),
+            Err(BadParam(_))
+        ));
         assert!(matches!(p("RCPT TO:<a@b> ORCPT=nosemi"), Err(BadParam(_))));
         assert!(matches!(p("EHLO"), Err(Syntax(_))));
         assert!(matches!(p("DATA now"), Err(Syntax(_))));
@@ -429,8 +480,17 @@ mod tests {
         assert!(matches!(p("XFORWARD"), Err(Syntax(_))));
         assert!(matches!(p("XFORWARD FOO=1"), Err(BadXforward(_))));
         assert!(matches!(p("XFORWARD ADDR"), Err(BadXforward(_))));
-        assert_eq!(p("STARTTLS"), Ok(Command::NotImplemented("STARTTLS".into())));
-        for e in [Unrecognized, Nul, Syntax("x"), BadSender, UnknownParam("x".into())] {
+        assert_eq!(
+            p("STARTTLS"),
+            Ok(Command::NotImplemented("STARTTLS".into()))
+        );
+        for e in [
+            Unrecognized,
+            Nul,
+            Syntax("x"),
+            BadSender,
+            UnknownParam("x".into()),
+        ] {
             let r = e.reply();
             assert!(r.code >= 500 && r.status.starts_with("5."), "{r}");
         }

@@ -50,7 +50,10 @@ pub async fn bind_all(cfg: &Config) -> io::Result<Listeners> {
         } else if let Some(path) = &l.unix {
             let _ = std::fs::remove_file(path);
             let l = UnixListener::bind(path).map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot listen on {}: {e}", path.display()))
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot listen on {}: {e}", path.display()),
+                )
             })?;
             Bound::Unix(l, path.clone())
         } else {
@@ -144,7 +147,13 @@ async fn accept_loop<H: MessageHandler>(bound: Bound, ctx: AcceptCtx<H>) {
         match Arc::clone(&ctx.permits).try_acquire_owned() {
             Ok(permit) => {
                 let set = SessionSettings::from_config(&cfg, ctx.proto);
-                let session = Session::new(stream, set, Arc::clone(&ctx.handler), client, ctx.shutdown.clone());
+                let session = Session::new(
+                    stream,
+                    set,
+                    Arc::clone(&ctx.handler),
+                    client,
+                    ctx.shutdown.clone(),
+                );
                 let done = ctx.done.clone();
                 tokio::spawn(async move {
                     session.run().await;
@@ -153,7 +162,10 @@ async fn accept_loop<H: MessageHandler>(bound: Bound, ctx: AcceptCtx<H>) {
                 });
             }
             Err(_) => {
-                let text = format!("{} Error: too many connections, try again later", cfg.myhostname);
+                let text = format!(
+                    "{} Error: too many connections, try again later",
+                    cfg.myhostname
+                );
                 tokio::spawn(async move {
                     let mut stream = stream;
                     let wire = Reply::new(421, "4.3.2", text).to_wire();

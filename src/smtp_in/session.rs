@@ -1,14 +1,14 @@
 //! The SMTP/LMTP session state machine, generic over the stream so tests run it in memory.
 
-use super::command::{Command, parse, printable};
-use smtp_proto::request::receiver::DataReceiver;
-use super::connection::{Connection, ReadError, ReadTimeouts};
 use super::MessageHandler;
-use crate::config::{Config, ListenProtocol, Limits};
+use super::command::{Command, parse, printable};
+use super::connection::{Connection, ReadError, ReadTimeouts};
+use crate::config::{Config, Limits, ListenProtocol};
 use crate::message::{
     ClientInfo, Envelope, Outcome, Param, Protocol, Recipient, Reply, SpoolError, SpoolWriter,
     XForward,
 };
+use smtp_proto::request::receiver::DataReceiver;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -103,7 +103,11 @@ where
         loop {
             let line = match self
                 .conn
-                .read_line(self.set.limits.line_length_limit, &timeouts, &mut self.shutdown)
+                .read_line(
+                    self.set.limits.line_length_limit,
+                    &timeouts,
+                    &mut self.shutdown,
+                )
                 .await
             {
                 Ok(l) => l,
@@ -121,7 +125,10 @@ where
                     break;
                 }
                 Err(ReadError::Shutdown) => {
-                    let text = format!("{} Service shutting down, closing channel", self.set.hostname);
+                    let text = format!(
+                        "{} Service shutting down, closing channel",
+                        self.set.hostname
+                    );
                     self.conn.reply(&Reply::new(421, "4.3.2", text));
                     break;
                 }
@@ -144,8 +151,11 @@ where
     fn count_error(&mut self) -> Flow {
         self.errors += 1;
         if self.errors >= self.set.limits.error_limit {
-            self.conn
-                .reply(&Reply::new(421, "4.7.0", "Error: too many errors, closing channel"));
+            self.conn.reply(&Reply::new(
+                421,
+                "4.7.0",
+                "Error: too many errors, closing channel",
+            ));
             Flow::Close
         } else {
             Flow::Continue
@@ -195,9 +205,11 @@ where
                 self.conn.reply(&Reply::new(221, "2.0.0", "Bye"));
                 Flow::Close
             }
-            Command::NotImplemented(verb) => {
-                self.refuse(Reply::new(502, "5.5.1", format!("Error: {verb} not implemented")))
-            }
+            Command::NotImplemented(verb) => self.refuse(Reply::new(
+                502,
+                "5.5.1",
+                format!("Error: {verb} not implemented"),
+            )),
         }
     }
 
@@ -237,7 +249,11 @@ where
             return self.refuse(Reply::new(503, "5.5.1", "Error: send HELO/EHLO first"));
         }
         if self.mail.is_some() {
-            return self.refuse(Reply::new(503, "5.5.1", "Error: MAIL transaction in progress"));
+            return self.refuse(Reply::new(
+                503,
+                "5.5.1",
+                "Error: MAIL transaction in progress",
+            ));
         }
         for (name, value) in attrs {
             if let Some(slot) = self.client.xforward.slot(&name) {
@@ -261,11 +277,7 @@ where
             .and_then(|p| p.value.as_deref())
             .map(|v| v.parse::<u64>().unwrap_or(u64::MAX));
         if size.is_some_and(|s| s > self.set.limits.message_size_limit) {
-            return self.refuse(Reply::new(
-                552,
-                "5.3.4",
-                "Message size exceeds fixed limit",
-            ));
+            return self.refuse(Reply::new(552, "5.3.4", "Message size exceeds fixed limit"));
         }
         let text = format!("Sender <{}> OK", printable(&address));
         self.mail = Some((address, params));
@@ -296,13 +308,18 @@ where
         if self.rcpts.is_empty() {
             return self.refuse(Reply::new(503, "5.5.1", "Error: need RCPT command"));
         }
-        self.conn.reply(&Reply::new(354, "", "End data with <CR><LF>.<CR><LF>"));
+        self.conn
+            .reply(&Reply::new(354, "", "End data with <CR><LF>.<CR><LF>"));
         if self.conn.flush().await.is_err() {
             return Flow::Close;
         }
         let limits = &self.set.limits;
         let max = limits.message_size_limit;
-        let mut spool = SpoolWriter::new(&self.set.tempdir, limits.memory_spool_limit, limits.header_size_limit);
+        let mut spool = SpoolWriter::new(
+            &self.set.tempdir,
+            limits.memory_spool_limit,
+            limits.header_size_limit,
+        );
         let read = self.read_body(&mut spool, max).await;
         let protocol = self.protocol.unwrap_or(Protocol::Smtp);
         let nrcpt = self.rcpts.len();
@@ -321,16 +338,24 @@ where
                 Flow::Close
             }
             Err(_) => Flow::Close,
-            Ok(Err(DataError::TooBig)) => {
-                refuse_all(self, Reply::new(552, "5.3.4", "Error: message size exceeds fixed limit"))
-            }
+            Ok(Err(DataError::TooBig)) => refuse_all(
+                self,
+                Reply::new(552, "5.3.4", "Error: message size exceeds fixed limit"),
+            ),
             Ok(Err(DataError::Spool(SpoolError::HeaderTooBig { .. }))) => refuse_all(
                 self,
-                Reply::new(552, "5.3.4", "Error: message header section exceeds fixed limit"),
+                Reply::new(
+                    552,
+                    "5.3.4",
+                    "Error: message header section exceeds fixed limit",
+                ),
             ),
             Ok(Err(DataError::Spool(e))) => {
                 tracing::error!("cannot spool message: {e}");
-                refuse_all(self, Reply::new(451, "4.3.0", "Error: cannot spool message, try again later"))
+                refuse_all(
+                    self,
+                    Reply::new(451, "4.3.0", "Error: cannot spool message, try again later"),
+                )
             }
             Ok(Ok(())) => {
                 let spool = match spool.finish().await {
@@ -339,7 +364,11 @@ where
                         tracing::error!("cannot spool message: {e}");
                         return refuse_all(
                             self,
-                            Reply::new(451, "4.3.0", "Error: cannot spool message, try again later"),
+                            Reply::new(
+                                451,
+                                "4.3.0",
+                                "Error: cannot spool message, try again later",
+                            ),
                         );
                     }
                 };
@@ -380,7 +409,10 @@ where
         let mut total: u64 = 0;
         let mut failed: Option<DataError> = None;
         loop {
-            let done = self.conn.read_data(&mut receiver, &mut chunk, timeout).await?;
+            let done = self
+                .conn
+                .read_data(&mut receiver, &mut chunk, timeout)
+                .await?;
             total += chunk.len() as u64;
             if failed.is_none() {
                 if total > max {
@@ -398,12 +430,21 @@ where
 
     /// Runs the handler on its own task: a panic there answers this message 451 4.3.0 and leaves
     /// the session and every other session running.
-    async fn dispatch(&self, envelope: Envelope, spool: crate::message::Spool, nrcpt: usize) -> Outcome {
+    async fn dispatch(
+        &self,
+        envelope: Envelope,
+        spool: crate::message::Spool,
+        nrcpt: usize,
+    ) -> Outcome {
         let handler = Arc::clone(&self.handler);
         let task = tokio::spawn(async move { handler.handle(envelope, spool).await });
         let internal = || {
             Outcome::uniform(
-                Reply::new(451, "4.3.0", "Error: internal error in content filter, try again later"),
+                Reply::new(
+                    451,
+                    "4.3.0",
+                    "Error: internal error in content filter, try again later",
+                ),
                 nrcpt,
             )
         };
@@ -428,4 +469,3 @@ enum DataError {
     TooBig,
     Spool(SpoolError),
 }
-

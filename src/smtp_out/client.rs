@@ -76,14 +76,18 @@ impl Client {
         let stream = match &method.target {
             ForwardTarget::Inet(a) => timeout_at(deadline, TcpStream::connect(a))
                 .await
-                .map_err(|_| ForwardError::Timeout { stage: "connecting" })?
+                .map_err(|_| ForwardError::Timeout {
+                    stage: "connecting",
+                })?
                 .map(|s| {
                     let _ = s.set_nodelay(true);
                     OutStream::Tcp(s)
                 }),
             ForwardTarget::Unix(p) => timeout_at(deadline, UnixStream::connect(p))
                 .await
-                .map_err(|_| ForwardError::Timeout { stage: "connecting" })?
+                .map_err(|_| ForwardError::Timeout {
+                    stage: "connecting",
+                })?
                 .map(OutStream::Unix),
         }
         .map_err(|source| ForwardError::Connect { target, source })?;
@@ -96,7 +100,9 @@ impl Client {
             lmtp: method.lmtp,
             command_timeout,
         };
-        let greeting = c.read_reply_by(deadline, "waiting for the greeting").await?;
+        let greeting = c
+            .read_reply_by(deadline, "waiting for the greeting")
+            .await?;
         if greeting.code != 220 {
             return Err(ForwardError::Protocol {
                 stage: "greeting",
@@ -104,7 +110,9 @@ impl Client {
             });
         }
         let verb = if c.lmtp { "LHLO" } else { "EHLO" };
-        let r = c.command(&format!("{verb} {helo}\r\n"), "after EHLO").await?;
+        let r = c
+            .command(&format!("{verb} {helo}\r\n"), "after EHLO")
+            .await?;
         if r.code == 250 {
             c.caps = Capabilities::parse(&r.text);
         } else if !c.lmtp {
@@ -141,7 +149,11 @@ impl Client {
     }
 
     /// Sends one command and reads its reply.
-    pub async fn command(&mut self, line: &str, stage: &'static str) -> Result<Reply, ForwardError> {
+    pub async fn command(
+        &mut self,
+        line: &str,
+        stage: &'static str,
+    ) -> Result<Reply, ForwardError> {
         self.write(line.as_bytes(), stage).await?;
         self.read_reply(stage).await
     }

@@ -44,7 +44,10 @@ pub fn build_dsn(d: &DsnInput<'_>) -> (Vec<u8>, bool, Vec<u8>) {
     h.push_str(&format!("To: <{}>\r\n", env.mail_from));
     h.push_str("Subject: Undeliverable mail returned to sender\r\n");
     h.push_str(&format!("Date: {now}\r\n"));
-    h.push_str(&format!("Message-ID: <DSN{}@{}>\r\n", d.mail_id, d.reporting_mta));
+    h.push_str(&format!(
+        "Message-ID: <DSN{}@{}>\r\n",
+        d.mail_id, d.reporting_mta
+    ));
     h.push_str("Auto-Submitted: auto-replied\r\n");
     h.push_str("MIME-Version: 1.0\r\n");
     h.push_str(&format!(
@@ -61,7 +64,11 @@ pub fn build_dsn(d: &DsnInput<'_>) -> (Vec<u8>, bool, Vec<u8>) {
         d.reporting_mta
     ));
     for f in d.failed {
-        h.push_str(&format!("  <{}>: {}\r\n", f.address, ascii(&f.reply.one_line())));
+        h.push_str(&format!(
+            "  <{}>: {}\r\n",
+            f.address,
+            ascii(&f.reply.one_line())
+        ));
     }
     h.push_str(&format!("\r\n--{boundary}\r\n"));
     h.push_str("Content-Type: message/delivery-status\r\n");
@@ -70,13 +77,19 @@ pub fn build_dsn(d: &DsnInput<'_>) -> (Vec<u8>, bool, Vec<u8>) {
     if let Some(envid) = env.mail_param("ENVID") {
         h.push_str(&format!("Original-Envelope-Id: {envid}\r\n"));
     }
-    h.push_str(&format!("Arrival-Date: {}\r\n", date::rfc2822(env.received_at)));
+    h.push_str(&format!(
+        "Arrival-Date: {}\r\n",
+        date::rfc2822(env.received_at)
+    ));
     for f in d.failed {
         h.push_str("\r\n");
         if let Some(o) = &f.orcpt {
             h.push_str(&format!("Original-Recipient: {o}\r\n"));
         }
-        h.push_str(&format!("Final-Recipient: rfc822; {}\r\n", xtext_if_needed(&f.address)));
+        h.push_str(&format!(
+            "Final-Recipient: rfc822; {}\r\n",
+            xtext_if_needed(&f.address)
+        ));
         h.push_str("Action: failed\r\n");
         let status = if f.reply.status.is_empty() {
             "5.0.0"
@@ -85,7 +98,10 @@ pub fn build_dsn(d: &DsnInput<'_>) -> (Vec<u8>, bool, Vec<u8>) {
         };
         h.push_str(&format!("Status: {status}\r\n"));
         h.push_str(&format!("Remote-MTA: dns; {}\r\n", d.remote_mta));
-        h.push_str(&format!("Diagnostic-Code: smtp; {}\r\n", ascii(&f.reply.one_line())));
+        h.push_str(&format!(
+            "Diagnostic-Code: smtp; {}\r\n",
+            ascii(&f.reply.one_line())
+        ));
     }
     h.push_str(&format!("\r\n--{boundary}\r\n"));
     if full {
@@ -100,11 +116,23 @@ pub fn build_dsn(d: &DsnInput<'_>) -> (Vec<u8>, bool, Vec<u8>) {
 }
 
 fn ascii(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
 }
 
 fn xtext_if_needed(a: &str) -> String {
-    if a.is_ascii() { a.to_string() } else { xtext::encode(a) }
+    if a.is_ascii() {
+        a.to_string()
+    } else {
+        xtext::encode(a)
+    }
 }
 
 #[cfg(test)]
@@ -117,8 +145,14 @@ mod tests {
         let env = Envelope {
             mail_from: "s@example.org".into(),
             mail_params: vec![
-                Param { keyword: "RET".into(), value: Some("FULL".into()) },
-                Param { keyword: "ENVID".into(), value: Some("id+2B1".into()) },
+                Param {
+                    keyword: "RET".into(),
+                    value: Some("FULL".into()),
+                },
+                Param {
+                    keyword: "ENVID".into(),
+                    value: Some("id+2B1".into()),
+                },
             ],
             recipients: vec![],
             client: ClientInfo::default(),

@@ -185,7 +185,11 @@ async fn transaction(
         xforward_commands(msg.xforward, &caps.xforward)
     };
     let mail = mail_command(msg, &caps, size);
-    let rcpts: Vec<String> = msg.recipients.iter().map(|r| rcpt_command(r, &caps)).collect();
+    let rcpts: Vec<String> = msg
+        .recipients
+        .iter()
+        .map(|r| rcpt_command(r, &caps))
+        .collect();
 
     let mut mail_reply;
     let mut rcpt_replies = Vec::with_capacity(rcpts.len());
@@ -222,11 +226,21 @@ async fn transaction(
     if !mail_reply.is_positive() {
         // Every recipient shares the sender's fate.
         if mail_reply.code < 400 {
-            mail_reply = Reply::new(451, "4.5.0", format!("unexpected reply to MAIL: {mail_reply}"));
+            mail_reply = Reply::new(
+                451,
+                "4.5.0",
+                format!("unexpected reply to MAIL: {mail_reply}"),
+            );
         }
         let replies = vec![mail_reply; msg.recipients.len()];
         let ok = reset(c).await;
-        return Ok((Delivery { replies, queued_as: None }, ok));
+        return Ok((
+            Delivery {
+                replies,
+                queued_as: None,
+            },
+            ok,
+        ));
     }
     let mut replies: Vec<Reply> = rcpt_replies
         .into_iter()
@@ -238,21 +252,26 @@ async fn transaction(
             }
         })
         .collect();
-    let accepted: Vec<usize> = (0..replies.len()).filter(|&i| replies[i].is_positive()).collect();
+    let accepted: Vec<usize> = (0..replies.len())
+        .filter(|&i| replies[i].is_positive())
+        .collect();
     let any_temp = replies.iter().any(Reply::is_temporary);
     if accepted.is_empty() || (msg.all_or_nothing && any_temp) {
-        if any_temp {
-            let held = Reply::new(
-                451,
-                "4.5.0",
-                "not sent: another recipient was deferred, the whole message will be retried",
-            );
+        // Recipients held back share the deferral that held them, so the one reply an SMTP
+        // client gets names the real cause.
+        if let Some(held) = replies.iter().find(|r| r.is_temporary()).cloned() {
             for i in &accepted {
                 replies[*i] = held.clone();
             }
         }
         let ok = reset(c).await;
-        return Ok((Delivery { replies, queued_as: None }, ok));
+        return Ok((
+            Delivery {
+                replies,
+                queued_as: None,
+            },
+            ok,
+        ));
     }
     let r = c.command("DATA\r\n", "after DATA").await?;
     if r.code != 354 {
@@ -265,7 +284,13 @@ async fn transaction(
             replies[*i] = r.clone();
         }
         let ok = reset(c).await;
-        return Ok((Delivery { replies, queued_as: None }, ok));
+        return Ok((
+            Delivery {
+                replies,
+                queued_as: None,
+            },
+            ok,
+        ));
     }
     send_body(c, msg).await?;
     let deadline = Instant::now() + Duration::from_secs(limits.data_done_timeout);
@@ -280,7 +305,11 @@ async fn transaction(
         final_replies.push(r);
     }
     for (k, i) in accepted.iter().enumerate() {
-        let r = if c.lmtp { &final_replies[k] } else { &final_replies[0] };
+        let r = if c.lmtp {
+            &final_replies[k]
+        } else {
+            &final_replies[0]
+        };
         replies[*i] = if r.is_positive() || r.code >= 400 {
             r.clone()
         } else {
@@ -337,7 +366,10 @@ mod tests {
             ident: Some("ABC".into()),
             ..XForward::default()
         };
-        let offered: Vec<String> = ["NAME", "ADDR", "HELO"].iter().map(|s| s.to_string()).collect();
+        let offered: Vec<String> = ["NAME", "ADDR", "HELO"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(
             xforward_commands(&x, &offered),
             ["XFORWARD NAME=mx.example.org ADDR=192.0.2.7 HELO=bad+20helo\r\n"]
@@ -347,13 +379,26 @@ mod tests {
 
     #[test]
     fn params_follow_capabilities() {
-        let params: Vec<Param> = ["SIZE=5", "BODY=8BITMIME", "SMTPUTF8", "RET=HDRS", "ENVID=a+2Bb", "AUTH=<>"]
-            .iter()
-            .map(|w| match w.split_once('=') {
-                Some((k, v)) => Param { keyword: k.into(), value: Some(v.into()) },
-                None => Param { keyword: w.to_string(), value: None },
-            })
-            .collect();
+        let params: Vec<Param> = [
+            "SIZE=5",
+            "BODY=8BITMIME",
+            "SMTPUTF8",
+            "RET=HDRS",
+            "ENVID=a+2Bb",
+            "AUTH=<>",
+        ]
+        .iter()
+        .map(|w| match w.split_once('=') {
+            Some((k, v)) => Param {
+                keyword: k.into(),
+                value: Some(v.into()),
+            },
+            None => Param {
+                keyword: w.to_string(),
+                value: None,
+            },
+        })
+        .collect();
         let spool = Spool::from_bytes(Vec::new());
         let x = XForward::default();
         let msg = OutMessage {
@@ -377,13 +422,22 @@ mod tests {
             mail_command(&msg, &all, 42),
             "MAIL FROM:<s@x> SIZE=42 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=a+2Bb\r\n"
         );
-        assert_eq!(mail_command(&msg, &Capabilities::default(), 42), "MAIL FROM:<s@x>\r\n");
+        assert_eq!(
+            mail_command(&msg, &Capabilities::default(), 42),
+            "MAIL FROM:<s@x>\r\n"
+        );
         let r = Recipient {
             address: "u@x".into(),
-            params: vec![Param { keyword: "NOTIFY".into(), value: Some("NEVER".into()) }],
+            params: vec![Param {
+                keyword: "NOTIFY".into(),
+                value: Some("NEVER".into()),
+            }],
         };
         assert_eq!(rcpt_command(&r, &all), "RCPT TO:<u@x> NOTIFY=NEVER\r\n");
-        assert_eq!(rcpt_command(&r, &Capabilities::default()), "RCPT TO:<u@x>\r\n");
+        assert_eq!(
+            rcpt_command(&r, &Capabilities::default()),
+            "RCPT TO:<u@x>\r\n"
+        );
     }
 
     #[test]

@@ -1,0 +1,209 @@
+//! Shared helpers for the wire tests: a configured amavisd on 127.0.0.1:0 in front of a
+//! scripted sink, and a raw SMTP client that reads whole (multi-line) replies.
+#![allow(dead_code)]
+
+use amavisd::config::{Config, ListenProtocol, Listener};
+use amavisd::server::{self, Running};
+use amavisd::sink::{Sink, SinkMode};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A config listening on 127.0.0.1:0 and forwarding to `forward`, with short timeouts.
+pub fn config(forward: &str, tempdir: &std::path::Path) -> Config {
+    let mut c = Config {
+        myhostname: "filter.example.com".into(),
+        listen: vec![Listener {
+            inet: Some("127.0.0.1:0".into()),
+            unix: None,
+            protocol: ListenProtocol::Auto,
+        }],
+        forward_method: forward.into(),
+        tempdir: tempdir.to_path_buf(),
+        pid_file: tempdir.join("amavisd.pid"),
+        ..Config::default()
+    };
+    c.forward.connect_timeout = 2;
+    c.forward.command_timeout = 2;
+    c.forward.data_done_timeout = 2;
+    c.validate(std::path::Path::new("test"))
+        .expect("test config");
+    c
+}
+
+/// amavisd in front of a sink.
+pub struct Rig {
+    pub sink: Arc<Sink>,
+    pub server: Running,
+    pub addr: SocketAddr,
+    pub tmp: tempfile::TempDir,
+    sink_task: tokio::task::JoinHandle<()>,
+}
+
+impl Rig {
+    /// Starts a sink in `mode` and amavisd forwarding to it over SMTP (or LMTP).
+    pub async fn start(mode: SinkMode, lmtp_out: bool) -> Rig {
+        Self::start_with(mode, lmtp_out, |_| {}).await
+    }
+
+    /// Same, with a chance to change the configuration.
+    pub async fn start_with(
+        mode: SinkMode,
+        lmtp_out: bool,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Rig {
+        let sink = Sink::new(mode, true);
+        let (port, sink_task) = sink.spawn().await.expect("sink");
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let proto = if lmtp_out { "lmtp" } else { "smtp" };
+        let mut cfg = config(&format!("{proto}:[127.0.0.1]:{port}"), tmp.path());
+        tweak(&mut cfg);
+        let server = server::start(cfg).await.expect("server");
+        let addr = server.addrs[0];
+        Rig {
+            sink,
+            server,
+            addr,
+            tmp,
+            sink_task,
+        }
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::connect(self.addr).await
+    }
+
+    pub async fn stop(self) {
+        self.server.stop().await;
+        self.sink_task.abort();
+    }
+}
+
+/// A raw SMTP/LMTP client.
+pub struct Client {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+    pub greeting: String,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        let mut c = Client {
+            stream,
+            buf: Vec::new(),
+            greeting: String::new(),
+        };
+        c.greeting = c.reply().await;
+        c
+    }
+
+    /// Reads one whole reply (all its lines), with a 20 s safety timeout.
+    pub async fn reply(&mut self) -> String {
+        tokio::time::timeout(Duration::from_secs(20), self.reply_inner())
+            .await
+            .expect("reply within 20 s")
+    }
+
+    async fn reply_inner(&mut self) -> String {
+        let mut out = String::new();
+        loop {
+            while let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                let line = String::from_utf8_lossy(&line).into_owned();
+                out.push_str(&line);
+                if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                    return out;
+                }
+            }
+            let mut tmp = [0u8; 4096];
+            let n = self.stream.read(&mut tmp).await.unwrap_or(0);
+            if n == 0 {
+                out.push_str("<EOF>");
+                return out;
+            }
+            self.buf.extend_from_slice(&tmp[..n]);
+        }
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("write");
+    }
+
+    /// Sends a command line (CRLF added) and returns the reply.
+    pub async fn cmd(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r\n").as_bytes()).await;
+        self.reply().await
+    }
+
+    /// EHLO, MAIL, RCPTs, DATA, message (dot-stuffed here), and returns the reply after the
+    /// dot (SMTP: one; LMTP: one per accepted recipient, joined).
+    pub async fn send_mail(
+        &mut self,
+        lmtp: bool,
+        from: &str,
+        rcpts: &[&str],
+        msg: &[u8],
+    ) -> String {
+        let hello = if lmtp {
+            "LHLO client.example"
+        } else {
+            "EHLO client.example"
+        };
+        assert!(self.cmd(hello).await.starts_with("250"));
+        let r = self.cmd(&format!("MAIL FROM:<{from}>")).await;
+        assert!(r.starts_with("250"), "{r}");
+        let mut accepted = 0;
+        for rc in rcpts {
+            if self
+                .cmd(&format!("RCPT TO:<{rc}>"))
+                .await
+                .starts_with("250")
+            {
+                accepted += 1;
+            }
+        }
+        let r = self.cmd("DATA").await;
+        assert!(r.starts_with("354"), "{r}");
+        self.send(&stuff(msg)).await;
+        let n = if lmtp { accepted } else { 1 };
+        let mut out = String::new();
+        for _ in 0..n {
+            out.push_str(&self.reply().await);
+        }
+        out
+    }
+}
+
+/// Dot-stuffs and terminates a message for DATA.
+pub fn stuff(msg: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(msg.len() + 8);
+    let mut sol = true;
+    for &b in msg {
+        if sol && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        sol = b == b'\n';
+    }
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+pub const SIMPLE: &[u8] = b"From: s@example.org\r\nTo: u@example.com\r\nSubject: hi\r\nMessage-ID: <m1@example.org>\r\n\r\nHello.\r\n";
+
+/// Waits until `f` holds, up to 10 s.
+pub async fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    for _ in 0..200 {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
