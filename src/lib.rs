@@ -10,9 +10,11 @@
 //! - [`smtp_out`]: the reinjection client (SMTP/LMTP, pipelining, XFORWARD, DSN parameters,
 //!   per-recipient results, connection cache) and DSN composition.
 //! - [`server`]: process life: signals, reload, pid file.
+//! - [`load`]: the load generator behind `amavisd-load`.
 //! - [`sink`]: a small SMTP/LMTP receiver with scripted answers, for the load tool and tests.
 
 pub mod config;
+pub mod load;
 pub mod message;
 pub mod pipeline;
 pub mod server;

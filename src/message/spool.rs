@@ -60,6 +60,15 @@ impl SpoolWriter {
         }
     }
 
+    /// Reserves memory for a message announced as `size` bytes (MAIL SIZE=), up to the memory
+    /// limit, so a small message is not copied again and again as it grows.
+    pub fn size_hint(&mut self, size: u64) {
+        let want = (size as usize).min(self.mem_limit);
+        if self.file.is_none() && self.mem.capacity() < want {
+            self.mem.reserve(want - self.mem.len());
+        }
+    }
+
     /// Bytes written so far.
     pub fn len(&self) -> u64 {
         self.len
@@ -241,6 +250,14 @@ impl Spool {
             i = end;
         }
         None
+    }
+
+    /// The whole message, when it is held in memory.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match &self.storage {
+            Storage::Memory(v) => Some(v),
+            Storage::File(_) => None,
+        }
     }
 
     /// A reader over the whole message from its first byte.

@@ -320,6 +320,13 @@ where
             limits.memory_spool_limit,
             limits.header_size_limit,
         );
+        let declared = self.mail.as_ref().and_then(|(_, params)| {
+            let p = params.iter().find(|p| p.is("SIZE"))?;
+            p.value.as_deref()?.parse::<u64>().ok()
+        });
+        if let Some(size) = declared {
+            spool.size_hint(size);
+        }
         let read = self.read_body(&mut spool, max).await;
         let protocol = self.protocol.unwrap_or(Protocol::Smtp);
         let nrcpt = self.rcpts.len();
@@ -404,7 +411,7 @@ where
         max: u64,
     ) -> Result<Result<(), DataError>, ReadError> {
         let mut receiver = DataReceiver::new();
-        let mut chunk = Vec::with_capacity(64 * 1024);
+        let mut chunk = Vec::with_capacity(8 * 1024);
         let timeout = Duration::from_secs(self.set.limits.data_timeout);
         let mut total: u64 = 0;
         let mut failed: Option<DataError> = None;

@@ -22,25 +22,28 @@ impl Default for DotStuffer {
 impl DotStuffer {
     /// Appends `input`, stuffed, to `out`.
     pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        if input.is_empty() {
+        let Some(&last) = input.last() else {
             return;
+        };
+        out.reserve(input.len() + 8);
+        if self.at_line_start && input[0] == b'.' {
+            out.push(b'.');
         }
         let mut start = 0;
-        for (i, &b) in input.iter().enumerate() {
-            if self.at_line_start && b == b'.' {
-                out.extend_from_slice(&input[start..i]);
+        for lf in memchr::memchr_iter(b'\n', input) {
+            if input.get(lf + 1) == Some(&b'.') {
+                out.extend_from_slice(&input[start..=lf]);
                 out.push(b'.');
-                start = i;
+                start = lf + 1;
             }
-            self.at_line_start = b == b'\n';
         }
         out.extend_from_slice(&input[start..]);
+        self.at_line_start = last == b'\n';
+        self.last_two = match input {
+            [.., a, b] => [*a, *b],
+            _ => [self.last_two[1], last],
+        };
         self.seen = true;
-        match input {
-            [.., a, b] => self.last_two = [*a, *b],
-            [b] => self.last_two = [self.last_two[1], *b],
-            [] => {}
-        }
     }
 
     /// The end-of-data sequence: `.CRLF` after a CRLF (or an empty message), else `CRLF.CRLF`

@@ -63,16 +63,7 @@ impl Forwarder {
         self.idle.lock().ok().and_then(|mut v| v.pop())
     }
 
-    async fn checkout(&self) -> Result<Client, ForwardError> {
-        // A cached connection may have been closed by the next hop (Postfix's smtpd_timeout):
-        // RSET proves it alive before any byte of the message is sent.
-        while let Some(mut c) = self.take_idle() {
-            if let Ok(r) = c.command("RSET\r\n", "after RSET").await
-                && r.code == 250
-            {
-                return Ok(c);
-            }
-        }
+    async fn connect(&self) -> Result<Client, ForwardError> {
         Client::connect(
             &self.method,
             &self.helo,
@@ -100,13 +91,50 @@ impl Forwarder {
 
     /// Runs one transaction. `Err` means nothing can be said per recipient (connection lost,
     /// timeout): the caller must treat every recipient as not delivered.
+    ///
+    /// A cached connection may have been closed by the next hop meanwhile (Postfix's
+    /// `smtpd_timeout`). It starts with RSET; when that RSET fails, no byte of the transaction
+    /// has been accepted yet, so the transaction is simply run again on a fresh connection.
     pub async fn deliver(&self, msg: &OutMessage<'_>) -> Result<Delivery, ForwardError> {
-        let mut client = self.checkout().await?;
-        let (delivery, reusable) = transaction(&mut client, msg, &self.limits).await?;
-        if reusable {
-            self.checkin(client).await;
+        while let Some(mut c) = self.take_idle() {
+            match transaction(&mut c, msg, &self.limits, true).await {
+                Ok((d, reusable)) => {
+                    if reusable {
+                        self.checkin(c).await;
+                    }
+                    return Ok(d);
+                }
+                Err(TxError::Stale) => continue,
+                Err(TxError::Failed(e)) => return Err(e),
+            }
         }
-        Ok(delivery)
+        let mut c = self.connect().await?;
+        match transaction(&mut c, msg, &self.limits, false).await {
+            Ok((d, reusable)) => {
+                if reusable {
+                    self.checkin(c).await;
+                }
+                Ok(d)
+            }
+            Err(TxError::Stale) => Err(ForwardError::Protocol {
+                stage: "RSET",
+                detail: "fresh connection refused RSET".into(),
+            }),
+            Err(TxError::Failed(e)) => Err(e),
+        }
+    }
+}
+
+/// How a transaction failed: on a stale cached connection before anything was committed (run
+/// it again elsewhere), or for real.
+enum TxError {
+    Stale,
+    Failed(ForwardError),
+}
+
+impl From<ForwardError> for TxError {
+    fn from(e: ForwardError) -> Self {
+        TxError::Failed(e)
     }
 }
 
@@ -176,7 +204,8 @@ async fn transaction(
     c: &mut Client,
     msg: &OutMessage<'_>,
     limits: &ForwardLimits,
-) -> Result<(Delivery, bool), ForwardError> {
+    reused: bool,
+) -> Result<(Delivery, bool), TxError> {
     let caps = c.caps.clone();
     let size = msg.prefix.len() as u64 + msg.spool.len() + msg.suffix.len() as u64;
     let xf = if msg.xforward.is_empty() {
@@ -191,14 +220,32 @@ async fn transaction(
         .map(|r| rcpt_command(r, &caps))
         .collect();
 
+    // DATA may join the pipelined group when no all-or-nothing decision has to be taken
+    // between the RCPT replies and DATA: one recipient, or an LMTP client upstream.
+    let pipeline_data = caps.pipelining && (msg.recipients.len() == 1 || !msg.all_or_nothing);
     let mut mail_reply;
     let mut rcpt_replies = Vec::with_capacity(rcpts.len());
+    let mut data_reply = None;
     if caps.pipelining {
         let mut batch = String::new();
+        if reused {
+            batch.push_str("RSET\r\n");
+        }
         xf.iter().for_each(|l| batch.push_str(l));
         batch.push_str(&mail);
         rcpts.iter().for_each(|l| batch.push_str(l));
-        c.write(batch.as_bytes(), "sending MAIL/RCPT").await?;
+        if pipeline_data {
+            batch.push_str("DATA\r\n");
+        }
+        if let Err(e) = c.write(batch.as_bytes(), "sending MAIL/RCPT").await {
+            return Err(if reused { TxError::Stale } else { e.into() });
+        }
+        if reused {
+            match c.read_reply("after RSET").await {
+                Ok(r) if r.code == 250 => {}
+                _ => return Err(TxError::Stale),
+            }
+        }
         for _ in &xf {
             let r = c.read_reply("after XFORWARD").await?;
             if !r.is_positive() {
@@ -209,7 +256,16 @@ async fn transaction(
         for _ in &rcpts {
             rcpt_replies.push(c.read_reply("after RCPT").await?);
         }
+        if pipeline_data {
+            data_reply = Some(c.read_reply("after DATA").await?);
+        }
     } else {
+        if reused {
+            match c.command("RSET\r\n", "after RSET").await {
+                Ok(r) if r.code == 250 => {}
+                _ => return Err(TxError::Stale),
+            }
+        }
         for l in &xf {
             let r = c.command(l, "after XFORWARD").await?;
             if !r.is_positive() {
@@ -233,7 +289,7 @@ async fn transaction(
             );
         }
         let replies = vec![mail_reply; msg.recipients.len()];
-        let ok = reset(c).await;
+        let ok = !data_went_through(&data_reply) && reset(c).await;
         return Ok((
             Delivery {
                 replies,
@@ -264,7 +320,8 @@ async fn transaction(
                 replies[*i] = held.clone();
             }
         }
-        let ok = reset(c).await;
+        // A pipelined DATA that was answered 354 anyway can only be abandoned by closing.
+        let ok = !data_went_through(&data_reply) && reset(c).await;
         return Ok((
             Delivery {
                 replies,
@@ -273,7 +330,10 @@ async fn transaction(
             ok,
         ));
     }
-    let r = c.command("DATA\r\n", "after DATA").await?;
+    let r = match data_reply {
+        Some(r) => r,
+        None => c.command("DATA\r\n", "after DATA").await?,
+    };
     if r.code != 354 {
         let r = if r.code >= 400 {
             r
@@ -325,6 +385,10 @@ async fn transaction(
     ))
 }
 
+fn data_went_through(r: &Option<Reply>) -> bool {
+    r.as_ref().is_some_and(|r| r.code == 354)
+}
+
 async fn reset(c: &mut Client) -> bool {
     matches!(c.command("RSET\r\n", "after RSET").await, Ok(r) if r.code == 250)
 }
@@ -332,19 +396,30 @@ async fn reset(c: &mut Client) -> bool {
 async fn send_body(c: &mut Client, msg: &OutMessage<'_>) -> Result<(), ForwardError> {
     const CHUNK: usize = 64 * 1024;
     let mut stuffer = DotStuffer::default();
-    let mut out = Vec::with_capacity(CHUNK + CHUNK / 8);
+    let size = msg.prefix.len() + msg.spool.len() as usize + msg.suffix.len();
+    let mut out = Vec::with_capacity(size.min(CHUNK) + 1024);
     stuffer.push(msg.prefix, &mut out);
-    let mut reader = msg.spool.reader().await.map_err(ForwardError::Spool)?;
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = reader.read(&mut buf).await.map_err(ForwardError::Spool)?;
-        if n == 0 {
-            break;
+    if let Some(bytes) = msg.spool.as_bytes() {
+        for piece in bytes.chunks(CHUNK) {
+            stuffer.push(piece, &mut out);
+            if out.len() >= CHUNK {
+                c.write(&out, "sending message").await?;
+                out.clear();
+            }
         }
-        stuffer.push(&buf[..n], &mut out);
-        if out.len() >= CHUNK {
-            c.write(&out, "sending message").await?;
-            out.clear();
+    } else {
+        let mut reader = msg.spool.reader().await.map_err(ForwardError::Spool)?;
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = reader.read(&mut buf).await.map_err(ForwardError::Spool)?;
+            if n == 0 {
+                break;
+            }
+            stuffer.push(&buf[..n], &mut out);
+            if out.len() >= CHUNK {
+                c.write(&out, "sending message").await?;
+                out.clear();
+            }
         }
     }
     stuffer.push(msg.suffix, &mut out);
