@@ -90,7 +90,10 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).await.expect("connect");
+        Self::from_stream(TcpStream::connect(addr).await.expect("connect")).await
+    }
+
+    pub async fn from_stream(stream: TcpStream) -> Client {
         let mut c = Client {
             stream,
             buf: Vec::new(),
@@ -198,8 +201,13 @@ pub fn stuff(msg: &[u8]) -> Vec<u8> {
 pub const SIMPLE: &[u8] = b"From: s@example.org\r\nTo: u@example.com\r\nSubject: hi\r\nMessage-ID: <m1@example.org>\r\n\r\nHello.\r\n";
 
 /// Waits until `f` holds, up to 10 s.
-pub async fn eventually(mut f: impl FnMut() -> bool) -> bool {
-    for _ in 0..200 {
+pub async fn eventually(f: impl FnMut() -> bool) -> bool {
+    eventually_for(Duration::from_secs(10), f).await
+}
+
+/// Waits until `f` holds, up to `limit`.
+pub async fn eventually_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    for _ in 0..(limit.as_millis() / 50) {
         if f() {
             return true;
         }

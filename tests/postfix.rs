@@ -1,0 +1,263 @@
+//! End to end with a real Postfix (Debian `postfix`), configured from the repository's own
+//! `postfix/main.cf` and `postfix/master.cf` snippets, on private loopback ports:
+//!
+//! client (from 127.0.0.2) -> Postfix smtpd :A -> amavisfeed -> amavisd-rs :F
+//!   -> Postfix smtpd :B (the 10025 service) -> queue -> smtp -> sink :S
+//!
+//! The test fails, never skips, when Postfix is missing: `.ci/run` installs it.
+
+mod common;
+use common::*;
+
+use amavisd::sink::{Sink, SinkMode};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const POSTFIX: &str = "/usr/sbin/postfix";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A private Postfix instance; stopped when dropped.
+struct Postfix {
+    dir: tempfile::TempDir,
+}
+
+impl Postfix {
+    fn conf(&self) -> std::path::PathBuf {
+        self.dir.path().join("etc")
+    }
+
+    fn start(smtpd_port: u16, filter_port: u16, reentry_port: u16, sink_port: u16) -> Postfix {
+        assert!(
+            Path::new(POSTFIX).exists(),
+            "Postfix is not installed: apt-get install postfix (the .ci/run script does)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // Postfix's daemons run as the postfix user and must reach the queue below here. The
+        // queue directory must exist; Postfix creates its subdirectories and data_directory
+        // itself, with the owners it wants.
+        std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let etc = root.join("etc");
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::create_dir_all(root.join("queue")).unwrap();
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("postfix");
+        let site_main = std::fs::read_to_string(repo.join("main.cf")).unwrap();
+        let site_master = std::fs::read_to_string(repo.join("master.cf")).unwrap();
+        let main = format!(
+            "compatibility_level = 3.6\n\
+             queue_directory = {q}\n\
+             data_directory = {d}\n\
+             maillog_file = {r}/maillog\n\
+             maillog_file_prefixes = {r}\n\
+             meta_directory = /etc/postfix\n\
+             mail_owner = postfix\n\
+             setgid_group = postdrop\n\
+             myhostname = postfix.test\n\
+             mydomain = test\n\
+             mydestination =\n\
+             relay_domains = example.com\n\
+             mynetworks = 127.0.0.0/8\n\
+             inet_interfaces = 127.0.0.1\n\
+             inet_protocols = ipv4\n\
+             smtpd_relay_restrictions = permit_mynetworks, reject\n\
+             default_transport = smtp:[127.0.0.1]:{sink_port}\n\
+             relay_transport = smtp:[127.0.0.1]:{sink_port}\n\
+             smtp_dns_support_level = disabled\n\
+             alias_maps =\n\
+             alias_database =\n\
+             biff = no\n\
+             {site}",
+            q = root.join("queue").display(),
+            d = root.join("data").display(),
+            r = root.display(),
+            site = site_main.replace(":10024", &format!(":{filter_port}")),
+        );
+        let master = format!(
+            "127.0.0.1:{smtpd_port} inet n - n - - smtpd\n\
+             pickup unix n - n 60 1 pickup\n\
+             cleanup unix n - n - 0 cleanup\n\
+             qmgr unix n - n 300 1 qmgr\n\
+             rewrite unix - - n - - trivial-rewrite\n\
+             bounce unix - - n - 0 bounce\n\
+             defer unix - - n - 0 bounce\n\
+             trace unix - - n - 0 bounce\n\
+             verify unix - - n - 1 verify\n\
+             flush unix n - n 1000? 0 flush\n\
+             proxymap unix - - n - - proxymap\n\
+             smtp unix - - n - - smtp\n\
+             relay unix - - n - - smtp\n\
+             showq unix n - n - - showq\n\
+             error unix - - n - - error\n\
+             retry unix - - n - - error\n\
+             discard unix - - n - - discard\n\
+             anvil unix - - n - 1 anvil\n\
+             scache unix - - n - 1 scache\n\
+             postlog unix-dgram n - n - 1 postlogd\n\
+             {site}",
+            site = site_master.replace("127.0.0.1:10025", &format!("127.0.0.1:{reentry_port}")),
+        );
+        std::fs::write(etc.join("main.cf"), main).unwrap();
+        std::fs::write(etc.join("master.cf"), master).unwrap();
+        let pf = Postfix { dir };
+        let out = Command::new(POSTFIX)
+            .arg("-c")
+            .arg(pf.conf())
+            .arg("start")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "postfix start failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        pf
+    }
+
+    fn maillog(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("maillog")).unwrap_or_default()
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        let _ = Command::new(POSTFIX)
+            .arg("-c")
+            .arg(self.conf())
+            .arg("stop")
+            .output();
+    }
+}
+
+async fn wait_port(port: u16) {
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("nothing listens on 127.0.0.1:{port}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_through_postfix_content_filter_loop() {
+    let sink = Sink::new(SinkMode::Accept, true);
+    let (sink_port, sink_task) = sink.spawn().await.unwrap();
+    let (smtpd, filter, reentry) = (free_port(), free_port(), free_port());
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(&format!("smtp:[127.0.0.1]:{reentry}"), tmp.path());
+    cfg.listen[0].inet = Some(format!("127.0.0.1:{filter}"));
+    let server = amavisd::server::start(cfg).await.unwrap();
+    let pf = Postfix::start(smtpd, filter, reentry, sink_port);
+    wait_port(smtpd).await;
+
+    // The original client connects from 127.0.0.2, so its address is told apart from the
+    // 127.0.0.1 of every hop in between.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let stream = sock
+        .connect(format!("127.0.0.1:{smtpd}").parse().unwrap())
+        .await
+        .unwrap();
+    let mut c = Client::from_stream(stream).await;
+    assert!(c.greeting.starts_with("220"), "{}", c.greeting);
+    let r = c
+        .send_mail(false, "sender@example.org", &["user@example.com"], SIMPLE)
+        .await;
+    assert!(r.starts_with("250"), "{r}");
+    c.cmd("QUIT").await;
+
+    let arrived = eventually_for(Duration::from_secs(60), || !sink.received().is_empty()).await;
+    assert!(arrived, "nothing delivered; Postfix log:\n{}", pf.maillog());
+    let got = &sink.received()[0];
+    let text = String::from_utf8_lossy(&got.data).into_owned();
+    assert_eq!(
+        got.rcpts,
+        ["RCPT TO:<user@example.com> ORCPT=rfc822;user@example.com"],
+        "{text}"
+    );
+    assert!(
+        got.mail.starts_with("MAIL FROM:<sender@example.org>"),
+        "{}",
+        got.mail
+    );
+    // Our fields are there, and the body arrived intact.
+    assert!(
+        text.contains("X-Virus-Scanned: amavisd-rs at example.com\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("(amavisd-rs, port "), "{text}");
+    assert!(text.ends_with("\r\n\r\nHello.\r\n"), "{text}");
+    let log = pf.maillog();
+    assert!(
+        log.contains(&format!("relay=127.0.0.1[127.0.0.1]:{filter}")),
+        "{log}"
+    );
+    assert!(
+        log.contains("status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:"),
+        "{log}"
+    );
+    // The 10025 smtpd records the original client and queue id it got by XFORWARD: only
+    // Postfix -> amavisd-rs -> Postfix passing XFORWARD on could have told it 127.0.0.2.
+    let first_id = log
+        .lines()
+        .find(|l| l.contains("client=unknown[127.0.0.2]"))
+        .and_then(|l| l.split("]: ").nth(1))
+        .and_then(|l| l.split(':').next())
+        .expect("the first smtpd's queue id");
+    assert!(
+        log.contains(&format!(
+            "client=localhost[127.0.0.1], orig_queue_id={first_id}, orig_client=unknown[127.0.0.2]"
+        )),
+        "XFORWARD did not arrive at the 10025 smtpd:\n{log}"
+    );
+
+    drop(pf);
+    server.stop().await;
+    sink_task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swaks_lmtp_gets_one_reply_per_recipient() {
+    let rig = Rig::start(SinkMode::Accept, true).await;
+    // swaks blocks; the server runs on the other worker thread.
+    let out = Command::new("swaks")
+        .args([
+            "--protocol",
+            "LMTP",
+            "--server",
+            &rig.addr.ip().to_string(),
+            "--port",
+            &rig.addr.port().to_string(),
+            "--from",
+            "sender@example.org",
+            "--to",
+            "ok@example.com,rcpt-perm@example.com,data-temp@example.com",
+            "--pipeline",
+            "--timeout",
+            "20",
+        ])
+        .output()
+        .expect("swaks is not installed: apt-get install swaks (the .ci/run script does)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // Each recipient gets the LMTP next hop's own answer, after DATA: the point of LMTP.
+    assert!(
+        text.contains("<-  250 2.0.0 from MTA(lmtp:[127.0.0.1]:"),
+        "{text}"
+    );
+    assert!(text.contains("<** 550 5.1.1 from MTA(lmtp:"), "{text}");
+    assert!(text.contains("<** 452 4.2.2 from MTA(lmtp:"), "{text}");
+    rig.stop().await;
+}
