@@ -11,8 +11,9 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use amavisd::config::{Config, ListenProtocol, Listener};
-use amavisd::load::{LoadOptions, Report, generated_message, messages_from_dir, run};
+use amavisd::load::{
+    LoadOptions, Report, compare, comparison_table, generated_message, messages_from_dir, run,
+};
 use amavisd::sink::{Sink, SinkMode};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -120,61 +121,6 @@ fn print(label: &str, r: &Report) {
     }
 }
 
-async fn compare(sizes: &[usize], sessions: &[usize], a: &SendArgs) -> Result<(), String> {
-    let sink = Sink::new(SinkMode::Accept, false);
-    let (port, _task) = sink.spawn().await.map_err(|e| e.to_string())?;
-    let sink_addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let mut cfg = Config {
-        listen: vec![Listener {
-            inet: Some("127.0.0.1:0".into()),
-            unix: None,
-            protocol: ListenProtocol::Auto,
-        }],
-        forward_method: format!("smtp:[127.0.0.1]:{port}"),
-        tempdir: tmp.path().to_path_buf(),
-        pid_file: tmp.path().join("pid"),
-        ..Config::default()
-    };
-    cfg.limits.max_connections = sessions.iter().copied().max().unwrap_or(64).max(64);
-    cfg.validate(std::path::Path::new("compare"))
-        .map_err(|e| e.to_string())?;
-    let server = amavisd::server::start(cfg)
-        .await
-        .map_err(|e| e.to_string())?;
-    let via = server.addrs[0];
-    println!(
-        "| size | sessions | direct msg/s | direct p99 ms | via amavisd msg/s | via p99 ms | ratio |"
-    );
-    println!("|---|---|---|---|---|---|---|");
-    for &size in sizes {
-        let msgs = match &a.dir {
-            Some(_) => messages(a)?,
-            None => Arc::new((0..16).map(|n| generated_message(size, n)).collect()),
-        };
-        for &n in sessions {
-            let direct = run(&opts(sink_addr, n, a), Arc::clone(&msgs)).await?;
-            let through = run(&opts(via, n, a), Arc::clone(&msgs)).await?;
-            for (l, r) in [("direct", &direct), ("via", &through)] {
-                if r.failed > 0 || r.first_error.is_some() {
-                    print(l, r);
-                }
-            }
-            let p99 = |r: &Report| r.percentile(0.99).as_secs_f64() * 1000.0;
-            println!(
-                "| {size} | {n} | {:.0} | {:.2} | {:.0} | {:.2} | {:.2} |",
-                direct.rate(),
-                p99(&direct),
-                through.rate(),
-                p99(&through),
-                through.rate() / direct.rate().max(1e-9)
-            );
-        }
-    }
-    server.stop().await;
-    Ok(())
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -226,7 +172,16 @@ fn main() -> ExitCode {
                 sizes,
                 sessions,
                 send,
-            } => compare(&sizes, &sessions, &send).await,
+            } => {
+                let fixed = match &send.dir {
+                    Some(_) => Some(messages(&send)?),
+                    None => None,
+                };
+                let base = opts(([127, 0, 0, 1], 0).into(), 1, &send);
+                let rows = compare(&sizes, &sessions, &base, fixed).await?;
+                print!("{}", comparison_table(&rows));
+                Ok(())
+            }
         }
     });
     match result {

@@ -16,35 +16,33 @@ struct Recorder {
 }
 
 impl MessageHandler for Recorder {
-    fn handle(&self, envelope: Envelope, spool: Spool) -> impl Future<Output = Outcome> + Send {
-        async move {
-            if let Some(p) = self.panic_on
-                && envelope.mail_from == p
-            {
-                panic!("check blew up");
-            }
-            let mut data = Vec::new();
-            spool
-                .reader()
-                .await
-                .unwrap()
-                .read_to_end(&mut data)
-                .await
-                .unwrap();
-            let n = envelope.recipients.len();
-            let per: Vec<Reply> = envelope
-                .recipients
-                .iter()
-                .map(|r| Reply::new(250, "2.0.0", format!("<{}> ok", r.address)))
-                .collect();
-            self.got
-                .lock()
-                .unwrap()
-                .push((envelope, data, spool.on_disk()));
-            Outcome {
-                message: Reply::new(250, "2.0.0", format!("Ok, {n} recipients")),
-                per_recipient: per,
-            }
+    async fn handle(&self, envelope: Envelope, spool: Spool) -> Outcome {
+        if let Some(p) = self.panic_on
+            && envelope.mail_from == p
+        {
+            panic!("check blew up");
+        }
+        let mut data = Vec::new();
+        spool
+            .reader()
+            .await
+            .unwrap()
+            .read_to_end(&mut data)
+            .await
+            .unwrap();
+        let n = envelope.recipients.len();
+        let per: Vec<Reply> = envelope
+            .recipients
+            .iter()
+            .map(|r| Reply::new(250, "2.0.0", format!("<{}> ok", r.address)))
+            .collect();
+        self.got
+            .lock()
+            .unwrap()
+            .push((envelope, data, spool.on_disk()));
+        Outcome {
+            message: Reply::new(250, "2.0.0", format!("Ok, {n} recipients")),
+            per_recipient: per,
         }
     }
 }

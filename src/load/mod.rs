@@ -272,6 +272,106 @@ async fn session(
     Ok(lat)
 }
 
+/// One row of a comparison: the same load straight to a sink and through amavisd-rs.
+#[derive(Debug, Clone)]
+pub struct CompareRow {
+    pub size: usize,
+    pub sessions: usize,
+    pub direct: Report,
+    pub through: Report,
+}
+
+/// Starts a sink and, in front of it, amavisd-rs with its defaults (listening on 127.0.0.1:0),
+/// both in this process; then, for each size and session count, sends `base.count` messages
+/// straight to the sink and the same through amavisd-rs. `fixed` replaces generated messages.
+pub async fn compare(
+    sizes: &[usize],
+    sessions: &[usize],
+    base: &LoadOptions,
+    fixed: Option<Arc<Vec<Vec<u8>>>>,
+) -> Result<Vec<CompareRow>, String> {
+    use crate::config::{Config, ListenProtocol, Listener};
+    use crate::sink::{Sink, SinkMode};
+    let sink = Sink::new(SinkMode::Accept, false);
+    let (port, sink_task) = sink.spawn().await.map_err(|e| e.to_string())?;
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut cfg = Config {
+        listen: vec![Listener {
+            inet: Some("127.0.0.1:0".into()),
+            unix: None,
+            protocol: ListenProtocol::Auto,
+        }],
+        forward_method: format!("smtp:[127.0.0.1]:{port}"),
+        tempdir: tmp.path().to_path_buf(),
+        pid_file: tmp.path().join("pid"),
+        ..Config::default()
+    };
+    cfg.limits.max_connections = sessions.iter().copied().max().unwrap_or(64).max(64);
+    cfg.validate(Path::new("compare"))
+        .map_err(|e| e.to_string())?;
+    let server = crate::server::start(cfg).await.map_err(|e| e.to_string())?;
+    let via = server.addrs[0];
+    let direct_addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut rows = Vec::new();
+    for &size in sizes {
+        let msgs = match &fixed {
+            Some(m) => Arc::clone(m),
+            None => Arc::new((0..16).map(|n| generated_message(size, n)).collect()),
+        };
+        for &n in sessions {
+            let mut o = base.clone();
+            o.sessions = n;
+            o.target = direct_addr;
+            let direct = run(&o, Arc::clone(&msgs)).await?;
+            o.target = via;
+            let through = run(&o, Arc::clone(&msgs)).await?;
+            rows.push(CompareRow {
+                size,
+                sessions: n,
+                direct,
+                through,
+            });
+        }
+    }
+    server.stop().await;
+    sink_task.abort();
+    Ok(rows)
+}
+
+/// The comparison as a Markdown table (with any failure counts noted below it).
+pub fn comparison_table(rows: &[CompareRow]) -> String {
+    let p99 = |r: &Report| r.percentile(0.99).as_secs_f64() * 1000.0;
+    let mut s = String::from(
+        "| size | sessions | direct msg/s | direct p99 ms | via amavisd msg/s | via p99 ms | ratio |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    let mut notes = String::new();
+    for r in rows {
+        s.push_str(&format!(
+            "| {} | {} | {:.0} | {:.2} | {:.0} | {:.2} | {:.2} |\n",
+            r.size,
+            r.sessions,
+            r.direct.rate(),
+            p99(&r.direct),
+            r.through.rate(),
+            p99(&r.through),
+            r.through.rate() / r.direct.rate().max(1e-9)
+        ));
+        for (label, rep) in [("direct", &r.direct), ("via", &r.through)] {
+            if rep.failed > 0 || rep.first_error.is_some() {
+                notes.push_str(&format!(
+                    "{label} {}B x{}: {} failed, first error: {}\n",
+                    r.size,
+                    r.sessions,
+                    rep.failed,
+                    rep.first_error.as_deref().unwrap_or("-")
+                ));
+            }
+        }
+    }
+    s + &notes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

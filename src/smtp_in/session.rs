@@ -214,11 +214,12 @@ where
     }
 
     fn greeting(&mut self, host: String, proto: Protocol, esmtp: bool) -> Flow {
-        let allowed = match (self.set.protocol, proto) {
-            (ListenProtocol::Auto, _) => true,
-            (ListenProtocol::Smtp, Protocol::Smtp) | (ListenProtocol::Lmtp, Protocol::Lmtp) => true,
-            _ => false,
-        };
+        let allowed = matches!(
+            (self.set.protocol, proto),
+            (ListenProtocol::Auto, _)
+                | (ListenProtocol::Smtp, Protocol::Smtp)
+                | (ListenProtocol::Lmtp, Protocol::Lmtp)
+        );
         if !allowed {
             let text = match proto {
                 Protocol::Lmtp => "Error: this port speaks SMTP, use EHLO",

@@ -1,0 +1,36 @@
+//! `cargo bench`: the whole mail path, straight to a sink and through amavisd-rs, at three
+//! concurrencies and two message sizes (a smaller run of `amavisd-load compare`).
+
+use amavisd::load::{LoadOptions, compare, comparison_table};
+use std::time::Duration;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::exit(1);
+        }
+    };
+    let base = LoadOptions {
+        target: ([127, 0, 0, 1], 0).into(),
+        lmtp: false,
+        sessions: 1,
+        count: 3000,
+        max_time: Duration::from_secs(20),
+        recipients: 1,
+    };
+    match rt.block_on(compare(&[1024, 102_400], &[1, 8, 64], &base, None)) {
+        Ok(rows) => print!("{}", comparison_table(&rows)),
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::exit(1);
+        }
+    }
+}
