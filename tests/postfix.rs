@@ -16,14 +16,6 @@ use std::time::Duration;
 
 const POSTFIX: &str = "/usr/sbin/postfix";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A private Postfix instance; stopped when dropped.
 struct Postfix {
     dir: tempfile::TempDir,

@@ -26,14 +26,6 @@ fn amavisd(cfg: &Path, action: &str) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn write_config(
     dir: &Path,
     listen_port: u16,

@@ -29,11 +29,7 @@ async fn all_delivered_gives_250_quoting_next_hop() {
 #[tokio::test]
 async fn next_hop_down_gives_451() {
     // Bind and drop a listener to get a port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let tmp = tempfile::tempdir().unwrap();
     let cfg = config(&format!("smtp:[127.0.0.1]:{port}"), tmp.path());
     let server = amavisd::server::start(cfg).await.unwrap();

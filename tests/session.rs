@@ -1,6 +1,9 @@
 //! The session state machine in memory: the stream is a `tokio::io::duplex`, the handler a test
 //! double that records what it was given.
 
+mod common;
+use common::Client;
+
 use amavisd::config::{Limits, ListenProtocol};
 use amavisd::message::{ClientInfo, Envelope, Outcome, Reply, Spool};
 use amavisd::smtp_in::{MessageHandler, Session, SessionSettings};
@@ -48,8 +51,7 @@ impl MessageHandler for Recorder {
 }
 
 struct T {
-    io: DuplexStream,
-    buf: Vec<u8>,
+    c: Client<DuplexStream>,
     task: tokio::task::JoinHandle<()>,
     handler: Arc<Recorder>,
     _shutdown: watch::Sender<bool>,
@@ -78,57 +80,35 @@ async fn start_with(proto: ListenProtocol, limits: Limits, handler: Recorder) ->
     let (tx, rx) = watch::channel(false);
     let session = Session::new(server, set, Arc::clone(&handler), ClientInfo::default(), rx);
     let task = tokio::spawn(session.run());
-    let mut t = T {
-        io: client,
-        buf: Vec::new(),
+    let c = Client::from_stream(client).await;
+    assert!(
+        c.greeting.starts_with("220 filter.example.com ESMTP"),
+        "{}",
+        c.greeting
+    );
+    T {
+        c,
         task,
         handler,
         _shutdown: tx,
         _tmp: tmp,
-    };
-    let g = t.reply().await;
-    assert!(g.starts_with("220 filter.example.com ESMTP"), "{g}");
-    t
+    }
 }
 
 async fn start() -> T {
     start_with(ListenProtocol::Auto, limits(), Recorder::default()).await
 }
 
-impl T {
-    async fn reply(&mut self) -> String {
-        let mut out = String::new();
-        loop {
-            while let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=i).collect();
-                let line = String::from_utf8_lossy(&line).into_owned();
-                out.push_str(&line);
-                if line.as_bytes().get(3) != Some(&b'-') {
-                    return out;
-                }
-            }
-            let mut tmp = [0u8; 8192];
-            let n = tokio::time::timeout(Duration::from_secs(20), self.io.read(&mut tmp))
-                .await
-                .expect("reply in time")
-                .unwrap_or(0);
-            if n == 0 {
-                out.push_str("<EOF>");
-                return out;
-            }
-            self.buf.extend_from_slice(&tmp[..n]);
-        }
+impl std::ops::Deref for T {
+    type Target = Client<DuplexStream>;
+    fn deref(&self) -> &Self::Target {
+        &self.c
     }
-    async fn send(&mut self, b: &[u8]) {
-        self.io.write_all(b).await.unwrap();
-    }
-    async fn cmd(&mut self, l: &str) -> String {
-        self.send(format!("{l}\r\n").as_bytes()).await;
-        self.reply().await
-    }
-    async fn code(&mut self, l: &str) -> String {
-        let r = self.cmd(l).await;
-        r.get(..9).unwrap_or(&r).to_string()
+}
+
+impl std::ops::DerefMut for T {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.c
     }
 }
 
@@ -398,7 +378,7 @@ async fn ten_thousand_rcpts_pipelined() {
         batch.extend_from_slice(format!("RCPT TO:<u{i}@example.com>\r\n").as_bytes());
     }
     // Write and read concurrently: the replies would fill the pipe otherwise.
-    let (mut rd, mut wr) = tokio::io::split(t.io);
+    let (mut rd, mut wr) = tokio::io::split(t.c.stream);
     let writer = tokio::spawn(async move {
         wr.write_all(&batch).await.unwrap();
         wr.write_all(b"DATA\r\n").await.unwrap();
@@ -520,7 +500,7 @@ async fn large_message_spools_to_disk_byte_exact() {
     for i in 0..2000 {
         msg.extend_from_slice(format!("line {i}\r\n").as_bytes());
     }
-    let (mut rd, mut wr) = tokio::io::split(t.io);
+    let (mut rd, mut wr) = tokio::io::split(t.c.stream);
     let stuffed = {
         let mut v = msg.clone();
         v.extend_from_slice(b".\r\n");
@@ -568,9 +548,9 @@ async fn client_gone_mid_data_no_message() {
     t.cmd("DATA").await;
     t.send(b"X: y\r\n\r\npartial").await;
     let T {
-        io, task, handler, ..
+        c, task, handler, ..
     } = t;
-    drop(io);
+    drop(c);
     tokio::time::timeout(Duration::from_secs(5), task)
         .await
         .unwrap()

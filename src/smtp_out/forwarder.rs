@@ -289,14 +289,7 @@ async fn transaction(
             );
         }
         let replies = vec![mail_reply; msg.recipients.len()];
-        let ok = !data_went_through(&data_reply) && reset(c).await;
-        return Ok((
-            Delivery {
-                replies,
-                queued_as: None,
-            },
-            ok,
-        ));
+        return Ok(without_data(c, replies, &data_reply).await);
     }
     let mut replies: Vec<Reply> = rcpt_replies
         .into_iter()
@@ -320,15 +313,7 @@ async fn transaction(
                 replies[*i] = held.clone();
             }
         }
-        // A pipelined DATA that was answered 354 anyway can only be abandoned by closing.
-        let ok = !data_went_through(&data_reply) && reset(c).await;
-        return Ok((
-            Delivery {
-                replies,
-                queued_as: None,
-            },
-            ok,
-        ));
+        return Ok(without_data(c, replies, &data_reply).await);
     }
     let r = match data_reply {
         Some(r) => r,
@@ -343,14 +328,7 @@ async fn transaction(
         for i in &accepted {
             replies[*i] = r.clone();
         }
-        let ok = reset(c).await;
-        return Ok((
-            Delivery {
-                replies,
-                queued_as: None,
-            },
-            ok,
-        ));
+        return Ok(without_data(c, replies, &None).await);
     }
     send_body(c, msg).await?;
     let deadline = Instant::now() + Duration::from_secs(limits.data_done_timeout);
@@ -385,8 +363,20 @@ async fn transaction(
     ))
 }
 
-fn data_went_through(r: &Option<Reply>) -> bool {
-    r.as_ref().is_some_and(|r| r.code == 354)
+/// Ends a transaction that sends no message: RSET, unless a pipelined DATA was answered 354
+/// anyway, which can only be abandoned by closing the connection.
+async fn without_data(
+    c: &mut Client,
+    replies: Vec<Reply>,
+    data_reply: &Option<Reply>,
+) -> (Delivery, bool) {
+    let data_open = data_reply.as_ref().is_some_and(|r| r.code == 354);
+    let reusable = !data_open && reset(c).await;
+    let delivery = Delivery {
+        replies,
+        queued_as: None,
+    };
+    (delivery, reusable)
 }
 
 async fn reset(c: &mut Client) -> bool {

@@ -8,7 +8,7 @@ use amavisd::sink::{Sink, SinkMode};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A config listening on 127.0.0.1:0 and forwarding to `forward`, with short timeouts.
@@ -81,19 +81,22 @@ impl Rig {
     }
 }
 
-/// A raw SMTP/LMTP client.
-pub struct Client {
-    pub stream: TcpStream,
+/// A raw SMTP/LMTP client over any stream (TCP, or a duplex pipe in the in-memory tests).
+pub struct Client<S = TcpStream> {
+    pub stream: S,
     buf: Vec<u8>,
     pub greeting: String,
 }
 
-impl Client {
+impl Client<TcpStream> {
     pub async fn connect(addr: SocketAddr) -> Client {
         Self::from_stream(TcpStream::connect(addr).await.expect("connect")).await
     }
+}
 
-    pub async fn from_stream(stream: TcpStream) -> Client {
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
+    /// Wraps a connected stream and reads the greeting.
+    pub async fn from_stream(stream: S) -> Client<S> {
         let mut c = Client {
             stream,
             buf: Vec::new(),
@@ -103,7 +106,8 @@ impl Client {
         c
     }
 
-    /// Reads one whole reply (all its lines), with a 20 s safety timeout.
+    /// Reads one whole reply (all its lines), with a 20 s safety timeout; `<EOF>` marks a
+    /// closed connection.
     pub async fn reply(&mut self) -> String {
         tokio::time::timeout(Duration::from_secs(20), self.reply_inner())
             .await
@@ -117,11 +121,11 @@ impl Client {
                 let line: Vec<u8> = self.buf.drain(..=i).collect();
                 let line = String::from_utf8_lossy(&line).into_owned();
                 out.push_str(&line);
-                if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                if line.as_bytes().get(3) != Some(&b'-') {
                     return out;
                 }
             }
-            let mut tmp = [0u8; 4096];
+            let mut tmp = [0u8; 8192];
             let n = self.stream.read(&mut tmp).await.unwrap_or(0);
             if n == 0 {
                 out.push_str("<EOF>");
@@ -139,6 +143,12 @@ impl Client {
     pub async fn cmd(&mut self, line: &str) -> String {
         self.send(format!("{line}\r\n").as_bytes()).await;
         self.reply().await
+    }
+
+    /// The code and enhanced code of the reply to `line` ("250 2.1.0").
+    pub async fn code(&mut self, line: &str) -> String {
+        let r = self.cmd(line).await;
+        r.get(..9).unwrap_or(&r).to_string()
     }
 
     /// EHLO, MAIL, RCPTs, DATA, message (dot-stuffed here), and returns the reply after the
@@ -178,6 +188,15 @@ impl Client {
         }
         out
     }
+}
+
+/// A loopback port nobody listens on (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("local addr")
+        .port()
 }
 
 /// Dot-stuffs and terminates a message for DATA.
