@@ -10,14 +10,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 static SEQ: AtomicU64 = AtomicU64::new(1);
+static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
 
 /// amavisd-new's log id, `PID-NN`: the process id and a per-process message counter.
 pub fn next_am_id() -> String {
-    format!(
-        "{}-{:02}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    )
+    // The pid is read once: getpid was one of the few syscalls per message.
+    let pid = *PID.get_or_init(std::process::id);
+    format!("{pid}-{:02}", SEQ.fetch_add(1, Ordering::Relaxed))
 }
 
 /// The fields of the line.
