@@ -298,3 +298,45 @@ async fn lmtp_next_hop_per_recipient_after_data() {
     );
     rig.stop().await;
 }
+
+#[tokio::test]
+async fn stale_cached_connection_is_replaced_before_anything_is_sent() {
+    let rig = Rig::start(SinkMode::CloseAfterMessage, false).await;
+    for i in 0..3 {
+        let mut c = rig.client().await;
+        let r = c
+            .send_mail(false, "s@example.org", &["u@example.com"], SIMPLE)
+            .await;
+        assert!(r.starts_with("250 2.0.0"), "message {i}: {r}");
+    }
+    assert_eq!(rig.sink.received().len(), 3, "each message exactly once");
+    assert_eq!(
+        rig.sink.sessions.load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
+    rig.stop().await;
+}
+
+#[tokio::test]
+async fn spool_failure_gives_451() {
+    // A message too big for memory must go to tempdir, which vanishes after start.
+    let rig = Rig::start_with(SinkMode::Accept, false, |c| {
+        c.limits.memory_spool_limit = 1024
+    })
+    .await;
+    std::fs::remove_dir_all(rig.tmp.path()).unwrap();
+    let mut c = rig.client().await;
+    let mut big = SIMPLE.to_vec();
+    big.extend(std::iter::repeat_n(b"0123456789\r\n".as_slice(), 1000).flatten());
+    let r = c
+        .send_mail(false, "s@example.org", &["u@example.com"], &big)
+        .await;
+    assert!(r.starts_with("451 4.3.0"), "{r}");
+    assert!(rig.sink.received().is_empty());
+    // Small messages, kept in memory, still pass.
+    let r = c
+        .send_mail(false, "s@example.org", &["u@example.com"], SIMPLE)
+        .await;
+    assert!(r.starts_with("250"), "{r}");
+    rig.stop().await;
+}

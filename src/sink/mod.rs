@@ -39,6 +39,9 @@ pub enum SinkMode {
     DropInData,
     /// Reads the whole message, then closes without answering.
     DropAfterData,
+    /// Answers the message, then closes the connection, as a next hop whose idle timeout
+    /// expired would: a cached connection to it is dead at the next use.
+    CloseAfterMessage,
 }
 
 impl std::str::FromStr for SinkMode {
@@ -52,6 +55,7 @@ impl std::str::FromStr for SinkMode {
             "hang-after-data" => SinkMode::HangAfterData,
             "drop-in-data" => SinkMode::DropInData,
             "drop-after-data" => SinkMode::DropAfterData,
+            "close-after-message" => SinkMode::CloseAfterMessage,
             _ => return Err(format!("unknown sink mode {s:?}")),
         })
     }
@@ -279,6 +283,10 @@ impl Sink {
                         if let Ok(mut g) = self.received.lock() {
                             g.push(std::mem::take(&mut cur));
                         }
+                    }
+                    if mode == SinkMode::CloseAfterMessage {
+                        conn.close().await;
+                        return;
                     }
                     cur = Received {
                         helo: cur.helo.clone(),

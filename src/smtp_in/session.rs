@@ -339,69 +339,52 @@ where
             this.reset_transaction();
             Flow::Continue
         };
-        match read {
+        let spooled = match read {
             Err(ReadError::Timeout) => {
                 let text = format!("{} Error: timeout exceeded", self.set.hostname);
                 self.conn.reply(&Reply::new(421, "4.4.2", text));
-                Flow::Close
+                return Flow::Close;
             }
-            Err(_) => Flow::Close,
-            Ok(Err(DataError::TooBig)) => refuse_all(
-                self,
-                Reply::new(552, "5.3.4", "Error: message size exceeds fixed limit"),
-            ),
-            Ok(Err(DataError::Spool(SpoolError::HeaderTooBig { .. }))) => refuse_all(
-                self,
-                Reply::new(
-                    552,
-                    "5.3.4",
-                    "Error: message header section exceeds fixed limit",
-                ),
-            ),
-            Ok(Err(DataError::Spool(e))) => {
+            // The client is gone (or the shutdown came mid-DATA): no reply can be sent.
+            Err(_) => return Flow::Close,
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(())) => spool.finish().await.map_err(DataError::Spool),
+        };
+        let spool = match spooled {
+            Ok(spool) => spool,
+            Err(DataError::TooBig) => {
+                let r = Reply::new(552, "5.3.4", "Error: message size exceeds fixed limit");
+                return refuse_all(self, r);
+            }
+            Err(DataError::Spool(SpoolError::HeaderTooBig { .. })) => {
+                let text = "Error: message header section exceeds fixed limit";
+                return refuse_all(self, Reply::new(552, "5.3.4", text));
+            }
+            Err(DataError::Spool(e)) => {
                 tracing::error!("cannot spool message: {e}");
-                refuse_all(
-                    self,
-                    Reply::new(451, "4.3.0", "Error: cannot spool message, try again later"),
-                )
+                let text = "Error: cannot spool message, try again later";
+                return refuse_all(self, Reply::new(451, "4.3.0", text));
             }
-            Ok(Ok(())) => {
-                let spool = match spool.finish().await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::error!("cannot spool message: {e}");
-                        return refuse_all(
-                            self,
-                            Reply::new(
-                                451,
-                                "4.3.0",
-                                "Error: cannot spool message, try again later",
-                            ),
-                        );
-                    }
-                };
-                let (mail_from, mail_params) = self.mail.take().unwrap_or_default();
-                let envelope = Envelope {
-                    mail_from,
-                    mail_params,
-                    recipients: std::mem::take(&mut self.rcpts),
-                    client: self.client.clone(),
-                    protocol,
-                    received_at: SystemTime::now(),
-                };
-                let outcome = self.dispatch(envelope, spool, nrcpt).await;
-                match protocol {
-                    Protocol::Smtp => self.conn.reply(&outcome.message),
-                    Protocol::Lmtp => {
-                        for r in &outcome.per_recipient {
-                            self.conn.reply(r);
-                        }
-                    }
-                }
-                self.reset_transaction();
-                Flow::Continue
-            }
+        };
+        let (mail_from, mail_params) = self.mail.take().unwrap_or_default();
+        let envelope = Envelope {
+            mail_from,
+            mail_params,
+            recipients: std::mem::take(&mut self.rcpts),
+            client: self.client.clone(),
+            protocol,
+            received_at: SystemTime::now(),
+        };
+        let outcome = self.dispatch(envelope, spool, nrcpt).await;
+        match protocol {
+            Protocol::Smtp => self.conn.reply(&outcome.message),
+            Protocol::Lmtp => outcome
+                .per_recipient
+                .iter()
+                .for_each(|r| self.conn.reply(r)),
         }
+        self.reset_transaction();
+        Flow::Continue
     }
 
     /// Reads DATA into the spool. Past the size limit or a spool failure the rest is read and
