@@ -223,7 +223,7 @@ async fn transaction(
     // DATA may join the pipelined group when no all-or-nothing decision has to be taken
     // between the RCPT replies and DATA: one recipient, or an LMTP client upstream.
     let pipeline_data = caps.pipelining && (msg.recipients.len() == 1 || !msg.all_or_nothing);
-    let mut mail_reply;
+    let mail_reply;
     let mut rcpt_replies = Vec::with_capacity(rcpts.len());
     let mut data_reply = None;
     if caps.pipelining {
@@ -279,27 +279,15 @@ async fn transaction(
             }
         }
     }
+    let mail_reply = answer(mail_reply, "MAIL");
     if !mail_reply.is_positive() {
         // Every recipient shares the sender's fate.
-        if mail_reply.code < 400 {
-            mail_reply = Reply::new(
-                451,
-                "4.5.0",
-                format!("unexpected reply to MAIL: {mail_reply}"),
-            );
-        }
         let replies = vec![mail_reply; msg.recipients.len()];
         return Ok(without_data(c, replies, &data_reply).await);
     }
     let mut replies: Vec<Reply> = rcpt_replies
         .into_iter()
-        .map(|r| {
-            if r.is_positive() || r.code >= 400 {
-                r
-            } else {
-                Reply::new(451, "4.5.0", format!("unexpected reply to RCPT: {r}"))
-            }
-        })
+        .map(|r| answer(r, "RCPT"))
         .collect();
     let accepted: Vec<usize> = (0..replies.len())
         .filter(|&i| replies[i].is_positive())
@@ -320,11 +308,7 @@ async fn transaction(
         None => c.command("DATA\r\n", "after DATA").await?,
     };
     if r.code != 354 {
-        let r = if r.code >= 400 {
-            r
-        } else {
-            Reply::new(451, "4.5.0", format!("unexpected reply to DATA: {r}"))
-        };
+        let r = answer(r, "DATA");
         for i in &accepted {
             replies[*i] = r.clone();
         }
@@ -348,11 +332,7 @@ async fn transaction(
         } else {
             &final_replies[0]
         };
-        replies[*i] = if r.is_positive() || r.code >= 400 {
-            r.clone()
-        } else {
-            Reply::new(451, "4.5.0", format!("unexpected reply after data: {r}"))
-        };
+        replies[*i] = answer(r.clone(), "end of data");
     }
     Ok((
         Delivery {
@@ -361,6 +341,16 @@ async fn transaction(
         },
         true,
     ))
+}
+
+/// A reply taken as the answer for a recipient: 2xx, 4xx or 5xx as sent; anything else (a 3xx
+/// where none belongs) is a protocol error, answered 451 so that the mail is kept.
+fn answer(r: Reply, to: &str) -> Reply {
+    if r.is_positive() || r.code >= 400 {
+        r
+    } else {
+        Reply::new(451, "4.5.0", format!("unexpected reply to {to}: {r}"))
+    }
 }
 
 /// Ends a transaction that sends no message: RSET, unless a pipelined DATA was answered 354
