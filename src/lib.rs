@@ -14,6 +14,7 @@
 //! - [`sink`]: a small SMTP/LMTP receiver with scripted answers, for the load tool and tests.
 
 pub mod config;
+pub mod decode;
 pub mod load;
 pub mod message;
 pub mod pipeline;

@@ -1,0 +1,130 @@
+//! Opening containers: which format a part is, and the reader for each. Every format adds its
+//! entries through `Ctx::add`, which applies the limits; names from archives are data only.
+
+mod ar;
+mod cab;
+mod cpio;
+mod sevenz;
+mod stream;
+mod tar;
+mod zip;
+
+use super::ctx::Ctx;
+use super::part::PartData;
+
+/// How a part is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An RFC 5322 message or an mbox.
+    Mail,
+    /// A text or HTML part that may hold uuencoded blocks or base64 `data:` URIs.
+    Embedded,
+    Zip,
+    Gzip,
+    Bzip2,
+    Xz,
+    Tar,
+    Cpio,
+    Ar,
+    SevenZip,
+    Cab,
+    /// A container format we know but do not open: the part is marked undecipherable.
+    Unsupported(&'static str),
+}
+
+/// The kind of container a part is, from its detected types and declared MIME type.
+pub fn kind_of(types: &[String], mime_type: Option<&str>, data: &PartData) -> Option<Kind> {
+    if mime_type == Some("message/rfc822") {
+        return Some(Kind::Mail);
+    }
+    let first = types.first().map(String::as_str)?;
+    Some(match first {
+        "mail" => Kind::Mail,
+        "zip" | "docx" | "xlsx" | "pptx" | "jar" | "apk" | "odf" => Kind::Zip,
+        "gz" => Kind::Gzip,
+        "bz2" => Kind::Bzip2,
+        "xz" => Kind::Xz,
+        "tar" => Kind::Tar,
+        "cpio" => Kind::Cpio,
+        "ar" | "deb" => Kind::Ar,
+        "7z" => Kind::SevenZip,
+        "cab" => Kind::Cab,
+        "rar" => Kind::Unsupported("rar (not built in yet)"),
+        "tnef" => Kind::Unsupported("tnef (not decoded yet)"),
+        "arj" => Kind::Unsupported("arj"),
+        "lzma" => Kind::Unsupported("lzma (alone format)"),
+        "lz" => Kind::Unsupported("lzip"),
+        "zst" => Kind::Unsupported("zstd"),
+        "chm" => Kind::Unsupported("chm"),
+        "hqx" => Kind::Unsupported("binhex"),
+        "szdd" => Kind::Unsupported("szdd"),
+        "txt" | "html" | "asc" => {
+            let worth_a_look = match data {
+                PartData::Memory(v) => {
+                    memchr::memmem::find(v, b"begin ").is_some()
+                        || memchr::memmem::find(v, b";base64,").is_some()
+                }
+                PartData::File(_) => true,
+            };
+            if worth_a_look {
+                Kind::Embedded
+            } else {
+                return None;
+            }
+        }
+        _ => return None,
+    })
+}
+
+fn add_bytes(
+    ctx: &mut Ctx<'_>,
+    idx: usize,
+    name: Option<String>,
+    mime: Option<String>,
+    data: &[u8],
+) {
+    let mut src = data;
+    ctx.add(super::ctx::NewPart {
+        parent: Some(idx),
+        name,
+        mime_type: mime,
+        compressed_size: None,
+        encrypted: false,
+        src: &mut src,
+    });
+}
+
+/// Opens part `idx` (whose bytes are `data`, taken out of the part meanwhile) as `kind`.
+pub fn open(kind: Kind, ctx: &mut Ctx<'_>, idx: usize, data: &PartData) -> Result<(), String> {
+    let mut reader = data
+        .reader()
+        .map_err(|e| format!("cannot read part: {e}"))?;
+    match kind {
+        Kind::Mail | Kind::Embedded => {
+            let bytes = match data.as_slice() {
+                Some(b) => std::borrow::Cow::Borrowed(b),
+                None => std::borrow::Cow::Owned(data.to_vec().map_err(|e| e.to_string())?),
+            };
+            if kind == Kind::Mail {
+                super::mime::walk(ctx, &bytes, Some(idx));
+                return Ok(());
+            }
+            let max = ctx.limits.max_files;
+            for block in super::uuencode::blocks(&bytes, max) {
+                add_bytes(ctx, idx, Some(block.name), None, &block.data);
+            }
+            for uri in super::data_uri::find(&bytes, max) {
+                add_bytes(ctx, idx, None, Some(uri.media_type), &uri.data);
+            }
+            Ok(())
+        }
+        Kind::Zip => zip::open(ctx, idx, &mut reader),
+        Kind::Gzip | Kind::Bzip2 | Kind::Xz => stream::open(kind, ctx, idx, &mut reader),
+        Kind::Tar => tar::open(ctx, idx, &mut reader),
+        Kind::Cpio => cpio::open(ctx, idx, &mut reader),
+        Kind::Ar => ar::open(ctx, idx, &mut reader),
+        Kind::SevenZip => sevenz::open(ctx, idx, &mut reader),
+        Kind::Cab => cab::open(ctx, idx, &mut reader),
+        Kind::Unsupported(what) => Err(format!("{what}: this container format is not decoded")),
+    }
+}

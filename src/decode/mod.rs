@@ -1,0 +1,146 @@
+//! Decoding: a message becomes a flat list of [`Part`]s, each with its container path
+//! (`p003`, level `1/2`), declared name and MIME type, detected short types, size, digest,
+//! encrypted and undecipherable flags, and its bytes. The checks (banned names, AV, spam) read
+//! this list and nothing else.
+//!
+//! # Limits
+//! Every limit is a field of [`Limits`] (MAXLEVELS, MAXFILES, the expansion quota, bytes per
+//! part, compression ratio, a time budget). Going over one stops that branch and adds an
+//! [`Unchecked`] reason (minor 2); an encrypted part adds minor 1. No input may panic, hang or
+//! use memory beyond the limits: sizes declared inside archives are never trusted (parts are
+//! read through `take`), and names from archives are data, never paths we write to.
+//!
+//! # Security
+//! This is the code an attacker aims at first. Formats are opened by pure-Rust crates where
+//! they exist; the hand-written ones (cpio, ar, uuencode, the strict boundary scan) read
+//! fixed-size records and check every length before use.
+
+mod archive;
+mod bad_header;
+mod boundary;
+mod ctx;
+mod data_uri;
+mod detect;
+mod limits;
+mod mime;
+mod part;
+mod transfer;
+mod uuencode;
+
+pub use archive::Kind;
+pub use bad_header::{check as check_header, section as header_section};
+pub use detect::detect_bytes;
+pub use limits::Limits;
+pub use part::{Part, PartData};
+
+use std::path::Path;
+
+/// Why some content was not checked: amavisd-new's CC_UNCHECKED minors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unchecked {
+    /// 1: encrypted; 2: over limits.
+    pub minor: u8,
+    pub reason: String,
+}
+
+/// A bad header section finding: amavisd-new's CC_BADH minors (1 MIME error, 2 8-bit, 3
+/// control characters, 4 empty field, 5 long line, 6 syntax, 7 missing field, 8 duplicate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadHeader {
+    pub minor: u8,
+    pub detail: String,
+}
+
+/// The decoded message.
+#[derive(Debug)]
+pub struct Decoded {
+    /// Every part, containers before their content, in the order found.
+    pub parts: Vec<Part>,
+    /// Reasons some content was not looked at (empty: everything was).
+    pub unchecked: Vec<Unchecked>,
+    /// Header and MIME findings.
+    pub bad_header: Vec<BadHeader>,
+}
+
+impl Decoded {
+    /// Parts that were not opened (what AV scanners and content rules look at).
+    pub fn leaves(&self) -> impl Iterator<Item = &Part> {
+        self.parts.iter().filter(|p| !p.opened)
+    }
+
+    /// The containers of part `i`, nearest first.
+    pub fn ancestors(&self, i: usize) -> impl Iterator<Item = &Part> {
+        let mut next = self.parts.get(i).and_then(|p| p.parent);
+        std::iter::from_fn(move || {
+            let p = &self.parts[next?];
+            next = p.parent;
+            Some(p)
+        })
+    }
+}
+
+/// Decodes a whole message.
+pub fn decode_message(raw: &[u8], limits: &Limits, tempdir: &Path) -> Decoded {
+    let mut ctx = ctx::Ctx::new(limits, tempdir, raw.len() as u64);
+    for b in bad_header::check(bad_header::section(raw)) {
+        ctx.bad_header(b.minor, b.detail);
+    }
+    mime::walk(&mut ctx, raw, None);
+    expand(&mut ctx);
+    finish(ctx)
+}
+
+/// Decodes one attachment-like object (a file), as if it were a part of a message: used for
+/// files handed over without a message around them, and by the format tests.
+pub fn decode_file(name: &str, bytes: &[u8], limits: &Limits, tempdir: &Path) -> Decoded {
+    let mut ctx = ctx::Ctx::new(limits, tempdir, bytes.len() as u64);
+    let mut src = bytes;
+    ctx.add(ctx::NewPart {
+        parent: None,
+        name: Some(name.to_string()),
+        mime_type: None,
+        compressed_size: None,
+        encrypted: false,
+        src: &mut src,
+    });
+    expand(&mut ctx);
+    finish(ctx)
+}
+
+/// Opens every container, breadth-first, as deep as the limits allow. Iterative: a tree a
+/// thousand levels deep costs no stack.
+fn expand(ctx: &mut ctx::Ctx<'_>) {
+    let mut i = 0;
+    while i < ctx.parts.len() {
+        if ctx.out_of_time() {
+            break;
+        }
+        let p = &ctx.parts[i];
+        if !p.opened
+            && let Some(kind) = archive::kind_of(&p.types, p.mime_type.as_deref(), &p.data)
+        {
+            if let Kind::Unsupported(_) = kind {
+                let why = archive::open(kind, ctx, i, &PartData::Memory(Vec::new()));
+                ctx.parts[i].undecipherable = why.err();
+            } else if ctx.room_for(Some(i)) {
+                let data = ctx.take_data(i);
+                let before = ctx.parts.len();
+                let result = archive::open(kind, ctx, i, &data);
+                ctx.put_data(i, data);
+                ctx.parts[i].opened = ctx.parts.len() > before && kind != Kind::Embedded;
+                if let Err(e) = result {
+                    ctx.parts[i].undecipherable = Some(e);
+                }
+            }
+        }
+        i += 1;
+    }
+}
+
+fn finish(ctx: ctx::Ctx<'_>) -> Decoded {
+    Decoded {
+        parts: ctx.parts,
+        unchecked: ctx.unchecked,
+        bad_header: ctx.bad_header,
+    }
+}
