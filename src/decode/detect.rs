@@ -78,6 +78,9 @@ pub fn detect_bytes(head: &[u8]) -> Vec<String> {
         F::GraphicsInterchangeFormat => &["gif", "image"],
         F::WindowsBitmap => &["bmp", "image"],
         F::TagImageFileFormat => &["tif", "image"],
+        // file-format reads deeper into a zip than its signature; a truncated or damaged zip
+        // must still be called zip, so that it is tried and, failing, marked undecipherable.
+        _ if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") => &["zip"],
         _ => return text_or_data(head),
     };
     v(short)
