@@ -10,10 +10,7 @@ use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 
 /// Adds the parts of the message `raw` under `parent`. An mbox `From ` line is skipped.
 pub fn walk(ctx: &mut Ctx<'_>, raw: &[u8], parent: Option<usize>) {
-    let raw = match raw.strip_prefix(b"From ") {
-        Some(_) => memchr::memchr(b'\n', raw).map_or(&raw[..0], |i| &raw[i + 1..]),
-        None => raw,
-    };
+    let raw = skip_mbox_line(raw);
     match MessageParser::new().parse(raw) {
         Some(msg) if !msg.parts.is_empty() => walk_part(ctx, &msg, 0, parent),
         _ => {
@@ -29,6 +26,14 @@ pub fn walk(ctx: &mut Ctx<'_>, raw: &[u8], parent: Option<usize>) {
                 src: &mut src,
             });
         }
+    }
+}
+
+/// The message without the mbox `From ` separator line, if it starts with one.
+pub fn skip_mbox_line(raw: &[u8]) -> &[u8] {
+    match raw.strip_prefix(b"From ") {
+        Some(_) => memchr::memchr(b'\n', raw).map_or(&raw[..0], |i| &raw[i + 1..]),
+        None => raw,
     }
 }
 

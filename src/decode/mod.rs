@@ -81,6 +81,7 @@ impl Decoded {
 
 /// Decodes a whole message.
 pub fn decode_message(raw: &[u8], limits: &Limits, tempdir: &Path) -> Decoded {
+    let raw = mime::skip_mbox_line(raw);
     let mut ctx = ctx::Ctx::new(limits, tempdir, raw.len() as u64);
     for b in bad_header::check(bad_header::section(raw)) {
         ctx.bad_header(b.minor, b.detail);
