@@ -108,6 +108,8 @@ pub struct Config {
     pub limits: Limits,
     /// Outbound (reinjection) limits and connection cache.
     pub forward: ForwardLimits,
+    /// Decoder limits (MIME depth, archives, quotas).
+    pub decode: crate::decode::Limits,
     /// Added header fields.
     pub headers: Headers,
     /// Logging.
@@ -130,6 +132,7 @@ impl Default for Config {
             pid_file: PathBuf::from("var/amavisd.pid"),
             limits: Limits::default(),
             forward: ForwardLimits::default(),
+            decode: crate::decode::Limits::default(),
             headers: Headers::default(),
             log: Log::default(),
         }
@@ -224,6 +227,9 @@ impl Config {
         self.forward
             .validate()
             .map_err(|(k, r)| bad(&format!("forward.{k}"), r))?;
+        self.decode
+            .validate()
+            .map_err(|(k, r)| bad(&format!("decode.{k}"), r))?;
         if !self.headers.x_header_tag.is_empty() && !is_field_name(&self.headers.x_header_tag) {
             return Err(bad(
                 "headers.x_header_tag",
