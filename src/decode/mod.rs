@@ -35,6 +35,21 @@ pub use part::{Part, PartData};
 
 use std::path::Path;
 
+/// One signature for each format the decoder opens, in a fixed order. The archive fuzz target
+/// picks one by the first input byte and puts it in front of the rest, and
+/// `tests/decode_fuzz_regressions.rs` replays saved inputs the same way.
+pub const FUZZ_SIGNATURES: [&[u8]; 9] = [
+    b"PK\x03\x04",           // zip
+    b"\x1f\x8b\x08",         // gzip
+    b"BZh9",                 // bzip2
+    b"\xfd7zXZ\x00",         // xz
+    b"070701",               // cpio newc
+    b"!<arch>\n",            // ar
+    b"7z\xbc\xaf\x27\x1c",   // 7z
+    b"MSCF\x00\x00\x00\x00", // cab
+    b"begin 644 x\r\n",      // uuencode in text
+];
+
 /// Why some content was not checked: amavisd-new's CC_UNCHECKED minors.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unchecked {
@@ -86,7 +101,23 @@ pub fn decode_message(raw: &[u8], limits: &Limits, tempdir: &Path) -> Decoded {
     for b in bad_header::check(bad_header::section(raw)) {
         ctx.bad_header(b.minor, b.detail);
     }
-    mime::walk(&mut ctx, raw, None);
+    let walked = guarded(|| {
+        mime::walk(&mut ctx, raw, None);
+        Ok(())
+    });
+    if let Err(e) = walked {
+        // The parser gave up half-way: check the whole message as one part as well.
+        ctx.bad_header(1, format!("MIME error: {e}"));
+        let mut src = raw;
+        ctx.add(ctx::NewPart {
+            parent: None,
+            name: None,
+            mime_type: None,
+            compressed_size: None,
+            encrypted: false,
+            src: &mut src,
+        });
+    }
     expand(&mut ctx);
     finish(ctx)
 }
@@ -126,7 +157,7 @@ fn expand(ctx: &mut ctx::Ctx<'_>) {
             } else if ctx.room_for(Some(i)) {
                 let data = ctx.take_data(i);
                 let before = ctx.parts.len();
-                let result = archive::open(kind, ctx, i, &data);
+                let result = guarded(|| archive::open(kind, ctx, i, &data));
                 ctx.put_data(i, data);
                 ctx.parts[i].opened = ctx.parts.len() > before && kind != Kind::Embedded;
                 if let Err(e) = result {
@@ -135,6 +166,23 @@ fn expand(ctx: &mut ctx::Ctx<'_>) {
             }
         }
         i += 1;
+    }
+}
+
+/// Runs a format reader, turning a panic inside it (third-party decoders do panic on hostile
+/// input: the fuzzer found one in `cab`) into an error for that part alone. Parts added before
+/// the panic stay; a part is pushed only once fully read, so the list stays consistent.
+fn guarded(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(format!("decoder crashed: {what}"))
+        }
     }
 }
 
