@@ -37,7 +37,8 @@ fn expected(name: &str) -> Option<Expect> {
         | "clam.mail"
         | "clam.exe.mbox.base64"
         | "clam.exe.mbox.uu"
-        | "clam.exe.html" => Payload,
+        | "clam.exe.html"
+        | "clam.tnef" => Payload,
         "clam_cache_emax.tgz" => OverLimits,
         // Executables packed or wrapped (UPX & co., NSIS, AutoIt, InstallShield): we do not
         // unpack executables; they are exe-ms to banned rules and go whole to the AV scanner.
@@ -50,7 +51,6 @@ fn expected(name: &str) -> Option<Expect> {
         "clam.chm" => Unsupported("chm", true),
         "clam.exe.binhex" => Unsupported("hqx", true),
         "clam.exe.szdd" => Unsupported("szdd", true),
-        "clam.tnef" => Unsupported("tnef", true),
         // zip with the old "implode" method, which the zip crate does not implement.
         "clam.impl.zip" => Unsupported("zip", true),
         // Documents whose embedded objects we do not extract (OLE streams, RTF objects, PDF

@@ -7,6 +7,7 @@ mod cpio;
 mod sevenz;
 mod stream;
 mod tar;
+mod tnef;
 mod zip;
 
 use super::ctx::Ctx;
@@ -28,6 +29,7 @@ pub enum Kind {
     Ar,
     SevenZip,
     Cab,
+    Tnef,
     /// A container format we know but do not open: the part is marked undecipherable.
     Unsupported(&'static str),
 }
@@ -50,7 +52,7 @@ pub fn kind_of(types: &[String], mime_type: Option<&str>, data: &PartData) -> Op
         "7z" => Kind::SevenZip,
         "cab" => Kind::Cab,
         "rar" => Kind::Unsupported("rar (not built in yet)"),
-        "tnef" => Kind::Unsupported("tnef (not decoded yet)"),
+        "tnef" => Kind::Tnef,
         "arj" => Kind::Unsupported("arj"),
         "lzma" => Kind::Unsupported("lzma (alone format)"),
         "lz" => Kind::Unsupported("lzip"),
@@ -125,6 +127,7 @@ pub fn open(kind: Kind, ctx: &mut Ctx<'_>, idx: usize, data: &PartData) -> Resul
         Kind::Ar => ar::open(ctx, idx, &mut reader),
         Kind::SevenZip => sevenz::open(ctx, idx, &mut reader),
         Kind::Cab => cab::open(ctx, idx, &mut reader),
+        Kind::Tnef => tnef::open(ctx, idx, &mut reader),
         Kind::Unsupported(what) => Err(format!("{what}: this container format is not decoded")),
     }
 }
