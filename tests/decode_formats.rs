@@ -233,3 +233,41 @@ fn bad_header_minors_reach_the_result() {
     minors.sort();
     assert_eq!(minors, [2, 7, 8], "{:?}", d.bad_header);
 }
+
+#[cfg(feature = "rar")]
+#[test]
+fn rar4_and_rar5() {
+    let p = payload();
+    for (label, bytes) in [
+        (
+            "rar5",
+            rar5_stored(&[("x.exe", &p), ("note.txt", b"hello")]),
+        ),
+        (
+            "rar4",
+            rar4_stored(&[("x.exe", &p), ("note.txt", b"hello")]),
+        ),
+    ] {
+        let d = file("a.rar", &bytes);
+        assert_eq!(d.parts[0].short_type(), "rar", "{label}");
+        assert!(
+            d.parts[0].undecipherable.is_none(),
+            "{label}: {:?}",
+            d.parts[0].undecipherable
+        );
+        let (level, name, _) = payload_at(&d);
+        assert_eq!(
+            (level.as_str(), name.as_deref()),
+            ("1/1", Some("x.exe")),
+            "{label}"
+        );
+        assert_eq!(d.parts[2].data.to_vec().unwrap(), b"hello", "{label}");
+    }
+    // Nested: a rar inside a zip inside a message.
+    let m = mail_with_attachment(
+        "filename=\"a.zip\"",
+        &zip(&[("in.rar", &rar5_stored(&[("x.exe", &p)]))]),
+        "application/zip",
+    );
+    assert_eq!(payload_at(&message(&m)).0, "1/2/1/1");
+}

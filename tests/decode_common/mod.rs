@@ -193,3 +193,85 @@ pub fn uuencode(name: &str, data: &[u8]) -> String {
     s.push_str("`\r\nend\r\n");
     s
 }
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = flate2::Crc::new();
+    c.update(data);
+    c.sum()
+}
+
+fn vint(mut v: u64, out: &mut Vec<u8>) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn rar5_block(header_data: &[u8], out: &mut Vec<u8>) {
+    let mut sized = Vec::new();
+    vint(header_data.len() as u64, &mut sized);
+    sized.extend_from_slice(header_data);
+    out.extend_from_slice(&crc32(&sized).to_le_bytes());
+    out.extend_from_slice(&sized);
+}
+
+/// A RAR 5 archive of stored (uncompressed) files, built from the format's specification:
+/// there is no RAR writer to make fixtures with.
+pub fn rar5_stored(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = b"Rar!\x1a\x07\x01\x00".to_vec();
+    rar5_block(&[1, 0, 0], &mut out); // main archive header: type 1, no flags
+    for (name, data) in entries {
+        let mut h = Vec::new();
+        vint(2, &mut h); // file header
+        vint(0x0002, &mut h); // a data area follows
+        vint(data.len() as u64, &mut h);
+        vint(0x0004, &mut h); // file flags: data CRC32 present
+        vint(data.len() as u64, &mut h); // unpacked size
+        vint(0x20, &mut h); // attributes
+        h.extend_from_slice(&crc32(data).to_le_bytes());
+        vint(0, &mut h); // compression: version 0, method 0 (store)
+        vint(1, &mut h); // host OS: Unix
+        vint(name.len() as u64, &mut h);
+        h.extend_from_slice(name.as_bytes());
+        rar5_block(&h, &mut out);
+        out.extend_from_slice(data);
+    }
+    rar5_block(&[5, 0, 0], &mut out); // end of archive
+    out
+}
+
+/// A RAR 4 (1.5-4.x format) archive of stored files, from the format's specification.
+pub fn rar4_stored(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = b"Rar!\x1a\x07\x00".to_vec();
+    let block = |body: &[u8], out: &mut Vec<u8>| {
+        let crc = (crc32(body) & 0xffff) as u16;
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(body);
+    };
+    // Archive header: type 0x73, flags 0, size 13, reserved.
+    block(&[0x73, 0, 0, 13, 0, 0, 0, 0, 0, 0, 0], &mut out);
+    for (name, data) in entries {
+        let mut h = vec![0x74];
+        h.extend_from_slice(&0x8000u16.to_le_bytes()); // LONG_BLOCK: packed data follows
+        h.extend_from_slice(&((32 + name.len()) as u16).to_le_bytes());
+        h.extend_from_slice(&(data.len() as u32).to_le_bytes()); // packed size
+        h.extend_from_slice(&(data.len() as u32).to_le_bytes()); // unpacked size
+        h.push(3); // host OS: Unix
+        h.extend_from_slice(&crc32(data).to_le_bytes());
+        h.extend_from_slice(&0x5821_0000u32.to_le_bytes()); // DOS time, 2024-01-01
+        h.push(29); // version needed: 2.9
+        h.push(0x30); // method: store
+        h.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        h.extend_from_slice(&0o100644u32.to_le_bytes());
+        h.extend_from_slice(name.as_bytes());
+        block(&h, &mut out);
+        out.extend_from_slice(data);
+    }
+    block(&[0x7b, 0x00, 0x40, 7, 0], &mut out); // end of archive
+    out
+}

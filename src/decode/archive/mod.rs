@@ -4,6 +4,8 @@
 mod ar;
 mod cab;
 mod cpio;
+#[cfg(feature = "rar")]
+mod rar;
 mod sevenz;
 mod stream;
 mod tar;
@@ -30,6 +32,7 @@ pub enum Kind {
     SevenZip,
     Cab,
     Tnef,
+    Rar,
     /// A container format we know but do not open: the part is marked undecipherable.
     Unsupported(&'static str),
 }
@@ -51,7 +54,10 @@ pub fn kind_of(types: &[String], mime_type: Option<&str>, data: &PartData) -> Op
         "ar" | "deb" => Kind::Ar,
         "7z" => Kind::SevenZip,
         "cab" => Kind::Cab,
-        "rar" => Kind::Unsupported("rar (not built in yet)"),
+        #[cfg(feature = "rar")]
+        "rar" => Kind::Rar,
+        #[cfg(not(feature = "rar"))]
+        "rar" => Kind::Unsupported("rar (built without the rar feature)"),
         "tnef" => Kind::Tnef,
         "arj" => Kind::Unsupported("arj"),
         "lzma" => Kind::Unsupported("lzma (alone format)"),
@@ -128,6 +134,10 @@ pub fn open(kind: Kind, ctx: &mut Ctx<'_>, idx: usize, data: &PartData) -> Resul
         Kind::SevenZip => sevenz::open(ctx, idx, &mut reader),
         Kind::Cab => cab::open(ctx, idx, &mut reader),
         Kind::Tnef => tnef::open(ctx, idx, &mut reader),
+        #[cfg(feature = "rar")]
+        Kind::Rar => rar::open(ctx, idx, data),
+        #[cfg(not(feature = "rar"))]
+        Kind::Rar => Err("rar: built without the rar feature".into()),
         Kind::Unsupported(what) => Err(format!("{what}: this container format is not decoded")),
     }
 }
