@@ -5,6 +5,8 @@
 //!
 //! - [`config`]: the TOML file, validated; every limit with its default and reason.
 //! - [`smtp_in`]: listeners, framing with hard caps, the SMTP/LMTP session state machine.
+//! - [`decode`]: a message as a flat list of parts: MIME tree, archives, types, bad headers,
+//!   within hard limits.
 //! - [`pipeline`]: what happens to one received message; today: trace headers, reinjection, the
 //!   reply contract (DESIGN.md §3), DSNs and the log line.
 //! - [`smtp_out`]: the reinjection client (SMTP/LMTP, pipelining, XFORWARD, DSN parameters,
