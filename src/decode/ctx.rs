@@ -195,6 +195,51 @@ impl<'a> Ctx<'a> {
         Some(self.parts.len() - 1)
     }
 
+    /// Adds a part at the top of the tree (a whole message or file).
+    pub fn add_top(&mut self, name: Option<String>, src: &mut dyn Read) -> Option<usize> {
+        self.add(NewPart {
+            parent: None,
+            name,
+            mime_type: None,
+            compressed_size: None,
+            encrypted: false,
+            src,
+        })
+    }
+
+    /// Adds an entry read out of container `parent` (no MIME type, no ratio check).
+    pub fn add_entry(
+        &mut self,
+        parent: usize,
+        name: Option<String>,
+        src: &mut dyn Read,
+    ) -> Option<usize> {
+        self.add(NewPart {
+            parent: Some(parent),
+            name,
+            mime_type: None,
+            compressed_size: None,
+            encrypted: false,
+            src,
+        })
+    }
+
+    /// Records an encrypted entry of container `parent` that cannot be read: an empty part,
+    /// encrypted and undecipherable, so banned rules still see its name.
+    pub fn add_encrypted(&mut self, parent: usize, name: String, why: &str) {
+        let mut empty: &[u8] = &[];
+        if let Some(p) = self.add(NewPart {
+            parent: Some(parent),
+            name: Some(name),
+            mime_type: None,
+            compressed_size: None,
+            encrypted: true,
+            src: &mut empty,
+        }) {
+            self.parts[p].undecipherable = Some(why.to_string());
+        }
+    }
+
     /// Adds a container node that has no bytes of its own (a MIME multipart).
     pub fn add_node(
         &mut self,

@@ -108,15 +108,7 @@ pub fn decode_message(raw: &[u8], limits: &Limits, tempdir: &Path) -> Decoded {
     if let Err(e) = walked {
         // The parser gave up half-way: check the whole message as one part as well.
         ctx.bad_header(1, format!("MIME error: {e}"));
-        let mut src = raw;
-        ctx.add(ctx::NewPart {
-            parent: None,
-            name: None,
-            mime_type: None,
-            compressed_size: None,
-            encrypted: false,
-            src: &mut src,
-        });
+        ctx.add_top(None, &mut &raw[..]);
     }
     expand(&mut ctx);
     finish(ctx)
@@ -126,15 +118,7 @@ pub fn decode_message(raw: &[u8], limits: &Limits, tempdir: &Path) -> Decoded {
 /// files handed over without a message around them, and by the format tests.
 pub fn decode_file(name: &str, bytes: &[u8], limits: &Limits, tempdir: &Path) -> Decoded {
     let mut ctx = ctx::Ctx::new(limits, tempdir, bytes.len() as u64);
-    let mut src = bytes;
-    ctx.add(ctx::NewPart {
-        parent: None,
-        name: Some(name.to_string()),
-        mime_type: None,
-        compressed_size: None,
-        encrypted: false,
-        src: &mut src,
-    });
+    ctx.add_top(Some(name.to_string()), &mut &bytes[..]);
     expand(&mut ctx);
     finish(ctx)
 }

@@ -1,7 +1,7 @@
 //! Unix ar archives (and .deb, which is one), with GNU and BSD long names. Hand-written: the
 //! format is a 60-byte header per member, and crates.md names no reader for it.
 
-use super::super::ctx::{Ctx, NewPart};
+use super::super::ctx::Ctx;
 use super::super::part::ReadSeek;
 use std::io::{self, Read};
 
@@ -70,14 +70,7 @@ pub fn open(ctx: &mut Ctx<'_>, idx: usize, reader: &mut dyn ReadSeek) -> Result<
             if !ctx.room_for(Some(idx)) {
                 break;
             }
-            ctx.add(NewPart {
-                parent: Some(idx),
-                name: Some(name),
-                mime_type: None,
-                compressed_size: None,
-                encrypted: false,
-                src: &mut data,
-            });
+            ctx.add_entry(idx, Some(name), &mut data);
         }
         io::copy(&mut data, &mut io::sink()).map_err(err)?;
         if size % 2 == 1 {

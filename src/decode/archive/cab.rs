@@ -1,6 +1,6 @@
 //! Microsoft cabinet (MSZIP, LZX; Quantum is not supported by the crate and reported).
 
-use super::super::ctx::{Ctx, NewPart};
+use super::super::ctx::Ctx;
 use super::super::part::ReadSeek;
 
 pub fn open(ctx: &mut Ctx<'_>, idx: usize, reader: &mut dyn ReadSeek) -> Result<(), String> {
@@ -20,14 +20,7 @@ pub fn open(ctx: &mut Ctx<'_>, idx: usize, reader: &mut dyn ReadSeek) -> Result<
         }
         match cabinet.read_file(&name) {
             Ok(mut r) => {
-                ctx.add(NewPart {
-                    parent: Some(idx),
-                    name: Some(name),
-                    mime_type: None,
-                    compressed_size: None,
-                    encrypted: false,
-                    src: &mut r,
-                });
+                ctx.add_entry(idx, Some(name), &mut r);
             }
             Err(e) => {
                 failed.get_or_insert(format!("cab entry {name:?}: {e}"));

@@ -2,7 +2,7 @@
 //! in either byte order. Hand-written: no maintained crate reads all four (crates.md lists
 //! none), and the headers are fixed-size records.
 
-use super::super::ctx::{Ctx, NewPart};
+use super::super::ctx::Ctx;
 use super::super::part::ReadSeek;
 use std::io::{self, Read};
 
@@ -24,14 +24,7 @@ pub fn open(ctx: &mut Ctx<'_>, idx: usize, reader: &mut dyn ReadSeek) -> Result<
         skip(reader, pad(e.header_and_name, e.align)).map_err(|e| format!("cpio: {e}"))?;
         let mut data = (&mut *reader).take(e.size);
         if e.regular && ctx.room_for(Some(idx)) {
-            ctx.add(NewPart {
-                parent: Some(idx),
-                name: Some(e.name),
-                mime_type: None,
-                compressed_size: None,
-                encrypted: false,
-                src: &mut data,
-            });
+            ctx.add_entry(idx, Some(e.name), &mut data);
         }
         // Whatever the part did not read (a limit), skip to the next header.
         io::copy(&mut data, &mut io::sink()).map_err(|e| format!("cpio: {e}"))?;

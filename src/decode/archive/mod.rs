@@ -84,24 +84,6 @@ pub fn kind_of(types: &[String], mime_type: Option<&str>, data: &PartData) -> Op
     })
 }
 
-fn add_bytes(
-    ctx: &mut Ctx<'_>,
-    idx: usize,
-    name: Option<String>,
-    mime: Option<String>,
-    data: &[u8],
-) {
-    let mut src = data;
-    ctx.add(super::ctx::NewPart {
-        parent: Some(idx),
-        name,
-        mime_type: mime,
-        compressed_size: None,
-        encrypted: false,
-        src: &mut src,
-    });
-}
-
 /// Opens part `idx` (whose bytes are `data`, taken out of the part meanwhile) as `kind`.
 pub fn open(kind: Kind, ctx: &mut Ctx<'_>, idx: usize, data: &PartData) -> Result<(), String> {
     let mut reader = data
@@ -119,10 +101,18 @@ pub fn open(kind: Kind, ctx: &mut Ctx<'_>, idx: usize, data: &PartData) -> Resul
             }
             let max = ctx.limits.max_files;
             for block in super::uuencode::blocks(&bytes, max) {
-                add_bytes(ctx, idx, Some(block.name), None, &block.data);
+                ctx.add_entry(idx, Some(block.name), &mut block.data.as_slice());
             }
             for uri in super::data_uri::find(&bytes, max) {
-                add_bytes(ctx, idx, None, Some(uri.media_type), &uri.data);
+                let mut src = uri.data.as_slice();
+                ctx.add(super::ctx::NewPart {
+                    parent: Some(idx),
+                    name: None,
+                    mime_type: Some(uri.media_type),
+                    compressed_size: None,
+                    encrypted: false,
+                    src: &mut src,
+                });
             }
             Ok(())
         }

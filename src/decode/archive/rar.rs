@@ -3,7 +3,7 @@
 //! entry into memory, so an entry declaring more than `max_part_size` is not read at all (over
 //! limits) rather than read and cut.
 
-use super::super::ctx::{Ctx, NewPart};
+use super::super::ctx::Ctx;
 use super::super::part::PartData;
 use std::io::Write;
 
@@ -33,17 +33,7 @@ pub fn open(ctx: &mut Ctx<'_>, idx: usize, data: &PartData) -> Result<(), String
         let entry = header.entry();
         let name = entry.filename.to_string_lossy().into_owned();
         if entry.is_encrypted() {
-            let mut empty: &[u8] = &[];
-            if let Some(p) = ctx.add(NewPart {
-                parent: Some(idx),
-                name: Some(name),
-                mime_type: None,
-                compressed_size: None,
-                encrypted: true,
-                src: &mut empty,
-            }) {
-                ctx.parts[p].undecipherable = Some("encrypted rar entry".into());
-            }
+            ctx.add_encrypted(idx, name, "encrypted rar entry");
             archive = header.skip().map_err(|e| format!("rar: {e}"))?;
             continue;
         }
@@ -66,14 +56,7 @@ pub fn open(ctx: &mut Ctx<'_>, idx: usize, data: &PartData) -> Result<(), String
             .read()
             .map_err(|e| format!("rar entry {name:?}: {e}"))?;
         let mut src = bytes.as_slice();
-        ctx.add(NewPart {
-            parent: Some(idx),
-            name: Some(name),
-            mime_type: None,
-            compressed_size: None,
-            encrypted: false,
-            src: &mut src,
-        });
+        ctx.add_entry(idx, Some(name), &mut src);
         archive = next;
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! 7z, through sevenz-rust2 (pure Rust). An encrypted archive cannot be listed without the
 //! password: it is reported as encrypted.
 
-use super::super::ctx::{Ctx, NewPart};
+use super::super::ctx::Ctx;
 use super::super::part::ReadSeek;
 use sevenz_rust2::{ArchiveReader, Password};
 
@@ -24,14 +24,7 @@ pub fn open(ctx: &mut Ctx<'_>, idx: usize, reader: &mut dyn ReadSeek) -> Result<
         if !ctx.room_for(Some(idx)) {
             return Ok(false);
         }
-        ctx.add(NewPart {
-            parent: Some(idx),
-            name: Some(entry.name.clone()),
-            mime_type: None,
-            compressed_size: None,
-            encrypted: false,
-            src: data,
-        });
+        ctx.add_entry(idx, Some(entry.name.clone()), data);
         Ok(true)
     });
     result.map_err(|e| {

@@ -1,7 +1,7 @@
 //! tar (ustar, GNU, pax). Entries are read, never unpacked to disk; a header declaring a huge
 //! size only makes the read stop at the end of the real data or at the part limit.
 
-use super::super::ctx::{Ctx, NewPart};
+use super::super::ctx::Ctx;
 use super::super::part::ReadSeek;
 
 pub fn open(ctx: &mut Ctx<'_>, idx: usize, reader: &mut dyn ReadSeek) -> Result<(), String> {
@@ -16,14 +16,7 @@ pub fn open(ctx: &mut Ctx<'_>, idx: usize, reader: &mut dyn ReadSeek) -> Result<
             continue;
         }
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        ctx.add(NewPart {
-            parent: Some(idx),
-            name: Some(name),
-            mime_type: None,
-            compressed_size: None,
-            encrypted: false,
-            src: &mut entry,
-        });
+        ctx.add_entry(idx, Some(name), &mut entry);
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! crate (`tnef` 0.1, 2019) is unmaintained, and the record format is small. The long file
 //! name inside the MAPI properties (`attAttachment`) is not read: the 8.3 title is used.
 
-use super::super::ctx::{Ctx, NewPart};
+use super::super::ctx::Ctx;
 use super::super::part::ReadSeek;
 use std::io::{self, Read};
 
@@ -65,14 +65,7 @@ pub fn open(ctx: &mut Ctx<'_>, idx: usize, reader: &mut dyn ReadSeek) -> Result<
                 if !ctx.room_for(Some(idx)) {
                     break;
                 }
-                current = ctx.add(NewPart {
-                    parent: Some(idx),
-                    name: title.clone(),
-                    mime_type: None,
-                    compressed_size: None,
-                    encrypted: false,
-                    src: &mut data,
-                });
+                current = ctx.add_entry(idx, title.clone(), &mut data);
             }
             _ => {}
         }

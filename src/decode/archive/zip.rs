@@ -28,17 +28,7 @@ pub fn open(ctx: &mut Ctx<'_>, idx: usize, reader: &mut dyn ReadSeek) -> Result<
             continue;
         }
         if encrypted {
-            let mut empty: &[u8] = &[];
-            if let Some(p) = ctx.add(NewPart {
-                parent: Some(idx),
-                name: Some(name),
-                mime_type: None,
-                compressed_size: None,
-                encrypted: true,
-                src: &mut empty,
-            }) {
-                ctx.parts[p].undecipherable = Some("encrypted zip entry".into());
-            }
+            ctx.add_encrypted(idx, name, "encrypted zip entry");
             continue;
         }
         match archive.by_index(i) {
