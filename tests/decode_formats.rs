@@ -35,6 +35,7 @@ fn each_format_alone() {
         ("x.exe.gz", gz(&p), "gz"),
         ("x.exe.bz2", bz2(&p), "bz2"),
         ("x.exe.xz", xz(&p), "xz"),
+        ("x.exe.lzma", lzma(&p), "lzma"),
         ("a.tar", tar(&[("dir/x.exe", &p)]), "tar"),
         ("a.cpio", cpio_newc(&[("x.exe", &p)]), "cpio"),
         ("a.a", ar(&[("x.exe", &p)]), "ar"),

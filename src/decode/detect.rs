@@ -81,6 +81,7 @@ pub fn detect_bytes(head: &[u8]) -> Vec<String> {
         // file-format reads deeper into a zip than its signature; a truncated or damaged zip
         // must still be called zip, so that it is tried and, failing, marked undecipherable.
         _ if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") => &["zip"],
+        _ if looks_like_lzma_alone(head) => &["lzma"],
         _ => return text_or_data(head),
     };
     v(short)
@@ -157,6 +158,20 @@ fn looks_like_mail(head: &[u8]) -> bool {
         }
     }
     fields >= 2
+}
+
+/// The .lzma ("alone") header has no magic: a properties byte (0x5D for nearly every
+/// encoder), a power-of-two dictionary of 4 KiB to 1.5 GiB, and a size that is unknown
+/// (all ones) or below 2^48, as xz-utils' own detection checks.
+fn looks_like_lzma_alone(b: &[u8]) -> bool {
+    if b.len() < 13 || b[0] != 0x5d {
+        return false;
+    }
+    let dict = u32::from_le_bytes([b[1], b[2], b[3], b[4]]);
+    let size = u64::from_le_bytes([b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12]]);
+    dict.is_power_of_two()
+        && (4096..=(3 << 29)).contains(&dict)
+        && (size == u64::MAX || size < 1 << 48)
 }
 
 /// A PE image whose COFF characteristics carry IMAGE_FILE_DLL.

@@ -38,7 +38,7 @@ use std::path::Path;
 /// One signature for each format the decoder opens, in a fixed order. The archive fuzz target
 /// picks one by the first input byte and puts it in front of the rest, and
 /// `tests/decode_fuzz_regressions.rs` replays saved inputs the same way.
-pub const FUZZ_SIGNATURES: [&[u8]; 9] = [
+pub const FUZZ_SIGNATURES: [&[u8]; 13] = [
     b"PK\x03\x04",           // zip
     b"\x1f\x8b\x08",         // gzip
     b"BZh9",                 // bzip2
@@ -48,6 +48,10 @@ pub const FUZZ_SIGNATURES: [&[u8]; 9] = [
     b"7z\xbc\xaf\x27\x1c",   // 7z
     b"MSCF\x00\x00\x00\x00", // cab
     b"begin 644 x\r\n",      // uuencode in text
+    b"Rar!\x1a\x07\x01\x00", // rar 5
+    b"Rar!\x1a\x07\x00",     // rar 4
+    b"\x78\x9f\x3e\x22",     // tnef
+    b"\x5d\x00\x00",         // lzma (alone): properties byte, dictionary size
 ];
 
 /// Why some content was not checked: amavisd-new's CC_UNCHECKED minors.

@@ -41,6 +41,14 @@ pub fn xz(data: &[u8]) -> Vec<u8> {
     w.finish().unwrap()
 }
 
+pub fn lzma(data: &[u8]) -> Vec<u8> {
+    let opts = lzma_rust2::LzmaOptions::with_preset(1);
+    let mut w =
+        lzma_rust2::LzmaWriter::new_use_header(Vec::new(), &opts, Some(data.len() as u64)).unwrap();
+    w.write_all(data).unwrap();
+    w.finish().unwrap()
+}
+
 pub fn tar(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for (name, data) in entries {

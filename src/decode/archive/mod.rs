@@ -26,6 +26,7 @@ pub enum Kind {
     Gzip,
     Bzip2,
     Xz,
+    Lzma,
     Tar,
     Cpio,
     Ar,
@@ -60,7 +61,7 @@ pub fn kind_of(types: &[String], mime_type: Option<&str>, data: &PartData) -> Op
         "rar" => Kind::Unsupported("rar (built without the rar feature)"),
         "tnef" => Kind::Tnef,
         "arj" => Kind::Unsupported("arj"),
-        "lzma" => Kind::Unsupported("lzma (alone format)"),
+        "lzma" => Kind::Lzma,
         "lz" => Kind::Unsupported("lzip"),
         "zst" => Kind::Unsupported("zstd"),
         "chm" => Kind::Unsupported("chm"),
@@ -117,7 +118,9 @@ pub fn open(kind: Kind, ctx: &mut Ctx<'_>, idx: usize, data: &PartData) -> Resul
             Ok(())
         }
         Kind::Zip => zip::open(ctx, idx, &mut reader),
-        Kind::Gzip | Kind::Bzip2 | Kind::Xz => stream::open(kind, ctx, idx, &mut reader),
+        Kind::Gzip | Kind::Bzip2 | Kind::Xz | Kind::Lzma => {
+            stream::open(kind, ctx, idx, &mut reader)
+        }
         Kind::Tar => tar::open(ctx, idx, &mut reader),
         Kind::Cpio => cpio::open(ctx, idx, &mut reader),
         Kind::Ar => ar::open(ctx, idx, &mut reader),

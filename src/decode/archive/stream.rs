@@ -1,4 +1,4 @@
-//! Single-stream compressors: gzip, bzip2, xz. The one child is named after the container
+//! Single-stream compressors: gzip, bzip2, xz, lzma (the "alone" format). The one child is named after the container
 //! without its suffix (`report.pdf.gz` -> `report.pdf`). A stream that never ends is cut by
 //! the part size, ratio and quota limits like any other.
 
@@ -28,6 +28,13 @@ pub fn open(
             // 64 MiB of dictionary at most: more is a memory bomb, not a mail attachment.
             Box::new(lzma_rust2::XzReader::new_mem_limit(reader, true, 64 * 1024)),
         ),
+        Kind::Lzma => (
+            &[".lzma", ".tlz"],
+            Box::new(
+                lzma_rust2::LzmaReader::new_mem_limit(reader, 64 * 1024, None)
+                    .map_err(|e| format!("lzma: {e}"))?,
+            ),
+        ),
         _ => return Err("not a compressed stream".into()),
     };
     let name = ctx.parts[idx].name.as_deref().map(|n| {
@@ -37,7 +44,10 @@ pub fn open(
             .find(|s| lower.ends_with(*s))
             .map_or(0, |s| s.len());
         let stem = &n[..n.len() - cut];
-        if lower.ends_with(".tgz") || lower.ends_with(".tbz") || lower.ends_with(".txz") {
+        if [".tgz", ".tbz", ".txz", ".tlz"]
+            .iter()
+            .any(|s| lower.ends_with(s))
+        {
             format!("{stem}.tar")
         } else {
             stem.to_string()
