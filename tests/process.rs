@@ -45,6 +45,20 @@ fn write_config(
     path
 }
 
+/// Stops the daemon a test started, even when an assertion fails first: a failed run must not
+/// leave a daemon behind.
+struct StopOnDrop(std::path::PathBuf);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new(BIN)
+            .arg("-c")
+            .arg(&self.0)
+            .arg("stop")
+            .output();
+    }
+}
+
 #[test]
 fn bad_config_names_file_key_and_reason() {
     let dir = tempfile::tempdir().unwrap();
@@ -82,6 +96,7 @@ async fn start_status_reload_stop_with_mail_in_flight() {
     let (code, text) = amavisd(&cfg, "status");
     assert_eq!(code, 3, "{text}");
     let (code, text) = amavisd(&cfg, "start");
+    let _stop = StopOnDrop(cfg.clone());
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("started, pid"), "{text}");
     let (code, text) = amavisd(&cfg, "start");
