@@ -3,6 +3,7 @@
 //! # Layout
 //! The pipeline runs in one direction, and stages exchange only the plain types of [`message`]:
 //!
+//! - [`catch_panic`]: a panic becomes an error for one message or one archive reader.
 //! - [`config`]: the TOML file, validated; every limit with its default and reason.
 //! - [`smtp_in`]: listeners, framing with hard caps, the SMTP/LMTP session state machine.
 //! - [`decode`]: a message as a flat list of parts: MIME tree, archives, types, bad headers,
@@ -15,6 +16,7 @@
 //! - [`load`]: the load generator behind `amavisd-load`.
 //! - [`sink`]: a small SMTP/LMTP receiver with scripted answers, for the load tool and tests.
 
+pub mod catch_panic;
 pub mod config;
 pub mod decode;
 pub mod load;

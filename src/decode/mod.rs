@@ -161,17 +161,7 @@ fn expand(ctx: &mut ctx::Ctx<'_>) {
 /// input: the fuzzer found one in `cab`) into an error for that part alone. Parts added before
 /// the panic stay; a part is pushed only once fully read, so the list stays consistent.
 fn guarded(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(r) => r,
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            Err(format!("decoder crashed: {what}"))
-        }
-    }
+    crate::catch_panic::catch(f).unwrap_or_else(|what| Err(format!("decoder crashed: {what}")))
 }
 
 fn finish(ctx: ctx::Ctx<'_>) -> Decoded {

@@ -3,6 +3,7 @@
 use super::MessageHandler;
 use super::command::{Command, parse, printable};
 use super::connection::{Connection, ReadError, ReadTimeouts};
+use crate::catch_panic::CatchUnwind;
 use crate::config::{Config, Limits, ListenProtocol};
 use crate::message::{
     ClientInfo, Envelope, Outcome, Param, Protocol, Recipient, Reply, SpoolError, SpoolWriter,
@@ -448,12 +449,7 @@ where
                 );
                 internal()
             }
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
+            Err(what) => {
                 tracing::error!("message handler panicked: {what}");
                 internal()
             }
@@ -464,25 +460,4 @@ where
 enum DataError {
     TooBig,
     Spool(SpoolError),
-}
-
-/// Polls a future and turns a panic inside it into `Err`, like `futures`' `catch_unwind`.
-/// Unwind safety is asserted: after a panic the future is dropped, never polled again, and it
-/// shares no state with the session but the handler, whose own state must survive panics.
-struct CatchUnwind<F>(std::pin::Pin<Box<F>>);
-
-impl<F: std::future::Future> std::future::Future for CatchUnwind<F> {
-    type Output = Result<F::Output, Box<dyn std::any::Any + Send>>;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        let inner = self.0.as_mut();
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
-            Err(panic) => std::task::Poll::Ready(Err(panic)),
-        }
-    }
 }
