@@ -1,0 +1,4 @@
+//! The lzma reader (`decode::FUZZ_SIGNATURES[12]` before the input).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(init: amavisd_rs_fuzz::init(), |data: &[u8]| amavisd_rs_fuzz::format(12, data));

@@ -1,0 +1,35 @@
+//! What every fuzz target runs: one decoder path on arbitrary bytes, with small limits.
+
+use amavisd::decode::{FUZZ_SIGNATURES, Limits, decode_file};
+
+fn limits() -> Limits {
+    Limits {
+        max_expansion_quota: 16 << 20,
+        min_expansion_quota: 16 << 20,
+        max_part_size: 8 << 20,
+        time_budget_ms: 2000,
+        ..Default::default()
+    }
+}
+
+/// libfuzzer-sys aborts on any panic, even one the decoder catches on purpose (a crashing
+/// third-party reader makes its part undecipherable); uncaught panics still abort.
+pub fn init() {
+    let _ = std::panic::take_hook();
+}
+
+/// The format with signature `FUZZ_SIGNATURES[index]`, its signature put before `data`.
+pub fn format(index: usize, data: &[u8]) {
+    let mut bytes = FUZZ_SIGNATURES[index].to_vec();
+    bytes.extend_from_slice(data);
+    let _ = decode_file("f.bin", &bytes, &limits(), &std::env::temp_dir());
+}
+
+/// tar: the input with "ustar" written at offset 257, where detection looks for it.
+pub fn tar(data: &[u8]) {
+    if data.len() > 262 {
+        let mut t = data.to_vec();
+        t[257..262].copy_from_slice(b"ustar");
+        let _ = decode_file("f.tar", &t, &limits(), &std::env::temp_dir());
+    }
+}
