@@ -8,6 +8,7 @@
 //! - [`smtp_in`]: listeners, framing with hard caps, the SMTP/LMTP session state machine.
 //! - [`decode`]: a message as a flat list of parts: MIME tree, archives, types, bad headers,
 //!   within hard limits.
+//! - [`banned`]: banned names and types over the decoded parts, amavisd-new's rule semantics.
 //! - [`pipeline`]: what happens to one received message; today: trace headers, reinjection, the
 //!   reply contract (DESIGN.md §3), DSNs and the log line.
 //! - [`smtp_out`]: the reinjection client (SMTP/LMTP, pipelining, XFORWARD, DSN parameters,
@@ -16,6 +17,7 @@
 //! - [`load`]: the load generator behind `amavisd-load`.
 //! - [`sink`]: a small SMTP/LMTP receiver with scripted answers, for the load tool and tests.
 
+pub mod banned;
 pub mod catch_panic;
 pub mod config;
 pub mod decode;

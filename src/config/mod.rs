@@ -110,6 +110,8 @@ pub struct Config {
     pub forward: ForwardLimits,
     /// Decoder limits (MIME depth, archives, quotas).
     pub decode: crate::decode::Limits,
+    /// Banned file rules.
+    pub banned: crate::banned::BannedConfig,
     /// Added header fields.
     pub headers: Headers,
     /// Logging.
@@ -133,6 +135,7 @@ impl Default for Config {
             limits: Limits::default(),
             forward: ForwardLimits::default(),
             decode: crate::decode::Limits::default(),
+            banned: crate::banned::BannedConfig::default(),
             headers: Headers::default(),
             log: Log::default(),
         }
@@ -230,6 +233,9 @@ impl Config {
         self.decode
             .validate()
             .map_err(|(k, r)| bad(&format!("decode.{k}"), r))?;
+        self.banned
+            .compile()
+            .map_err(|(k, r)| bad(&format!("banned.{k}"), r))?;
         if !self.headers.x_header_tag.is_empty() && !is_field_name(&self.headers.x_header_tag) {
             return Err(bad(
                 "headers.x_header_tag",
@@ -350,6 +356,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("listen[0].inet"), "{e}");
+    }
+
+    #[test]
+    fn banned_rules_validated() {
+        let ok = "[banned]\ndefault_rules = \"SITE\"\n[[banned.rule_sets.SITE]]\nglob = \"*.docm\"\nwhy = \"macros\"\n";
+        let c = load(ok).unwrap();
+        assert_eq!(c.banned.rule_sets["SITE"].len(), 1);
+        let e = load("[[banned.rule_sets.SITE]]\nregex = \"(\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("banned.rule_sets.SITE[0]") && e.contains("bad regex"),
+            "{e}"
+        );
+        let e = load("[banned]\ndefault_rules = \"NOPE\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("banned.default_rules"), "{e}");
+        let e = load("[[banned.rule_sets.X]]\nregex = \"a\"\naction = \"maybe\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("banned.rule_sets.X"), "{e}");
     }
 
     #[test]
