@@ -272,3 +272,24 @@ fn rar4_and_rar5() {
     );
     assert_eq!(payload_at(&message(&m)).0, "1/2/1/1");
 }
+
+#[test]
+fn entry_with_bad_crc_is_kept_and_flagged() {
+    // A wrong CRC makes the zip reader fail only after the data was read; 7-Zip still
+    // extracts such an entry, so its content must still be checked.
+    let p = payload();
+    let mut z = zip(&[("x.exe", &p)]);
+    let local = z.windows(4).position(|w| w == b"PK\x03\x04").unwrap();
+    z[local + 14] ^= 0xff;
+    let central = z.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    z[central + 16] ^= 0xff;
+    let d = file("badcrc.zip", &z);
+    let (_, name, _) = payload_at(&d);
+    assert_eq!(name.as_deref(), Some("x.exe"));
+    let entry = d
+        .parts
+        .iter()
+        .find(|x| x.name.as_deref() == Some("x.exe"))
+        .unwrap();
+    assert!(entry.undecipherable.is_some(), "{:?}", entry.undecipherable);
+}

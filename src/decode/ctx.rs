@@ -126,13 +126,17 @@ impl<'a> Ctx<'a> {
         let read = match read_capped(p.src, cap, self.limits.memory_part_limit, self.dir) {
             Ok(r) => r,
             Err(e) => {
-                // A damaged stream: keep the container, say why it could not be read.
-                if let Some(parent) = p.parent {
-                    self.parts[parent].undecipherable = Some(format!("read error: {e}"));
-                }
+                // Our own spool failed: the part cannot be checked at all.
+                self.over_limits(format!("cannot store a decoded part: {e}"));
                 return None;
             }
         };
+        // A stream that failed part-way (bad checksum, cut data): the part keeps what was read
+        // and, like its container, is marked undecipherable.
+        let damaged = read.error.as_ref().map(|e| format!("read error: {e}"));
+        if let (Some(why), Some(parent)) = (&damaged, p.parent) {
+            self.parts[parent].undecipherable = Some(why.clone());
+        }
         self.decoded += read.size;
         if read.truncated {
             if cap == left && left < self.limits.max_part_size {
@@ -187,7 +191,7 @@ impl<'a> Ctx<'a> {
             size: read.size,
             digest: read.digest,
             encrypted: p.encrypted,
-            undecipherable: None,
+            undecipherable: damaged,
             opened: false,
             data: read.data,
         });

@@ -97,11 +97,15 @@ pub struct ReadPart {
     pub digest: String,
     /// The source had more than `cap` bytes; the part holds the first `cap`.
     pub truncated: bool,
+    /// The source failed after these bytes (a bad checksum, a cut stream): what was read is
+    /// kept, since other extractors hand it to the user anyway.
+    pub error: Option<io::Error>,
 }
 
 /// Reads `src` to its end or to `cap` bytes, whichever comes first, computing the digest, in
 /// memory up to `mem_limit` and in a temporary file under `dir` beyond. The declared size of
-/// the source is never trusted: only what is read counts.
+/// the source is never trusted: only what is read counts. `Err` only when our own temporary
+/// file fails; a failing source ends the part with `error` set.
 pub fn read_capped(
     src: &mut dyn Read,
     cap: u64,
@@ -119,7 +123,11 @@ pub fn read_capped(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            Err(e) => {
+                let mut part = finish(mem, file, size, hasher, false)?;
+                part.error = Some(e);
+                return Ok(part);
+            }
         };
         let room = (cap - size.min(cap)) as usize;
         let chunk = &buf[..n.min(room)];
@@ -172,6 +180,7 @@ fn finish(
         size,
         digest,
         truncated,
+        error: None,
     })
 }
 
