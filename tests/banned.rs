@@ -6,17 +6,7 @@ mod decode_common;
 use decode_common::*;
 
 use amavisd::banned::{Action, RuleSet, RuleSpec, check};
-use amavisd::decode::{Decoded, Limits, decode_file, decode_message};
-
-fn file(name: &str, bytes: &[u8]) -> Decoded {
-    let tmp = tempfile::tempdir().unwrap();
-    decode_file(name, bytes, &Limits::default(), tmp.path())
-}
-
-fn message(raw: &[u8]) -> Decoded {
-    let tmp = tempfile::tempdir().unwrap();
-    decode_message(raw, &Limits::default(), tmp.path())
-}
+use amavisd::decode::Decoded;
 
 const TEXT: &[u8] = b"just some text\r\n";
 

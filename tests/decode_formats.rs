@@ -4,17 +4,7 @@
 mod decode_common;
 use decode_common::*;
 
-use amavisd::decode::{Decoded, Limits, decode_file, decode_message};
-
-fn file(name: &str, bytes: &[u8]) -> Decoded {
-    let tmp = tempfile::tempdir().unwrap();
-    decode_file(name, bytes, &Limits::default(), tmp.path())
-}
-
-fn message(raw: &[u8]) -> Decoded {
-    let tmp = tempfile::tempdir().unwrap();
-    decode_message(raw, &Limits::default(), tmp.path())
-}
+use amavisd::decode::Decoded;
 
 /// The part holding the payload: its (level, name, types).
 fn payload_at(d: &Decoded) -> (String, Option<String>, Vec<String>) {

@@ -2,7 +2,20 @@
 //! format and nesting combination has a fixture without binary files in the repository.
 #![allow(dead_code)]
 
+use amavisd::decode::{Decoded, Limits, decode_file, decode_message};
 use std::io::{Cursor, Write};
+
+/// Decodes a file with the default limits.
+pub fn file(name: &str, bytes: &[u8]) -> Decoded {
+    let tmp = tempfile::tempdir().unwrap();
+    decode_file(name, bytes, &Limits::default(), tmp.path())
+}
+
+/// Decodes a message with the default limits.
+pub fn message(raw: &[u8]) -> Decoded {
+    let tmp = tempfile::tempdir().unwrap();
+    decode_message(raw, &Limits::default(), tmp.path())
+}
 
 /// A recognisable payload: a small PE-looking binary (starts with MZ, so it is detected as
 /// exe-ms the way real attachments would be).
