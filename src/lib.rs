@@ -8,6 +8,7 @@
 //! - [`smtp_in`]: listeners, framing with hard caps, the SMTP/LMTP session state machine.
 //! - [`decode`]: a message as a flat list of parts: MIME tree, archives, types, bad headers,
 //!   within hard limits.
+//! - [`av`]: virus scanners behind one trait (clamd today).
 //! - [`banned`]: banned names and types over the decoded parts, amavisd-new's rule semantics.
 //! - [`pipeline`]: what happens to one received message; today: trace headers, reinjection, the
 //!   reply contract (DESIGN.md §3), DSNs and the log line.
@@ -17,6 +18,7 @@
 //! - [`load`]: the load generator behind `amavisd-load`.
 //! - [`sink`]: a small SMTP/LMTP receiver with scripted answers, for the load tool and tests.
 
+pub mod av;
 pub mod banned;
 pub mod catch_panic;
 pub mod config;

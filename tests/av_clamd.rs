@@ -1,0 +1,159 @@
+//! The clamd adapter against a real clamd (Debian clamav-daemon on the test signature database
+//! of ../shared/scripts/clamd-test-db.sh, started by .ci/run) and against a fake clamd for the
+//! failures. Fails, never skips, when clamd is not reachable.
+
+mod decode_common;
+
+use amavisd::av::{AvError, Clamd, ClamdTarget, ScanVerdict, Scanner};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The EICAR test string, assembled at run time so that no scanner flags this source file.
+fn eicar() -> Vec<u8> {
+    let a = "X5O!P%@AP[4\\PZX54(P^)7CC)7}$";
+    let b = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+    format!("{a}{b}").into_bytes()
+}
+
+fn real() -> Clamd {
+    let sock = std::env::var("AMAVISD_CLAMD_SOCKET")
+        .unwrap_or_else(|_| "/var/run/clamav/clamd.ctl".into());
+    assert!(
+        std::path::Path::new(&sock).exists(),
+        "no clamd socket at {sock}: start it with ../shared/scripts/test-services.sh clamd (.ci/run does)"
+    );
+    Clamd::new(
+        ClamdTarget::Unix(PathBuf::from(sock)),
+        Duration::from_secs(30),
+    )
+}
+
+#[tokio::test]
+async fn real_clamd_finds_eicar_and_the_clamav_test_file() {
+    let c = real();
+    assert_eq!(
+        c.scan(b"just a harmless text\r\n").await.unwrap(),
+        ScanVerdict::Clean
+    );
+    assert_eq!(
+        c.scan(&eicar()).await.unwrap(),
+        ScanVerdict::Infected(vec!["Eicar-Test-Signature.UNOFFICIAL".into()])
+    );
+    let clam = std::fs::read("/usr/share/clamav-testfiles/clam.exe").expect("clamav-testfiles");
+    let v = c.scan(&clam).await.unwrap();
+    assert!(
+        matches!(&v, ScanVerdict::Infected(n) if n[0].starts_with("Clamav.Test.File-6")),
+        "{v:?}"
+    );
+    // clamd opens a zip itself.
+    let z = decode_common::zip(&[("eicar.com", &eicar())]);
+    assert!(matches!(
+        c.scan(&z).await.unwrap(),
+        ScanVerdict::Infected(_)
+    ));
+    // Many scans over the one reused session.
+    for i in 0..20 {
+        let data = if i % 2 == 0 {
+            eicar()
+        } else {
+            b"clean".to_vec()
+        };
+        let v = c.scan(&data).await.unwrap();
+        assert_eq!(
+            matches!(v, ScanVerdict::Infected(_)),
+            i % 2 == 0,
+            "scan {i}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn clamd_gone_is_an_error_not_clean() {
+    let c = Clamd::new(
+        ClamdTarget::Unix("/nonexistent/clamd.ctl".into()),
+        Duration::from_secs(5),
+    );
+    assert!(matches!(c.scan(b"x").await, Err(AvError::Connect { .. })));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let c = Clamd::new(ClamdTarget::Tcp(port), Duration::from_secs(5));
+    assert!(matches!(c.scan(b"x").await, Err(AvError::Connect { .. })));
+}
+
+/// A fake clamd on 127.0.0.1:0: `answer` gives the reply for each INSTREAM (None: silence),
+/// and the connection is closed after `per_conn` replies.
+async fn fake(answer: fn(u64) -> Option<String>, per_conn: u64) -> std::net::SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut tmp = [0u8; 65536];
+                let mut id = 0;
+                loop {
+                    // Wait for the end of one INSTREAM: a zero-length chunk.
+                    while !buf.windows(4).any(|w| w == [0, 0, 0, 0]) {
+                        match s.read(&mut tmp).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                        }
+                    }
+                    buf.clear();
+                    id += 1;
+                    match answer(id) {
+                        Some(a) => {
+                            let _ = s.write_all(format!("{id}: {a}\0").as_bytes()).await;
+                        }
+                        None => {
+                            tokio::time::sleep(Duration::from_secs(3600)).await;
+                            return;
+                        }
+                    }
+                    if id >= per_conn {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn silent_clamd_times_out() {
+    let addr = fake(|_| None, 1).await;
+    let c = Clamd::new(ClamdTarget::Tcp(addr), Duration::from_secs(1));
+    let t = Instant::now();
+    assert!(matches!(
+        c.scan(b"x").await,
+        Err(AvError::Timeout { secs: 1, .. })
+    ));
+    assert!(t.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn size_limit_is_its_own_error() {
+    let addr = fake(|_| Some("INSTREAM size limit exceeded. ERROR".into()), 10).await;
+    let c = Clamd::new(ClamdTarget::Tcp(addr), Duration::from_secs(5));
+    assert!(matches!(c.scan(b"x").await, Err(AvError::SizeLimit { .. })));
+}
+
+#[tokio::test]
+async fn session_closed_by_clamd_is_replaced() {
+    // clamd closes each session after one scan (as its IdleTimeout would).
+    let addr = fake(|_| Some("stream: OK".into()), 1).await;
+    let c = Clamd::new(ClamdTarget::Tcp(addr), Duration::from_secs(5));
+    for _ in 0..3 {
+        assert_eq!(c.scan(b"x").await.unwrap(), ScanVerdict::Clean);
+    }
+    let addr = fake(|_| Some("stream: garbage".into()), 10).await;
+    let c = Clamd::new(ClamdTarget::Tcp(addr), Duration::from_secs(5));
+    assert!(matches!(c.scan(b"x").await, Err(AvError::Protocol { .. })));
+}
