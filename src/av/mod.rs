@@ -1,12 +1,16 @@
-//! Virus scanners. One [`Scanner`] trait; adapters for clamd (here) and, later, command-line
-//! scanners. A scanner that fails or times out is an error the verdict maps to 451 or
+//! Virus scanners. One [`Scanner`] trait; adapters for clamd and command-line
+//! scanners, and the driver that runs them over a message's parts. A scanner that fails or times out is an error the verdict maps to 451 or
 //! UNCHECKED by policy, never a clean result.
 
 mod clamd;
+mod command;
 mod error;
+mod run;
 
 pub use clamd::{Clamd, ClamdTarget};
+pub use command::CommandScanner;
 pub use error::AvError;
+pub use run::{AnyScanner, AvReport, ScanOptions, scan_parts};
 
 use std::future::Future;
 
