@@ -6,6 +6,7 @@ mod clamd;
 mod command;
 mod error;
 mod run;
+pub mod virus_names;
 
 pub use clamd::{Clamd, ClamdTarget};
 pub use command::CommandScanner;
