@@ -58,6 +58,12 @@ impl Clamd {
         }
     }
 
+    /// The same client under another name (for logs and reports).
+    pub fn named(mut self, name: &str) -> Clamd {
+        self.name = name.to_string();
+        self
+    }
+
     fn io(&self, source: std::io::Error) -> AvError {
         AvError::Io {
             scanner: self.name.clone(),

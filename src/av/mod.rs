@@ -4,12 +4,14 @@
 
 mod clamd;
 mod command;
+mod config;
 mod error;
 mod run;
 pub mod virus_names;
 
 pub use clamd::{Clamd, ClamdTarget};
 pub use command::CommandScanner;
+pub use config::{AvConfig, Kind as ScannerKind, ScannerConfig};
 pub use error::AvError;
 pub use run::{AnyScanner, AvReport, ScanOptions, scan_parts};
 

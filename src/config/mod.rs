@@ -112,6 +112,8 @@ pub struct Config {
     pub decode: crate::decode::Limits,
     /// Banned file rules.
     pub banned: crate::banned::BannedConfig,
+    /// Virus scanners.
+    pub av: crate::av::AvConfig,
     /// Added header fields.
     pub headers: Headers,
     /// Logging.
@@ -136,6 +138,7 @@ impl Default for Config {
             forward: ForwardLimits::default(),
             decode: crate::decode::Limits::default(),
             banned: crate::banned::BannedConfig::default(),
+            av: crate::av::AvConfig::default(),
             headers: Headers::default(),
             log: Log::default(),
         }
@@ -236,6 +239,9 @@ impl Config {
         self.banned
             .compile()
             .map_err(|(k, r)| bad(&format!("banned.{k}"), r))?;
+        self.av
+            .build(&self.tempdir)
+            .map_err(|(k, r)| bad(&format!("av.{k}"), r))?;
         if !self.headers.x_header_tag.is_empty() && !is_field_name(&self.headers.x_header_tag) {
             return Err(bad(
                 "headers.x_header_tag",
@@ -378,6 +384,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("banned.rule_sets.X"), "{e}");
+    }
+
+    #[test]
+    fn av_scanners_validated() {
+        let ok = "[[av.backup]]\nname = \"clamscan\"\ntype = \"command\"\nprogram = \"clamscan\"\n\
+                  args = [\"--no-summary\", \"{}\"]\nclean_codes = [0]\ninfected_codes = [1]\n\
+                  name_regex = '^.*?: (.+) FOUND$'\ntimeout = 120\n";
+        let c = load(ok).unwrap();
+        assert_eq!(c.av.backup.len(), 1);
+        let e = load("[[av.primary]]\nname = \"c\"\ntype = \"clamd\"\ntimeout = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("av.primary[0]") && e.contains("socket"), "{e}");
+        let e = load("[[av.primary]]\nname = \"x\"\ntype = \"command\"\nprogram = \"p\"\nargs = [\"a\"]\ntimeout = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("av.primary[0]") && e.contains("{}"), "{e}");
+        let e = load("[[av.primary]]\nname = \"x\"\ntype = \"sophos\"\ntimeout = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("av.primary"), "{e}");
     }
 
     #[test]

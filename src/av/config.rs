@@ -1,0 +1,140 @@
+//! The `[av]` table: which scanners, in which order, and how each is reached.
+
+use super::{AnyScanner, Clamd, ClamdTarget, CommandScanner};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Scanner lists and options.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AvConfig {
+    /// Stop at the first infected part (amavisd-new's `$first_infected_stops_scan`).
+    pub first_infected_stops_scan: bool,
+    /// Tried in order; the first that does not fail gives the result (`@av_scanners`).
+    pub primary: Vec<ScannerConfig>,
+    /// Tried only when every primary failed (`@av_scanners_backup`).
+    pub backup: Vec<ScannerConfig>,
+}
+
+impl Default for AvConfig {
+    fn default() -> Self {
+        AvConfig {
+            first_infected_stops_scan: true,
+            primary: vec![ScannerConfig {
+                name: "ClamAV-clamd".into(),
+                kind: Kind::Clamd,
+                socket: Some(PathBuf::from("/var/run/clamav/clamd.ctl")),
+                tcp: None,
+                program: None,
+                args: Vec::new(),
+                clean_codes: Vec::new(),
+                infected_codes: Vec::new(),
+                name_regex: None,
+                timeout: 60,
+            }],
+            backup: Vec::new(),
+        }
+    }
+}
+
+/// A scanner's kind.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Clamd,
+    Command,
+}
+
+/// One scanner. `clamd` needs `socket` or `tcp`; `command` needs `program`, `args` (with `{}`
+/// for the file), `clean_codes`, `infected_codes` and `name_regex`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScannerConfig {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    pub socket: Option<PathBuf>,
+    pub tcp: Option<SocketAddr>,
+    pub program: Option<PathBuf>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub clean_codes: Vec<i32>,
+    #[serde(default)]
+    pub infected_codes: Vec<i32>,
+    pub name_regex: Option<String>,
+    /// Seconds one object may take.
+    pub timeout: u64,
+}
+
+impl ScannerConfig {
+    fn build(&self, tempdir: &Path) -> Result<AnyScanner, String> {
+        if self.timeout == 0 {
+            return Err("timeout must be greater than 0".into());
+        }
+        let timeout = Duration::from_secs(self.timeout);
+        match self.kind {
+            Kind::Clamd => {
+                let target = match (&self.socket, self.tcp) {
+                    (Some(p), None) => ClamdTarget::Unix(p.clone()),
+                    (None, Some(a)) => ClamdTarget::Tcp(a),
+                    _ => {
+                        return Err("a clamd scanner needs exactly one of `socket` or `tcp`".into());
+                    }
+                };
+                Ok(AnyScanner::Clamd(
+                    Clamd::new(target, timeout).named(&self.name),
+                ))
+            }
+            Kind::Command => {
+                let program = self
+                    .program
+                    .clone()
+                    .ok_or("a command scanner needs `program`")?;
+                if !self.args.iter().any(|a| a.contains("{}")) {
+                    return Err("`args` must contain {} where the file goes".into());
+                }
+                if self.infected_codes.is_empty() || self.clean_codes.is_empty() {
+                    return Err("give `clean_codes` and `infected_codes`".into());
+                }
+                let re = self
+                    .name_regex
+                    .as_deref()
+                    .ok_or("a command scanner needs `name_regex`")?;
+                let name_regex =
+                    regex::Regex::new(re).map_err(|e| format!("bad name_regex: {e}"))?;
+                Ok(AnyScanner::Command(CommandScanner {
+                    name: self.name.clone(),
+                    program,
+                    args: self.args.clone(),
+                    clean_codes: self.clean_codes.clone(),
+                    infected_codes: self.infected_codes.clone(),
+                    name_regex,
+                    timeout,
+                    tempdir: tempdir.to_path_buf(),
+                }))
+            }
+        }
+    }
+}
+
+impl AvConfig {
+    /// Builds the scanner lists; the error is `(key path, reason)`.
+    pub fn build(
+        &self,
+        tempdir: &Path,
+    ) -> Result<(Vec<AnyScanner>, Vec<AnyScanner>), (String, String)> {
+        let list = |which: &str, v: &[ScannerConfig]| {
+            v.iter()
+                .enumerate()
+                .map(|(i, s)| s.build(tempdir).map_err(|e| (format!("{which}[{i}]"), e)))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok((
+            list("primary", &self.primary)?,
+            list("backup", &self.backup)?,
+        ))
+    }
+}
