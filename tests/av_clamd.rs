@@ -2,31 +2,16 @@
 //! of ../shared/scripts/clamd-test-db.sh, started by .ci/run) and against a fake clamd for the
 //! failures. Fails, never skips, when clamd is not reachable.
 
+mod av_common;
 mod decode_common;
+use av_common::{clamd_socket, eicar};
 
 use amavisd::av::{AvError, Clamd, ClamdTarget, ScanVerdict, Scanner};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The EICAR test string, assembled at run time so that no scanner flags this source file.
-fn eicar() -> Vec<u8> {
-    let a = "X5O!P%@AP[4\\PZX54(P^)7CC)7}$";
-    let b = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
-    format!("{a}{b}").into_bytes()
-}
-
 fn real() -> Clamd {
-    let sock = std::env::var("AMAVISD_CLAMD_SOCKET")
-        .unwrap_or_else(|_| "/var/run/clamav/clamd.ctl".into());
-    assert!(
-        std::path::Path::new(&sock).exists(),
-        "no clamd socket at {sock}: start it with ../shared/scripts/test-services.sh clamd (.ci/run does)"
-    );
-    Clamd::new(
-        ClamdTarget::Unix(PathBuf::from(sock)),
-        Duration::from_secs(30),
-    )
+    Clamd::new(ClamdTarget::Unix(clamd_socket()), Duration::from_secs(30))
 }
 
 #[tokio::test]

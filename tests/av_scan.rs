@@ -1,30 +1,19 @@
 //! Running scanners over decoded messages: the command-line adapter with the real `clamscan`,
 //! primary/backup lists, first-infected-stops, and scanning each object once.
 
+mod av_common;
 mod decode_common;
+use av_common::{clamd_socket, eicar};
 use decode_common::*;
 
 use amavisd::av::{
     AnyScanner, Clamd, ClamdTarget, CommandScanner, ScanOptions, ScanVerdict, Scanner, scan_parts,
 };
-use std::path::PathBuf;
 use std::time::Duration;
 
-fn eicar() -> Vec<u8> {
-    let a = "X5O!P%@AP[4\\PZX54(P^)7CC)7}$";
-    let b = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
-    format!("{a}{b}").into_bytes()
-}
-
 fn clamd() -> AnyScanner {
-    let sock = std::env::var("AMAVISD_CLAMD_SOCKET")
-        .unwrap_or_else(|_| "/var/run/clamav/clamd.ctl".into());
-    assert!(
-        std::path::Path::new(&sock).exists(),
-        "no clamd at {sock}: ../shared/scripts/test-services.sh clamd"
-    );
     AnyScanner::Clamd(Clamd::new(
-        ClamdTarget::Unix(PathBuf::from(sock)),
+        ClamdTarget::Unix(clamd_socket()),
         Duration::from_secs(30),
     ))
 }
