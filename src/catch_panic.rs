@@ -22,6 +22,15 @@ pub fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|p| panic_text(p.as_ref()))
 }
 
+/// Why a blocking task did not return: its panic's text, or that it was cancelled.
+pub fn join_error_text(e: tokio::task::JoinError) -> String {
+    if e.is_panic() {
+        format!("panic: {}", panic_text(e.into_panic().as_ref()))
+    } else {
+        "task cancelled".into()
+    }
+}
+
 /// Polls a future and turns a panic inside it into `Err(text)`, like `futures`'
 /// `catch_unwind`. After a panic the future is dropped, never polled again.
 pub struct CatchUnwind<F>(pub Pin<Box<F>>);

@@ -6,12 +6,14 @@
 //! - [`catch_panic`]: a panic becomes an error for one message or one archive reader.
 //! - [`config`]: the TOML file, validated; every limit with its default and reason.
 //! - [`smtp_in`]: listeners, framing with hard caps, the SMTP/LMTP session state machine.
+//! - [`policy_bank`]: the settings that decide what happens to checked mail.
 //! - [`decode`]: a message as a flat list of parts: MIME tree, archives, types, bad headers,
 //!   within hard limits.
-//! - [`av`]: virus scanners behind one trait (clamd today).
+//! - [`av`]: virus scanners behind one trait: clamd and command-line programs.
 //! - [`banned`]: banned names and types over the decoded parts, amavisd-new's rule semantics.
-//! - [`pipeline`]: what happens to one received message; today: trace headers, reinjection, the
-//!   reply contract (DESIGN.md §3), DSNs and the log line.
+//! - [`verdict`]: check results and policy in, category, destiny, reply and headers out.
+//! - [`pipeline`]: what happens to one received message: checks, verdict, trace headers,
+//!   reinjection, the reply contract (DESIGN.md §3), DSNs and the log line.
 //! - [`smtp_out`]: the reinjection client (SMTP/LMTP, pipelining, XFORWARD, DSN parameters,
 //!   per-recipient results, connection cache) and DSN composition.
 //! - [`server`]: process life: signals, reload, pid file.
@@ -26,7 +28,9 @@ pub mod decode;
 pub mod load;
 pub mod message;
 pub mod pipeline;
+pub mod policy_bank;
 pub mod server;
 pub mod sink;
 pub mod smtp_in;
 pub mod smtp_out;
+pub mod verdict;

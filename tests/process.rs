@@ -38,7 +38,8 @@ fn write_config(
          forward_method = \"smtp:[127.0.0.1]:{forward_port}\"\n\
          tempdir = \"{d}/tmp\"\npid_file = \"{d}/amavisd.pid\"\n{extra}\n\
          [[listen]]\ninet = \"127.0.0.1:{listen_port}\"\n\
-         [log]\nfile = \"{d}/amavisd.log\"\n",
+         [log]\nfile = \"{d}/amavisd.log\"\n\
+         [av]\nprimary = []\n",
         d = dir.display()
     );
     std::fs::write(&path, text).unwrap();

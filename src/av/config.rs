@@ -1,6 +1,10 @@
 //! The `[av]` table: which scanners, in which order, and how each is reached.
 
-use super::{AnyScanner, Clamd, ClamdTarget, CommandScanner};
+use super::virus_names::{
+    FakeSenderSpec, SpamScoreSpec, default_fake_sender_specs, default_spam_score_specs,
+    fake_sender_rules, spam_score_rules,
+};
+use super::{AnyScanner, Clamd, ClamdTarget, CommandScanner, Engine, ScanOptions};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +20,10 @@ pub struct AvConfig {
     pub primary: Vec<ScannerConfig>,
     /// Tried only when every primary failed (`@av_scanners_backup`).
     pub backup: Vec<ScannerConfig>,
+    /// Names that mean spam, not a virus (`@virus_name_to_spam_score_maps`).
+    pub virus_name_spam_scores: Vec<SpamScoreSpec>,
+    /// Names of viruses that forge the sender (`@viruses_that_fake_sender_maps`).
+    pub viruses_that_fake_sender: Vec<FakeSenderSpec>,
 }
 
 impl Default for AvConfig {
@@ -35,6 +43,8 @@ impl Default for AvConfig {
                 timeout: 60,
             }],
             backup: Vec::new(),
+            virus_name_spam_scores: default_spam_score_specs(),
+            viruses_that_fake_sender: default_fake_sender_specs(),
         }
     }
 }
@@ -121,20 +131,24 @@ impl ScannerConfig {
 }
 
 impl AvConfig {
-    /// Builds the scanner lists; the error is `(key path, reason)`.
-    pub fn build(
-        &self,
-        tempdir: &Path,
-    ) -> Result<(Vec<AnyScanner>, Vec<AnyScanner>), (String, String)> {
+    /// Builds the AV stage: scanner lists and name maps; the error is `(key path, reason)`.
+    pub fn build(&self, tempdir: &Path) -> Result<Engine, (String, String)> {
         let list = |which: &str, v: &[ScannerConfig]| {
             v.iter()
                 .enumerate()
                 .map(|(i, s)| s.build(tempdir).map_err(|e| (format!("{which}[{i}]"), e)))
                 .collect::<Result<Vec<_>, _>>()
         };
-        Ok((
-            list("primary", &self.primary)?,
-            list("backup", &self.backup)?,
-        ))
+        Ok(Engine {
+            primary: list("primary", &self.primary)?,
+            backup: list("backup", &self.backup)?,
+            opts: ScanOptions {
+                first_infected_stops_scan: self.first_infected_stops_scan,
+            },
+            spam_rules: spam_score_rules(&self.virus_name_spam_scores)
+                .map_err(|(i, e)| (format!("virus_name_spam_scores[{i}]"), e))?,
+            fake_rules: fake_sender_rules(&self.viruses_that_fake_sender)
+                .map_err(|(i, e)| (format!("viruses_that_fake_sender[{i}]"), e))?,
+        })
     }
 }

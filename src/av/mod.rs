@@ -1,10 +1,12 @@
-//! Virus scanners. One [`Scanner`] trait; adapters for clamd and command-line
-//! scanners, and the driver that runs them over a message's parts. A scanner that fails or times out is an error the verdict maps to 451 or
-//! UNCHECKED by policy, never a clean result.
+//! Virus scanners. One [`Scanner`] trait; adapters for clamd and command-line scanners, the
+//! driver that runs them over a message's parts, and the [`Engine`] the pipeline calls. A
+//! scanner that fails or times out is an error the verdict maps to 451 or UNCHECKED by
+//! policy, never a clean result.
 
 mod clamd;
 mod command;
 mod config;
+mod engine;
 mod error;
 mod run;
 pub mod virus_names;
@@ -12,6 +14,7 @@ pub mod virus_names;
 pub use clamd::{Clamd, ClamdTarget};
 pub use command::CommandScanner;
 pub use config::{AvConfig, Kind as ScannerKind, ScannerConfig};
+pub use engine::{Engine, EngineResult};
 pub use error::AvError;
 pub use run::{AnyScanner, AvReport, ScanOptions, scan_parts};
 

@@ -10,25 +10,14 @@ use crate::decode::{Decoded, Part};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-/// The `[banned]` table: named, ordered rule sets. Policy banks and recipients pick a set by
-/// name (amavisd-new's `%banned_rules` / `banned_rulenames`); `DEFAULT` is the built-in set
-/// unless the file defines one of that name.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// The `[banned]` table: named, ordered rule sets. The policy picks a set by name
+/// (`policy.banned_rules`, amavisd-new's `%banned_rules` / `banned_rulenames`); `DEFAULT` is
+/// the built-in set unless the file defines one of that name.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct BannedConfig {
-    /// The set used when no policy names another.
-    pub default_rules: String,
     /// Rule sets by name, each an ordered list of `{ regex | glob, action, why }`.
     pub rule_sets: BTreeMap<String, Vec<RuleSpec>>,
-}
-
-impl Default for BannedConfig {
-    fn default() -> Self {
-        BannedConfig {
-            default_rules: "DEFAULT".into(),
-            rule_sets: BTreeMap::new(),
-        }
-    }
 }
 
 impl BannedConfig {
@@ -44,30 +33,11 @@ impl BannedConfig {
                 RuleSet::compile(name, specs).map_err(|e| (format!("rule_sets.{name}"), e))?;
             sets.insert(name.clone(), set);
         }
-        if !sets.contains_key(&self.default_rules) {
-            return Err((
-                "default_rules".into(),
-                format!("no rule set named {:?}", self.default_rules),
-            ));
-        }
         Ok(sets)
     }
 }
 
-/// A banned part, and the rule that banned it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BannedHit {
-    /// The part's id and level (`p003`, `1/2`).
-    pub part: String,
-    pub level: String,
-    /// The key that matched (`N=invoice.pdf.exe`, `T=.exe-ms`, `M=application/hta`, `A=U`)
-    /// and the node it belongs to (the part itself or a container).
-    pub key: String,
-    /// The rule's pattern as written.
-    pub rule: String,
-    /// The rule's reason.
-    pub why: String,
-}
+pub use crate::message::BannedHit;
 
 /// A compiled, ordered rule set.
 #[derive(Debug, Clone)]

@@ -114,6 +114,8 @@ pub struct Config {
     pub banned: crate::banned::BannedConfig,
     /// Virus scanners.
     pub av: crate::av::AvConfig,
+    /// What happens to checked mail (destinies, bypasses, the banned rule set).
+    pub policy: crate::policy_bank::Policy,
     /// Added header fields.
     pub headers: Headers,
     /// Logging.
@@ -139,6 +141,7 @@ impl Default for Config {
             decode: crate::decode::Limits::default(),
             banned: crate::banned::BannedConfig::default(),
             av: crate::av::AvConfig::default(),
+            policy: crate::policy_bank::Policy::default(),
             headers: Headers::default(),
             log: Log::default(),
         }
@@ -236,9 +239,19 @@ impl Config {
         self.decode
             .validate()
             .map_err(|(k, r)| bad(&format!("decode.{k}"), r))?;
-        self.banned
+        let sets = self
+            .banned
             .compile()
             .map_err(|(k, r)| bad(&format!("banned.{k}"), r))?;
+        if !sets.contains_key(&self.policy.banned_rules) {
+            return Err(bad(
+                "policy.banned_rules",
+                format!(
+                    "no rule set named {:?} in [banned]",
+                    self.policy.banned_rules
+                ),
+            ));
+        }
         self.av
             .build(&self.tempdir)
             .map_err(|(k, r)| bad(&format!("av.{k}"), r))?;
@@ -366,7 +379,7 @@ mod tests {
 
     #[test]
     fn banned_rules_validated() {
-        let ok = "[banned]\ndefault_rules = \"SITE\"\n[[banned.rule_sets.SITE]]\nglob = \"*.docm\"\nwhy = \"macros\"\n";
+        let ok = "[policy]\nbanned_rules = \"SITE\"\n[[banned.rule_sets.SITE]]\nglob = \"*.docm\"\nwhy = \"macros\"\n";
         let c = load(ok).unwrap();
         assert_eq!(c.banned.rule_sets["SITE"].len(), 1);
         let e = load("[[banned.rule_sets.SITE]]\nregex = \"(\"\n")
@@ -376,10 +389,10 @@ mod tests {
             e.contains("banned.rule_sets.SITE[0]") && e.contains("bad regex"),
             "{e}"
         );
-        let e = load("[banned]\ndefault_rules = \"NOPE\"\n")
+        let e = load("[policy]\nbanned_rules = \"NOPE\"\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("banned.default_rules"), "{e}");
+        assert!(e.contains("policy.banned_rules"), "{e}");
         let e = load("[[banned.rule_sets.X]]\nregex = \"a\"\naction = \"maybe\"\n")
             .unwrap_err()
             .to_string();

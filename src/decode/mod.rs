@@ -54,21 +54,7 @@ pub const FUZZ_SIGNATURES: [&[u8]; 13] = [
     b"\x5d\x00\x00",         // lzma (alone): properties byte, dictionary size
 ];
 
-/// Why some content was not checked: amavisd-new's CC_UNCHECKED minors.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unchecked {
-    /// 1: encrypted; 2: over limits.
-    pub minor: u8,
-    pub reason: String,
-}
-
-/// A bad header section finding: amavisd-new's CC_BADH minors (1 MIME error, 2 8-bit, 3
-/// control characters, 4 empty field, 5 long line, 6 syntax, 7 missing field, 8 duplicate).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadHeader {
-    pub minor: u8,
-    pub detail: String,
-}
+pub use crate::message::{BadHeader, Unchecked};
 
 /// The decoded message.
 #[derive(Debug)]

@@ -1,6 +1,9 @@
-//! The plain data types every stage shares: the envelope, the spooled message, SMTP replies and
-//! message identifiers. Stages talk through these and nothing else (DESIGN.md §2).
+//! The plain data types every stage shares: the envelope, the spooled message, SMTP replies,
+//! message identifiers and what the checks found. Stages talk through these and nothing else
+//! (DESIGN.md §2).
 
+mod category;
+mod checks;
 pub mod date;
 mod envelope;
 mod mail_id;
@@ -8,6 +11,8 @@ mod reply;
 mod spool;
 pub mod xtext;
 
+pub use category::{Category, Destiny};
+pub use checks::{BadHeader, BannedHit, CheckResults, Unchecked, VirusHit, VirusScan};
 pub use envelope::{ClientInfo, Envelope, Param, Protocol, Recipient, XForward};
 pub use mail_id::{MailIds, check_secret, generate_mail_id};
 pub use reply::Reply;

@@ -260,6 +260,15 @@ impl Spool {
         }
     }
 
+    /// The whole message, read from its file when it is on disk. Blocking: call it from
+    /// blocking code (the decoder runs on tokio's blocking pool).
+    pub fn to_bytes_blocking(&self) -> io::Result<std::borrow::Cow<'_, [u8]>> {
+        Ok(match &self.storage {
+            Storage::Memory(v) => std::borrow::Cow::Borrowed(v.as_slice()),
+            Storage::File(p) => std::borrow::Cow::Owned(std::fs::read(p)?),
+        })
+    }
+
     /// A reader over the whole message from its first byte.
     pub async fn reader(&self) -> io::Result<SpoolReader<'_>> {
         Ok(match &self.storage {

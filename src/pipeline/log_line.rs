@@ -22,7 +22,9 @@ pub fn next_am_id() -> String {
 /// The fields of the line.
 pub struct LogLine<'a> {
     pub am_id: &'a str,
-    /// Relayed, TempFailed, Rejected.
+    /// `Passed CLEAN`, `Blocked INFECTED (Eicar-Test-Signature)`.
+    pub status: &'a str,
+    /// Relayed, Discarded, Bounced, Rejected, TempFailed.
     pub action: &'a str,
     pub env: &'a Envelope,
     pub message_id: Option<String>,
@@ -37,7 +39,12 @@ impl LogLine<'_> {
     /// The line's text.
     pub fn render(&self) -> String {
         let x = &self.env.client.xforward;
-        let mut s = format!("({}) Passed CLEAN {{{}Inbound}}, ", self.am_id, self.action);
+        let mut s = format!(
+            "({}) {} {{{}Inbound}}, ",
+            self.am_id,
+            printable(self.status),
+            self.action
+        );
         let ip = x
             .addr
             .clone()
@@ -122,6 +129,7 @@ mod tests {
         let reply = Reply::new(250, "2.0.0", "ok");
         let line = LogLine {
             am_id: "123-01",
+            status: "Passed CLEAN",
             action: "Relayed",
             env: &env,
             message_id: Some("<id@example.org>".into()),

@@ -1,22 +1,30 @@
-//! What happens to one received message. Today the filter passes everything: it adds the trace
-//! headers, reinjects, applies the reply contract, sends our own DSN where the contract says so,
-//! and writes amavisd-new's one log line. The checks (decode, banned, AV, spam) and the verdict
-//! slot in between reception and reinjection.
+//! What happens to one received message: the checks (decode, banned rules, virus scan), the
+//! verdict, then either reinjection with the trace and alert headers under the reply contract,
+//! or the blocking reply (discard, bounce, reject, tempfail); our own DSNs where the contract
+//! or a bounce says so; and amavisd-new's one log line.
+//!
+//! Nothing is answered 250 unless the next hop took the message or policy discards it; a
+//! check that fails (spool unreadable, decoder task lost, every virus scanner down) makes the
+//! message wait with a 4xx.
 
+mod checks;
 mod contract;
 mod log_line;
 mod trace_headers;
 
+pub use checks::{CheckError, Checks};
 pub use contract::{Decision, decide, failed};
 pub use log_line::{LogLine, next_am_id};
 pub use trace_headers::trace_headers;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::message::{
-    Envelope, Outcome, Protocol, Recipient, Reply, Spool, XForward, generate_mail_id,
+    Category, Destiny, Envelope, Outcome, Protocol, Recipient, Reply, Spool, XForward,
+    generate_mail_id,
 };
 use crate::smtp_in::MessageHandler;
 use crate::smtp_out::{DsnInput, FailedRecipient, Forwarder, OutMessage, build_dsn};
+use crate::verdict::{self, Verdict};
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,6 +32,7 @@ use std::time::Instant;
 /// Everything that a reload replaces at once.
 struct State {
     cfg: Arc<Config>,
+    checks: Checks,
     forwarder: Forwarder,
     notifier: Forwarder,
 }
@@ -34,15 +43,19 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// A pipeline for `cfg`.
-    pub fn new(cfg: Arc<Config>) -> Pipeline {
-        Pipeline {
-            state: ArcSwap::from_pointee(Self::state(cfg)),
-        }
+    /// A pipeline for `cfg`; fails only when a scanner or rule set cannot be built.
+    pub fn new(cfg: Arc<Config>) -> Result<Pipeline, ConfigError> {
+        Ok(Pipeline {
+            state: ArcSwap::from_pointee(Self::state(cfg)?),
+        })
     }
 
-    fn state(cfg: Arc<Config>) -> State {
-        State {
+    fn state(cfg: Arc<Config>) -> Result<State, ConfigError> {
+        if cfg.av.primary.is_empty() && cfg.av.backup.is_empty() {
+            tracing::warn!("no virus scanner configured: mail is not scanned for viruses");
+        }
+        Ok(State {
+            checks: Checks::new(&cfg)?,
             forwarder: Forwarder::new(
                 cfg.forward_target(),
                 cfg.myhostname.clone(),
@@ -54,13 +67,14 @@ impl Pipeline {
                 cfg.forward.clone(),
             ),
             cfg,
-        }
+        })
     }
 
     /// Takes a new configuration for messages that start from now on; messages in flight finish
-    /// with the old one.
-    pub fn reload(&self, cfg: Arc<Config>) {
-        self.state.store(Arc::new(Self::state(cfg)));
+    /// with the old one. On error the old configuration stays.
+    pub fn reload(&self, cfg: Arc<Config>) -> Result<(), ConfigError> {
+        self.state.store(Arc::new(Self::state(cfg)?));
+        Ok(())
     }
 
     async fn process(&self, env: Envelope, spool: Spool) -> Outcome {
@@ -76,7 +90,80 @@ impl Pipeline {
                 return Outcome::uniform(r, nrcpt);
             }
         };
-        let prefix = trace_headers(&st.cfg, &env, &ids.mail_id);
+        let spool = Arc::new(spool);
+        let blocked = |reply: Reply, status: &str, action: &str, spool: &Spool| {
+            LogLine {
+                am_id: &am_id,
+                status,
+                action,
+                env: &env,
+                message_id: spool.header_field("Message-ID"),
+                mail_id: &ids.mail_id,
+                size: spool.len(),
+                queued_as: None,
+                reply: &reply,
+                elapsed: started.elapsed(),
+            }
+            .emit();
+            Outcome::uniform(reply, nrcpt)
+        };
+        let results = match st.checks.run(Arc::clone(&spool), &st.cfg.policy).await {
+            Ok((results, _decoded)) => results,
+            Err(e) => {
+                tracing::error!("({am_id}) checks failed: {e}");
+                let r = Reply::new(
+                    451,
+                    "4.3.0",
+                    format!("Error in processing, id={am_id}, {e}"),
+                );
+                return blocked(r, "Blocked UNCHECKED", "TempFailed", &spool);
+            }
+        };
+        let Some(verdict) = verdict::decide(&results, &st.cfg.policy, &am_id, &env.mail_from)
+        else {
+            let why = match &results.virus {
+                crate::message::VirusScan::Failed { reason } => reason.as_str(),
+                _ => "",
+            };
+            tracing::warn!("({am_id}) virus scan failed: {why}");
+            let r = verdict::scan_failed_reply(&am_id, "all virus scanners failed");
+            return blocked(r, "Blocked UNCHECKED", "TempFailed", &spool);
+        };
+        let status = status_text(&verdict);
+        if let Some(reply) = verdict.reply.clone() {
+            let mut reply = reply;
+            let mut action = verdict.destiny.log_word();
+            if verdict.destiny == Destiny::Bounce && !verdict.suppress_dsn {
+                let failed = vec![reply_for_bounce(&verdict); nrcpt];
+                let all: Vec<usize> = (0..nrcpt).collect();
+                let sent = self
+                    .send_dsn(
+                        &st,
+                        &env,
+                        &spool,
+                        &failed,
+                        &all,
+                        &ids.mail_id,
+                        &am_id,
+                        false,
+                    )
+                    .await;
+                if !sent {
+                    // The sender must learn the message was not delivered: keep it queued.
+                    reply = Reply::new(
+                        451,
+                        "4.3.0",
+                        format!("Error in processing, id={am_id}, cannot send the bounce"),
+                    );
+                    action = "TempFailed";
+                }
+            }
+            return blocked(reply, &format!("Blocked {status}"), action, &spool);
+        }
+        let mut prefix = trace_headers(&st.cfg, &env, &ids.mail_id);
+        for (name, body) in &verdict.headers {
+            prefix.extend_from_slice(format!("{name}: {body}\r\n").as_bytes());
+        }
         let via = st.forwarder.method().to_string();
         let out = OutMessage {
             mail_from: &env.mail_from,
@@ -122,11 +209,13 @@ impl Pipeline {
                 &decision.dsn_for,
                 &ids.mail_id,
                 &am_id,
+                true,
             )
             .await;
         }
         LogLine {
             am_id: &am_id,
+            status: &format!("Passed {status}"),
             action: decision.action,
             env: &env,
             message_id: spool.header_field("Message-ID"),
@@ -140,9 +229,11 @@ impl Pipeline {
         decision.outcome
     }
 
-    /// Tells the sender about recipients the next hop refused for good, as amavisd-new does
-    /// when it has answered its SMTP client 250. The original is already delivered to the
-    /// others, so a failure here can only be logged: answering 4xx now would duplicate it.
+    /// Tells the sender about recipients that did not get the message: those the next hop
+    /// refused for good (as amavisd-new does when it has answered its SMTP client 250), or all
+    /// of them for a bounced message. `may_return` lets the DSN carry the whole original when
+    /// the sender asked (RET=FULL); a blocked message's content never goes back. True when
+    /// the next hop took the DSN.
     #[allow(clippy::too_many_arguments)]
     async fn send_dsn(
         &self,
@@ -153,7 +244,8 @@ impl Pipeline {
         which: &[usize],
         mail_id: &str,
         am_id: &str,
-    ) {
+        may_return: bool,
+    ) -> bool {
         let failed: Vec<FailedRecipient> = which
             .iter()
             .filter_map(|&i| {
@@ -178,7 +270,7 @@ impl Pipeline {
             remote_mta: &remote,
         });
         let headers_only;
-        let original = if full {
+        let original = if full && may_return {
             spool
         } else {
             headers_only = Spool::from_bytes(spool.header_section().to_vec());
@@ -206,15 +298,46 @@ impl Pipeline {
                     env.mail_from,
                     failed.len()
                 );
+                true
             }
-            Ok(d) => tracing::error!(
-                "({am_id}) DSN to <{}> refused: {}",
-                env.mail_from,
-                d.replies.first().map(Reply::one_line).unwrap_or_default()
-            ),
-            Err(e) => tracing::error!("({am_id}) DSN to <{}> not sent: {e}", env.mail_from),
+            Ok(d) => {
+                tracing::error!(
+                    "({am_id}) DSN to <{}> refused: {}",
+                    env.mail_from,
+                    d.replies.first().map(Reply::one_line).unwrap_or_default()
+                );
+                false
+            }
+            Err(e) => {
+                tracing::error!("({am_id}) DSN to <{}> not sent: {e}", env.mail_from);
+                false
+            }
         }
     }
+}
+
+/// The log line's category text: `CLEAN`, `INFECTED (Eicar-Test-Signature)`, `BANNED (a.exe)`.
+fn status_text(v: &Verdict) -> String {
+    let name = v.category.log_name(v.minor);
+    match v.category {
+        Category::Virus | Category::Banned => format!("{name} ({})", v.detail),
+        _ => name,
+    }
+}
+
+/// The per-recipient reply a bounce reports (the DSN's Diagnostic-Code), as a reject would.
+fn reply_for_bounce(v: &Verdict) -> Reply {
+    let text = v
+        .reply
+        .as_ref()
+        .map(|r| r.text.replacen("Ok, discarded", "Bounced", 1))
+        .unwrap_or_default();
+    let status = if v.category == Category::BadHeader {
+        "5.6.0"
+    } else {
+        "5.7.0"
+    };
+    Reply::new(554, status, text)
 }
 
 impl MessageHandler for Pipeline {

@@ -10,7 +10,7 @@ mod error;
 pub use control::{alive, read_pid, reload, start_daemon, status, stop};
 pub use error::ServerError;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::pipeline::Pipeline;
 use crate::smtp_in::{bind_all, serve};
 use arc_swap::ArcSwap;
@@ -46,14 +46,16 @@ impl Running {
         self.task.is_finished()
     }
 
-    /// Applies a new configuration to sessions and messages that start from now on.
-    pub fn reload(&self, cfg: Config) {
+    /// Applies a new configuration to sessions and messages that start from now on. When its
+    /// scanners or rules cannot be built, the running configuration stays.
+    pub fn reload(&self, cfg: Config) -> Result<(), ConfigError> {
         let cfg = Arc::new(cfg);
         if cfg.listen != self.config.load().listen {
             tracing::warn!("reload: `listen` changed; restart amavisd to bind the new sockets");
         }
-        self.config.store(Arc::clone(&cfg));
-        self.pipeline.reload(cfg);
+        self.pipeline.reload(Arc::clone(&cfg))?;
+        self.config.store(cfg);
+        Ok(())
     }
 }
 
@@ -63,11 +65,11 @@ pub async fn start(cfg: Config) -> Result<Running, ServerError> {
         dir: cfg.tempdir.clone(),
         source: e,
     })?;
+    let cfg = Arc::new(cfg);
+    let pipeline = Arc::new(Pipeline::new(Arc::clone(&cfg))?);
     let listeners = bind_all(&cfg).await.map_err(ServerError::Bind)?;
     let addrs = listeners.local_addrs();
-    let cfg = Arc::new(cfg);
     let config = Arc::new(ArcSwap::new(Arc::clone(&cfg)));
-    let pipeline = Arc::new(Pipeline::new(cfg));
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(serve(
         listeners,
@@ -109,12 +111,11 @@ pub async fn run_foreground(path: &Path) -> Result<(), ServerError> {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => match Config::load(path) {
-                Ok(new) => {
-                    running.reload(new);
-                    tracing::info!("reloaded {}", path.display());
+            _ = hup.recv() => match Config::load(path).map(|new| running.reload(new)) {
+                Ok(Ok(())) => tracing::info!("reloaded {}", path.display()),
+                Ok(Err(e)) | Err(e) => {
+                    tracing::error!("reload refused, keeping the running configuration: {e}")
                 }
-                Err(e) => tracing::error!("reload refused, keeping the running configuration: {e}"),
             },
         }
     }
