@@ -11,6 +11,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use amavisd::config::Config;
 use amavisd::load::{
     LoadOptions, Report, compare, comparison_table, generated_message, messages_from_dir, run,
 };
@@ -81,6 +82,13 @@ enum Cmd {
     },
     /// In one process: a sink, and amavisd-rs in front of it; sends to each and compares.
     Compare {
+        /// The filter's configuration (listeners, next hop and folders are replaced); default:
+        /// the built-in defaults, which scan with clamd on Debian's socket.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Run the filter without virus scanners.
+        #[arg(long)]
+        no_av: bool,
         /// Message sizes, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "1024,102400")]
         sizes: Vec<usize>,
@@ -123,6 +131,15 @@ fn print(label: &str, r: &Report) {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // `compare` runs the filter in this process: its warnings (a scanner failing, the next
+    // hop refusing) explain failed messages. RUST_LOG changes the level.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -169,16 +186,26 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Cmd::Compare {
+                config,
+                no_av,
                 sizes,
                 sessions,
                 send,
             } => {
+                let mut cfg = match &config {
+                    Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+                    None => Config::default(),
+                };
+                if no_av {
+                    cfg.av.primary.clear();
+                    cfg.av.backup.clear();
+                }
                 let fixed = match &send.dir {
                     Some(_) => Some(messages(&send)?),
                     None => None,
                 };
                 let base = opts(([127, 0, 0, 1], 0).into(), 1, &send);
-                let rows = compare(&sizes, &sessions, &base, fixed).await?;
+                let rows = compare(&sizes, &sessions, &base, fixed, cfg).await?;
                 print!("{}", comparison_table(&rows));
                 Ok(())
             }

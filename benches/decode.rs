@@ -2,29 +2,14 @@
 //! and on a 10 MB message carrying a zip of 200 files, and the peak memory of the 1 GiB
 //! zero-bomb zip. Set AMAVISD_CORPUS, or let ../shared/scripts/fetch-corpus.sh find it.
 
+mod common;
+
 use amavisd::decode::{Limits, decode_file, decode_message};
 use std::io::Write;
 use std::time::Instant;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn corpus() -> Option<std::path::PathBuf> {
-    if let Ok(d) = std::env::var("AMAVISD_CORPUS") {
-        return Some(d.into());
-    }
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/scripts/fetch-corpus.sh"
-    );
-    let out = std::process::Command::new("bash")
-        .arg(script)
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().into())
-}
 
 fn vm_hwm_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -41,19 +26,8 @@ fn main() {
     let limits = Limits::default();
     let tmp = tempfile::tempdir().expect("tempdir");
 
-    if let Some(root) = corpus() {
-        let mut msgs = Vec::new();
-        for set in ["easy-ham-1", "hard-ham-1", "spam-1"] {
-            for e in std::fs::read_dir(root.join(set))
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                if e.path().extension().is_some_and(|x| x == "txt") {
-                    msgs.push(std::fs::read(e.path()).unwrap_or_default());
-                }
-            }
-        }
+    if let Some(root) = common::corpus() {
+        let msgs = common::corpus_messages(&root);
         let bytes: usize = msgs.iter().map(Vec::len).sum();
         let rounds = 5;
         let t = Instant::now();

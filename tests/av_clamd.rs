@@ -142,3 +142,60 @@ async fn session_closed_by_clamd_is_replaced() {
     let c = Clamd::new(ClamdTarget::Tcp(addr), Duration::from_secs(5));
     assert!(matches!(c.scan(b"x").await, Err(AvError::Protocol { .. })));
 }
+
+/// clamd refuses connections beyond its connection queue (EAGAIN on its unix socket, seen at
+/// 32 messages at once): one client keeps at most `max_sessions` open, and the rest wait.
+#[tokio::test]
+async fn sessions_at_once_are_capped() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let (open, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (o, p) = (Arc::clone(&open), Arc::clone(&peak));
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let (o, p) = (Arc::clone(&o), Arc::clone(&p));
+            p.fetch_max(o.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let (mut buf, mut tmp, mut id) = (Vec::new(), [0u8; 4096], 0);
+                loop {
+                    while !buf.windows(4).any(|w| w == [0, 0, 0, 0]) {
+                        match s.read(&mut tmp).await {
+                            Ok(0) | Err(_) => {
+                                o.fetch_sub(1, Ordering::SeqCst);
+                                return;
+                            }
+                            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                        }
+                    }
+                    buf.clear();
+                    id += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    // Two writes: a reply may arrive in pieces.
+                    let reply = format!("{id}: stream: OK\0");
+                    let (a, b) = reply.as_bytes().split_at(4);
+                    let _ = s.write_all(a).await;
+                    let _ = s.write_all(b).await;
+                }
+            });
+        }
+    });
+    let c =
+        Arc::new(Clamd::new(ClamdTarget::Tcp(addr), Duration::from_secs(10)).with_max_sessions(3));
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let c = Arc::clone(&c);
+            tokio::spawn(async move { c.scan(format!("object {i}").as_bytes()).await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), ScanVerdict::Clean);
+    }
+    assert!(
+        peak.load(Ordering::SeqCst) <= 3,
+        "peak {}",
+        peak.load(Ordering::SeqCst)
+    );
+    assert!(open.load(Ordering::SeqCst) <= 3);
+}

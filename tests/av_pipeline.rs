@@ -30,6 +30,7 @@ fn clamd_at(socket: PathBuf, timeout: u64) -> ScannerConfig {
         infected_codes: vec![],
         name_regex: None,
         timeout,
+        max_sessions: 10,
     }
 }
 
@@ -321,6 +322,7 @@ async fn clamscan_command_scanner_in_the_pipe() {
             infected_codes: vec![1],
             name_regex: Some(r"^.*?: (.+) FOUND$".into()),
             timeout: 60,
+            max_sessions: 10,
         }]
     })
     .await;

@@ -29,6 +29,8 @@ struct Session {
     stream: Box<dyn Stream>,
     /// The id clamd gives the next reply in this session (1, 2, ...).
     next_id: u64,
+    /// Bytes read past the last reply's NUL.
+    pending: Vec<u8>,
 }
 
 /// A clamd client.
@@ -39,7 +41,14 @@ pub struct Clamd {
     chunk: usize,
     idle: Mutex<Vec<Session>>,
     max_idle: usize,
+    /// Sessions open at once. clamd accepts only MaxConnectionQueueLength pending connections
+    /// (15 in Debian's clamd.conf) and serves MaxThreads (12) at a time; more concurrent
+    /// connects fail with EAGAIN on its unix socket, which we measured at 32 messages at once.
+    sessions: tokio::sync::Semaphore,
 }
+
+/// Default for [`Clamd::with_max_sessions`]: below Debian's MaxThreads and connection queue.
+pub const DEFAULT_MAX_SESSIONS: usize = 10;
 
 /// Longest reply line we accept from clamd.
 const MAX_REPLY: usize = 4096;
@@ -54,8 +63,17 @@ impl Clamd {
             // clamd's default StreamMaxLength is 25 MB; 64 KiB chunks keep writes efficient.
             chunk: 64 * 1024,
             idle: Mutex::new(Vec::new()),
-            max_idle: 16,
+            max_idle: DEFAULT_MAX_SESSIONS,
+            sessions: tokio::sync::Semaphore::new(DEFAULT_MAX_SESSIONS),
         }
+    }
+
+    /// The same client with at most `n` sessions open at once (at least 1).
+    pub fn with_max_sessions(mut self, n: usize) -> Clamd {
+        let n = n.max(1);
+        self.max_idle = n;
+        self.sessions = tokio::sync::Semaphore::new(n);
+        self
     }
 
     /// The same client under another name (for logs and reports).
@@ -76,15 +94,32 @@ impl Clamd {
             scanner: self.name.clone(),
             source,
         };
-        let mut stream: Box<dyn Stream> = match &self.target {
-            ClamdTarget::Unix(p) => Box::new(UnixStream::connect(p).await.map_err(conn)?),
-            ClamdTarget::Tcp(a) => Box::new(TcpStream::connect(a).await.map_err(conn)?),
+        // A full listen queue (another client busy with clamd) answers EAGAIN at once on a
+        // unix socket: wait a little and retry; the caller's timeout bounds the whole scan.
+        let mut pause = Duration::from_millis(5);
+        let mut stream: Box<dyn Stream> = loop {
+            let r: std::io::Result<Box<dyn Stream>> = match &self.target {
+                ClamdTarget::Unix(p) => UnixStream::connect(p).await.map(|s| Box::new(s) as _),
+                ClamdTarget::Tcp(a) => TcpStream::connect(a).await.map(|s| Box::new(s) as _),
+            };
+            match r {
+                Ok(s) => break s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                Err(e) => return Err(conn(e)),
+            }
         };
         stream
             .write_all(b"zIDSESSION\0")
             .await
             .map_err(|e| self.io(e))?;
-        Ok(Session { stream, next_id: 1 })
+        Ok(Session {
+            stream,
+            next_id: 1,
+            pending: Vec::new(),
+        })
     }
 
     async fn exchange(&self, s: &mut Session, data: &[u8]) -> Result<ScanVerdict, AvError> {
@@ -129,26 +164,36 @@ impl Clamd {
         }
     }
 
+    /// Reads up to the NUL that ends a reply; what follows it stays for the next reply.
     async fn read_reply(&self, s: &mut Session) -> Result<String, AvError> {
-        let mut reply = Vec::new();
-        let mut byte = [0u8; 1];
+        let mut buf = [0u8; 512];
         loop {
-            let n = s.stream.read(&mut byte).await.map_err(|e| self.io(e))?;
+            if let Some(end) = s.pending.iter().position(|&b| b == 0) {
+                let reply = String::from_utf8_lossy(&s.pending[..end]).into_owned();
+                s.pending.drain(..=end);
+                return Ok(reply);
+            }
+            if s.pending.len() >= MAX_REPLY {
+                return Err(self.protocol("reply too long"));
+            }
+            let n = s.stream.read(&mut buf).await.map_err(|e| self.io(e))?;
             if n == 0 {
                 return Err(self.io(std::io::ErrorKind::UnexpectedEof.into()));
             }
-            if byte[0] == 0 {
-                break;
-            }
-            if reply.len() >= MAX_REPLY {
-                return Err(self.protocol("reply too long"));
-            }
-            reply.push(byte[0]);
+            s.pending.extend_from_slice(&buf[..n]);
         }
-        Ok(String::from_utf8_lossy(&reply).into_owned())
     }
 
     async fn scan_once(&self, data: &[u8]) -> Result<ScanVerdict, AvError> {
+        // Never closed, so acquiring cannot fail; the error arm keeps that an error, not a panic.
+        let _permit = self
+            .sessions
+            .acquire()
+            .await
+            .map_err(|_| AvError::Protocol {
+                scanner: self.name.clone(),
+                answer: "client shut down".into(),
+            })?;
         let cached = self.idle.lock().ok().and_then(|mut v| v.pop());
         if let Some(mut s) = cached {
             match self.exchange(&mut s, data).await {

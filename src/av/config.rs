@@ -41,6 +41,7 @@ impl Default for AvConfig {
                 infected_codes: Vec::new(),
                 name_regex: None,
                 timeout: 60,
+                max_sessions: default_max_sessions(),
             }],
             backup: Vec::new(),
             virus_name_spam_scores: default_spam_score_specs(),
@@ -77,12 +78,22 @@ pub struct ScannerConfig {
     pub name_regex: Option<String>,
     /// Seconds one object may take.
     pub timeout: u64,
+    /// clamd: sessions open at once (see [`super::clamd::DEFAULT_MAX_SESSIONS`]).
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: usize,
+}
+
+fn default_max_sessions() -> usize {
+    super::clamd::DEFAULT_MAX_SESSIONS
 }
 
 impl ScannerConfig {
     fn build(&self, tempdir: &Path) -> Result<AnyScanner, String> {
         if self.timeout == 0 {
             return Err("timeout must be greater than 0".into());
+        }
+        if self.max_sessions == 0 {
+            return Err("max_sessions must be greater than 0".into());
         }
         let timeout = Duration::from_secs(self.timeout);
         match self.kind {
@@ -95,7 +106,9 @@ impl ScannerConfig {
                     }
                 };
                 Ok(AnyScanner::Clamd(
-                    Clamd::new(target, timeout).named(&self.name),
+                    Clamd::new(target, timeout)
+                        .named(&self.name)
+                        .with_max_sessions(self.max_sessions),
                 ))
             }
             Kind::Command => {

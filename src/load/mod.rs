@@ -281,14 +281,16 @@ pub struct CompareRow {
     pub through: Report,
 }
 
-/// Starts a sink and, in front of it, amavisd-rs with its defaults (listening on 127.0.0.1:0),
-/// both in this process; then, for each size and session count, sends `base.count` messages
-/// straight to the sink and the same through amavisd-rs. `fixed` replaces generated messages.
+/// Starts a sink and, in front of it, amavisd-rs with `cfg` (its listeners, next hop and
+/// folders replaced: it listens on 127.0.0.1:0 and forwards to the sink), both in this process;
+/// then, for each size and session count, sends `base.count` messages straight to the sink and
+/// the same through amavisd-rs. `fixed` replaces generated messages.
 pub async fn compare(
     sizes: &[usize],
     sessions: &[usize],
     base: &LoadOptions,
     fixed: Option<Arc<Vec<Vec<u8>>>>,
+    cfg: crate::config::Config,
 ) -> Result<Vec<CompareRow>, String> {
     use crate::config::{Config, ListenProtocol, Listener};
     use crate::sink::{Sink, SinkMode};
@@ -304,7 +306,8 @@ pub async fn compare(
         forward_method: format!("smtp:[127.0.0.1]:{port}"),
         tempdir: tmp.path().to_path_buf(),
         pid_file: tmp.path().join("pid"),
-        ..Config::default()
+        notify_method: String::new(),
+        ..cfg
     };
     cfg.limits.max_connections = sessions.iter().copied().max().unwrap_or(64).max(64);
     cfg.validate(Path::new("compare"))
