@@ -460,3 +460,57 @@ async fn bounce_tells_the_sender_without_returning_the_virus() {
     assert!(r.starts_with("451 4.3.0"), "{r}");
     rig.stop().await;
 }
+
+/// A clamd stand-in on TCP that answers every INSTREAM with `answer`.
+async fn fake_clamd(answer: &'static str) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let (mut buf, mut tmp, mut id) = (Vec::new(), [0u8; 65536], 0);
+                loop {
+                    while !buf.windows(4).any(|w| w == [0, 0, 0, 0]) {
+                        match s.read(&mut tmp).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                        }
+                    }
+                    buf.clear();
+                    id += 1;
+                    let _ = s.write_all(format!("{id}: {answer}\0").as_bytes()).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn object_too_large_for_clamd_is_unchecked_not_deferred() {
+    let addr = fake_clamd("INSTREAM size limit exceeded. ERROR").await;
+    let tcp = move || ScannerConfig {
+        socket: None,
+        tcp: Some(addr),
+        ..clamd_at(PathBuf::new(), 5)
+    };
+    // Unchecked passes by default: delivered, not retried for days.
+    let rig = with_clamd(|c| c.av.primary = vec![tcp()]).await;
+    let r = send(&rig, &attached("big.bin", b"pretend this is large")).await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    assert_eq!(rig.sink.received().len(), 1);
+    rig.stop().await;
+    // And its destiny decides.
+    let rig = with_clamd(|c| {
+        c.av.primary = vec![tcp()];
+        c.policy.final_unchecked_destiny = Destiny::Reject;
+    })
+    .await;
+    let r = send(&rig, &attached("big.bin", b"pretend this is large")).await;
+    assert!(
+        r.starts_with("554 5.7.0 Reject") && r.contains("UNCHECKED"),
+        "{r}"
+    );
+    rig.stop().await;
+}

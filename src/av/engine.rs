@@ -24,6 +24,8 @@ pub struct EngineResult {
     pub spam: Vec<(String, f64)>,
     /// A found virus forges its sender.
     pub fakes_sender: bool,
+    /// Parts the scanner refused as too large.
+    pub too_large: Vec<String>,
 }
 
 impl Engine {
@@ -39,6 +41,7 @@ impl Engine {
                 scan: VirusScan::NotScanned,
                 spam: Vec::new(),
                 fakes_sender: false,
+                too_large: Vec::new(),
             };
         }
         let report = match scan_parts(decoded, &self.primary, &self.backup, &self.opts).await {
@@ -50,6 +53,7 @@ impl Engine {
                     },
                     spam: Vec::new(),
                     fakes_sender: false,
+                    too_large: Vec::new(),
                 };
             }
         };
@@ -68,6 +72,7 @@ impl Engine {
         let all: Vec<String> = hits.iter().flat_map(|h| h.names.clone()).collect();
         EngineResult {
             fakes_sender: fakes_sender(&all, &self.fake_rules),
+            too_large: report.too_large,
             scan: VirusScan::Done {
                 scanner: report.scanner,
                 objects: report.objects,

@@ -52,6 +52,10 @@ pub struct AvReport {
     pub objects: usize,
     /// Scanners that failed before this one, with why.
     pub failed: Vec<String>,
+    /// Parts the scanner refused as too large (clamd's StreamMaxLength): not scanned, so
+    /// the message is UNCHECKED (over limits) and its destiny decides, rather than a failure
+    /// that would defer the message until it expires.
+    pub too_large: Vec<String>,
 }
 
 /// Indices of the parts to scan.
@@ -79,12 +83,13 @@ pub async fn scan_parts(
     let mut last_err = None;
     for scanner in primary.iter().chain(backup) {
         match run_one(scanner, decoded, &todo, opts).await {
-            Ok(infected) => {
+            Ok((infected, too_large)) => {
                 return Ok(AvReport {
                     scanner: scanner.name().to_string(),
                     infected,
                     objects: todo.len(),
                     failed,
+                    too_large,
                 });
             }
             Err(e) => {
@@ -99,25 +104,34 @@ pub async fn scan_parts(
     }))
 }
 
+/// Infected parts with their names, and parts too large for the scanner.
+type Found = (Vec<(String, Vec<String>)>, Vec<String>);
+
 async fn run_one(
     scanner: &AnyScanner,
     decoded: &Decoded,
     todo: &[usize],
     opts: &ScanOptions,
-) -> Result<Vec<(String, Vec<String>)>, AvError> {
+) -> Result<Found, AvError> {
     let mut infected = Vec::new();
+    let mut too_large = Vec::new();
     for &i in todo {
         let part = &decoded.parts[i];
         let bytes = part.data.to_vec().map_err(|source| AvError::Io {
             scanner: scanner.name().to_string(),
             source,
         })?;
-        if let ScanVerdict::Infected(names) = scanner.scan(&bytes).await? {
-            infected.push((part.id.clone(), names));
-            if opts.first_infected_stops_scan {
-                break;
+        match scanner.scan(&bytes).await {
+            Ok(ScanVerdict::Infected(names)) => {
+                infected.push((part.id.clone(), names));
+                if opts.first_infected_stops_scan {
+                    break;
+                }
             }
+            Ok(ScanVerdict::Clean) => {}
+            Err(AvError::SizeLimit { .. }) => too_large.push(part.id.clone()),
+            Err(e) => return Err(e),
         }
     }
-    Ok(infected)
+    Ok((infected, too_large))
 }

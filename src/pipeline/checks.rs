@@ -9,7 +9,7 @@ use crate::av;
 use crate::banned::{self, RuleSet};
 use crate::config::{Config, ConfigError};
 use crate::decode::{self, Decoded};
-use crate::message::{CheckResults, Spool, VirusScan};
+use crate::message::{CheckResults, Spool, Unchecked, VirusScan};
 use crate::policy_bank::Policy;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -93,13 +93,24 @@ impl Checks {
                 scan: VirusScan::NotScanned,
                 spam: Vec::new(),
                 fakes_sender: false,
+                too_large: Vec::new(),
             }
         } else {
             self.av.scan(&decoded).await
         };
+        let mut unchecked = decoded.unchecked.clone();
+        if !scanned.too_large.is_empty() {
+            unchecked.push(Unchecked {
+                minor: 2,
+                reason: format!(
+                    "too large for the virus scanner: {}",
+                    scanned.too_large.join(", ")
+                ),
+            });
+        }
         let results = CheckResults {
             parts: decoded.parts.len(),
-            unchecked: decoded.unchecked.clone(),
+            unchecked,
             bad_header: decoded.bad_header.clone(),
             banned,
             virus: scanned.scan,
