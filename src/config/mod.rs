@@ -15,6 +15,7 @@ pub use forward::{ForwardMethod, ForwardTarget};
 pub use limits::{ForwardLimits, Limits};
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Which protocol a listener speaks.
@@ -114,8 +115,18 @@ pub struct Config {
     pub banned: crate::banned::BannedConfig,
     /// Virus scanners.
     pub av: crate::av::AvConfig,
-    /// What happens to checked mail (destinies, bypasses, the banned rule set).
+    /// What happens to checked mail (destinies, lovers, bypasses, spam levels, tags ...).
     pub policy: crate::policy_bank::Policy,
+    /// Policy banks: tables of `[policy]` keys that override them.
+    pub policy_bank: BTreeMap<String, toml::Table>,
+    /// Which banks load for a message, by port, socket, client network or sender.
+    pub policy_bank_select: Vec<crate::policy_bank::BankSelect>,
+    /// The networks of our own users (`@mynetworks`): their mail loads the MYNETS bank.
+    pub mynetworks: Vec<String>,
+    /// Per-recipient settings by lookup key (`user@dom`, `user@`, `dom`, `.dom`, `.`).
+    pub recipients: BTreeMap<String, toml::Table>,
+    /// Per-recipient settings by regular expression, after `recipients`.
+    pub recipient_regex: Vec<crate::policy_bank::RecipientRegex>,
     /// Added header fields.
     pub headers: Headers,
     /// Logging.
@@ -142,6 +153,21 @@ impl Default for Config {
             banned: crate::banned::BannedConfig::default(),
             av: crate::av::AvConfig::default(),
             policy: crate::policy_bank::Policy::default(),
+            policy_bank: BTreeMap::new(),
+            policy_bank_select: Vec::new(),
+            mynetworks: [
+                "127.0.0.0/8",
+                "[::1]",
+                "[FE80::]/10",
+                "[FEC0::]/10",
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+            ]
+            .map(String::from)
+            .to_vec(),
+            recipients: BTreeMap::new(),
+            recipient_regex: Vec::new(),
             headers: Headers::default(),
             log: Log::default(),
         }
@@ -252,6 +278,36 @@ impl Config {
                 ),
             ));
         }
+        self.policies().map_err(|(k, r)| bad(&k, r))?;
+        let named = |t: &toml::Table| {
+            t.get("banned_rules")
+                .and_then(|v| v.as_str())
+                .filter(|n| !sets.contains_key(*n))
+                .map(str::to_string)
+        };
+        let tables = self
+            .policy_bank
+            .iter()
+            .map(|(n, t)| (format!("policy_bank.{n}"), t))
+            .chain(
+                self.recipients
+                    .iter()
+                    .map(|(k, t)| (format!("recipients.\"{k}\""), t)),
+            )
+            .chain(
+                self.recipient_regex
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (format!("recipient_regex[{i}]"), &r.settings)),
+            );
+        for (at, t) in tables {
+            if let Some(n) = named(t) {
+                return Err(bad(
+                    &format!("{at}.banned_rules"),
+                    format!("no rule set named {n:?} in [banned]"),
+                ));
+            }
+        }
         self.av
             .build(&self.tempdir)
             .map_err(|(k, r)| bad(&format!("av.{k}"), r))?;
@@ -279,6 +335,19 @@ impl Config {
             return Err(bad("headers.x_header_line", "must be one line".into()));
         }
         Ok(())
+    }
+
+    /// The policy banks and per-recipient tables, compiled (validated at load).
+    pub fn policies(&self) -> Result<crate::policy_bank::Policies, (String, String)> {
+        crate::policy_bank::Policies::new(
+            &self.policy,
+            &self.policy_bank,
+            &self.policy_bank_select,
+            &self.mynetworks,
+            &self.recipients,
+            &self.recipient_regex,
+            &self.mydomain,
+        )
     }
 
     /// The parsed `forward_method` (validated at load).
@@ -418,6 +487,44 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("av.primary"), "{e}");
+    }
+
+    #[test]
+    fn policy_banks_and_recipient_tables_validated() {
+        let ok = "mynetworks = [\"10.0.0.0/8\"]\n\
+                  [policy_bank.MYNETS]\nbypass_spam_checks = true\n\
+                  [policy_bank.SUB]\noriginating = true\n\
+                  [[policy_bank_select]]\nport = 10026\nbank = \"SUB\"\n\
+                  [recipients.\"postmaster@\"]\nbanned_files_lover = true\n\
+                  [[recipient_regex]]\nregex = '^abuse@'\nvirus_lover = true\n";
+        let c = load(ok).unwrap();
+        assert_eq!(c.policy_bank.len(), 2);
+        let e = |t: &str| load(t).unwrap_err().to_string();
+        let x = e("[policy_bank.X]\nspam_kil_level = 3.0\n");
+        assert!(x.contains("policy_bank.X.spam_kil_level"), "{x}");
+        let x = e("[policy_bank.X]\nfinal_virus_destiny = \"explode\"\n");
+        assert!(x.contains("policy_bank.X.final_virus_destiny"), "{x}");
+        let x = e("[[policy_bank_select]]\nport = 1\nbank = \"NOPE\"\n");
+        assert!(x.contains("policy_bank_select[0].bank"), "{x}");
+        let x = e(
+            "[policy_bank.A]\n[[policy_bank_select]]\nport = 1\nsender = [\"a@b\"]\nbank = \"A\"\n",
+        );
+        assert!(
+            x.contains("policy_bank_select[0]") && x.contains("exactly one"),
+            "{x}"
+        );
+        let x = e(
+            "[policy_bank.A]\n[[policy_bank_select]]\nclient = [\"10.0.0.0/99\"]\nbank = \"A\"\n",
+        );
+        assert!(x.contains("policy_bank_select[0].client"), "{x}");
+        let x = e("mynetworks = [\"nonsense\"]\n");
+        assert!(x.contains("mynetworks"), "{x}");
+        let x = e("[recipients.\"a@b\"]\nspam_lover = \"yes\"\n");
+        assert!(x.contains("recipients.\"a@b\".spam_lover"), "{x}");
+        let x = e("[[recipient_regex]]\nregex = '('\n");
+        assert!(x.contains("recipient_regex[0].regex"), "{x}");
+        let x = e("[recipients.\"a@b\"]\nbanned_rules = \"NOPE\"\n");
+        assert!(x.contains("recipients.\"a@b\".banned_rules"), "{x}");
     }
 
     #[test]

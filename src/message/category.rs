@@ -1,7 +1,7 @@
 //! Content categories and destinies, with amavisd-new's numbers and names, so that the log,
 //! the SQL record (`msgrcpt.content`) and the policy settings read the same as there.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A content category (amavisd-new's CC_*), in increasing order of badness: the category of a
 /// message is the worst that applies.
@@ -58,7 +58,7 @@ impl Category {
 }
 
 /// What happens to a recipient's copy (amavisd-new's D_* destinies).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Destiny {
     /// Delivered (possibly with added header fields).

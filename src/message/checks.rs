@@ -72,6 +72,17 @@ pub enum VirusScan {
     Failed { reason: String },
 }
 
+/// The spam check's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpamResult {
+    /// The total score.
+    pub score: f64,
+    /// Each test that hit, with its score (`BAYES_99`, `AV:Sanesecurity.Foo`).
+    pub tests: Vec<(String, f64)>,
+    /// The Bayes auto-learning outcome for `X-Spam-Status` (`ham`, `spam`, `no`, `disabled`).
+    pub autolearn: String,
+}
+
 /// Everything the checks found in one message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckResults {
@@ -91,6 +102,11 @@ pub struct CheckResults {
     pub virus_spam: Vec<(String, f64)>,
     /// A found virus is known to forge its sender: no bounce may go to it.
     pub virus_fakes_sender: bool,
+    /// The spam check, when it ran.
+    pub spam: Option<SpamResult>,
+    /// The message is list or bulk mail (List-Id, List-Post, Precedence bulk/list/junk):
+    /// no bounce goes back to it.
+    pub bulk: bool,
 }
 
 impl CheckResults {

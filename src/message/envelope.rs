@@ -108,6 +108,8 @@ pub struct ClientInfo {
     pub peer: Option<SocketAddr>,
     /// Our local address, for `Received:` and for picking a policy bank by port.
     pub local: Option<SocketAddr>,
+    /// The unix socket the session came in on (policy banks by socket).
+    pub socket_path: Option<std::path::PathBuf>,
     /// The HELO/EHLO/LHLO argument of the connecting peer.
     pub helo: String,
     /// True after EHLO or LHLO (rather than HELO).

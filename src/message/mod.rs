@@ -12,7 +12,7 @@ mod spool;
 pub mod xtext;
 
 pub use category::{Category, Destiny};
-pub use checks::{BadHeader, BannedHit, CheckResults, Unchecked, VirusHit, VirusScan};
+pub use checks::{BadHeader, BannedHit, CheckResults, SpamResult, Unchecked, VirusHit, VirusScan};
 pub use envelope::{ClientInfo, Envelope, Param, Protocol, Recipient, XForward};
 pub use mail_id::{MailIds, check_secret, generate_mail_id};
 pub use reply::Reply;

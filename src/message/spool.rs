@@ -271,9 +271,22 @@ impl Spool {
 
     /// A reader over the whole message from its first byte.
     pub async fn reader(&self) -> io::Result<SpoolReader<'_>> {
+        self.reader_at(0).await
+    }
+
+    /// A reader from byte `offset` on (past the header section, when it is rewritten).
+    pub async fn reader_at(&self, offset: u64) -> io::Result<SpoolReader<'_>> {
         Ok(match &self.storage {
-            Storage::Memory(v) => SpoolReader::Memory(v.as_slice()),
-            Storage::File(p) => SpoolReader::File(File::open(p).await?),
+            Storage::Memory(v) => {
+                let at = usize::try_from(offset).unwrap_or(usize::MAX).min(v.len());
+                SpoolReader::Memory(&v[at..])
+            }
+            Storage::File(p) => {
+                use tokio::io::AsyncSeekExt;
+                let mut f = File::open(p).await?;
+                f.seek(io::SeekFrom::Start(offset.min(self.len))).await?;
+                SpoolReader::File(f)
+            }
         })
     }
 }

@@ -9,7 +9,7 @@ use crate::av;
 use crate::banned::{self, RuleSet};
 use crate::config::{Config, ConfigError};
 use crate::decode::{self, Decoded};
-use crate::message::{CheckResults, Spool, Unchecked, VirusScan};
+use crate::message::{CheckResults, SpamResult, Spool, Unchecked, VirusScan};
 use crate::policy_bank::Policy;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,6 +22,39 @@ pub enum CheckError {
     Spool(std::io::Error),
     #[error("decoding failed: {0}")]
     Decode(String),
+}
+
+/// Which checks the recipients' policies ask for.
+#[derive(Debug, Clone, Default)]
+pub struct CheckRequest {
+    /// Banned rule sets to apply (those of recipients that do not bypass banned checks).
+    pub banned_sets: Vec<String>,
+    /// Scan for viruses (some recipient does not bypass virus checks).
+    pub viruses: bool,
+}
+
+impl CheckRequest {
+    /// What the recipients with `policies` need: a check runs when one of them wants it.
+    pub fn for_policies<'a>(policies: impl IntoIterator<Item = &'a Policy>) -> CheckRequest {
+        let mut req = CheckRequest::default();
+        for p in policies {
+            if !p.bypass_banned_checks && !req.banned_sets.contains(&p.banned_rules) {
+                req.banned_sets.push(p.banned_rules.clone());
+            }
+            req.viruses |= !p.bypass_virus_checks;
+        }
+        req
+    }
+}
+
+/// True for list and bulk mail, to which amavisd-new sends no bounce.
+fn is_bulk(spool: &Spool) -> bool {
+    spool.header_field("List-Id").is_some()
+        || spool.header_field("List-Post").is_some()
+        || spool.header_field("Precedence").is_some_and(|p| {
+            let p = p.to_ascii_lowercase();
+            p == "bulk" || p == "list" || p == "junk"
+        })
 }
 
 /// What the checks need, built once per configuration.
@@ -62,33 +95,32 @@ impl Checks {
         !self.av.is_empty()
     }
 
-    /// Runs every check `policy` asks for on `spool`.
+    /// Runs the checks `req` asks for on `spool`.
     pub async fn run(
         &self,
         spool: Arc<Spool>,
-        policy: &Policy,
+        req: &CheckRequest,
     ) -> Result<(CheckResults, Decoded), CheckError> {
         let limits = self.limits.clone();
         let tempdir = self.tempdir.clone();
-        let set = self.rule_sets.get(&policy.banned_rules).cloned();
-        let bypass_banned = policy.bypass_banned_checks;
-        let set_name = policy.banned_rules.clone();
-        let (decoded, hits) = tokio::task::spawn_blocking(move || {
+        let sets: Vec<(String, Arc<RuleSet>)> = req
+            .banned_sets
+            .iter()
+            .filter_map(|n| self.rule_sets.get(n).map(|s| (n.clone(), Arc::clone(s))))
+            .collect();
+        let bulk = is_bulk(&spool);
+        let (decoded, banned) = tokio::task::spawn_blocking(move || {
             let raw = spool.to_bytes_blocking().map_err(CheckError::Spool)?;
             let decoded = decode::decode_message(&raw, &limits, &tempdir);
-            let hits = match (&set, bypass_banned) {
-                (Some(set), false) => Some(banned::check(&decoded, set)),
-                _ => None,
-            };
-            Ok::<_, CheckError>((decoded, hits))
+            let banned: BTreeMap<String, _> = sets
+                .iter()
+                .map(|(n, set)| (n.clone(), banned::check(&decoded, set)))
+                .collect();
+            Ok::<_, CheckError>((decoded, banned))
         })
         .await
         .map_err(|e| CheckError::Decode(crate::catch_panic::join_error_text(e)))??;
-        let mut banned = BTreeMap::new();
-        if let Some(hits) = hits {
-            banned.insert(set_name, hits);
-        }
-        let scanned = if policy.bypass_virus_checks {
+        let scanned = if !req.viruses {
             av::EngineResult {
                 scan: VirusScan::NotScanned,
                 spam: Vec::new(),
@@ -114,8 +146,20 @@ impl Checks {
             bad_header: decoded.bad_header.clone(),
             banned,
             virus: scanned.scan,
+            // Until the spam engine runs, the only spam evidence is a scanner's spam names;
+            // amavisd-new reports those as tests `AV:<name>`.
+            spam: (!scanned.spam.is_empty()).then(|| SpamResult {
+                score: scanned.spam.iter().map(|(_, s)| s).sum(),
+                tests: scanned
+                    .spam
+                    .iter()
+                    .map(|(n, s)| (format!("AV:{n}"), *s))
+                    .collect(),
+                autolearn: String::new(),
+            }),
             virus_spam: scanned.spam,
             virus_fakes_sender: scanned.fakes_sender,
+            bulk,
         };
         Ok((results, decoded))
     }

@@ -54,7 +54,31 @@ pub fn failed(nrcpt: usize, reply: Reply) -> Decision {
     }
 }
 
-/// Decides from the next hop's final reply per recipient.
+/// What became of one recipient's copy before the contract speaks.
+#[derive(Debug, Clone)]
+pub enum RcptOutcome {
+    /// Sent to the next hop, which answered this.
+    Forwarded(Reply),
+    /// Kept back by the verdict (discard, bounce: 250; reject: 5xx; tempfail: 4xx), with our
+    /// reply. `dsn` says whether a reject may be reported to the sender in a DSN when the
+    /// SMTP client is told 250 for the others.
+    Blocked { reply: Reply, dsn: bool },
+}
+
+impl RcptOutcome {
+    /// The reply as a DSN reports it.
+    pub fn reply_text(&self) -> Reply {
+        self.reply().clone()
+    }
+
+    fn reply(&self) -> &Reply {
+        match self {
+            RcptOutcome::Forwarded(r) | RcptOutcome::Blocked { reply: r, .. } => r,
+        }
+    }
+}
+
+/// Decides from the next hop's final reply per recipient (everything forwarded).
 pub fn decide(
     protocol: Protocol,
     via: &str,
@@ -62,13 +86,35 @@ pub fn decide(
     recipients: &[Recipient],
     replies: &[Reply],
 ) -> Decision {
-    let ours = |r: &Reply| {
-        let n = normalized(r);
-        quoting(n.code, &n.status, via, r)
+    let outcomes: Vec<RcptOutcome> = replies
+        .iter()
+        .cloned()
+        .map(RcptOutcome::Forwarded)
+        .collect();
+    combine(protocol, via, mail_from, recipients, &outcomes)
+}
+
+/// Decides from what became of each recipient's copy: forwarded (the next hop's reply) or
+/// kept back by the verdict. SMTP gets one reply: any 4xx defers the message; otherwise 250
+/// when any copy was delivered or discarded, with a DSN from us for the refused ones (the next
+/// hop's 5xx, our rejects); 5xx when every copy was refused. LMTP gets each reply.
+pub fn combine(
+    protocol: Protocol,
+    via: &str,
+    mail_from: &str,
+    recipients: &[Recipient],
+    outcomes: &[RcptOutcome],
+) -> Decision {
+    let ours = |o: &RcptOutcome| match o {
+        RcptOutcome::Forwarded(r) => {
+            let n = normalized(r);
+            quoting(n.code, &n.status, via, r)
+        }
+        RcptOutcome::Blocked { reply, .. } => reply.clone(),
     };
-    let any_temp = replies.iter().any(Reply::is_temporary);
-    let any_ok = replies.iter().any(Reply::is_positive);
-    let all_ok = replies.iter().all(Reply::is_positive);
+    let any_temp = outcomes.iter().any(|o| o.reply().is_temporary());
+    let any_ok = outcomes.iter().any(|o| o.reply().is_positive());
+    let all_ok = outcomes.iter().all(|o| o.reply().is_positive());
     let action = if all_ok {
         "Relayed"
     } else if any_temp {
@@ -80,12 +126,12 @@ pub fn decide(
     };
     match protocol {
         Protocol::Lmtp => {
-            let per_recipient: Vec<Reply> = replies.iter().map(ours).collect();
-            let message = replies
+            let per_recipient: Vec<Reply> = outcomes.iter().map(ours).collect();
+            let message = outcomes
                 .iter()
-                .find(|r| r.is_temporary())
-                .or_else(|| replies.iter().find(|r| r.is_positive()))
-                .or(replies.first())
+                .find(|o| o.reply().is_temporary())
+                .or_else(|| outcomes.iter().find(|o| o.reply().is_positive()))
+                .or(outcomes.first())
                 .map(ours)
                 .unwrap_or_else(|| Reply::new(451, "4.3.0", "no recipients"));
             Decision {
@@ -99,21 +145,33 @@ pub fn decide(
         }
         Protocol::Smtp => {
             let (message, dsn_for) = if any_temp {
-                let first = replies.iter().find(|r| r.is_temporary()).map(ours);
+                let first = outcomes.iter().find(|o| o.reply().is_temporary()).map(ours);
                 (
                     first.unwrap_or_else(|| Reply::new(451, "4.3.0", "deferred")),
                     Vec::new(),
                 )
             } else if any_ok {
-                let ok = replies
+                let ok = outcomes
                     .iter()
-                    .find(|r| r.is_positive())
-                    .map(|r| quoting(250, "2.0.0", via, r));
+                    .find_map(|o| match o {
+                        RcptOutcome::Forwarded(r) if r.is_positive() => {
+                            Some(quoting(250, "2.0.0", via, r))
+                        }
+                        _ => None,
+                    })
+                    .or_else(|| outcomes.iter().find(|o| o.reply().is_positive()).map(ours));
                 let dsn_for = if mail_from.is_empty() {
                     Vec::new()
                 } else {
-                    (0..replies.len())
-                        .filter(|&i| replies[i].is_permanent() && recipients[i].notify_failure())
+                    (0..outcomes.len())
+                        .filter(|&i| {
+                            let may = match &outcomes[i] {
+                                RcptOutcome::Forwarded(_) => true,
+                                RcptOutcome::Blocked { dsn, .. } => *dsn,
+                            };
+                            may && outcomes[i].reply().is_permanent()
+                                && recipients[i].notify_failure()
+                        })
                         .collect()
                 };
                 (
@@ -121,14 +179,14 @@ pub fn decide(
                     dsn_for,
                 )
             } else {
-                let first = replies.first().map(ours);
+                let first = outcomes.first().map(ours);
                 (
                     first.unwrap_or_else(|| Reply::new(451, "4.3.0", "no recipients")),
                     Vec::new(),
                 )
             };
             Decision {
-                outcome: Outcome::uniform(message, replies.len()),
+                outcome: Outcome::uniform(message, outcomes.len()),
                 dsn_for,
                 action,
             }
@@ -249,6 +307,74 @@ mod tests {
                 .dsn_for
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn blocked_copies_join_the_contract() {
+        let rcpts = [rcpt("a@x", None), rcpt("b@x", None), rcpt("c@x", None)];
+        let reject = || RcptOutcome::Blocked {
+            reply: Reply::new(554, "5.7.0", "Reject, id=1 - INFECTED: X"),
+            dsn: true,
+        };
+        let discard = || RcptOutcome::Blocked {
+            reply: Reply::new(250, "2.7.0", "Ok, discarded, id=1 - INFECTED: X"),
+            dsn: false,
+        };
+        let tempfail = || RcptOutcome::Blocked {
+            reply: Reply::new(450, "4.7.0", "Temporary failure"),
+            dsn: false,
+        };
+        let fwd = || RcptOutcome::Forwarded(ok());
+        // Delivered + rejected + discarded: 250, the rejected one reported by DSN.
+        let d = combine(
+            Protocol::Smtp,
+            VIA,
+            "s@x",
+            &rcpts,
+            &[fwd(), reject(), discard()],
+        );
+        assert_eq!((d.outcome.message.code, d.dsn_for.clone()), (250, vec![1]));
+        assert!(d.outcome.message.text.starts_with("from MTA("));
+        // Every copy rejected: the reject itself, no DSN.
+        let d = combine(
+            Protocol::Smtp,
+            VIA,
+            "s@x",
+            &rcpts,
+            &[reject(), reject(), reject()],
+        );
+        assert_eq!((d.outcome.message.code, d.dsn_for.len()), (554, 0));
+        // All discarded: our 250 2.7.0.
+        let d = combine(
+            Protocol::Smtp,
+            VIA,
+            "s@x",
+            &rcpts,
+            &[discard(), discard(), discard()],
+        );
+        assert_eq!(
+            d.outcome.message.one_line(),
+            "250 2.7.0 Ok, discarded, id=1 - INFECTED: X"
+        );
+        // Any 4xx defers the whole message.
+        let d = combine(
+            Protocol::Smtp,
+            VIA,
+            "s@x",
+            &rcpts,
+            &[fwd(), tempfail(), discard()],
+        );
+        assert_eq!(d.outcome.message.code, 450);
+        // LMTP: each its own.
+        let d = combine(
+            Protocol::Lmtp,
+            VIA,
+            "s@x",
+            &rcpts,
+            &[fwd(), reject(), tempfail()],
+        );
+        let codes: Vec<u16> = d.outcome.per_recipient.iter().map(|r| r.code).collect();
+        assert_eq!(codes, [250, 554, 450]);
     }
 
     #[test]

@@ -24,8 +24,10 @@ pub struct LogLine<'a> {
     pub am_id: &'a str,
     /// `Passed CLEAN`, `Blocked INFECTED (Eicar-Test-Signature)`.
     pub status: &'a str,
-    /// Relayed, Discarded, Bounced, Rejected, TempFailed.
+    /// What is inside the braces: `RelayedInbound`, `DiscardedInbound,RelayedInbound`.
     pub action: &'a str,
+    /// The policy bank path (`MYNETS/ORIGINATING`), empty for none.
+    pub banks: &'a str,
     pub env: &'a Envelope,
     pub message_id: Option<String>,
     pub mail_id: &'a str,
@@ -40,11 +42,14 @@ impl LogLine<'_> {
     pub fn render(&self) -> String {
         let x = &self.env.client.xforward;
         let mut s = format!(
-            "({}) {} {{{}Inbound}}, ",
+            "({}) {} {{{}}}, ",
             self.am_id,
             printable(self.status),
             self.action
         );
+        if !self.banks.is_empty() {
+            s.push_str(&format!("{} ", printable(self.banks)));
+        }
         let ip = x
             .addr
             .clone()
@@ -130,7 +135,8 @@ mod tests {
         let line = LogLine {
             am_id: "123-01",
             status: "Passed CLEAN",
-            action: "Relayed",
+            action: "RelayedInbound",
+            banks: "",
             env: &env,
             message_id: Some("<id@example.org>".into()),
             mail_id: "abcDEF123456",
@@ -145,6 +151,20 @@ mod tests {
              <s@example.org> -> <a@example.com>,<b@example.com>, Queue-ID: 4Xyz, \
              Message-ID: <id@example.org>, mail_id: abcDEF123456, Hits: -, size: 1234, \
              queued_as: 4Abc, 12 ms"
+        );
+        let line = LogLine {
+            status: "Blocked INFECTED (Eicar-Test-Signature)",
+            action: "DiscardedOutbound",
+            banks: "MYNETS/ORIGINATING",
+            ..line
+        };
+        assert!(
+            line.render().starts_with(
+                "(123-01) Blocked INFECTED (Eicar-Test-Signature) {DiscardedOutbound}, \
+                 MYNETS/ORIGINATING [192.0.2.1]:4321 "
+            ),
+            "{}",
+            line.render()
         );
     }
 }

@@ -10,21 +10,24 @@
 mod checks;
 mod contract;
 mod log_line;
+mod modify;
 mod trace_headers;
 
-pub use checks::{CheckError, Checks};
-pub use contract::{Decision, decide, failed};
+pub use checks::{CheckError, CheckRequest, Checks};
+pub use contract::{Decision, RcptOutcome, combine, decide, failed};
 pub use log_line::{LogLine, next_am_id};
 pub use trace_headers::trace_headers;
 
 use crate::config::{Config, ConfigError};
+use crate::message::VirusScan;
 use crate::message::{
     Category, Destiny, Envelope, Outcome, Protocol, Recipient, Reply, Spool, XForward,
     generate_mail_id,
 };
+use crate::policy_bank::{Policies, Policy};
 use crate::smtp_in::MessageHandler;
 use crate::smtp_out::{DsnInput, FailedRecipient, Forwarder, OutMessage, build_dsn};
-use crate::verdict::{self, Verdict};
+use crate::verdict::{self, MessageInput, RecipientInput, Verdict};
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,6 +36,7 @@ use std::time::Instant;
 struct State {
     cfg: Arc<Config>,
     checks: Checks,
+    policies: Policies,
     forwarder: Forwarder,
     notifier: Forwarder,
 }
@@ -56,6 +60,11 @@ impl Pipeline {
         }
         Ok(State {
             checks: Checks::new(&cfg)?,
+            policies: cfg.policies().map_err(|(key, reason)| ConfigError::Key {
+                file: "(configuration)".into(),
+                key,
+                reason,
+            })?,
             forwarder: Forwarder::new(
                 cfg.forward_target(),
                 cfg.myhostname.clone(),
@@ -91,23 +100,33 @@ impl Pipeline {
             }
         };
         let spool = Arc::new(spool);
-        let blocked = |reply: Reply, status: &str, action: &str, spool: &Spool| {
+        // Policy: the banks for this message, then each recipient's settings.
+        let mp = st.policies.for_message(&env.client, &env.mail_from);
+        let path = mp.path();
+        let log = |status: &str, action: &str, reply: &Reply, queued_as: Option<&str>| {
             LogLine {
                 am_id: &am_id,
                 status,
                 action,
+                banks: &path,
                 env: &env,
                 message_id: spool.header_field("Message-ID"),
                 mail_id: &ids.mail_id,
                 size: spool.len(),
-                queued_as: None,
-                reply: &reply,
+                queued_as,
+                reply,
                 elapsed: started.elapsed(),
             }
             .emit();
-            Outcome::uniform(reply, nrcpt)
         };
-        let results = match st.checks.run(Arc::clone(&spool), &st.cfg.policy).await {
+
+        let policies: Vec<Arc<Policy>> = env
+            .recipients
+            .iter()
+            .map(|r| st.policies.for_recipient(&mp, &r.address))
+            .collect();
+        let req = CheckRequest::for_policies(policies.iter().map(|p| p.as_ref()));
+        let results = match st.checks.run(Arc::clone(&spool), &req).await {
             Ok((results, _decoded)) => results,
             Err(e) => {
                 tracing::error!("({am_id}) checks failed: {e}");
@@ -116,116 +135,236 @@ impl Pipeline {
                     "4.3.0",
                     format!("Error in processing, id={am_id}, {e}"),
                 );
-                return blocked(r, "Blocked UNCHECKED", "TempFailed", &spool);
+                log("Blocked UNCHECKED", "TempFailedInbound", &r, None);
+                return Outcome::uniform(r, nrcpt);
             }
         };
-        let Some(verdict) = verdict::decide(&results, &st.cfg.policy, &am_id, &env.mail_from)
-        else {
-            let why = match &results.virus {
-                crate::message::VirusScan::Failed { reason } => reason.as_str(),
-                _ => "",
-            };
-            tracing::warn!("({am_id}) virus scan failed: {why}");
-            let r = verdict::scan_failed_reply(&am_id, "all virus scanners failed");
-            return blocked(r, "Blocked UNCHECKED", "TempFailed", &spool);
-        };
-        let status = status_text(&verdict);
-        if let Some(reply) = verdict.reply.clone() {
-            let mut reply = reply;
-            let mut action = verdict.destiny.log_word();
-            if verdict.destiny == Destiny::Bounce && !verdict.suppress_dsn {
-                let failed = vec![reply_for_bounce(&verdict); nrcpt];
-                let all: Vec<usize> = (0..nrcpt).collect();
-                let sent = self
-                    .send_dsn(
-                        &st,
-                        &env,
-                        &spool,
-                        &failed,
-                        &all,
-                        &ids.mail_id,
-                        &am_id,
-                        false,
-                    )
-                    .await;
-                if !sent {
-                    // The sender must learn the message was not delivered: keep it queued.
-                    reply = Reply::new(
-                        451,
-                        "4.3.0",
-                        format!("Error in processing, id={am_id}, cannot send the bounce"),
-                    );
-                    action = "TempFailed";
-                }
-            }
-            return blocked(reply, &format!("Blocked {status}"), action, &spool);
+        if let VirusScan::Failed { reason } = &results.virus {
+            tracing::warn!("({am_id}) virus scan failed: {reason}");
         }
-        let mut prefix = trace_headers(&st.cfg, &env, &ids.mail_id);
-        for (name, body) in &verdict.headers {
-            prefix.extend_from_slice(format!("{name}: {body}\r\n").as_bytes());
+        let input = MessageInput {
+            results: &results,
+            am_id: &am_id,
+            sender: &env.mail_from,
+            size: spool.len(),
+        };
+        let verdicts: Vec<Verdict> = env
+            .recipients
+            .iter()
+            .zip(&policies)
+            .map(|(r, p)| {
+                verdict::decide(
+                    &input,
+                    &RecipientInput {
+                        address: &r.address,
+                        policy: p,
+                        local: st.policies.is_local(p, &r.address),
+                    },
+                )
+            })
+            .collect();
+        let (status, words) = status_text(&verdicts);
+        let dir = if mp.policy.originating {
+            "Outbound"
+        } else {
+            "Inbound"
+        };
+        let braces = |words: &[&str]| {
+            words
+                .iter()
+                .map(|w| format!("{w}{dir}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+
+        // SMTP has one reply: a recipient that must wait makes the whole message wait, before
+        // anything is delivered.
+        if env.protocol == Protocol::Smtp
+            && let Some(r) = verdicts
+                .iter()
+                .find(|v| v.destiny == Destiny::Tempfail)
+                .and_then(|v| v.reply.clone())
+        {
+            log(
+                &format!("Blocked {status}"),
+                &braces(&["TempFailed"]),
+                &r,
+                None,
+            );
+            return Outcome::uniform(r, nrcpt);
+        }
+
+        // Passed copies, grouped by what must change in them: one transaction per group.
+        let mut outcomes: Vec<Option<RcptOutcome>> = vec![None; nrcpt];
+        let mut groups: Vec<(GroupKey, Vec<usize>)> = Vec::new();
+        for (i, v) in verdicts.iter().enumerate() {
+            if v.destiny != Destiny::Pass {
+                outcomes[i] = Some(RcptOutcome::Blocked {
+                    reply: v.reply.clone().unwrap_or_else(|| {
+                        Reply::new(451, "4.3.0", format!("Error in processing, id={am_id}"))
+                    }),
+                    dsn: v.destiny == Destiny::Reject && !v.suppress_dsn,
+                });
+                continue;
+            }
+            let key = GroupKey {
+                headers: v.headers.clone(),
+                strip_spam: v.strip_spam_headers,
+                subject_tag: v.subject_tag.clone(),
+            };
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((key, vec![i])),
+            }
         }
         let via = st.forwarder.method().to_string();
-        let out = OutMessage {
-            mail_from: &env.mail_from,
-            mail_params: &env.mail_params,
-            recipients: &env.recipients,
-            xforward: &env.client.xforward,
-            prefix: &prefix,
-            spool: &spool,
-            suffix: b"",
-            all_or_nothing: env.protocol == Protocol::Smtp,
-        };
-        let mut replies = Vec::new();
-        let (decision, queued_as) = match st.forwarder.deliver(&out).await {
-            Ok(d) => {
-                replies = d.replies;
-                (
-                    decide(
-                        env.protocol,
-                        &via,
-                        &env.mail_from,
-                        &env.recipients,
-                        &replies,
-                    ),
-                    d.queued_as,
-                )
+        let mut queued_as = None;
+        let mut next_hop: Vec<Option<Reply>> = vec![None; nrcpt];
+        for (key, members) in &groups {
+            let mut prefix = trace_headers(&st.cfg, &env, &ids.mail_id);
+            for (name, body) in &key.headers {
+                prefix.extend_from_slice(format!("{name}: {body}\r\n").as_bytes());
             }
-            Err(e) => {
-                tracing::warn!("({am_id}) forwarding to {via} failed: {e}");
+            let rewrite = key.strip_spam || !key.subject_tag.is_empty();
+            let skip = if rewrite {
+                prefix.extend_from_slice(&modify::rewrite_header(
+                    spool.header_section(),
+                    key.strip_spam,
+                    &key.subject_tag,
+                ));
+                spool.header_section().len() as u64
+            } else {
+                0
+            };
+            let rcpts: Vec<Recipient> = members
+                .iter()
+                .map(|&i| Recipient {
+                    address: verdicts[i].address.clone(),
+                    params: env.recipients[i].params.clone(),
+                })
+                .collect();
+            let out = OutMessage {
+                mail_from: &env.mail_from,
+                mail_params: &env.mail_params,
+                recipients: &rcpts,
+                xforward: &env.client.xforward,
+                prefix: &prefix,
+                spool: &spool,
+                skip,
+                suffix: b"",
+                all_or_nothing: env.protocol == Protocol::Smtp,
+            };
+            match st.forwarder.deliver(&out).await {
+                Ok(d) => {
+                    queued_as = queued_as.or(d.queued_as);
+                    for (&i, r) in members.iter().zip(d.replies) {
+                        next_hop[i] = Some(r.clone());
+                        outcomes[i] = Some(RcptOutcome::Forwarded(r));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("({am_id}) forwarding to {via} failed: {e}");
+                    let r = Reply::new(
+                        451,
+                        e.status(),
+                        format!("Error: cannot forward to {via}, id={am_id}: {e}"),
+                    );
+                    for &i in members {
+                        outcomes[i] = Some(RcptOutcome::Blocked {
+                            reply: r.clone(),
+                            dsn: false,
+                        });
+                    }
+                }
+            }
+        }
+        let outcomes: Vec<RcptOutcome> = outcomes
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or(RcptOutcome::Blocked {
+                    reply: Reply::new(451, "4.3.0", "Error in processing"),
+                    dsn: false,
+                })
+            })
+            .collect();
+        let decision = combine(
+            env.protocol,
+            &via,
+            &env.mail_from,
+            &env.recipients,
+            &outcomes,
+        );
+
+        // Our DSN: recipients the next hop refused for good, our rejects when the client is
+        // told 250, and bounces.
+        let mut report: Vec<(usize, Reply)> = decision
+            .dsn_for
+            .iter()
+            .map(|&i| (i, outcomes[i].reply_text()))
+            .collect();
+        for (i, v) in verdicts.iter().enumerate() {
+            if v.destiny == Destiny::Bounce
+                && !v.suppress_dsn
+                && env.recipients[i].notify_failure()
+                && let Some(r) = &v.dsn_reply
+            {
+                report.push((i, r.clone()));
+            }
+        }
+        if !report.is_empty() {
+            // The original goes back whole only when every reported copy was refused by the
+            // next hop; content we blocked never goes back.
+            let may_return = report.iter().all(|(i, _)| next_hop[*i].is_some());
+            let sent = self
+                .send_dsn(&st, &env, &spool, &report, &ids.mail_id, &am_id, may_return)
+                .await;
+            let delivered = outcomes
+                .iter()
+                .any(|o| matches!(o, RcptOutcome::Forwarded(r) if r.is_positive()));
+            if !sent
+                && !delivered
+                && report
+                    .iter()
+                    .any(|(i, _)| verdicts[*i].destiny == Destiny::Bounce)
+            {
+                // Nothing was delivered and the sender must learn of the bounce: keep the
+                // message queued and try again later.
                 let r = Reply::new(
                     451,
-                    e.status(),
-                    format!("Error: cannot forward to {via}, id={am_id}: {e}"),
+                    "4.3.0",
+                    format!("Error in processing, id={am_id}, cannot send the bounce"),
                 );
-                (failed(nrcpt, r), None)
+                log(
+                    &format!("Blocked {status}"),
+                    &braces(&["TempFailed"]),
+                    &r,
+                    None,
+                );
+                return Outcome::uniform(r, nrcpt);
             }
+        }
+        let word = if verdicts.iter().any(|v| v.destiny == Destiny::Pass) {
+            "Passed"
+        } else {
+            "Blocked"
         };
-        if !decision.dsn_for.is_empty() {
-            self.send_dsn(
-                &st,
-                &env,
-                &spool,
-                &replies,
-                &decision.dsn_for,
-                &ids.mail_id,
-                &am_id,
-                true,
-            )
-            .await;
-        }
-        LogLine {
-            am_id: &am_id,
-            status: &format!("Passed {status}"),
-            action: decision.action,
-            env: &env,
-            message_id: spool.header_field("Message-ID"),
-            mail_id: &ids.mail_id,
-            size: spool.len(),
-            queued_as: queued_as.as_deref(),
-            reply: &decision.outcome.message,
-            elapsed: started.elapsed(),
-        }
-        .emit();
+        // The next hop's answer can turn "Relayed" into "TempFailed" or "Rejected".
+        let words: Vec<&str> = words
+            .into_iter()
+            .map(|w| {
+                if w == "Relayed" && decision.action != "Relayed" {
+                    decision.action
+                } else {
+                    w
+                }
+            })
+            .collect();
+        log(
+            &format!("{word} {status}"),
+            &braces(&words),
+            &decision.outcome.message,
+            queued_as.as_deref(),
+        );
         decision.outcome
     }
 
@@ -240,20 +379,19 @@ impl Pipeline {
         st: &State,
         env: &Envelope,
         spool: &Spool,
-        replies: &[Reply],
-        which: &[usize],
+        report: &[(usize, Reply)],
         mail_id: &str,
         am_id: &str,
         may_return: bool,
     ) -> bool {
-        let failed: Vec<FailedRecipient> = which
+        let failed: Vec<FailedRecipient> = report
             .iter()
-            .filter_map(|&i| {
-                let r = env.recipients.get(i)?;
+            .filter_map(|(i, reply)| {
+                let r = env.recipients.get(*i)?;
                 Some(FailedRecipient {
                     address: r.address.clone(),
                     orcpt: r.param("ORCPT").map(str::to_string),
-                    reply: replies.get(i)?.clone(),
+                    reply: reply.clone(),
                 })
             })
             .collect();
@@ -288,6 +426,7 @@ impl Pipeline {
             xforward: &none,
             prefix: &head,
             spool: original,
+            skip: 0,
             suffix: &tail,
             all_or_nothing: true,
         };
@@ -316,28 +455,37 @@ impl Pipeline {
     }
 }
 
-/// The log line's category text: `CLEAN`, `INFECTED (Eicar-Test-Signature)`, `BANNED (a.exe)`.
-fn status_text(v: &Verdict) -> String {
-    let name = v.category.log_name(v.minor);
-    match v.category {
-        Category::Virus | Category::Banned => format!("{name} ({})", v.detail),
-        _ => name,
-    }
+/// What must change in a passed copy; recipients with equal keys share a transaction.
+#[derive(Debug, Clone, PartialEq)]
+struct GroupKey {
+    headers: Vec<(String, String)>,
+    strip_spam: bool,
+    subject_tag: String,
 }
 
-/// The per-recipient reply a bounce reports (the DSN's Diagnostic-Code), as a reject would.
-fn reply_for_bounce(v: &Verdict) -> Reply {
-    let text = v
-        .reply
-        .as_ref()
-        .map(|r| r.text.replacen("Ok, discarded", "Bounced", 1))
-        .unwrap_or_default();
-    let status = if v.category == Category::BadHeader {
-        "5.6.0"
-    } else {
-        "5.7.0"
+/// The log line's category text and destinies: the worst category over the recipients
+/// (`INFECTED (Eicar-Test-Signature)`, `CLEAN`) and amavisd-new's `{...}` words
+/// (`Relayed`, `Discarded`), to which the caller adds `Inbound`/`Outbound`.
+fn status_text(verdicts: &[Verdict]) -> (String, Vec<&'static str>) {
+    let worst = verdicts.iter().max_by_key(|v| (v.category, v.minor));
+    let text = match worst {
+        Some(v) => {
+            let name = v.category.log_name(v.minor);
+            match v.category {
+                Category::Virus | Category::Banned => format!("{name} ({})", v.detail),
+                _ => name,
+            }
+        }
+        None => "CLEAN".into(),
     };
-    Reply::new(554, status, text)
+    let mut words: Vec<&'static str> = Vec::new();
+    for v in verdicts {
+        let w = v.destiny.log_word();
+        if !words.contains(&w) {
+            words.push(w);
+        }
+    }
+    (text, words)
 }
 
 impl MessageHandler for Pipeline {

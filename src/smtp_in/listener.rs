@@ -125,10 +125,13 @@ async fn accept_loop<H: MessageHandler>(bound: Bound, ctx: AcceptCtx<H>) {
                 };
                 (Stream::Tcp(s), client)
             }),
-            Bound::Unix(l, _) => l
-                .accept()
-                .await
-                .map(|(s, _)| (Stream::Unix(s), ClientInfo::default())),
+            Bound::Unix(l, path) => l.accept().await.map(|(s, _)| {
+                let client = ClientInfo {
+                    socket_path: Some(path.clone()),
+                    ..ClientInfo::default()
+                };
+                (Stream::Unix(s), client)
+            }),
         };
         let (stream, client) = match accepted {
             Ok(x) => {

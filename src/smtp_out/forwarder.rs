@@ -10,7 +10,8 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
 
-/// One message to send. The bytes on the wire are `prefix`, then the spool, then `suffix`.
+/// One message to send. The bytes on the wire are `prefix`, then the spool from `skip` on,
+/// then `suffix`.
 pub struct OutMessage<'a> {
     pub mail_from: &'a str,
     /// MAIL parameters as received; each is passed on when the next hop offers its extension.
@@ -20,6 +21,9 @@ pub struct OutMessage<'a> {
     pub xforward: &'a XForward,
     pub prefix: &'a [u8],
     pub spool: &'a Spool,
+    /// Bytes at the start of the spool not sent (the original header section, when `prefix`
+    /// carries a rewritten one).
+    pub skip: u64,
     pub suffix: &'a [u8],
     /// A 4xx for any recipient (or for MAIL) aborts the transaction before DATA, so nobody
     /// gets a copy; used when the inbound side is SMTP and can only answer once per message.
@@ -207,7 +211,9 @@ async fn transaction(
     reused: bool,
 ) -> Result<(Delivery, bool), TxError> {
     let caps = c.caps.clone();
-    let size = msg.prefix.len() as u64 + msg.spool.len() + msg.suffix.len() as u64;
+    let size = msg.prefix.len() as u64
+        + msg.spool.len().saturating_sub(msg.skip)
+        + msg.suffix.len() as u64;
     let xf = if msg.xforward.is_empty() {
         Vec::new()
     } else {
@@ -379,7 +385,10 @@ async fn send_body(c: &mut Client, msg: &OutMessage<'_>) -> Result<(), ForwardEr
     let size = msg.prefix.len() + msg.spool.len() as usize + msg.suffix.len();
     let mut out = Vec::with_capacity(size.min(CHUNK) + 1024);
     stuffer.push(msg.prefix, &mut out);
-    if let Some(bytes) = msg.spool.as_bytes() {
+    if let Some(all) = msg.spool.as_bytes() {
+        let bytes = &all[usize::try_from(msg.skip)
+            .unwrap_or(usize::MAX)
+            .min(all.len())..];
         for piece in bytes.chunks(CHUNK) {
             stuffer.push(piece, &mut out);
             if out.len() >= CHUNK {
@@ -388,7 +397,11 @@ async fn send_body(c: &mut Client, msg: &OutMessage<'_>) -> Result<(), ForwardEr
             }
         }
     } else {
-        let mut reader = msg.spool.reader().await.map_err(ForwardError::Spool)?;
+        let mut reader = msg
+            .spool
+            .reader_at(msg.skip)
+            .await
+            .map_err(ForwardError::Spool)?;
         let mut buf = vec![0u8; CHUNK];
         loop {
             let n = reader.read(&mut buf).await.map_err(ForwardError::Spool)?;
@@ -463,6 +476,7 @@ mod tests {
             xforward: &x,
             prefix: b"",
             spool: &spool,
+            skip: 0,
             suffix: b"",
             all_or_nothing: true,
         };
