@@ -356,3 +356,49 @@ async fn oversized_for_a_recipient_is_bounced_with_552() {
 }
 
 const SIMPLE_LONG: &[u8] = b"From: s@example.org\r\nTo: u@example.com\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nSubject: long\r\nMessage-ID: <long@example.org>\r\n\r\nThis message is longer than one hundred bytes, which is the limit for small@.\r\n";
+
+#[tokio::test]
+async fn admin_notice_and_recipient_warning() {
+    let rig = Rig::start_with(SinkMode::Accept, false, |c| {
+        c.policy.banned_admin = "admin@example.com".into();
+        c.policy.warn_banned_recip = true;
+    })
+    .await;
+    let msg = mail_with_attachment(
+        "filename=\"Rechnung.pdf.exe\"",
+        b"x",
+        "application/octet-stream",
+    );
+    let r = send_xf(
+        rig.addr,
+        false,
+        "",
+        "s@example.org",
+        &["u@example.com"],
+        &msg,
+    )
+    .await;
+    assert!(r.starts_with("250 2.7.0"), "{r}");
+    // Notices go out in the background.
+    assert!(eventually(|| rig.sink.received().len() == 2).await);
+    let got = rig.sink.received();
+    let to = |a: &str| {
+        got.iter()
+            .find(|m| m.rcpts[0].contains(a))
+            .unwrap_or_else(|| panic!("no notice to {a}"))
+    };
+    let admin = to("<admin@example.com>");
+    assert!(admin.mail.contains("MAIL FROM:<>"));
+    let text = String::from_utf8_lossy(&admin.data);
+    assert!(
+        text.starts_with("Subject: BANNED (Rechnung.pdf.exe) in mail FROM <s@example.org>\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("not delivered to: <u@example.com>"), "{text}");
+    let warn = String::from_utf8_lossy(&to("<u@example.com>").data).into_owned();
+    assert!(
+        warn.contains("It contains a banned part: Rechnung.pdf.exe"),
+        "{warn}"
+    );
+    rig.stop().await;
+}

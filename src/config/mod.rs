@@ -67,6 +67,42 @@ impl Default for Headers {
     }
 }
 
+/// Notices to admins and recipients.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Notify {
+    /// A folder with `notify_admin.txt` and `notify_recipient.txt`; empty: the built-in
+    /// templates (the ones in `etc/templates/`).
+    pub templates_dir: PathBuf,
+}
+
+/// The notice templates in force.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Templates {
+    pub admin: String,
+    pub recipient: String,
+}
+
+impl Notify {
+    /// Reads the templates; the error names the file.
+    pub fn templates(&self) -> Result<Templates, ConfigError> {
+        if self.templates_dir.as_os_str().is_empty() {
+            return Ok(Templates {
+                admin: include_str!("../../etc/templates/notify_admin.txt").into(),
+                recipient: include_str!("../../etc/templates/notify_recipient.txt").into(),
+            });
+        }
+        let read = |name: &str| {
+            let file = self.templates_dir.join(name);
+            std::fs::read_to_string(&file).map_err(|source| ConfigError::Read { file, source })
+        };
+        Ok(Templates {
+            admin: read("notify_admin.txt")?,
+            recipient: read("notify_recipient.txt")?,
+        })
+    }
+}
+
 /// Logging.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -129,6 +165,8 @@ pub struct Config {
     pub recipient_regex: Vec<crate::policy_bank::RecipientRegex>,
     /// Added header fields.
     pub headers: Headers,
+    /// Notices.
+    pub notify: Notify,
     /// Logging.
     pub log: Log,
 }
@@ -169,6 +207,7 @@ impl Default for Config {
             recipients: BTreeMap::new(),
             recipient_regex: Vec::new(),
             headers: Headers::default(),
+            notify: Notify::default(),
             log: Log::default(),
         }
     }
@@ -317,6 +356,7 @@ impl Config {
                 format!("{:?} is not a header field name", self.headers.x_header_tag),
             ));
         }
+        self.notify.templates()?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(bad(
                 "log.level",

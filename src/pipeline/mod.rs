@@ -37,6 +37,7 @@ struct State {
     cfg: Arc<Config>,
     checks: Checks,
     policies: Policies,
+    templates: crate::config::Templates,
     forwarder: Forwarder,
     notifier: Forwarder,
 }
@@ -59,6 +60,7 @@ impl Pipeline {
             tracing::warn!("no virus scanner configured: mail is not scanned for viruses");
         }
         Ok(State {
+            templates: cfg.notify.templates()?,
             checks: Checks::new(&cfg)?,
             policies: cfg.policies().map_err(|(key, reason)| ConfigError::Key {
                 file: "(configuration)".into(),
@@ -315,17 +317,30 @@ impl Pipeline {
             // The original goes back whole only when every reported copy was refused by the
             // next hop; content we blocked never goes back.
             let may_return = report.iter().all(|(i, _)| next_hop[*i].is_some());
-            let sent = self
-                .send_dsn(&st, &env, &spool, &report, &ids.mail_id, &am_id, may_return)
-                .await;
             let delivered = outcomes
                 .iter()
                 .any(|o| matches!(o, RcptOutcome::Forwarded(r) if r.is_positive()));
+            let report: Vec<(usize, Reply, bool)> = report
+                .into_iter()
+                .map(|(i, r)| (i, r, next_hop[i].is_some()))
+                .collect();
+            let sent = self
+                .send_dsn(
+                    &st,
+                    &env,
+                    &spool,
+                    &report,
+                    &ids.mail_id,
+                    &am_id,
+                    may_return,
+                    delivered,
+                )
+                .await;
             if !sent
                 && !delivered
                 && report
                     .iter()
-                    .any(|(i, _)| verdicts[*i].destiny == Destiny::Bounce)
+                    .any(|(i, _, _)| verdicts[*i].destiny == Destiny::Bounce)
             {
                 // Nothing was delivered and the sender must learn of the bounce: keep the
                 // message queued and try again later.
@@ -343,6 +358,17 @@ impl Pipeline {
                 return Outcome::uniform(r, nrcpt);
             }
         }
+        let facts = NoticeInput {
+            env: &env,
+            spool: &spool,
+            results: &results,
+            verdicts: &verdicts,
+            policies: &policies,
+            mail_id: &ids.mail_id,
+            am_id: &am_id,
+            banks: &path,
+        };
+        Self::send_notices(&st, &facts);
         let word = if verdicts.iter().any(|v| v.destiny == Destiny::Pass) {
             "Passed"
         } else {
@@ -368,6 +394,152 @@ impl Pipeline {
         decision.outcome
     }
 
+    /// Admin notices (one per admin address, naming the recipients concerned) and recipient
+    /// warnings for blocked copies. They go out in the background: the message's fate is
+    /// settled and a notice that cannot be sent is only logged.
+    fn send_notices(st: &Arc<State>, n: &NoticeInput) {
+        let NoticeInput {
+            env,
+            spool,
+            results,
+            verdicts,
+            policies,
+            mail_id,
+            am_id,
+            banks,
+        } = *n;
+        let blocked: Vec<usize> = (0..verdicts.len())
+            .filter(|&i| verdicts[i].destiny != Destiny::Pass)
+            .collect();
+        if blocked.is_empty() {
+            return;
+        }
+        let mut notices: Vec<(String, Vec<u8>)> = Vec::new();
+        let facts = |which: &[usize]| {
+            let worst = which
+                .iter()
+                .map(|&i| &verdicts[i])
+                .max_by_key(|v| v.blocked_by);
+            crate::smtp_out::NoticeFacts {
+                sender: format!("<{}>", env.mail_from),
+                recipients: which
+                    .iter()
+                    .map(|&i| env.recipients[i].address.clone())
+                    .collect(),
+                viruses: results
+                    .virus_names()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+                banned: which
+                    .iter()
+                    .flat_map(|&i| {
+                        results
+                            .banned_under(&policies[i].banned_rules)
+                            .iter()
+                            .map(|h| h.value().to_string())
+                    })
+                    .fold(Vec::new(), |mut acc, v| {
+                        if !acc.contains(&v) {
+                            acc.push(v);
+                        }
+                        acc
+                    }),
+                bad_header: results
+                    .bad_header
+                    .iter()
+                    .map(|b| b.detail.clone())
+                    .collect(),
+                spam_score: results
+                    .spam
+                    .as_ref()
+                    .map(|s| verdict::spam_number(s.score))
+                    .unwrap_or_default(),
+                category: worst
+                    .map(|v| v.blocked_by.log_name(v.minor))
+                    .unwrap_or_default(),
+                am_id: am_id.to_string(),
+                mail_id: mail_id.to_string(),
+                message_id: spool.header_field("Message-ID").unwrap_or_default(),
+                subject: spool.header_field("Subject").unwrap_or_default(),
+                quarantine: Vec::new(),
+                size: spool.len(),
+                banks: banks.to_string(),
+                client: env.client.xforward.addr.clone().unwrap_or_default(),
+            }
+        };
+        let site = crate::smtp_out::NoticeSite {
+            myhostname: st.cfg.myhostname.clone(),
+            mydomain: st.cfg.mydomain.clone(),
+        };
+        let mut admins: Vec<(String, Vec<usize>)> = Vec::new();
+        for &i in &blocked {
+            for a in verdicts[i]
+                .admin
+                .split([',', ' '])
+                .filter(|a| !a.is_empty())
+            {
+                match admins.iter_mut().find(|(x, _)| x == a) {
+                    Some((_, v)) => v.push(i),
+                    None => admins.push((a.to_string(), vec![i])),
+                }
+            }
+        }
+        for (admin, which) in admins {
+            let body =
+                crate::smtp_out::build_notice(&st.templates.admin, &facts(&which), &site, &admin);
+            notices.push((admin, body));
+        }
+        for &i in &blocked {
+            if verdicts[i].warn_recipient {
+                let to = env.recipients[i].address.clone();
+                let body = crate::smtp_out::build_notice(
+                    &st.templates.recipient,
+                    &facts(&[i]),
+                    &site,
+                    &to,
+                );
+                notices.push((to, body));
+            }
+        }
+        if notices.is_empty() {
+            return;
+        }
+        let st = Arc::clone(st);
+        let am_id = am_id.to_string();
+        tokio::spawn(async move {
+            for (to, body) in notices {
+                let spool = Spool::from_bytes(body);
+                let rcpt = [Recipient {
+                    address: to.clone(),
+                    params: Vec::new(),
+                }];
+                let none = XForward::default();
+                let msg = OutMessage {
+                    mail_from: "",
+                    mail_params: &[],
+                    recipients: &rcpt,
+                    xforward: &none,
+                    prefix: b"",
+                    spool: &spool,
+                    skip: 0,
+                    suffix: b"",
+                    all_or_nothing: true,
+                };
+                match st.notifier.deliver(&msg).await {
+                    Ok(d) if d.replies.iter().all(Reply::is_positive) => {
+                        tracing::info!("({am_id}) notice sent to <{to}>")
+                    }
+                    Ok(d) => tracing::error!(
+                        "({am_id}) notice to <{to}> refused: {}",
+                        d.replies.first().map(Reply::one_line).unwrap_or_default()
+                    ),
+                    Err(e) => tracing::error!("({am_id}) notice to <{to}> not sent: {e}"),
+                }
+            }
+        });
+    }
+
     /// Tells the sender about recipients that did not get the message: those the next hop
     /// refused for good (as amavisd-new does when it has answered its SMTP client 250), or all
     /// of them for a bounced message. `may_return` lets the DSN carry the whole original when
@@ -379,19 +551,21 @@ impl Pipeline {
         st: &State,
         env: &Envelope,
         spool: &Spool,
-        report: &[(usize, Reply)],
+        report: &[(usize, Reply, bool)],
         mail_id: &str,
         am_id: &str,
         may_return: bool,
+        partly_delivered: bool,
     ) -> bool {
         let failed: Vec<FailedRecipient> = report
             .iter()
-            .filter_map(|(i, reply)| {
+            .filter_map(|(i, reply, remote)| {
                 let r = env.recipients.get(*i)?;
                 Some(FailedRecipient {
                     address: r.address.clone(),
                     orcpt: r.param("ORCPT").map(str::to_string),
                     reply: reply.clone(),
+                    remote: *remote,
                 })
             })
             .collect();
@@ -406,6 +580,7 @@ impl Pipeline {
             mydomain: &st.cfg.mydomain,
             mail_id,
             remote_mta: &remote,
+            partly_delivered,
         });
         let headers_only;
         let original = if full && may_return {
@@ -453,6 +628,19 @@ impl Pipeline {
             }
         }
     }
+}
+
+/// What the notices of one message are about.
+#[derive(Clone, Copy)]
+struct NoticeInput<'a> {
+    env: &'a Envelope,
+    spool: &'a Spool,
+    results: &'a crate::message::CheckResults,
+    verdicts: &'a [Verdict],
+    policies: &'a [Arc<Policy>],
+    mail_id: &'a str,
+    am_id: &'a str,
+    banks: &'a str,
 }
 
 /// What must change in a passed copy; recipients with equal keys share a transaction.

@@ -14,6 +14,8 @@ pub struct FailedRecipient {
     /// Raw ORCPT value (`rfc822;u+2Bx@x`), if the client sent one.
     pub orcpt: Option<String>,
     pub reply: Reply,
+    /// The next hop refused it (then `Remote-MTA` names it); false when we blocked the copy.
+    pub remote: bool,
 }
 
 /// What a DSN says.
@@ -25,6 +27,8 @@ pub struct DsnInput<'a> {
     pub mail_id: &'a str,
     /// Where the next hop is, for `Remote-MTA`.
     pub remote_mta: &'a str,
+    /// Some recipients got the message.
+    pub partly_delivered: bool,
 }
 
 /// The DSN as `(prefix, full, suffix)`: the caller sends `prefix`, then the original message
@@ -57,12 +61,20 @@ pub fn build_dsn(d: &DsnInput<'_>) -> (Vec<u8>, bool, Vec<u8>) {
     h.push_str(&format!("--{boundary}\r\n"));
     h.push_str("Content-Type: text/plain; charset=us-ascii\r\n");
     h.push_str("Content-Description: Notification\r\n\r\n");
-    h.push_str(&format!(
-        "This is the content filter at {}.\r\n\
-         Your message was delivered to some recipients, but could not be\r\n\
-         delivered to the following ones:\r\n\r\n",
-        d.reporting_mta
-    ));
+    if d.partly_delivered {
+        h.push_str(&format!(
+            "This is the content filter at {}.\r\n\
+             Your message was delivered to some recipients, but could not be\r\n\
+             delivered to the following ones:\r\n\r\n",
+            d.reporting_mta
+        ));
+    } else {
+        h.push_str(&format!(
+            "This is the content filter at {}.\r\n\
+             Your message could not be delivered to the following recipients:\r\n\r\n",
+            d.reporting_mta
+        ));
+    }
     for f in d.failed {
         h.push_str(&format!(
             "  <{}>: {}\r\n",
@@ -97,7 +109,9 @@ pub fn build_dsn(d: &DsnInput<'_>) -> (Vec<u8>, bool, Vec<u8>) {
             &f.reply.status
         };
         h.push_str(&format!("Status: {status}\r\n"));
-        h.push_str(&format!("Remote-MTA: dns; {}\r\n", d.remote_mta));
+        if f.remote {
+            h.push_str(&format!("Remote-MTA: dns; {}\r\n", d.remote_mta));
+        }
         h.push_str(&format!(
             "Diagnostic-Code: smtp; {}\r\n",
             ascii(&f.reply.one_line())
@@ -163,6 +177,7 @@ mod tests {
             address: "bad@example.com".into(),
             orcpt: Some("rfc822;bad@example.com".into()),
             reply: Reply::new(550, "5.1.1", "User unknown"),
+            remote: true,
         }];
         let (pre, full, suf) = build_dsn(&DsnInput {
             envelope: &env,
@@ -171,6 +186,7 @@ mod tests {
             mydomain: "example.com",
             mail_id: "abcdefABCDEF",
             remote_mta: "127.0.0.1",
+            partly_delivered: true,
         });
         let pre = String::from_utf8(pre).unwrap();
         assert!(full);
@@ -188,5 +204,52 @@ mod tests {
             assert!(pre.contains(want), "missing {want:?} in\n{pre}");
         }
         assert!(String::from_utf8(suf).unwrap().ends_with("--\r\n"));
+    }
+
+    /// A bounce of a blocked message, as the golden file shows it (without its dates).
+    #[test]
+    fn bounce_golden() {
+        let env = Envelope {
+            mail_from: "s@example.org".into(),
+            mail_params: vec![],
+            recipients: vec![],
+            client: ClientInfo::default(),
+            protocol: Protocol::Smtp,
+            received_at: std::time::SystemTime::now(),
+        };
+        let failed = [FailedRecipient {
+            address: "u@example.com".into(),
+            orcpt: None,
+            reply: Reply::new(
+                554,
+                "5.7.0",
+                "Bounced, id=4711-01 - INFECTED: Eicar-Test-Signature",
+            ),
+            remote: false,
+        }];
+        let (pre, full, suf) = build_dsn(&DsnInput {
+            envelope: &env,
+            failed: &failed,
+            reporting_mta: "mx.example.com",
+            mydomain: "example.com",
+            mail_id: "K-c5C9vr87eF",
+            remote_mta: "127.0.0.1",
+            partly_delivered: false,
+        });
+        assert!(!full, "no RET=FULL: headers only");
+        let mut all = pre;
+        all.extend_from_slice(b"From: s@example.org\r\nSubject: hi\r\n");
+        all.extend_from_slice(&suf);
+        let text: String = String::from_utf8_lossy(&all)
+            .split("\r\n")
+            .filter(|l| !l.starts_with("Date: ") && !l.starts_with("Arrival-Date: "))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/notices/dsn-bounce.txt");
+        if std::env::var_os("AMAVISD_BLESS").is_some() {
+            std::fs::write(&p, &text).unwrap();
+        }
+        assert_eq!(text, std::fs::read_to_string(&p).unwrap());
     }
 }

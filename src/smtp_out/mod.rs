@@ -1,4 +1,4 @@
-//! Outbound: the reinjection client to `forward_method` and the DSNs we compose.
+//! Outbound: the reinjection client to `forward_method`, and the DSNs and notices we compose.
 //!
 //! Neither lettre nor mail-send can reinject faithfully (they abort on one refused RCPT, read one
 //! reply after DATA even for LMTP, add a CRLF, drop DSN parameters and XFORWARD; see
@@ -9,9 +9,12 @@ mod dot_stuff;
 mod dsn;
 mod error;
 mod forwarder;
+mod notice;
+pub mod template;
 
 pub use client::Capabilities;
 pub use dot_stuff::DotStuffer;
 pub use dsn::{DsnInput, FailedRecipient, build_dsn};
 pub use error::ForwardError;
 pub use forwarder::{Delivery, Forwarder, OutMessage};
+pub use notice::{NoticeFacts, NoticeSite, build_notice};
