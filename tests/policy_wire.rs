@@ -402,3 +402,55 @@ async fn admin_notice_and_recipient_warning() {
     );
     rig.stop().await;
 }
+
+#[tokio::test]
+async fn bank_by_unix_socket_and_rule_set_per_recipient() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("amavisd.sock");
+    let s2 = sock.clone();
+    let rig = Rig::start_with(SinkMode::Accept, false, move |c| {
+        c.listen.push(Listener {
+            inet: None,
+            unix: Some(s2.clone()),
+            protocol: Default::default(),
+        });
+        bank(c, "LOCALSOCK", "final_banned_destiny = \"reject\"");
+        c.policy_bank_select.push(BankSelect {
+            socket: Some(s2),
+            ..select("LOCALSOCK")
+        });
+        // A rule set that allows everything, for one recipient.
+        c.banned.rule_sets.insert(
+            "LAX".into(),
+            vec![amavisd::banned::RuleSpec {
+                regex: Some(".".into()),
+                glob: None,
+                action: amavisd::banned::Action::Allow,
+                why: "this recipient takes anything".into(),
+            }],
+        );
+        c.recipients
+            .insert("lax@example.com".into(), table("banned_rules = \"LAX\""));
+    })
+    .await;
+    let stream = tokio::net::UnixStream::connect(&sock).await.unwrap();
+    let mut c = Client::from_stream(stream).await;
+    let r = c
+        .send_mail(
+            true,
+            "s@example.org",
+            &["strict@example.com", "lax@example.com"],
+            &exe_mail(),
+        )
+        .await;
+    let lines: Vec<&str> = r.lines().collect();
+    assert!(
+        lines[0].starts_with("554 5.7.0 Reject"),
+        "bank by socket: {r}"
+    );
+    assert!(lines[1].starts_with("250 2.0.0"), "LAX rule set: {r}");
+    let got = rig.sink.received();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].rcpts[0].contains("<lax@example.com>"));
+    rig.stop().await;
+}
