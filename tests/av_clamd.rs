@@ -4,7 +4,7 @@
 
 mod av_common;
 mod decode_common;
-use av_common::{clamd_socket, eicar};
+use av_common::{clamd_socket, eicar, fake_clamd};
 
 use amavisd::av::{AvError, Clamd, ClamdTarget, ScanVerdict, Scanner};
 use std::time::{Duration, Instant};
@@ -68,52 +68,9 @@ async fn clamd_gone_is_an_error_not_clean() {
     assert!(matches!(c.scan(b"x").await, Err(AvError::Connect { .. })));
 }
 
-/// A fake clamd on 127.0.0.1:0: `answer` gives the reply for each INSTREAM (None: silence),
-/// and the connection is closed after `per_conn` replies.
-async fn fake(answer: fn(u64) -> Option<String>, per_conn: u64) -> std::net::SocketAddr {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = l.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut tmp = [0u8; 65536];
-                let mut id = 0;
-                loop {
-                    // Wait for the end of one INSTREAM: a zero-length chunk.
-                    while !buf.windows(4).any(|w| w == [0, 0, 0, 0]) {
-                        match s.read(&mut tmp).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&tmp[..n]),
-                        }
-                    }
-                    buf.clear();
-                    id += 1;
-                    match answer(id) {
-                        Some(a) => {
-                            let _ = s.write_all(format!("{id}: {a}\0").as_bytes()).await;
-                        }
-                        None => {
-                            tokio::time::sleep(Duration::from_secs(3600)).await;
-                            return;
-                        }
-                    }
-                    if id >= per_conn {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
 #[tokio::test]
 async fn silent_clamd_times_out() {
-    let addr = fake(|_| None, 1).await;
+    let addr = fake_clamd(|_| None, 1).await;
     let c = Clamd::new(ClamdTarget::Tcp(addr), Duration::from_secs(1));
     let t = Instant::now();
     assert!(matches!(
@@ -125,7 +82,7 @@ async fn silent_clamd_times_out() {
 
 #[tokio::test]
 async fn size_limit_is_its_own_error() {
-    let addr = fake(|_| Some("INSTREAM size limit exceeded. ERROR".into()), 10).await;
+    let addr = fake_clamd(|_| Some("INSTREAM size limit exceeded. ERROR".into()), 10).await;
     let c = Clamd::new(ClamdTarget::Tcp(addr), Duration::from_secs(5));
     assert!(matches!(c.scan(b"x").await, Err(AvError::SizeLimit { .. })));
 }
@@ -133,12 +90,12 @@ async fn size_limit_is_its_own_error() {
 #[tokio::test]
 async fn session_closed_by_clamd_is_replaced() {
     // clamd closes each session after one scan (as its IdleTimeout would).
-    let addr = fake(|_| Some("stream: OK".into()), 1).await;
+    let addr = fake_clamd(|_| Some("stream: OK".into()), 1).await;
     let c = Clamd::new(ClamdTarget::Tcp(addr), Duration::from_secs(5));
     for _ in 0..3 {
         assert_eq!(c.scan(b"x").await.unwrap(), ScanVerdict::Clean);
     }
-    let addr = fake(|_| Some("stream: garbage".into()), 10).await;
+    let addr = fake_clamd(|_| Some("stream: garbage".into()), 10).await;
     let c = Clamd::new(ClamdTarget::Tcp(addr), Duration::from_secs(5));
     assert!(matches!(c.scan(b"x").await, Err(AvError::Protocol { .. })));
 }

@@ -6,7 +6,7 @@
 mod av_common;
 mod common;
 mod decode_common;
-use av_common::{clamd_socket, eicar};
+use av_common::{clamd_socket, eicar, fake_clamd};
 use common::*;
 use decode_common::*;
 
@@ -461,35 +461,13 @@ async fn bounce_tells_the_sender_without_returning_the_virus() {
     rig.stop().await;
 }
 
-/// A clamd stand-in on TCP that answers every INSTREAM with `answer`.
-async fn fake_clamd(answer: &'static str) -> std::net::SocketAddr {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let (mut buf, mut tmp, mut id) = (Vec::new(), [0u8; 65536], 0);
-                loop {
-                    while !buf.windows(4).any(|w| w == [0, 0, 0, 0]) {
-                        match s.read(&mut tmp).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&tmp[..n]),
-                        }
-                    }
-                    buf.clear();
-                    id += 1;
-                    let _ = s.write_all(format!("{id}: {answer}\0").as_bytes()).await;
-                }
-            });
-        }
-    });
-    addr
-}
-
 #[tokio::test]
 async fn object_too_large_for_clamd_is_unchecked_not_deferred() {
-    let addr = fake_clamd("INSTREAM size limit exceeded. ERROR").await;
+    let addr = fake_clamd(
+        |_| Some("INSTREAM size limit exceeded. ERROR".into()),
+        u64::MAX,
+    )
+    .await;
     let tcp = move || ScannerConfig {
         socket: None,
         tcp: Some(addr),

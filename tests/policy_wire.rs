@@ -135,53 +135,34 @@ async fn mynets_client_network_and_sender_banks() {
         });
     })
     .await;
-    let a = rig.addr;
-    let to = ["u@example.com"];
-    let r = send_xf(a, false, "ADDR=10.1.2.3", "s@example.org", &to, &exe_mail()).await;
-    assert!(r.starts_with("250 2.0.0"), "MYNETS: {r}");
-    let r = send_xf(
-        a,
-        false,
-        "ADDR=192.0.2.9",
-        "s@example.org",
-        &to,
-        &exe_mail(),
-    )
-    .await;
-    assert!(r.starts_with("554 5.7.0 Reject"), "PARTNERS: {r}");
-    let r = send_xf(
-        a,
-        false,
-        "ADDR=192.0.2.66",
-        "s@example.org",
-        &to,
-        &exe_mail(),
-    )
-    .await;
-    assert!(r.starts_with("250 2.7.0"), "excluded from PARTNERS: {r}");
-    let r = send_xf(
-        a,
-        false,
-        "ADDR=198.51.100.1",
-        "s@example.org",
-        &to,
-        &exe_mail(),
-    )
-    .await;
-    assert!(r.starts_with("250 2.7.0"), "no bank: {r}");
-    let r = send_xf(
-        a,
-        false,
-        "ADDR=198.51.100.1",
-        "a@mx.trusted.example",
-        &to,
-        &exe_mail(),
-    )
-    .await;
-    assert!(r.starts_with("250 2.0.0"), "TRUSTED: {r}");
-    // Our direct peer (127.0.0.1, the MTA) is not the client: without XFORWARD no MYNETS.
-    let r = send_xf(a, false, "", "s@example.org", &to, &exe_mail()).await;
-    assert!(r.starts_with("250 2.7.0"), "{r}");
+    let rows = [
+        ("ADDR=10.1.2.3", "s@example.org", "250 2.0.0", "MYNETS"),
+        (
+            "ADDR=192.0.2.9",
+            "s@example.org",
+            "554 5.7.0 Reject",
+            "PARTNERS",
+        ),
+        (
+            "ADDR=192.0.2.66",
+            "s@example.org",
+            "250 2.7.0",
+            "excluded from PARTNERS",
+        ),
+        ("ADDR=198.51.100.1", "s@example.org", "250 2.7.0", "no bank"),
+        (
+            "ADDR=198.51.100.1",
+            "a@mx.trusted.example",
+            "250 2.0.0",
+            "TRUSTED",
+        ),
+        // Our direct peer (127.0.0.1, the MTA) is not the client: no XFORWARD, no MYNETS.
+        ("", "s@example.org", "250 2.7.0", "no XFORWARD"),
+    ];
+    for (xf, from, want, what) in rows {
+        let r = send_xf(rig.addr, false, xf, from, &["u@example.com"], &exe_mail()).await;
+        assert!(r.starts_with(want), "{what}: {r}");
+    }
     assert_eq!(rig.sink.received().len(), 2);
     rig.stop().await;
 }

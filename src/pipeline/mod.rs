@@ -21,8 +21,7 @@ pub use trace_headers::trace_headers;
 use crate::config::{Config, ConfigError};
 use crate::message::VirusScan;
 use crate::message::{
-    Category, Destiny, Envelope, Outcome, Protocol, Recipient, Reply, Spool, XForward,
-    generate_mail_id,
+    Category, Destiny, Envelope, Outcome, Protocol, Recipient, Reply, Spool, generate_mail_id,
 };
 use crate::policy_bank::{Policies, Policy};
 use crate::smtp_in::MessageHandler;
@@ -178,6 +177,16 @@ impl Pipeline {
                 .collect::<Vec<_>>()
                 .join(",")
         };
+        // The whole message waits: logged, and the same 4xx for every recipient.
+        let wait = |r: Reply| {
+            log(
+                &format!("Blocked {status}"),
+                &braces(&["TempFailed"]),
+                &r,
+                None,
+            );
+            Outcome::uniform(r, nrcpt)
+        };
 
         // SMTP has one reply: a recipient that must wait makes the whole message wait, before
         // anything is delivered.
@@ -187,13 +196,7 @@ impl Pipeline {
                 .find(|v| v.destiny == Destiny::Tempfail)
                 .and_then(|v| v.reply.clone())
         {
-            log(
-                &format!("Blocked {status}"),
-                &braces(&["TempFailed"]),
-                &r,
-                None,
-            );
-            return Outcome::uniform(r, nrcpt);
+            return wait(r);
         }
 
         // Passed copies, grouped by what must change in them: one transaction per group.
@@ -349,13 +352,7 @@ impl Pipeline {
                     "4.3.0",
                     format!("Error in processing, id={am_id}, cannot send the bounce"),
                 );
-                log(
-                    &format!("Blocked {status}"),
-                    &braces(&["TempFailed"]),
-                    &r,
-                    None,
-                );
-                return Outcome::uniform(r, nrcpt);
+                return wait(r);
             }
         }
         let facts = NoticeInput {
@@ -510,23 +507,7 @@ impl Pipeline {
         tokio::spawn(async move {
             for (to, body) in notices {
                 let spool = Spool::from_bytes(body);
-                let rcpt = [Recipient {
-                    address: to.clone(),
-                    params: Vec::new(),
-                }];
-                let none = XForward::default();
-                let msg = OutMessage {
-                    mail_from: "",
-                    mail_params: &[],
-                    recipients: &rcpt,
-                    xforward: &none,
-                    prefix: b"",
-                    spool: &spool,
-                    skip: 0,
-                    suffix: b"",
-                    all_or_nothing: true,
-                };
-                match st.notifier.deliver(&msg).await {
+                match st.notifier.send_notification(&to, b"", &spool, b"").await {
                     Ok(d) if d.replies.iter().all(Reply::is_positive) => {
                         tracing::info!("({am_id}) notice sent to <{to}>")
                     }
@@ -589,23 +570,11 @@ impl Pipeline {
             headers_only = Spool::from_bytes(spool.header_section().to_vec());
             &headers_only
         };
-        let to = [Recipient {
-            address: env.mail_from.clone(),
-            params: Vec::new(),
-        }];
-        let none = XForward::default();
-        let dsn = OutMessage {
-            mail_from: "",
-            mail_params: &[],
-            recipients: &to,
-            xforward: &none,
-            prefix: &head,
-            spool: original,
-            skip: 0,
-            suffix: &tail,
-            all_or_nothing: true,
-        };
-        match st.notifier.deliver(&dsn).await {
+        match st
+            .notifier
+            .send_notification(&env.mail_from, &head, original, &tail)
+            .await
+        {
             Ok(d) if d.replies.iter().all(Reply::is_positive) => {
                 tracing::info!(
                     "({am_id}) DSN sent to <{}> for {} recipient(s)",

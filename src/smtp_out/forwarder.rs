@@ -48,6 +48,34 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
+    /// Sends a message of our own (a DSN, a notice) from the null sender to one address:
+    /// `prefix`, then `spool` (the original or its header section, if any), then `suffix`.
+    pub async fn send_notification(
+        &self,
+        to: &str,
+        prefix: &[u8],
+        spool: &Spool,
+        suffix: &[u8],
+    ) -> Result<Delivery, ForwardError> {
+        let rcpt = [Recipient {
+            address: to.to_string(),
+            params: Vec::new(),
+        }];
+        let none = XForward::default();
+        self.deliver(&OutMessage {
+            mail_from: "",
+            mail_params: &[],
+            recipients: &rcpt,
+            xforward: &none,
+            prefix,
+            spool,
+            skip: 0,
+            suffix,
+            all_or_nothing: true,
+        })
+        .await
+    }
+
     /// A forwarder to `method`, greeting with `helo`.
     pub fn new(method: ForwardMethod, helo: String, limits: ForwardLimits) -> Forwarder {
         Forwarder {

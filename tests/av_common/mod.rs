@@ -1,5 +1,8 @@
-//! Shared by the AV tests: the EICAR string and the test clamd's socket.
+//! Shared by the AV tests: the EICAR string, the test clamd's socket, a fake clamd.
 #![allow(dead_code)]
+
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The EICAR test string, assembled at run time so that no scanner flags this source file.
 pub fn eicar() -> Vec<u8> {
@@ -18,4 +21,47 @@ pub fn clamd_socket() -> std::path::PathBuf {
         "no clamd socket at {sock}: start it with ../shared/scripts/test-services.sh clamd (.ci/run does)"
     );
     sock.into()
+}
+
+/// A fake clamd on 127.0.0.1:0: `answer` gives the reply for each INSTREAM (None: silence),
+/// and the connection is closed after `per_conn` replies.
+pub async fn fake_clamd(answer: fn(u64) -> Option<String>, per_conn: u64) -> std::net::SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut tmp = [0u8; 65536];
+                let mut id = 0;
+                loop {
+                    // Wait for the end of one INSTREAM: a zero-length chunk.
+                    while !buf.windows(4).any(|w| w == [0, 0, 0, 0]) {
+                        match s.read(&mut tmp).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                        }
+                    }
+                    buf.clear();
+                    id += 1;
+                    match answer(id) {
+                        Some(a) => {
+                            let _ = s.write_all(format!("{id}: {a}\0").as_bytes()).await;
+                        }
+                        None => {
+                            tokio::time::sleep(Duration::from_secs(3600)).await;
+                            return;
+                        }
+                    }
+                    if id >= per_conn {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
 }
