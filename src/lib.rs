@@ -16,6 +16,7 @@
 //!   reinjection, the reply contract (DESIGN.md §3), DSNs and the log line.
 //! - [`smtp_out`]: the reinjection client (SMTP/LMTP, pipelining, XFORWARD, DSN parameters,
 //!   per-recipient results, connection cache) and DSN composition.
+//! - [`sql_log`]: amavisd-new's SQL log tables on SQLite, PostgreSQL or MariaDB.
 //! - [`server`]: process life: signals, reload, pid file.
 //! - [`load`]: the load generator behind `amavisd-load`.
 //! - [`sink`]: a small SMTP/LMTP receiver with scripted answers, for the load tool and tests.
@@ -33,4 +34,5 @@ pub mod server;
 pub mod sink;
 pub mod smtp_in;
 pub mod smtp_out;
+pub mod sql_log;
 pub mod verdict;

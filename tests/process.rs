@@ -39,7 +39,8 @@ fn write_config(
          tempdir = \"{d}/tmp\"\npid_file = \"{d}/amavisd.pid\"\n{extra}\n\
          [[listen]]\ninet = \"127.0.0.1:{listen_port}\"\n\
          [log]\nfile = \"{d}/amavisd.log\"\n\
-         [av]\nprimary = []\n",
+         [av]\nprimary = []\n\
+         [sql]\nurl = \"sqlite:{d}/amavisd.sqlite\"\n",
         d = dir.display()
     );
     std::fs::write(&path, text).unwrap();

@@ -167,6 +167,8 @@ pub struct Config {
     pub headers: Headers,
     /// Notices.
     pub notify: Notify,
+    /// The SQL log (amavisd-new's tables).
+    pub sql: crate::sql_log::SqlConfig,
     /// Logging.
     pub log: Log,
 }
@@ -208,6 +210,7 @@ impl Default for Config {
             recipient_regex: Vec::new(),
             headers: Headers::default(),
             notify: Notify::default(),
+            sql: crate::sql_log::SqlConfig::default(),
             log: Log::default(),
         }
     }
@@ -357,6 +360,9 @@ impl Config {
             ));
         }
         self.notify.templates()?;
+        self.sql
+            .validate()
+            .map_err(|(k, r)| bad(&format!("sql.{k}"), r))?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(bad(
                 "log.level",

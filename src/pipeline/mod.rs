@@ -11,6 +11,7 @@ mod checks;
 mod contract;
 mod log_line;
 mod modify;
+mod record;
 mod trace_headers;
 
 pub use checks::{CheckError, CheckRequest, Checks};
@@ -37,6 +38,7 @@ struct State {
     checks: Checks,
     policies: Policies,
     templates: crate::config::Templates,
+    store: Option<Arc<crate::sql_log::Store>>,
     forwarder: Forwarder,
     notifier: Forwarder,
 }
@@ -58,7 +60,15 @@ impl Pipeline {
         if cfg.av.primary.is_empty() && cfg.av.backup.is_empty() {
             tracing::warn!("no virus scanner configured: mail is not scanned for viruses");
         }
+        let store = crate::sql_log::Store::new(&cfg.sql)
+            .map_err(|e| ConfigError::Key {
+                file: "(configuration)".into(),
+                key: "sql.url".into(),
+                reason: e.to_string(),
+            })?
+            .map(Arc::new);
         Ok(State {
+            store,
             templates: cfg.notify.templates()?,
             checks: Checks::new(&cfg)?,
             policies: cfg.policies().map_err(|(key, reason)| ConfigError::Key {
@@ -126,6 +136,44 @@ impl Pipeline {
             .iter()
             .map(|r| st.policies.for_recipient(&mp, &r.address))
             .collect();
+        let local: Vec<bool> = env
+            .recipients
+            .iter()
+            .zip(&policies)
+            .map(|(r, p)| st.policies.is_local(p, &r.address))
+            .collect();
+        if let Some(store) = &st.store {
+            let now = env
+                .received_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let start = crate::sql_log::MsgStart {
+                mail_id: &ids.mail_id,
+                secret_id: &ids.secret_id,
+                am_id: &am_id,
+                time: now,
+                sender: &env.mail_from,
+                policy: &path,
+                client_addr: env.client.xforward.addr.as_deref().unwrap_or(""),
+                size: spool.len(),
+                originating: mp.policy.originating,
+                message_id: &spool.header_field("Message-ID").unwrap_or_default(),
+                from_addr: &spool.header_field("From").unwrap_or_default(),
+                subject: &spool.header_field("Subject").unwrap_or_default(),
+                host: &st.cfg.myhostname,
+            };
+            if let Err(e) = store.log_start(&start).await {
+                // A site that logs to SQL relies on every message being there: wait.
+                tracing::error!("({am_id}) {e}");
+                let r = Reply::new(
+                    451,
+                    "4.3.0",
+                    format!("Error in processing, id={am_id}, SQL log: try again later"),
+                );
+                log("Blocked UNCHECKED", "TempFailedInbound", &r, None);
+                return Outcome::uniform(r, nrcpt);
+            }
+        }
         let req = CheckRequest::for_policies(policies.iter().map(|p| p.as_ref()));
         let results = match st.checks.run(Arc::clone(&spool), &req).await {
             Ok((results, _decoded)) => results,
@@ -153,13 +201,14 @@ impl Pipeline {
             .recipients
             .iter()
             .zip(&policies)
-            .map(|(r, p)| {
+            .enumerate()
+            .map(|(i, (r, p))| {
                 verdict::decide(
                     &input,
                     &RecipientInput {
                         address: &r.address,
                         policy: p,
-                        local: st.policies.is_local(p, &r.address),
+                        local: local[i],
                     },
                 )
             })
@@ -177,8 +226,26 @@ impl Pipeline {
                 .collect::<Vec<_>>()
                 .join(",")
         };
+        let sql_end = async |outcomes: &[RcptOutcome], dsn_sent: char| {
+            if let Some(store) = &st.store {
+                let rows = record::rows(&env, &verdicts, &local, outcomes, &results);
+                let end = record::msg_end(&verdicts, &results, dsn_sent);
+                // The message's fate is settled: a failure here can only be logged.
+                if let Err(e) = store.log_end(&ids.mail_id, &end, &rows).await {
+                    tracing::error!("({am_id}) cannot complete the SQL log: {e}");
+                }
+            }
+        };
         // The whole message waits: logged, and the same 4xx for every recipient.
-        let wait = |r: Reply| {
+        let wait = async |r: Reply| {
+            let all = vec![
+                RcptOutcome::Blocked {
+                    reply: r.clone(),
+                    dsn: false,
+                };
+                nrcpt
+            ];
+            sql_end(&all, 'N').await;
             log(
                 &format!("Blocked {status}"),
                 &braces(&["TempFailed"]),
@@ -196,7 +263,7 @@ impl Pipeline {
                 .find(|v| v.destiny == Destiny::Tempfail)
                 .and_then(|v| v.reply.clone())
         {
-            return wait(r);
+            return wait(r).await;
         }
 
         // Passed copies, grouped by what must change in them: one transaction per group.
@@ -316,6 +383,10 @@ impl Pipeline {
                 report.push((i, r.clone()));
             }
         }
+        let suppressed = verdicts
+            .iter()
+            .any(|v| v.destiny == Destiny::Bounce && v.suppress_dsn);
+        let mut dsn_sent = if suppressed { 'q' } else { 'N' };
         if !report.is_empty() {
             // The original goes back whole only when every reported copy was refused by the
             // next hop; content we blocked never goes back.
@@ -339,6 +410,9 @@ impl Pipeline {
                     delivered,
                 )
                 .await;
+            if sent {
+                dsn_sent = 'Y';
+            }
             if !sent
                 && !delivered
                 && report
@@ -352,7 +426,7 @@ impl Pipeline {
                     "4.3.0",
                     format!("Error in processing, id={am_id}, cannot send the bounce"),
                 );
-                return wait(r);
+                return wait(r).await;
             }
         }
         let facts = NoticeInput {
@@ -366,6 +440,7 @@ impl Pipeline {
             banks: &path,
         };
         Self::send_notices(&st, &facts);
+        sql_end(&outcomes, dsn_sent).await;
         let word = if verdicts.iter().any(|v| v.destiny == Destiny::Pass) {
             "Passed"
         } else {

@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A config listening on 127.0.0.1:0 and forwarding to `forward`, with short timeouts and no
-/// virus scanner (the tests that scan configure clamd themselves).
+/// virus scanner and no SQL log (the tests of those configure them).
 pub fn config(forward: &str, tempdir: &std::path::Path) -> Config {
     let mut c = Config {
         myhostname: "filter.example.com".into(),
@@ -30,6 +30,8 @@ pub fn config(forward: &str, tempdir: &std::path::Path) -> Config {
     c.forward.command_timeout = 2;
     c.forward.data_done_timeout = 2;
     c.av.primary.clear();
+    // No SQL log unless a test asks for one (tests/sql_*.rs).
+    c.sql.url.clear();
     c.validate(std::path::Path::new("test"))
         .expect("test config");
     c
