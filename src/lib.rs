@@ -16,6 +16,7 @@
 //!   reinjection, the reply contract (DESIGN.md §3), DSNs and the log line.
 //! - [`smtp_out`]: the reinjection client (SMTP/LMTP, pipelining, XFORWARD, DSN parameters,
 //!   per-recipient results, connection cache) and DSN composition.
+//! - [`quarantine`]: blocked mail kept durably, in files or SQL, as amavisd-new keeps it.
 //! - [`sql_log`]: amavisd-new's SQL log tables on SQLite, PostgreSQL or MariaDB.
 //! - [`server`]: process life: signals, reload, pid file.
 //! - [`load`]: the load generator behind `amavisd-load`.
@@ -30,6 +31,7 @@ pub mod load;
 pub mod message;
 pub mod pipeline;
 pub mod policy_bank;
+pub mod quarantine;
 pub mod server;
 pub mod sink;
 pub mod smtp_in;

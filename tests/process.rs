@@ -40,7 +40,8 @@ fn write_config(
          [[listen]]\ninet = \"127.0.0.1:{listen_port}\"\n\
          [log]\nfile = \"{d}/amavisd.log\"\n\
          [av]\nprimary = []\n\
-         [sql]\nurl = \"sqlite:{d}/amavisd.sqlite\"\n",
+         [sql]\nurl = \"sqlite:{d}/amavisd.sqlite\"\n\
+         [quarantine]\ndirectory = \"{d}/quarantine\"\n",
         d = dir.display()
     );
     std::fs::write(&path, text).unwrap();

@@ -169,6 +169,8 @@ pub struct Config {
     pub notify: Notify,
     /// The SQL log (amavisd-new's tables).
     pub sql: crate::sql_log::SqlConfig,
+    /// Where file quarantine methods write.
+    pub quarantine: crate::quarantine::QuarantineConfig,
     /// Logging.
     pub log: Log,
 }
@@ -211,6 +213,7 @@ impl Default for Config {
             headers: Headers::default(),
             notify: Notify::default(),
             sql: crate::sql_log::SqlConfig::default(),
+            quarantine: crate::quarantine::QuarantineConfig::default(),
             log: Log::default(),
         }
     }
@@ -363,6 +366,12 @@ impl Config {
         self.sql
             .validate()
             .map_err(|(k, r)| bad(&format!("sql.{k}"), r))?;
+        if self.quarantine.subdir_levels > 1 {
+            return Err(bad(
+                "quarantine.subdir_levels",
+                "0 or 1 (a subfolder per first character of the mail_id)".into(),
+            ));
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(bad(
                 "log.level",

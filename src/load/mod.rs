@@ -309,6 +309,10 @@ pub async fn compare(
         notify_method: String::new(),
         ..cfg
     };
+    cfg.quarantine.directory = tmp.path().join("quarantine");
+    if cfg.sql.url.starts_with("sqlite:") {
+        cfg.sql.url = format!("sqlite:{}/amavisd.sqlite", tmp.path().display());
+    }
     cfg.limits.max_connections = sessions.iter().copied().max().unwrap_or(64).max(64);
     cfg.validate(Path::new("compare"))
         .map_err(|e| e.to_string())?;

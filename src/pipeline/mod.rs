@@ -197,7 +197,7 @@ impl Pipeline {
             sender: &env.mail_from,
             size: spool.len(),
         };
-        let verdicts: Vec<Verdict> = env
+        let mut verdicts: Vec<Verdict> = env
             .recipients
             .iter()
             .zip(&policies)
@@ -226,10 +226,17 @@ impl Pipeline {
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        let sql_end = async |outcomes: &[RcptOutcome], dsn_sent: char| {
+        let sql_end = async |verdicts: &[Verdict],
+                             outcomes: &[RcptOutcome],
+                             dsn_sent: char,
+                             stored: Option<&crate::quarantine::Stored>| {
             if let Some(store) = &st.store {
-                let rows = record::rows(&env, &verdicts, &local, outcomes, &results);
-                let end = record::msg_end(&verdicts, &results, dsn_sent);
+                let rows = record::rows(&env, verdicts, &local, outcomes, &results);
+                let mut end = record::msg_end(verdicts, &results, dsn_sent);
+                if let Some(q) = stored {
+                    end.quar_type = q.quar_type;
+                    end.quar_loc = q.quar_loc.clone();
+                }
                 // The message's fate is settled: a failure here can only be logged.
                 if let Err(e) = store.log_end(&ids.mail_id, &end, &rows).await {
                     tracing::error!("({am_id}) cannot complete the SQL log: {e}");
@@ -237,7 +244,7 @@ impl Pipeline {
             }
         };
         // The whole message waits: logged, and the same 4xx for every recipient.
-        let wait = async |r: Reply| {
+        let wait = async |r: Reply, verdicts: &[Verdict]| {
             let all = vec![
                 RcptOutcome::Blocked {
                     reply: r.clone(),
@@ -245,7 +252,7 @@ impl Pipeline {
                 };
                 nrcpt
             ];
-            sql_end(&all, 'N').await;
+            sql_end(verdicts, &all, 'N', None).await;
             log(
                 &format!("Blocked {status}"),
                 &braces(&["TempFailed"]),
@@ -263,7 +270,41 @@ impl Pipeline {
                 .find(|v| v.destiny == Destiny::Tempfail)
                 .and_then(|v| v.reply.clone())
         {
-            return wait(r).await;
+            return wait(r, &verdicts).await;
+        }
+
+        // Blocked copies are kept before anyone hears 250: a copy that cannot be stored makes
+        // the message wait.
+        let stored = match self
+            .quarantine(
+                &st,
+                &env,
+                &spool,
+                &results,
+                &verdicts,
+                &policies,
+                &ids.mail_id,
+            )
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("({am_id}) {e}");
+                let r = Reply::new(
+                    451,
+                    "4.3.0",
+                    format!("Error in processing, id={am_id}, quarantine failed"),
+                );
+                return wait(r, &verdicts).await;
+            }
+        };
+        if stored.is_some() {
+            for (i, v) in verdicts.iter_mut().enumerate() {
+                if v.destiny == Destiny::Pass && local[i] {
+                    v.headers
+                        .insert(0, ("X-Quarantine-ID".into(), format!("<{}>", ids.mail_id)));
+                }
+            }
         }
 
         // Passed copies, grouped by what must change in them: one transaction per group.
@@ -426,7 +467,7 @@ impl Pipeline {
                     "4.3.0",
                     format!("Error in processing, id={am_id}, cannot send the bounce"),
                 );
-                return wait(r).await;
+                return wait(r, &verdicts).await;
             }
         }
         let facts = NoticeInput {
@@ -438,9 +479,10 @@ impl Pipeline {
             mail_id: &ids.mail_id,
             am_id: &am_id,
             banks: &path,
+            quarantine: stored.as_ref().map(|q| q.quar_loc.as_str()),
         };
         Self::send_notices(&st, &facts);
-        sql_end(&outcomes, dsn_sent).await;
+        sql_end(&verdicts, &outcomes, dsn_sent, stored.as_ref()).await;
         let word = if verdicts.iter().any(|v| v.destiny == Destiny::Pass) {
             "Passed"
         } else {
@@ -466,6 +508,56 @@ impl Pipeline {
         decision.outcome
     }
 
+    /// Keeps a blocked message where the policy of its first blocked copy says (the
+    /// method of the category that blocked it), once per message, as amavisd-new does for
+    /// one quarantine location. Spam at or above the quarantine cut-off is not kept.
+    #[allow(clippy::too_many_arguments)]
+    async fn quarantine(
+        &self,
+        st: &State,
+        env: &Envelope,
+        spool: &Spool,
+        results: &crate::message::CheckResults,
+        verdicts: &[Verdict],
+        policies: &[Arc<Policy>],
+        mail_id: &str,
+    ) -> Result<Option<crate::quarantine::Stored>, crate::quarantine::QuarantineError> {
+        let score = results.spam.as_ref().map(|s| s.score);
+        let method = verdicts.iter().zip(policies).find_map(|(v, p)| {
+            if matches!(v.destiny, Destiny::Pass | Destiny::Tempfail) {
+                return None;
+            }
+            let cutoff = matches!(v.blocked_by, Category::Spam | Category::Spammy)
+                && p.spam_quarantine_cutoff_level
+                    .is_some_and(|c| score.is_some_and(|s| s >= c));
+            let m = p.quarantine_method(v.blocked_by);
+            (!cutoff && !m.is_empty()).then(|| m.to_string())
+        });
+        let Some(method) = method else {
+            return Ok(None);
+        };
+        let method = crate::quarantine::Method::parse(&method)
+            .map_err(crate::quarantine::QuarantineError::Method)?;
+        let rcpts: Vec<&str> = env.recipients.iter().map(|r| r.address.as_str()).collect();
+        let blocked: Vec<&str> = env
+            .recipients
+            .iter()
+            .zip(verdicts)
+            .filter(|(_, v)| v.destiny != Destiny::Pass)
+            .map(|(r, _)| r.address.as_str())
+            .collect();
+        let head = crate::quarantine::envelope_header(&env.mail_from, &rcpts, &blocked, mail_id);
+        crate::quarantine::store(
+            &method,
+            &st.cfg.quarantine,
+            st.store.as_deref(),
+            mail_id,
+            head,
+            spool,
+        )
+        .await
+    }
+
     /// Admin notices (one per admin address, naming the recipients concerned) and recipient
     /// warnings for blocked copies. They go out in the background: the message's fate is
     /// settled and a notice that cannot be sent is only logged.
@@ -479,6 +571,7 @@ impl Pipeline {
             mail_id,
             am_id,
             banks,
+            quarantine,
         } = *n;
         let blocked: Vec<usize> = (0..verdicts.len())
             .filter(|&i| verdicts[i].destiny != Destiny::Pass)
@@ -534,7 +627,7 @@ impl Pipeline {
                 mail_id: mail_id.to_string(),
                 message_id: spool.header_field("Message-ID").unwrap_or_default(),
                 subject: spool.header_field("Subject").unwrap_or_default(),
-                quarantine: Vec::new(),
+                quarantine: quarantine.map(str::to_string).into_iter().collect(),
                 size: spool.len(),
                 banks: banks.to_string(),
                 client: env.client.xforward.addr.clone().unwrap_or_default(),
@@ -685,6 +778,7 @@ struct NoticeInput<'a> {
     mail_id: &'a str,
     am_id: &'a str,
     banks: &'a str,
+    quarantine: Option<&'a str>,
 }
 
 /// What must change in a passed copy; recipients with equal keys share a transaction.

@@ -96,10 +96,12 @@ fn overlay(into: &mut toml::Table, from: &toml::Table) {
 
 fn to_policy(t: &toml::Table) -> Result<Policy, BuildError> {
     let de = toml::Value::Table(t.clone());
-    serde_path_to_error::deserialize::<_, Policy>(de).map_err(|e| {
+    let p = serde_path_to_error::deserialize::<_, Policy>(de).map_err(|e| {
         let key = e.path().to_string();
         (key, e.into_inner().to_string())
-    })
+    })?;
+    p.check()?;
+    Ok(p)
 }
 
 impl Policies {

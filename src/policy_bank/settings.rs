@@ -105,11 +105,60 @@ pub struct Policy {
     pub banned_admin: String,
     pub spam_admin: String,
     pub bad_header_admin: String,
+    /// Where blocked mail of a category is kept (`$virus_quarantine_method` ...):
+    /// `local:NAME` (a file in quarantine.directory; %m is the mail_id, .gz compresses),
+    /// `sql:` (the SQL quarantine table), or empty (not kept).
+    pub virus_quarantine_method: String,
+    pub banned_quarantine_method: String,
+    pub spam_quarantine_method: String,
+    pub bad_header_quarantine_method: String,
+    pub unchecked_quarantine_method: String,
+    pub oversized_quarantine_method: String,
     /// `$warnvirusrecip`, `$warnbannedrecip`, `$warnbadhrecip`: tell a recipient whose copy
     /// was blocked.
     pub warn_virus_recip: bool,
     pub warn_banned_recip: bool,
     pub warn_bad_header_recip: bool,
+}
+
+impl Policy {
+    /// The quarantine method for blocked mail of category `c`.
+    pub fn quarantine_method(&self, c: crate::message::Category) -> &str {
+        use crate::message::Category as C;
+        match c {
+            C::Virus => &self.virus_quarantine_method,
+            C::Banned => &self.banned_quarantine_method,
+            C::Spam | C::Spammy => &self.spam_quarantine_method,
+            C::BadHeader => &self.bad_header_quarantine_method,
+            C::Unchecked => &self.unchecked_quarantine_method,
+            C::Oversized => &self.oversized_quarantine_method,
+            C::Mta | C::Clean => "",
+        }
+    }
+
+    /// Checks what serde cannot: the quarantine methods' syntax. The error is `(key, reason)`.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        for (k, v) in [
+            ("virus_quarantine_method", &self.virus_quarantine_method),
+            ("banned_quarantine_method", &self.banned_quarantine_method),
+            ("spam_quarantine_method", &self.spam_quarantine_method),
+            (
+                "bad_header_quarantine_method",
+                &self.bad_header_quarantine_method,
+            ),
+            (
+                "unchecked_quarantine_method",
+                &self.unchecked_quarantine_method,
+            ),
+            (
+                "oversized_quarantine_method",
+                &self.oversized_quarantine_method,
+            ),
+        ] {
+            crate::quarantine::Method::parse(v).map_err(|e| (k.to_string(), e))?;
+        }
+        Ok(())
+    }
 }
 
 impl Default for Policy {
@@ -158,6 +207,12 @@ impl Default for Policy {
             banned_admin: String::new(),
             spam_admin: String::new(),
             bad_header_admin: String::new(),
+            virus_quarantine_method: "local:virus-%m".into(),
+            banned_quarantine_method: "local:banned-%m".into(),
+            spam_quarantine_method: "local:spam-%m.gz".into(),
+            bad_header_quarantine_method: "local:badh-%m".into(),
+            unchecked_quarantine_method: String::new(),
+            oversized_quarantine_method: String::new(),
             warn_virus_recip: false,
             warn_banned_recip: false,
             warn_bad_header_recip: false,

@@ -30,8 +30,10 @@ pub fn config(forward: &str, tempdir: &std::path::Path) -> Config {
     c.forward.command_timeout = 2;
     c.forward.data_done_timeout = 2;
     c.av.primary.clear();
-    // No SQL log unless a test asks for one (tests/sql_*.rs).
+    // No SQL log unless a test asks for one (tests/sql_*.rs); quarantine files in the
+    // test's own folder.
     c.sql.url.clear();
+    c.quarantine.directory = tempdir.join("quarantine");
     c.validate(std::path::Path::new("test"))
         .expect("test config");
     c
