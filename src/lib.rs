@@ -17,6 +17,7 @@
 //! - [`smtp_out`]: the reinjection client (SMTP/LMTP, pipelining, XFORWARD, DSN parameters,
 //!   per-recipient results, connection cache) and DSN composition.
 //! - [`quarantine`]: blocked mail kept durably, in files or SQL, as amavisd-new keeps it.
+//! - [`release`]: the AM.PDP server that releases quarantined mail (`amavisd-release`).
 //! - [`sql_log`]: amavisd-new's SQL log tables on SQLite, PostgreSQL or MariaDB.
 //! - [`server`]: process life: signals, reload, pid file.
 //! - [`load`]: the load generator behind `amavisd-load`.
@@ -32,6 +33,7 @@ pub mod message;
 pub mod pipeline;
 pub mod policy_bank;
 pub mod quarantine;
+pub mod release;
 pub mod server;
 pub mod sink;
 pub mod smtp_in;

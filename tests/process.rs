@@ -41,7 +41,8 @@ fn write_config(
          [log]\nfile = \"{d}/amavisd.log\"\n\
          [av]\nprimary = []\n\
          [sql]\nurl = \"sqlite:{d}/amavisd.sqlite\"\n\
-         [quarantine]\ndirectory = \"{d}/quarantine\"\n",
+         [quarantine]\ndirectory = \"{d}/quarantine\"\n\
+         [release]\nunix = \"{d}/amavisd.sock\"\n",
         d = dir.display()
     );
     std::fs::write(&path, text).unwrap();

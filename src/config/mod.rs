@@ -171,6 +171,8 @@ pub struct Config {
     pub sql: crate::sql_log::SqlConfig,
     /// Where file quarantine methods write.
     pub quarantine: crate::quarantine::QuarantineConfig,
+    /// The release (AM.PDP) listener.
+    pub release: crate::release::ReleaseConfig,
     /// Logging.
     pub log: Log,
 }
@@ -214,6 +216,7 @@ impl Default for Config {
             notify: Notify::default(),
             sql: crate::sql_log::SqlConfig::default(),
             quarantine: crate::quarantine::QuarantineConfig::default(),
+            release: crate::release::ReleaseConfig::default(),
             log: Log::default(),
         }
     }
@@ -366,6 +369,19 @@ impl Config {
         self.sql
             .validate()
             .map_err(|(k, r)| bad(&format!("sql.{k}"), r))?;
+        self.release
+            .validate()
+            .map_err(|(k, r)| bad(&format!("release.{k}"), r))?;
+        if let Some(i) = self
+            .listen
+            .iter()
+            .position(|l| l.unix.as_ref() == Some(&self.release.unix))
+        {
+            return Err(bad(
+                "release.unix",
+                format!("{:?} is also listen[{i}].unix", self.release.unix),
+            ));
+        }
         if self.quarantine.subdir_levels > 1 {
             return Err(bad(
                 "quarantine.subdir_levels",
@@ -580,6 +596,21 @@ mod tests {
         assert!(x.contains("recipient_regex[0].regex"), "{x}");
         let x = e("[recipients.\"a@b\"]\nbanned_rules = \"NOPE\"\n");
         assert!(x.contains("recipients.\"a@b\".banned_rules"), "{x}");
+    }
+
+    #[test]
+    fn release_socket_is_not_a_mail_socket() {
+        let e = load("[[listen]]\nunix = \"var/a.sock\"\n[release]\nunix = \"var/a.sock\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("release.unix") && e.contains("listen[0].unix"),
+            "{e}"
+        );
+        let e = load("[release]\ninet = \"0.0.0.0:9998\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("release.inet"), "{e}");
     }
 
     #[test]

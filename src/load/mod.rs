@@ -310,6 +310,8 @@ pub async fn compare(
         ..cfg
     };
     cfg.quarantine.directory = tmp.path().join("quarantine");
+    cfg.release.unix = tmp.path().join("amavisd.sock");
+    cfg.release.inet.clear();
     if cfg.sql.url.starts_with("sqlite:") {
         cfg.sql.url = format!("sqlite:{}/amavisd.sqlite", tmp.path().display());
     }

@@ -814,6 +814,25 @@ fn status_text(verdicts: &[Verdict]) -> (String, Vec<&'static str>) {
     (text, words)
 }
 
+impl crate::release::ReleaseHandler for Pipeline {
+    fn release(
+        &self,
+        req: crate::release::Attrs,
+    ) -> impl Future<Output = crate::release::Attrs> + Send {
+        let st = self.state.load_full();
+        async move {
+            let ctx = crate::release::ReleaseContext {
+                store: st.store.as_deref(),
+                quarantine: &st.cfg.quarantine,
+                forwarder: &st.forwarder,
+                myhostname: &st.cfg.myhostname,
+                require_secret: st.cfg.release.require_secret,
+            };
+            crate::release::handle(&ctx, &req).await
+        }
+    }
+}
+
 impl MessageHandler for Pipeline {
     fn handle(&self, envelope: Envelope, spool: Spool) -> impl Future<Output = Outcome> + Send {
         self.process(envelope, spool)

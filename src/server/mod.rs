@@ -23,6 +23,8 @@ use tokio::sync::watch;
 pub struct Running {
     /// The bound inet addresses (port 0 resolved).
     pub addrs: Vec<SocketAddr>,
+    /// The release listener's TCP address, when it has one.
+    pub release_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     config: Arc<ArcSwap<Config>>,
@@ -69,8 +71,13 @@ pub async fn start(cfg: Config) -> Result<Running, ServerError> {
     let pipeline = Arc::new(Pipeline::new(Arc::clone(&cfg))?);
     let listeners = bind_all(&cfg).await.map_err(ServerError::Bind)?;
     let addrs = listeners.local_addrs();
+    let release = crate::release::ReleaseListener::bind(&cfg.release)
+        .await
+        .map_err(ServerError::Bind)?;
+    let release_addr = release.tcp_addr();
     let config = Arc::new(ArcSwap::new(Arc::clone(&cfg)));
     let (tx, rx) = watch::channel(false);
+    tokio::spawn(release.serve(Arc::clone(&pipeline), rx.clone()));
     let task = tokio::spawn(serve(
         listeners,
         Arc::clone(&config),
@@ -79,6 +86,7 @@ pub async fn start(cfg: Config) -> Result<Running, ServerError> {
     ));
     Ok(Running {
         addrs,
+        release_addr,
         shutdown: tx,
         task,
         config,

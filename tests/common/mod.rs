@@ -34,6 +34,7 @@ pub fn config(forward: &str, tempdir: &std::path::Path) -> Config {
     // test's own folder.
     c.sql.url.clear();
     c.quarantine.directory = tempdir.join("quarantine");
+    c.release.unix = tempdir.join("release.sock");
     c.validate(std::path::Path::new("test"))
         .expect("test config");
     c

@@ -1,0 +1,381 @@
+//! Releasing quarantined mail, as amavisd-new does for `amavisd-release`: an AM.PDP request
+//! (`request=release|requeue`, `mail_id`, `secret_id`, `quar_type`, `mail_file`,
+//! `partition_tag`, `recipient`..., `requested_by`) finds the stored copy (SQL or file), checks
+//! the secret, and sends the message again through the forward path to the recipients whose
+//! copy was blocked (release), to all original recipients (requeue), or to the recipients the
+//! request names, with resend header fields on top. The answer is one `setreply` per recipient.
+//!
+//! [`ampdp`] is the framing, [`server`] the listener; this file is the request's meaning.
+
+pub mod ampdp;
+pub mod server;
+
+pub use ampdp::Attrs;
+pub use server::{ReleaseConfig, ReleaseHandler, ReleaseListener};
+
+use crate::message::{Recipient, Reply, Spool, XForward, check_secret, date};
+use crate::quarantine::{self, QuarantineConfig};
+use crate::smtp_out::{Forwarder, OutMessage};
+use crate::sql_log::Store;
+use sqlx::{AssertSqlSafe, Row};
+
+/// What a release needs from the running filter.
+pub struct ReleaseContext<'a> {
+    pub store: Option<&'a Store>,
+    pub quarantine: &'a QuarantineConfig,
+    pub forwarder: &'a Forwarder,
+    pub myhostname: &'a str,
+    /// amavisd-new's `auth_required_release`: a request must carry the right secret_id.
+    pub require_secret: bool,
+}
+
+fn reply(attrs: &mut Attrs, r: &Reply) {
+    attrs.push("setreply", r.one_line());
+}
+
+fn fail(code: u16, status: &str, text: &str) -> Attrs {
+    let mut a = Attrs::default();
+    reply(&mut a, &Reply::new(code, status, text));
+    a.push("exit_code", if code >= 500 { "69" } else { "75" });
+    a
+}
+
+/// amavisd-new's mail_id syntax.
+fn valid_mail_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    let body_end = b.len() - b.iter().rev().take_while(|&&c| c == b'=').count();
+    !b.is_empty()
+        && b.len() - body_end <= 2
+        && b[0].is_ascii_alphanumeric()
+        && b[..body_end]
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'+' | b'-'))
+}
+
+/// The `msgs` facts a release needs.
+struct Row0 {
+    quar_type: char,
+    quar_loc: String,
+}
+
+async fn msgs_row(
+    store: &Store,
+    mail_id: &str,
+    partition_tag: i64,
+) -> Result<Option<Row0>, String> {
+    let d = store.dialect();
+    let sql = d.sql(&format!(
+        "SELECT {}, quar_loc FROM msgs WHERE partition_tag = ? AND mail_id = ?",
+        d.text("quar_type")
+    ));
+    let row = store
+        .timed(async {
+            Ok(sqlx::query(AssertSqlSafe(sql))
+                .bind(partition_tag)
+                .bind(mail_id.as_bytes().to_vec())
+                .fetch_optional(store.pool())
+                .await?)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(row.map(|r| {
+        let qt: Option<String> = r.try_get(0).ok();
+        let loc: Vec<u8> = r.try_get(1).unwrap_or_default();
+        Row0 {
+            quar_type: qt.and_then(|s| s.chars().next()).unwrap_or(' '),
+            quar_loc: String::from_utf8_lossy(&loc).into_owned(),
+        }
+    }))
+}
+
+/// The stored copy split into its envelope fields and the message (CRLF line ends again).
+struct Unpacked {
+    sender: String,
+    to: Vec<String>,
+    blocked: Vec<String>,
+    message: Vec<u8>,
+}
+
+fn addresses(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(|a| {
+            a.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string()
+        })
+        .filter(|a| !a.is_empty())
+        .collect()
+}
+
+fn unpack(stored: &[u8]) -> Unpacked {
+    let mut u = Unpacked {
+        sender: String::new(),
+        to: Vec::new(),
+        blocked: Vec::new(),
+        message: Vec::new(),
+    };
+    // The envelope fields come first, each possibly folded; the message starts at the first
+    // line that is none of them.
+    let mut rest = stored;
+    let mut current: Option<(&'static str, String)> = None;
+    let flush = |cur: &mut Option<(&'static str, String)>, u: &mut Unpacked| {
+        if let Some((name, v)) = cur.take() {
+            match name {
+                "from" => {
+                    u.sender = v
+                        .trim()
+                        .trim_start_matches('<')
+                        .trim_end_matches('>')
+                        .into()
+                }
+                "to" => u.to = addresses(&v),
+                "blocked" => u.blocked = addresses(&v),
+                _ => {}
+            }
+        }
+    };
+    loop {
+        let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |p| p + 1);
+        let line = String::from_utf8_lossy(&rest[..end]);
+        let l = line.trim_end_matches(['\r', '\n']);
+        let field = [
+            ("X-Envelope-From:", "from"),
+            ("X-Envelope-To:", "to"),
+            ("X-Envelope-To-Blocked:", "blocked"),
+            ("X-Quarantine-ID:", "id"),
+        ]
+        .into_iter()
+        .find(|(p, _)| l.len() >= p.len() && l[..p.len()].eq_ignore_ascii_case(p));
+        if let Some((p, name)) = field {
+            flush(&mut current, &mut u);
+            current = Some((name, l[p.len()..].to_string()));
+        } else if current.is_some() && (l.starts_with(' ') || l.starts_with('\t')) {
+            if let Some((_, v)) = current.as_mut() {
+                v.push_str(l);
+            }
+        } else {
+            break;
+        }
+        rest = &rest[end..];
+        if rest.is_empty() {
+            break;
+        }
+    }
+    flush(&mut current, &mut u);
+    let mut msg = Vec::with_capacity(rest.len() + rest.len() / 40);
+    for (i, &b) in rest.iter().enumerate() {
+        if b == b'\n' && (i == 0 || rest[i - 1] != b'\r') {
+            msg.push(b'\r');
+        }
+        msg.push(b);
+    }
+    u.message = msg;
+    u
+}
+
+/// Handles one request; the response attributes.
+pub async fn handle(ctx: &ReleaseContext<'_>, req: &Attrs) -> Attrs {
+    let kind = req.get("request").unwrap_or("");
+    if kind != "release" && kind != "requeue" {
+        return fail(
+            502,
+            "5.5.1",
+            &format!("request {kind:?} is not supported (release, requeue)"),
+        );
+    }
+    let Some(mail_id) = req.get("mail_id").filter(|m| valid_mail_id(m)) else {
+        return fail(554, "5.5.4", "missing or invalid mail_id");
+    };
+    let secret = req.get("secret_id").unwrap_or("");
+    if ctx.require_secret && !check_secret(mail_id, secret) {
+        tracing::warn!("release of {mail_id} refused: wrong or missing secret_id");
+        return fail(554, "5.7.1", "wrong secret_id");
+    }
+    let partition_tag: i64 = req
+        .get("partition_tag")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| ctx.store.map_or(0, Store::partition_tag));
+    // Where the copy is: the msgs row says, else the request (file quarantine without SQL).
+    let known = match ctx.store {
+        Some(s) => match msgs_row(s, mail_id, partition_tag).await {
+            Ok(r) => r,
+            Err(e) => return fail(451, "4.4.3", &format!("SQL: {e}")),
+        },
+        None => None,
+    };
+    let (quar_type, quar_loc) = match &known {
+        Some(r) if r.quar_type != ' ' => (r.quar_type, r.quar_loc.clone()),
+        _ => {
+            let file = req.get("mail_file").unwrap_or("");
+            let qt = req
+                .get("quar_type")
+                .and_then(|q| q.chars().next())
+                .unwrap_or(if file.ends_with(".gz") { 'Z' } else { 'F' });
+            (qt, file.to_string())
+        }
+    };
+    let stored = match quarantine::fetch(
+        quar_type,
+        &quar_loc,
+        mail_id,
+        partition_tag,
+        ctx.quarantine,
+        ctx.store,
+    )
+    .await
+    {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return fail(
+                550,
+                "5.7.1",
+                &format!("mail_id {mail_id} is not in the quarantine (or was purged)"),
+            );
+        }
+        Err(e) => return fail(451, "4.4.3", &e.to_string()),
+    };
+    let u = unpack(&stored);
+    let named: Vec<String> = req
+        .all("recipient")
+        .into_iter()
+        .map(|r| r.trim_start_matches('<').trim_end_matches('>').to_string())
+        .filter(|r| !r.is_empty())
+        .collect();
+    let rcpts = if !named.is_empty() {
+        named
+    } else if kind == "requeue" || u.blocked.is_empty() {
+        u.to.clone()
+    } else {
+        u.blocked.clone()
+    };
+    if rcpts.is_empty() {
+        let mut a = Attrs::default();
+        reply(
+            &mut a,
+            &Reply::new(250, "2.5.0", "No recipients, nothing to do"),
+        );
+        return a;
+    }
+    let sender = req
+        .get("sender")
+        .map(|s| s.trim_start_matches('<').trim_end_matches('>').to_string())
+        .unwrap_or(u.sender.clone());
+    let now = date::rfc2822(std::time::SystemTime::now());
+    let mut head = format!(
+        "Resent-Date: {now}\r\nResent-Message-ID: <RLS{mail_id}.{}@{}>\r\n",
+        std::process::id(),
+        ctx.myhostname
+    );
+    if let Some(by) = req.get("requested_by") {
+        let by: String = by.chars().filter(|c| !c.is_control()).collect();
+        head.insert_str(0, &format!("Resent-From: {by}\r\n"));
+    }
+    head.insert_str(
+        0,
+        &format!(
+            "Received: from localhost by {} (amavisd-rs) for release of {mail_id};\r\n {now}\r\n",
+            ctx.myhostname
+        ),
+    );
+    let spool = Spool::from_bytes(u.message);
+    let recipients: Vec<Recipient> = rcpts
+        .iter()
+        .map(|r| Recipient {
+            address: r.clone(),
+            params: Vec::new(),
+        })
+        .collect();
+    let none = XForward::default();
+    let out = OutMessage {
+        mail_from: &sender,
+        mail_params: &[],
+        recipients: &recipients,
+        xforward: &none,
+        prefix: head.as_bytes(),
+        spool: &spool,
+        skip: 0,
+        suffix: b"",
+        all_or_nothing: false,
+    };
+    let via = ctx.forwarder.method().to_string();
+    let mut a = Attrs::default();
+    match ctx.forwarder.deliver(&out).await {
+        Ok(d) => {
+            for r in &d.replies {
+                let ours = Reply::new(
+                    r.code,
+                    &r.status,
+                    format!("from MTA({via}): {}", r.one_line()),
+                );
+                reply(&mut a, &ours);
+            }
+            let ok = d.replies.iter().all(Reply::is_positive);
+            a.push("exit_code", if ok { "0" } else { "69" });
+            tracing::info!(
+                "({mail_id}) {kind}d to {} recipient(s) by {}",
+                rcpts.len(),
+                req.get("requested_by").unwrap_or("amavisd-release")
+            );
+            if let Some(store) = ctx.store
+                && ok
+            {
+                mark_released(store, mail_id, partition_tag, &rcpts).await;
+            }
+        }
+        Err(e) => {
+            return fail(451, e.status(), &format!("cannot forward to {via}: {e}"));
+        }
+    }
+    a
+}
+
+/// amavisd-new marks released recipients with `msgrcpt.rs = 'R'`, for the front ends.
+async fn mark_released(store: &Store, mail_id: &str, partition_tag: i64, rcpts: &[String]) {
+    let d = store.dialect();
+    for r in rcpts {
+        let sql = d.sql(
+            "UPDATE msgrcpt SET rs = 'R' WHERE partition_tag = ? AND mail_id = ? AND rid IN \
+             (SELECT id FROM maddr WHERE partition_tag = ? AND email = ?)",
+        );
+        let res = store
+            .timed(async {
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(partition_tag)
+                    .bind(mail_id.as_bytes().to_vec())
+                    .bind(partition_tag)
+                    .bind(r.as_bytes().to_vec())
+                    .execute(store.pool())
+                    .await?;
+                Ok(())
+            })
+            .await;
+        if let Err(e) = res {
+            tracing::warn!("({mail_id}) cannot mark {r} released: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mail_ids() {
+        assert!(valid_mail_id("K-c5C9vr87eF"));
+        assert!(valid_mail_id("abc+de=="));
+        assert!(!valid_mail_id("../etc"));
+        assert!(!valid_mail_id("-abc"));
+        assert!(!valid_mail_id("abc==="));
+    }
+
+    #[test]
+    fn stored_copy_unpacks() {
+        let s = b"X-Envelope-From: <s@x>\nX-Envelope-To: <a@y>,\n  <b@y>\nX-Envelope-To-Blocked: <b@y>\nX-Quarantine-ID: <id>\nFrom: s@x\nSubject: hi\n\nbody\n";
+        let u = unpack(s);
+        assert_eq!(u.sender, "s@x");
+        assert_eq!(u.to, ["a@y", "b@y"]);
+        assert_eq!(u.blocked, ["b@y"]);
+        assert_eq!(u.message, b"From: s@x\r\nSubject: hi\r\n\r\nbody\r\n");
+    }
+}

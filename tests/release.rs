@@ -1,0 +1,266 @@
+//! Releasing quarantined mail over AM.PDP with our `amavisd-release` and with Debian's Perl
+//! one (package amavisd-new, installed by .ci/run): a blocked message quarantined in a file or
+//! in SQL (SQLite, PostgreSQL, MariaDB) reaches the sink again, only for the recipients whose
+//! copy was blocked, with resend fields; a wrong secret and an unknown mail_id deliver
+//! nothing.
+
+mod common;
+mod decode_common;
+use common::*;
+use decode_common::*;
+
+use amavisd::sink::SinkMode;
+use amavisd::sql_log::{SqlConfig, Store};
+use sqlx::Row;
+use std::path::Path;
+use tokio::process::Command;
+
+const OURS: &str = env!("CARGO_BIN_EXE_amavisd-release");
+const PERL: &str = "/usr/sbin/amavisd-release";
+
+fn exe_mail(subject: &str) -> Vec<u8> {
+    let m = mail_with_attachment(
+        "filename=\"invoice.pdf.exe\"",
+        b"not really",
+        "application/octet-stream",
+    );
+    String::from_utf8_lossy(&m)
+        .replace("Subject: test", &format!("Subject: {subject}"))
+        .into_bytes()
+}
+
+/// The mail_id and secret_id of the message with this subject, from the SQL log.
+async fn ids(store: &Store, subject: &str) -> (String, String) {
+    let sql = store
+        .dialect()
+        .sql("SELECT mail_id, secret_id FROM msgs WHERE subject = ? ORDER BY time_num DESC");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(subject.to_string())
+        .fetch_one(store.pool())
+        .await
+        .unwrap_or_else(|e| panic!("no msgs row for {subject}: {e}"));
+    let s = |i: usize| String::from_utf8_lossy(&row.try_get::<Vec<u8>, _>(i).unwrap()).into_owned();
+    (s(0), s(1))
+}
+
+/// Runs a release client; (exit status success, stderr). Asynchronously: the filter it
+/// talks to runs on this test's runtime.
+async fn run(program: &[&str], args: &[&str]) -> (bool, String) {
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        Command::new(program[0])
+            .args(&program[1..])
+            .args(args)
+            .output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{} hangs", program.join(" ")))
+    .unwrap_or_else(|e| panic!("{}: {e}", program.join(" ")));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Debian's client, pointed at our socket (its socket path is a variable in the script).
+fn perl_client(dir: &Path, socket: &Path) -> std::path::PathBuf {
+    let src = std::fs::read_to_string(PERL)
+        .unwrap_or_else(|e| panic!("{PERL}: {e}: apt-get install amavisd-new (.ci/run does)"));
+    let patched = src.replace(
+        "$socketname = '/var/lib/amavis/amavisd.sock';",
+        &format!("$socketname = '{}';", socket.display()),
+    );
+    assert_ne!(src, patched, "the Perl client's socket line changed");
+    let p = dir.join("amavisd-release");
+    std::fs::write(&p, patched).unwrap();
+    // Run as itself: its #! line asks for taint mode.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+async fn release_roundtrip(url: &str, method: &str, tag: &str) {
+    let store = Store::new(&SqlConfig {
+        url: url.into(),
+        ..SqlConfig::default()
+    })
+    .unwrap()
+    .unwrap();
+    store
+        .create_schema()
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e} (.ci/run starts the server)"));
+    let (u, m) = (url.to_string(), method.to_string());
+    let rig = Rig::start_with(SinkMode::Accept, false, move |c| {
+        c.sql = SqlConfig {
+            url: u,
+            ..SqlConfig::default()
+        };
+        c.policy.banned_quarantine_method = m;
+        c.recipients.insert(
+            "lover@example.com".into(),
+            "banned_files_lover = true".parse().unwrap(),
+        );
+    })
+    .await;
+    let socket = rig.tmp.path().join("release.sock");
+    let subject = format!("{tag}-{}", std::process::id());
+    let r = rig
+        .client()
+        .await
+        .send_mail(
+            false,
+            "s@example.org",
+            &["lover@example.com", "blocked@example.com"],
+            &exe_mail(&subject),
+        )
+        .await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    assert_eq!(rig.sink.received().len(), 1, "the lover's copy");
+    let (mail_id, secret) = ids(&store, &subject).await;
+    let file = if method == "sql:" {
+        mail_id.clone()
+    } else {
+        format!("banned-{mail_id}")
+    };
+    let sock = socket.to_string_lossy().into_owned();
+
+    // A wrong secret, and a mail_id that is not there: refused, nothing sent.
+    let (ok, err) = run(&[OURS, "--socket", &sock], &[&file, "AAAAAAAAAAAA"]).await;
+    assert!(!ok && err.contains("554 5.7.1"), "{url}: {err}");
+    let (ok, err) = run(
+        &[OURS, "--socket", &sock],
+        &["banned-zzzzzzzzzzzz", "AAAAAAAAAAAA"],
+    )
+    .await;
+    assert!(!ok && err.contains("5.7.1"), "{url}: {err}");
+    assert_eq!(rig.sink.received().len(), 1);
+
+    // Debian's Perl client releases it: to the blocked recipient only.
+    let perl = perl_client(rig.tmp.path(), &socket);
+    let (ok, err) = run(&[perl.to_str().unwrap()], &[&file, &secret]).await;
+    assert!(ok && err.contains("250 2.0.0"), "{url}: Perl client: {err}");
+    let got = rig.sink.received();
+    assert_eq!(got.len(), 2, "{url}");
+    assert_eq!(got[1].rcpts.len(), 1);
+    assert!(
+        got[1].rcpts[0].contains("<blocked@example.com>"),
+        "{:?}",
+        got[1].rcpts
+    );
+    assert!(got[1].mail.contains("<s@example.org>"));
+    let text = String::from_utf8_lossy(&got[1].data);
+    assert!(
+        text.contains("Resent-Date: ") && text.contains("Resent-Message-ID: <RLS"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("X-Envelope-From"),
+        "envelope fields are not part of the mail"
+    );
+    assert!(text.contains(&format!("Subject: {subject}\r\n")), "{text}");
+    assert!(text.ends_with("--BOUNDARY--\r\n"), "whole, CRLF again");
+
+    // Ours releases it again, to a recipient named in the request.
+    let (ok, err) = run(
+        &[
+            OURS,
+            "--socket",
+            &sock,
+            "--requested-by",
+            "admin@example.com",
+        ],
+        &[&file, &secret, "helpdesk@example.com"],
+    )
+    .await;
+    assert!(ok && err.contains("250 2.0.0"), "{url}: {err}");
+    let got = rig.sink.received();
+    assert_eq!(got.len(), 3);
+    assert!(got[2].rcpts[0].contains("<helpdesk@example.com>"));
+    assert!(String::from_utf8_lossy(&got[2].data).contains("Resent-From: admin@example.com\r\n"));
+
+    // The front ends see it released.
+    let d = store.dialect();
+    let sql = d.sql(&format!(
+        "SELECT {} FROM msgrcpt mr JOIN maddr a ON a.id = mr.rid WHERE mr.mail_id = ? AND a.email = ?",
+        d.text("mr.rs")
+    ));
+    let rs: String = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(mail_id.as_bytes().to_vec())
+        .bind(b"blocked@example.com".to_vec())
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    assert_eq!(rs, "R", "{url}");
+    rig.stop().await;
+}
+
+#[tokio::test]
+async fn release_from_file_quarantine_sqlite_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}/r.sqlite", dir.path().display());
+    release_roundtrip(&url, "local:banned-%m", "file").await;
+}
+
+#[tokio::test]
+async fn release_from_sql_quarantine_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}/r.sqlite", dir.path().display());
+    release_roundtrip(&url, "sql:", "sqlite").await;
+}
+
+#[tokio::test]
+async fn release_from_sql_quarantine_postgres() {
+    release_roundtrip("postgres://postgres@127.0.0.1:5432/test", "sql:", "pg").await;
+}
+
+#[tokio::test]
+async fn release_from_sql_quarantine_mariadb() {
+    release_roundtrip("mysql://root@127.0.0.1:3306/test", "sql:", "maria").await;
+}
+
+#[tokio::test]
+async fn release_over_tcp_and_requeue() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}/r.sqlite", dir.path().display());
+    let u = url.clone();
+    let rig = Rig::start_with(SinkMode::Accept, false, move |c| {
+        c.sql = SqlConfig {
+            url: u,
+            ..SqlConfig::default()
+        };
+        c.release.inet = "127.0.0.1:0".into();
+    })
+    .await;
+    let addr = rig.server.release_addr.expect("release TCP address");
+    let r = rig
+        .client()
+        .await
+        .send_mail(
+            false,
+            "s@example.org",
+            &["a@example.com", "b@example.com"],
+            &exe_mail("tcp"),
+        )
+        .await;
+    assert!(r.starts_with("250 2.7.0"), "{r}");
+    let store = Store::new(&SqlConfig {
+        url,
+        ..SqlConfig::default()
+    })
+    .unwrap()
+    .unwrap();
+    let (mail_id, secret) = ids(&store, "tcp").await;
+    let (ok, err) = run(
+        &[OURS, "--socket", &addr.to_string(), "--requeue"],
+        &[&format!("banned-{mail_id}"), &secret],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let got = rig.sink.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].rcpts.len(), 2, "requeue: every original recipient");
+    rig.stop().await;
+}
