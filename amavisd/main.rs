@@ -41,6 +41,8 @@ enum Action {
     Reload,
     /// Tell whether the daemon runs.
     Status,
+    /// Create the SQL tables ([sql] url) that are missing, and exit.
+    InitDb,
 }
 
 fn main() -> ExitCode {
@@ -73,6 +75,16 @@ fn main() -> ExitCode {
         Action::Stop => server::stop(&cfg, Duration::from_secs(600))
             .map(|pid| format!("amavisd (pid {pid}) stopped")),
         Action::Reload => server::reload(&cfg).map(|pid| format!("amavisd (pid {pid}) reloading")),
+        Action::InitDb => match init_db(&cfg) {
+            Ok(msg) => {
+                println!("{msg}");
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => {
+                eprintln!("amavisd: {e}");
+                return ExitCode::from(1);
+            }
+        },
         Action::Status => match server::status(&cfg) {
             Ok(pid) => Ok(format!("amavisd is running, pid {pid}")),
             Err(e) => {
@@ -93,6 +105,22 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `amavisd init-db`: the schema of sql/*.sql for the configured database.
+fn init_db(cfg: &Config) -> Result<String, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    rt.block_on(async {
+        // The pool needs a runtime even to be created.
+        let store = amavisd::sql_log::Store::new(&cfg.sql)
+            .map_err(|e| e.to_string())?
+            .ok_or("no [sql] url is configured")?;
+        store.create_schema().await.map_err(|e| e.to_string())
+    })?;
+    Ok(format!("SQL tables ready in {}", cfg.sql.url))
 }
 
 fn init_logging(cfg: &Config) {

@@ -177,3 +177,22 @@ async fn start_status_reload_stop_with_mail_in_flight() {
     );
     sink_task.abort();
 }
+
+#[test]
+fn init_db_creates_the_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), free_port(), free_port(), "");
+    let (code, out) = amavisd(&cfg, "init-db");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("SQL tables ready"), "{out}");
+    let db = std::fs::read(dir.path().join("amavisd.sqlite")).expect("database file");
+    assert!(db.starts_with(b"SQLite format 3"));
+    // Twice is fine: every statement is "if not exists".
+    assert_eq!(amavisd(&cfg, "init-db").0, 0);
+    // A bad URL is refused at load, naming the key.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[sql]\nurl = \"oracle://x\"\n").unwrap();
+    let (code, out) = amavisd(&bad, "init-db");
+    assert_eq!(code, 1);
+    assert!(out.contains("sql.url"), "{out}");
+}

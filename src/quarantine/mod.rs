@@ -232,7 +232,7 @@ async fn sql_put(store: &Store, mail_id: &str, all: &[u8]) -> Result<(), SqlErro
     store
         .timed(async {
             let d = store.dialect();
-            let mut tx = store.pool().begin().await?;
+            let mut tx = store.begin().await?;
             for (i, chunk) in all.chunks(SQL_CHUNK).enumerate() {
                 sqlx::query(AssertSqlSafe(d.sql(
                     "INSERT INTO quarantine (partition_tag, mail_id, chunk_ind, mail_text) \

@@ -127,7 +127,14 @@ pub struct Store {
     schema_ready: AtomicBool,
     create_schema: bool,
     timeout: Duration,
+    /// maddr ids already known: most mail comes from and goes to addresses seen before, and
+    /// each lookup saved is a round trip (measured: the SQL log cost a third of throughput).
+    /// Ids never change once assigned, so the cache cannot go stale; it is cleared when full.
+    maddr_cache: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
+
+/// Entries in the maddr cache before it is cleared.
+const MADDR_CACHE: usize = 100_000;
 
 fn cut(s: &str, n: usize) -> String {
     if s.len() <= n {
@@ -142,7 +149,7 @@ fn cut(s: &str, n: usize) -> String {
 
 impl Store {
     /// A store for `cfg.url`; connects lazily, so a database that is down at start only makes
-    /// messages wait until it is back.
+    /// messages wait until it is back. Call it within a tokio runtime (the pool needs one).
     pub fn new(cfg: &SqlConfig) -> Result<Option<Store>, SqlError> {
         if cfg.url.is_empty() {
             return Ok(None);
@@ -196,6 +203,7 @@ impl Store {
             schema_ready: AtomicBool::new(!cfg.create_schema),
             create_schema: cfg.create_schema,
             timeout,
+            maddr_cache: std::sync::Mutex::new(std::collections::HashMap::new()),
         }))
     }
 
@@ -255,6 +263,16 @@ impl Store {
         Ok(())
     }
 
+    /// Begins a write transaction. SQLite's plain BEGIN takes its write lock only at the
+    /// first write, and a transaction that read first then fails at once ("database is
+    /// locked") when another writer holds it; BEGIN IMMEDIATE waits for it (busy_timeout).
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, SqlError> {
+        Ok(match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres | Dialect::Mysql => self.pool.begin().await?,
+        })
+    }
+
     /// Runs `f` within the configured timeout.
     pub async fn timed<T>(
         &self,
@@ -267,6 +285,29 @@ impl Store {
 
     /// The `maddr` id of `addr`, inserted when new.
     async fn maddr_id(&self, conn: &mut sqlx::AnyConnection, addr: &str) -> Result<i64, SqlError> {
+        if let Some(id) = self
+            .maddr_cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(addr).copied())
+        {
+            return Ok(id);
+        }
+        let id = self.maddr_lookup(conn, addr).await?;
+        if let Ok(mut c) = self.maddr_cache.lock() {
+            if c.len() >= MADDR_CACHE {
+                c.clear();
+            }
+            c.insert(addr.to_string(), id);
+        }
+        Ok(id)
+    }
+
+    async fn maddr_lookup(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        addr: &str,
+    ) -> Result<i64, SqlError> {
         let email = cut(addr, 255).into_bytes();
         let select = self
             .dialect
@@ -297,7 +338,8 @@ impl Store {
     pub async fn log_start(&self, m: &MsgStart<'_>) -> Result<(), SqlError> {
         self.timed(async {
             self.ready().await?;
-            let mut conn = self.pool.acquire().await?;
+            // One transaction: on SQLite every statement outside one is a sync to disk.
+            let mut conn = self.begin().await?;
             let sid = self.maddr_id(&mut conn, m.sender).await?;
             let sql = format!(
                 "INSERT INTO msgs (partition_tag, mail_id, secret_id, am_id, time_num, time_iso, \
@@ -328,6 +370,7 @@ impl Store {
                 .bind(cut(m.host, 255))
                 .execute(&mut *conn)
                 .await?;
+            conn.commit().await?;
             Ok(())
         })
         .await
@@ -341,7 +384,7 @@ impl Store {
         rcpts: &[RcptRow],
     ) -> Result<(), SqlError> {
         self.timed(async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin().await?;
             sqlx::query(AssertSqlSafe(self.dialect.sql(
                 "UPDATE msgs SET content = ?, quar_type = ?, quar_loc = ?, dsn_sent = ?, \
                  spam_level = ? WHERE partition_tag = ? AND mail_id = ?",
