@@ -321,3 +321,133 @@ async fn unreachable_database_makes_mail_wait() {
     assert!(rig.sink.received().is_empty(), "nothing delivered unlogged");
     rig.stop().await;
 }
+
+/// Per-recipient settings and white/blacklists from amavisd-new's `users`, `policy`,
+/// `mailaddr` and `wblist` tables.
+async fn lookups(url: &str) {
+    let s = store(url).await;
+    let d = s.dialect();
+    let tag = format!("{}x{}", std::process::id(), url.len());
+    let lover = format!("lover{tag}@example.com");
+    let strict = format!("strict{tag}@example.com");
+    let bad = format!("bad{tag}@spam.example");
+    let exec = |sql: &str, binds: Vec<Vec<u8>>| {
+        let sql = d.sql(sql);
+        let pool = s.pool().clone();
+        async move {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for b in binds {
+                q = q.bind(String::from_utf8(b).unwrap());
+            }
+            q.execute(&pool).await.unwrap();
+        }
+    };
+    let id_of = |sql: &str, key: String| {
+        let sql = d.sql(sql);
+        let pool = s.pool().clone();
+        async move {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(key.into_bytes())
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            row.try_get::<i64, _>(0).unwrap()
+        }
+    };
+    exec(
+        "INSERT INTO policy (policy_name, banned_files_lover) VALUES (?, 'Y')",
+        vec![format!("lovers{tag}").into_bytes()],
+    )
+    .await;
+    let pid: i64 = {
+        let sql = d.sql("SELECT id FROM policy WHERE policy_name = ?");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(format!("lovers{tag}"))
+            .fetch_one(s.pool())
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap()
+    };
+    let insert_user = d.sql("INSERT INTO users (priority, policy_id, email) VALUES (7, ?, ?)");
+    // strict has no policy row (NULL join): known, local, default settings.
+    for (policy, email) in [(pid, &lover), (999_999, &strict)] {
+        sqlx::query(sqlx::AssertSqlSafe(insert_user.clone()))
+            .bind(policy)
+            .bind(email.as_bytes().to_vec())
+            .execute(s.pool())
+            .await
+            .unwrap();
+    }
+    sqlx::query(sqlx::AssertSqlSafe(
+        d.sql("INSERT INTO mailaddr (priority, email) VALUES (7, ?)"),
+    ))
+    .bind(bad.as_bytes().to_vec())
+    .execute(s.pool())
+    .await
+    .unwrap();
+    let rid = id_of("SELECT id FROM users WHERE email = ?", strict.clone()).await;
+    let sid = id_of("SELECT id FROM mailaddr WHERE email = ?", bad.clone()).await;
+    sqlx::query(sqlx::AssertSqlSafe(
+        d.sql("INSERT INTO wblist (rid, sid, wb) VALUES (?, ?, 'B')"),
+    ))
+    .bind(rid)
+    .bind(sid)
+    .execute(s.pool())
+    .await
+    .unwrap();
+
+    let u = url.to_string();
+    let rig = Rig::start_with(SinkMode::Accept, false, move |c: &mut Config| {
+        c.sql = SqlConfig {
+            lookups: true,
+            ..sql_config(&u)
+        };
+        c.policy.final_banned_destiny = Destiny::Reject;
+        c.policy.final_spam_destiny = Destiny::Reject;
+    })
+    .await;
+    // The lover (from SQL) gets the banned file; the other recipient does not.
+    let r = rig
+        .client()
+        .await
+        .send_mail(
+            true,
+            "s@example.org",
+            &[&lover, &strict],
+            &mail(&unique("l"), Some("a.exe")),
+        )
+        .await;
+    let lines: Vec<&str> = r.lines().collect();
+    assert!(lines[0].starts_with("250 2.0.0"), "{url}: SQL lover: {r}");
+    assert!(lines[1].starts_with("554 5.7.0"), "{url}: {r}");
+    // The blacklisted sender is spam for `strict`, not for the lover.
+    let r = rig
+        .client()
+        .await
+        .send_mail(true, &bad, &[&lover, &strict], &mail(&unique("b"), None))
+        .await;
+    let lines: Vec<&str> = r.lines().collect();
+    assert!(lines[0].starts_with("250 2.0.0"), "{url}: {r}");
+    assert!(
+        lines[1].starts_with("554 5.7.0") && lines[1].contains("SPAM"),
+        "{url}: blacklisted: {r}"
+    );
+    rig.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_lookups() {
+    let dir = tempfile::tempdir().unwrap();
+    lookups(&format!("sqlite:{}/l.sqlite", dir.path().display())).await;
+}
+
+#[tokio::test]
+async fn postgres_lookups() {
+    lookups(PG).await;
+}
+
+#[tokio::test]
+async fn mariadb_lookups() {
+    lookups(MARIADB).await;
+}

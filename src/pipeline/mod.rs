@@ -131,17 +131,52 @@ impl Pipeline {
             .emit();
         };
 
-        let policies: Vec<Arc<Policy>> = env
-            .recipients
-            .iter()
-            .map(|r| st.policies.for_recipient(&mp, &r.address))
-            .collect();
-        let local: Vec<bool> = env
-            .recipients
-            .iter()
-            .zip(&policies)
-            .map(|(r, p)| st.policies.is_local(p, &r.address))
-            .collect();
+        // Each recipient's settings: the static tables, then SQL in front of them.
+        let mut policies: Vec<Arc<Policy>> = Vec::with_capacity(nrcpt);
+        let mut local: Vec<bool> = Vec::with_capacity(nrcpt);
+        let mut lists: Vec<verdict::SenderList> = Vec::with_capacity(nrcpt);
+        for r in &env.recipients {
+            let p = st.policies.for_recipient(&mp, &r.address);
+            let is_local = st.policies.is_local(&p, &r.address);
+            let Some(store) = st.store.as_ref().filter(|_| st.cfg.sql.lookups) else {
+                policies.push(p);
+                local.push(is_local);
+                lists.push(verdict::SenderList::None);
+                continue;
+            };
+            let found = store
+                .lookup_recipient(&r.address, &p.recipient_delimiter, is_local, &env.mail_from)
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|f| {
+                    st.policies
+                        .for_recipient_with(&mp, &r.address, &f.settings)
+                        .map(|p| (p, f))
+                        .map_err(|(k, why)| format!("{k}: {why}"))
+                });
+            match found {
+                Ok((p, f)) => {
+                    policies.push(p);
+                    local.push(is_local || f.known);
+                    lists.push(
+                        f.wb.as_deref()
+                            .map(verdict::SenderList::parse)
+                            .unwrap_or_default(),
+                    );
+                }
+                Err(e) => {
+                    // amavisd-new defers mail whose recipient settings cannot be read.
+                    tracing::error!("({am_id}) SQL lookup for <{}>: {e}", r.address);
+                    let reply = Reply::new(
+                        451,
+                        "4.3.0",
+                        format!("Error in processing, id={am_id}, SQL lookup: try again later"),
+                    );
+                    log("Blocked UNCHECKED", "TempFailedInbound", &reply, None);
+                    return Outcome::uniform(reply, nrcpt);
+                }
+            }
+        }
         if let Some(store) = &st.store {
             let now = env
                 .received_at
@@ -209,6 +244,7 @@ impl Pipeline {
                         address: &r.address,
                         policy: p,
                         local: local[i],
+                        list: lists[i],
                     },
                 )
             })
@@ -231,7 +267,7 @@ impl Pipeline {
                              dsn_sent: char,
                              stored: Option<&crate::quarantine::Stored>| {
             if let Some(store) = &st.store {
-                let rows = record::rows(&env, verdicts, &local, outcomes, &results);
+                let rows = record::rows(&env, verdicts, &local, &lists, outcomes, &results);
                 let mut end = record::msg_end(verdicts, &results, dsn_sent);
                 if let Some(q) = stored {
                     end.quar_type = q.quar_type;

@@ -4,7 +4,7 @@
 use super::contract::RcptOutcome;
 use crate::message::{Category, CheckResults, Destiny, Envelope};
 use crate::sql_log::{MsgEnd, RcptRow};
-use crate::verdict::Verdict;
+use crate::verdict::{SenderList, Verdict};
 
 /// `msgrcpt.ds`: what happened to the copy (P passed, R rejected, B bounced, D discarded,
 /// T tempfailed), the next hop's refusal included.
@@ -26,6 +26,7 @@ pub fn rows(
     env: &Envelope,
     verdicts: &[Verdict],
     local: &[bool],
+    lists: &[SenderList],
     outcomes: &[RcptOutcome],
     results: &CheckResults,
 ) -> Vec<RcptRow> {
@@ -48,6 +49,8 @@ pub fn rows(
                 ds: ds(v, o),
                 bspam_level: results.spam.as_ref().map(|s| s.score),
                 smtp_resp: resp,
+                blacklisted: lists.get(i) == Some(&SenderList::Black),
+                whitelisted: lists.get(i) == Some(&SenderList::White),
             }
         })
         .collect()

@@ -253,6 +253,27 @@ impl Policies {
         out
     }
 
+    /// The settings for one recipient, with settings from SQL (amavisd-new's `users` and
+    /// `policy` tables) in front of the static tables.
+    pub fn for_recipient_with(
+        &self,
+        msg: &MessagePolicy,
+        addr: &str,
+        sql: &toml::Table,
+    ) -> Result<Arc<Policy>, BuildError> {
+        if sql.is_empty() {
+            return Ok(self.for_recipient(msg, addr));
+        }
+        // SQL values come from outside the configuration: checked like a table in the file,
+        // and refused (the message waits) rather than half-applied.
+        let mut probe = self.base.clone();
+        overlay(&mut probe, sql);
+        to_policy(&probe).map_err(|(k, r)| (format!("SQL policy.{k}"), r))?;
+        let mut found = vec![(format!("s{}", sql), sql)];
+        found.extend(self.recipient_overrides(addr, &msg.policy.recipient_delimiter));
+        Ok(self.merged(&msg.banks, &found))
+    }
+
     /// The settings for one recipient of a message.
     pub fn for_recipient(&self, msg: &MessagePolicy, addr: &str) -> Arc<Policy> {
         if self.recipients.is_empty() && self.regex.is_empty() {

@@ -8,8 +8,10 @@
 //! being there. The schema is created on first use when `sql.create_schema` is on.
 
 pub mod dialect;
+pub mod lookup;
 
 pub use dialect::Dialect;
+pub use lookup::SqlRecipient;
 
 use serde::Deserialize;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -32,6 +34,9 @@ pub struct SqlConfig {
     pub max_connections: u32,
     /// Seconds to wait for a connection or a statement before the message waits (451).
     pub timeout: u64,
+    /// Read per-recipient settings from `users`/`policy` and white/blacklists from
+    /// `wblist`/`mailaddr` (amavisd-new's `@lookup_sql_dsn`).
+    pub lookups: bool,
 }
 
 impl Default for SqlConfig {
@@ -42,6 +47,7 @@ impl Default for SqlConfig {
             partition_tag: 0,
             max_connections: 8,
             timeout: 10,
+            lookups: false,
         }
     }
 }
@@ -117,6 +123,9 @@ pub struct RcptRow {
     pub ds: char,
     pub bspam_level: Option<f64>,
     pub smtp_resp: String,
+    /// The sender is black- or whitelisted for this recipient.
+    pub blacklisted: bool,
+    pub whitelisted: bool,
 }
 
 /// A connection pool and what it needs to know about its database.
@@ -403,7 +412,7 @@ impl Store {
                 sqlx::query(AssertSqlSafe(self.dialect.sql(
                     "INSERT INTO msgrcpt (partition_tag, mail_id, rseqnum, rid, is_local, content, \
                      ds, rs, bl, wl, bspam_level, smtp_resp) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ' ', ' ', ' ', ?, ?)",
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ' ', ?, ?, ?, ?)",
                 )))
                 .bind(self.partition_tag)
                 .bind(mail_id.as_bytes().to_vec())
@@ -412,6 +421,8 @@ impl Store {
                 .bind(if r.is_local { "Y" } else { "N" })
                 .bind(r.content.to_string())
                 .bind(r.ds.to_string())
+                .bind(if r.blacklisted { "Y" } else { " " })
+                .bind(if r.whitelisted { "Y" } else { " " })
                 .bind(r.bspam_level)
                 .bind(cut(&r.smtp_resp, 255))
                 .execute(&mut *tx)

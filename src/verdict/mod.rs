@@ -12,8 +12,36 @@ mod headers;
 
 pub use headers::{spam_headers, spam_level, spam_number};
 
-use crate::message::{Category, CheckResults, Destiny, Reply, VirusScan};
+use crate::message::{Category, CheckResults, Destiny, Reply, SpamResult, VirusScan};
 use crate::policy_bank::{Policy, ScanFailure};
+
+/// The recipient's white/blacklist entry for the sender (amavisd-new's `wblist`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum SenderList {
+    #[default]
+    None,
+    /// Whitelisted: the spam score is at most 0, never spam.
+    White,
+    /// Blacklisted: the spam score is at least 64, always spam.
+    Black,
+    /// A score to add (amavisd-new's "soft" lists).
+    Score(f64),
+}
+
+impl SenderList {
+    /// From `wblist.wb`: `W`, `B` (or `Y`/`N`), or a number.
+    pub fn parse(wb: &str) -> SenderList {
+        match wb.trim() {
+            "W" | "w" | "Y" | "y" => SenderList::White,
+            "B" | "b" | "N" | "n" => SenderList::Black,
+            other => other
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .map_or(SenderList::None, SenderList::Score),
+        }
+    }
+}
 
 /// What one recipient's copy is about.
 #[derive(Debug, Clone, Copy)]
@@ -22,6 +50,8 @@ pub struct RecipientInput<'a> {
     pub policy: &'a Policy,
     /// In the policy's local domains: spam headers, subject tags and extensions are for them.
     pub local: bool,
+    /// The sender on this recipient's white/blacklist.
+    pub list: SenderList,
 }
 
 /// The message-wide facts.
@@ -278,10 +308,47 @@ fn admin_of(c: Category, p: &Policy) -> &str {
     }
 }
 
+/// The spam result as this recipient sees it: white/blacklisting moves the score.
+fn listed(r: &CheckResults, list: SenderList) -> Option<SpamResult> {
+    let mut s = r.spam.clone();
+    match list {
+        SenderList::None => {}
+        SenderList::White => {
+            if let Some(s) = s.as_mut() {
+                s.score = s.score.min(0.0);
+            }
+        }
+        SenderList::Black => {
+            let mut x = s.unwrap_or(SpamResult {
+                score: 0.0,
+                tests: Vec::new(),
+                autolearn: String::new(),
+            });
+            x.score = x.score.max(64.0);
+            s = Some(x);
+        }
+        SenderList::Score(n) => {
+            if let Some(s) = s.as_mut() {
+                s.score += n;
+            }
+        }
+    }
+    s
+}
+
 /// Decides for one recipient.
 pub fn decide(m: &MessageInput, rc: &RecipientInput) -> Verdict {
     let p = rc.policy;
-    let r = m.results;
+    let adjusted;
+    let r = if rc.list == SenderList::None {
+        m.results
+    } else {
+        let mut c = m.results.clone();
+        c.spam = listed(m.results, rc.list);
+        adjusted = c;
+        &adjusted
+    };
+    let m = &MessageInput { results: r, ..*m };
     let score = r.spam.as_ref().map(|s| s.score);
     let mut found = findings(m, p);
     if found.is_empty()

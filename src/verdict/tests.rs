@@ -100,6 +100,7 @@ fn run_at(
             address: addr,
             policy: p,
             local,
+            list: SenderList::None,
         },
     )
 }
@@ -496,4 +497,43 @@ fn findings_cannot_inject_header_lines() {
             .iter()
             .all(|(_, b)| !b.contains('\n') && !b.contains('\r'))
     );
+}
+
+#[test]
+fn white_and_blacklists_move_the_spam_score() {
+    let listed = |r: &CheckResults, list: SenderList| {
+        decide(
+            &MessageInput {
+                results: r,
+                am_id: "1",
+                sender: "s@x",
+                size: 10,
+            },
+            &RecipientInput {
+                address: "u@example.com",
+                policy: &Policy::default(),
+                local: true,
+                list,
+            },
+        )
+    };
+    let mut r = clean();
+    spam(&mut r, 8.0);
+    assert_eq!(listed(&r, SenderList::None).category, Category::Spam);
+    assert_eq!(listed(&r, SenderList::White).category, Category::Clean);
+    assert_eq!(
+        listed(&r, SenderList::Score(-1.5)).category,
+        Category::Spammy
+    );
+    let c = clean();
+    let v = listed(&c, SenderList::Black);
+    assert_eq!(
+        v.category,
+        Category::Spam,
+        "blacklisted without a spam check"
+    );
+    assert!(v.headers.is_empty() || v.destiny == Destiny::Pass);
+    assert_eq!(SenderList::parse("W"), SenderList::White);
+    assert_eq!(SenderList::parse(" -3.5 "), SenderList::Score(-3.5));
+    assert_eq!(SenderList::parse("NaN"), SenderList::None);
 }
