@@ -5,12 +5,14 @@
 
 mod common;
 mod decode_common;
+mod sql_common;
 use common::*;
 use decode_common::*;
+use sql_common::*;
 
 use amavisd::quarantine::{QuarantineConfig, fetch};
 use amavisd::sink::SinkMode;
-use amavisd::sql_log::{SqlConfig, Store};
+use amavisd::sql_log::SqlConfig;
 use sqlx::Row;
 
 fn exe_mail() -> Vec<u8> {
@@ -122,16 +124,7 @@ async fn quarantine_that_cannot_be_written_makes_mail_wait() {
 }
 
 async fn sql_quarantine(url: &str) {
-    let store = Store::new(&SqlConfig {
-        url: url.into(),
-        ..SqlConfig::default()
-    })
-    .unwrap()
-    .unwrap();
-    store
-        .create_schema()
-        .await
-        .unwrap_or_else(|e| panic!("{url}: {e} (.ci/run starts the server)"));
+    let store = store(url).await;
     let u = url.to_string();
     let rig = Rig::start_with(SinkMode::Accept, false, move |c| {
         c.sql = SqlConfig {
@@ -198,10 +191,10 @@ async fn sql_quarantine_sqlite() {
 
 #[tokio::test]
 async fn sql_quarantine_postgres() {
-    sql_quarantine("postgres://postgres@127.0.0.1:5432/test").await;
+    sql_quarantine(PG).await;
 }
 
 #[tokio::test]
 async fn sql_quarantine_mariadb() {
-    sql_quarantine("mysql://root@127.0.0.1:3306/test").await;
+    sql_quarantine(MARIADB).await;
 }

@@ -6,8 +6,10 @@
 
 mod common;
 mod decode_common;
+mod sql_common;
 use common::*;
 use decode_common::*;
+use sql_common::*;
 
 use amavisd::sink::SinkMode;
 use amavisd::sql_log::{SqlConfig, Store};
@@ -31,16 +33,7 @@ fn exe_mail(subject: &str) -> Vec<u8> {
 
 /// The mail_id and secret_id of the message with this subject, from the SQL log.
 async fn ids(store: &Store, subject: &str) -> (String, String) {
-    let sql = store
-        .dialect()
-        .sql("SELECT mail_id, secret_id FROM msgs WHERE subject = ? ORDER BY time_num DESC");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(subject.to_string())
-        .fetch_one(store.pool())
-        .await
-        .unwrap_or_else(|e| panic!("no msgs row for {subject}: {e}"));
-    let s = |i: usize| String::from_utf8_lossy(&row.try_get::<Vec<u8>, _>(i).unwrap()).into_owned();
-    (s(0), s(1))
+    ids_by(store, "subject", subject).await
 }
 
 /// Runs a release client; (exit status success, stderr). Asynchronously: the filter it
@@ -80,16 +73,7 @@ fn perl_client(dir: &Path, socket: &Path) -> std::path::PathBuf {
 }
 
 async fn release_roundtrip(url: &str, method: &str, tag: &str) {
-    let store = Store::new(&SqlConfig {
-        url: url.into(),
-        ..SqlConfig::default()
-    })
-    .unwrap()
-    .unwrap();
-    store
-        .create_schema()
-        .await
-        .unwrap_or_else(|e| panic!("{url}: {e} (.ci/run starts the server)"));
+    let store = store(url).await;
     let (u, m) = (url.to_string(), method.to_string());
     let rig = Rig::start_with(SinkMode::Accept, false, move |c| {
         c.sql = SqlConfig {
@@ -213,12 +197,12 @@ async fn release_from_sql_quarantine_sqlite() {
 
 #[tokio::test]
 async fn release_from_sql_quarantine_postgres() {
-    release_roundtrip("postgres://postgres@127.0.0.1:5432/test", "sql:", "pg").await;
+    release_roundtrip(PG, "sql:", "pg").await;
 }
 
 #[tokio::test]
 async fn release_from_sql_quarantine_mariadb() {
-    release_roundtrip("mysql://root@127.0.0.1:3306/test", "sql:", "maria").await;
+    release_roundtrip(MARIADB, "sql:", "maria").await;
 }
 
 #[tokio::test]

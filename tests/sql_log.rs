@@ -5,34 +5,16 @@
 
 mod common;
 mod decode_common;
+mod sql_common;
 use common::*;
 use decode_common::*;
+use sql_common::*;
 
 use amavisd::config::Config;
 use amavisd::message::Destiny;
 use amavisd::sink::SinkMode;
 use amavisd::sql_log::{SqlConfig, Store};
 use sqlx::Row;
-
-const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
-const MARIADB: &str = "mysql://root@127.0.0.1:3306/test";
-
-fn sql_config(url: &str) -> SqlConfig {
-    SqlConfig {
-        url: url.into(),
-        ..SqlConfig::default()
-    }
-}
-
-async fn store(url: &str) -> Store {
-    let s = Store::new(&sql_config(url))
-        .expect("store")
-        .expect("a URL gives a store");
-    s.create_schema().await.unwrap_or_else(|e| {
-        panic!("{url}: cannot create the schema (is the server up? .ci/run starts it): {e}")
-    });
-    s
-}
 
 /// The rows of a message as a third-party report would read them: recipient, ds, content,
 /// smtp_resp, and msgs.content/policy/sender, joined over maddr.
@@ -67,16 +49,7 @@ async fn report(s: &Store, mail_id: &str) -> Vec<(String, String, String, String
 
 /// The mail_id of the newest `msgs` row with this Message-ID.
 async fn mail_id_of(s: &Store, message_id: &str) -> String {
-    let sql = s
-        .dialect()
-        .sql("SELECT mail_id FROM msgs WHERE message_id = ? ORDER BY time_num DESC");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(message_id.to_string())
-        .fetch_one(s.pool())
-        .await
-        .unwrap_or_else(|e| panic!("no msgs row for {message_id}: {e}"));
-    let b: Vec<u8> = row.try_get(0).expect("mail_id");
-    String::from_utf8_lossy(&b).into_owned()
+    ids_by(s, "message_id", message_id).await.0
 }
 
 fn unique(tag: &str) -> String {
