@@ -9,8 +9,8 @@
 //! `mail_file` is `[path/][prefix-]MAILID[.gz][[partition]]`, as the quarantine names it
 //! (`banned-K-c5C9vr87eF`, `spam-K-c5C9vr87eF.gz`, or the bare mail_id for SQL). A second
 //! argument with an `@` is a recipient (the secret is then empty). Each reply is printed on
-//! stderr; the exit status is 0 when every reply is 2xx. Invoked as `amavisd-requeue`, it
-//! requeues.
+//! stderr; the exit status is 0 when every reply is 2xx. Invoked as `amavisd-requeue` (or
+//! `--requeue`) it requeues; as `amavisd-report` (or `--report`) it sends an abuse report.
 
 use amavisd::release::Attrs;
 use amavisd::release::ampdp::{encode_value, parse_line};
@@ -32,11 +32,16 @@ struct Args {
     /// Send request=requeue (also when invoked as amavisd-requeue).
     #[arg(long)]
     requeue: bool,
+    /// Send request=report: an abuse report to the recipients given (also when invoked as
+    /// amavisd-report).
+    #[arg(long)]
+    report: bool,
     /// Who asks (Resent-From on the released mail).
     #[arg(long)]
     requested_by: Option<String>,
-    /// mail_file [secret_id [alt_recip ...]], or - to read such lines from stdin.
-    #[arg(required = true)]
+    /// mail_file [secret_id [alt_recip ...]], or - to read such lines from stdin. Options
+    /// go before them: a secret_id may begin with '-' (base64url).
+    #[arg(required = true, allow_hyphen_values = true, trailing_var_arg = true)]
     args: Vec<String>,
 }
 
@@ -120,7 +125,7 @@ async fn ask(conn: &mut BufReader<Box<dyn Io>>, req: &Attrs) -> Result<Attrs, St
     Ok(out)
 }
 
-fn request(fields: &[String], requeue: bool, by: Option<&str>) -> Result<Attrs, String> {
+fn request(fields: &[String], kind: &str, by: Option<&str>) -> Result<Attrs, String> {
     let Some((file, rest)) = fields.split_first() else {
         return Err("no mail_file".into());
     };
@@ -131,7 +136,7 @@ fn request(fields: &[String], requeue: bool, by: Option<&str>) -> Result<Attrs, 
         _ => (String::new(), rest.to_vec()),
     };
     let mut a = Attrs::default();
-    a.push("request", if requeue { "requeue" } else { "release" });
+    a.push("request", kind);
     a.push("mail_id", mail_id);
     if !qt.is_empty() {
         a.push("quar_type", qt);
@@ -153,10 +158,14 @@ fn request(fields: &[String], requeue: bool, by: Option<&str>) -> Result<Attrs, 
 }
 
 async fn run(args: Args) -> Result<bool, String> {
-    let requeue = args.requeue
-        || std::env::args()
-            .next()
-            .is_some_and(|a| a.ends_with("requeue"));
+    let argv0 = std::env::args().next().unwrap_or_default();
+    let kind = if args.report || argv0.ends_with("report") {
+        "report"
+    } else if args.requeue || argv0.ends_with("requeue") {
+        "requeue"
+    } else {
+        "release"
+    };
     let stream: Box<dyn Io> = if args.socket.starts_with('/') || !args.socket.contains(':') {
         Box::new(
             tokio::net::UnixStream::connect(&args.socket)
@@ -184,7 +193,7 @@ async fn run(args: Args) -> Result<bool, String> {
     };
     let mut all_ok = true;
     for fields in lines {
-        let req = request(&fields, requeue, args.requested_by.as_deref())?;
+        let req = request(&fields, kind, args.requested_by.as_deref())?;
         let ans = ask(&mut conn, &req).await?;
         for r in ans.all("setreply") {
             eprintln!("{r}");

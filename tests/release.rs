@@ -110,7 +110,7 @@ async fn release_roundtrip(url: &str, method: &str, tag: &str) {
     let sock = socket.to_string_lossy().into_owned();
 
     // A wrong secret, and a mail_id that is not there: refused, nothing sent.
-    let (ok, err) = run(&[OURS, "--socket", &sock], &[&file, "AAAAAAAAAAAA"]).await;
+    let (ok, err) = run(&[OURS, "--socket", &sock], &[&file, "-AAAAAAAAAAA"]).await;
     assert!(!ok && err.contains("554 5.7.1"), "{url}: {err}");
     let (ok, err) = run(
         &[OURS, "--socket", &sock],
@@ -246,5 +246,55 @@ async fn release_over_tcp_and_requeue() {
     let got = rig.sink.received();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].rcpts.len(), 2, "requeue: every original recipient");
+    rig.stop().await;
+}
+
+#[tokio::test]
+async fn report_sends_an_abuse_report_with_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}/r.sqlite", dir.path().display());
+    let u = url.clone();
+    let rig = Rig::start_with(SinkMode::Accept, false, move |c| {
+        c.sql = SqlConfig {
+            url: u,
+            ..SqlConfig::default()
+        };
+    })
+    .await;
+    let sock = rig.tmp.path().join("release.sock");
+    let sock = sock.to_string_lossy().into_owned();
+    let r = rig
+        .client()
+        .await
+        .send_mail(false, "s@example.org", &["a@example.com"], &exe_mail("arf"))
+        .await;
+    assert!(r.starts_with("250 2.7.0"), "{r}");
+    let store = store(&url).await;
+    let (mail_id, secret) = ids(&store, "arf").await;
+    let file = format!("banned-{mail_id}");
+    // Without a recipient to send it to: refused.
+    let (ok, err) = run(&[OURS, "--socket", &sock, "--report"], &[&file, &secret]).await;
+    assert!(!ok && err.contains("5.5.4"), "{err}");
+    let (ok, err) = run(
+        &[OURS, "--socket", &sock, "--report"],
+        &[&file, &secret, "abuse@example.net"],
+    )
+    .await;
+    assert!(ok && err.contains("250 2.0.0"), "{err}");
+    let got = rig.sink.received();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].mail.contains("MAIL FROM:<>"));
+    assert!(got[0].rcpts[0].contains("<abuse@example.net>"));
+    let text = String::from_utf8_lossy(&got[0].data);
+    for want in [
+        "report-type=feedback-report",
+        "Feedback-Type: abuse",
+        "Original-Mail-From: <s@example.org>",
+        "Original-Rcpt-To: <a@example.com>",
+        "Content-Type: message/rfc822",
+        "Subject: arf",
+    ] {
+        assert!(text.contains(want), "missing {want}: {text}");
+    }
     rig.stop().await;
 }

@@ -28,14 +28,19 @@ fn mail_id_of(secret: &[u8]) -> String {
     id
 }
 
-/// Draws fresh ids. A mail_id starting with `-` is redrawn, as amavisd-new does, because it
-/// would read as an option on a command line (`amavisd-release -x...`).
+/// Draws fresh ids. A mail_id that starts or ends with `-` or `_` is redrawn: it would read as
+/// an option on a command line (`amavisd-release -x...`), and amavisd-release recognises a
+/// quarantine file name (`banned-MAILID`) only when the mail_id starts and ends with a letter
+/// or digit.
 pub fn generate_mail_id() -> Result<MailIds, getrandom::Error> {
     loop {
         let mut secret = [0u8; SECRET_BYTES];
         getrandom::fill(&mut secret)?;
         let mail_id = mail_id_of(&secret);
-        if mail_id.starts_with('-') {
+        let b = mail_id.as_bytes();
+        if !b.first().is_some_and(u8::is_ascii_alphanumeric)
+            || !b.last().is_some_and(u8::is_ascii_alphanumeric)
+        {
             continue;
         }
         return Ok(MailIds {
@@ -63,7 +68,8 @@ mod tests {
             let ids = generate_mail_id().unwrap();
             assert_eq!(ids.mail_id.len(), 12);
             assert_eq!(ids.secret_id.len(), 12);
-            assert!(!ids.mail_id.starts_with('-'));
+            let b = ids.mail_id.as_bytes();
+            assert!(b[0].is_ascii_alphanumeric() && b[11].is_ascii_alphanumeric());
             assert!(check_secret(&ids.mail_id, &ids.secret_id));
             assert!(!check_secret(&ids.mail_id, "AAAAAAAAAAAA"));
         }

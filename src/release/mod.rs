@@ -1,9 +1,11 @@
 //! Releasing quarantined mail, as amavisd-new does for `amavisd-release`: an AM.PDP request
-//! (`request=release|requeue`, `mail_id`, `secret_id`, `quar_type`, `mail_file`,
+//! (`request=release|requeue|report`, `mail_id`, `secret_id`, `quar_type`, `mail_file`,
 //! `partition_tag`, `recipient`..., `requested_by`) finds the stored copy (SQL or file), checks
 //! the secret, and sends the message again through the forward path to the recipients whose
 //! copy was blocked (release), to all original recipients (requeue), or to the recipients the
-//! request names, with resend header fields on top. The answer is one `setreply` per recipient.
+//! request names, with resend header fields on top; a report sends an abuse report (RFC 5965)
+//! with the message attached to the recipients the request names. The answer is one
+//! `setreply` per recipient.
 //!
 //! [`ampdp`] is the framing, [`server`] the listener; this file is the request's meaning.
 
@@ -177,11 +179,11 @@ fn unpack(stored: &[u8]) -> Unpacked {
 /// Handles one request; the response attributes.
 pub async fn handle(ctx: &ReleaseContext<'_>, req: &Attrs) -> Attrs {
     let kind = req.get("request").unwrap_or("");
-    if kind != "release" && kind != "requeue" {
+    if kind != "release" && kind != "requeue" && kind != "report" {
         return fail(
             502,
             "5.5.1",
-            &format!("request {kind:?} is not supported (release, requeue)"),
+            &format!("request {kind:?} is not supported (release, requeue, report)"),
         );
     }
     let Some(mail_id) = req.get("mail_id").filter(|m| valid_mail_id(m)) else {
@@ -242,6 +244,13 @@ pub async fn handle(ctx: &ReleaseContext<'_>, req: &Attrs) -> Attrs {
         .map(|r| r.trim_start_matches('<').trim_end_matches('>').to_string())
         .filter(|r| !r.is_empty())
         .collect();
+    if kind == "report" && named.is_empty() {
+        return fail(
+            554,
+            "5.5.4",
+            "a report needs the recipient(s) to send it to",
+        );
+    }
     let rcpts = if !named.is_empty() {
         named
     } else if kind == "requeue" || u.blocked.is_empty() {
@@ -278,6 +287,14 @@ pub async fn handle(ctx: &ReleaseContext<'_>, req: &Attrs) -> Attrs {
             ctx.myhostname
         ),
     );
+    // A report is an abuse report (RFC 5965) about the message, from the null sender; a
+    // release or requeue is the message itself again.
+    let (sender, head, tail) = if kind == "report" {
+        let (h, t) = arf(mail_id, &u, ctx.myhostname, req.get("requested_by"));
+        (String::new(), h, t)
+    } else {
+        (sender, head, String::new())
+    };
     let spool = Spool::from_bytes(u.message);
     let recipients: Vec<Recipient> = rcpts
         .iter()
@@ -295,7 +312,7 @@ pub async fn handle(ctx: &ReleaseContext<'_>, req: &Attrs) -> Attrs {
         prefix: head.as_bytes(),
         spool: &spool,
         skip: 0,
-        suffix: b"",
+        suffix: tail.as_bytes(),
         all_or_nothing: false,
     };
     let via = ctx.forwarder.method().to_string();
@@ -319,6 +336,7 @@ pub async fn handle(ctx: &ReleaseContext<'_>, req: &Attrs) -> Attrs {
             );
             if let Some(store) = ctx.store
                 && ok
+                && kind != "report"
             {
                 mark_released(store, mail_id, partition_tag, &rcpts).await;
             }
@@ -328,6 +346,36 @@ pub async fn handle(ctx: &ReleaseContext<'_>, req: &Attrs) -> Attrs {
         }
     }
     a
+}
+
+/// The parts of an abuse report (RFC 5965) around the original message: a text part, the
+/// machine-readable `message/feedback-report`, then the message as `message/rfc822`.
+fn arf(mail_id: &str, u: &Unpacked, myhostname: &str, by: Option<&str>) -> (String, String) {
+    let clean = |s: &str| -> String { s.chars().filter(|c| !c.is_control()).collect() };
+    let boundary = format!("----------=_ARF_{mail_id}");
+    let now = date::rfc2822(std::time::SystemTime::now());
+    let from = by.map_or_else(|| format!("postmaster@{myhostname}"), clean);
+    let mut h = format!(
+        "From: <{from}>\r\nSubject: Abuse report for quarantined mail {mail_id}\r\n\
+         Date: {now}\r\nMessage-ID: <ARF{mail_id}.{}@{myhostname}>\r\n\
+         Auto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=feedback-report;\r\n boundary=\"{boundary}\"\r\n\r\n\
+         --{boundary}\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n\
+         This is an abuse report for a message quarantined by the content filter at\r\n\
+         {myhostname} (mail_id {mail_id}).\r\n\r\n\
+         --{boundary}\r\nContent-Type: message/feedback-report\r\n\r\n\
+         Feedback-Type: abuse\r\nUser-Agent: amavisd-rs/{}\r\nVersion: 1\r\n",
+        std::process::id(),
+        env!("CARGO_PKG_VERSION"),
+    );
+    h.push_str(&format!("Original-Mail-From: <{}>\r\n", clean(&u.sender)));
+    for r in &u.to {
+        h.push_str(&format!("Original-Rcpt-To: <{}>\r\n", clean(r)));
+    }
+    h.push_str(&format!(
+        "\r\n--{boundary}\r\nContent-Type: message/rfc822\r\nContent-Disposition: inline\r\n\r\n"
+    ));
+    (h, format!("\r\n--{boundary}--\r\n"))
 }
 
 /// amavisd-new marks released recipients with `msgrcpt.rs = 'R'`, for the front ends.
