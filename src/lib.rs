@@ -19,6 +19,7 @@
 //! - [`quarantine`]: blocked mail kept durably, in files or SQL, as amavisd-new keeps it.
 //! - [`release`]: the AM.PDP server that releases quarantined mail (`amavisd-release`).
 //! - [`sql_log`]: amavisd-new's SQL log tables on SQLite, PostgreSQL or MariaDB.
+//! - [`spam`]: the embedded spam engine, starting with SpamAssassin's rule files.
 //! - [`server`]: process life: signals, reload, pid file.
 //! - [`load`]: the load generator behind `amavisd-load`.
 //! - [`sink`]: a small SMTP/LMTP receiver with scripted answers, for the load tool and tests.
@@ -38,5 +39,6 @@ pub mod server;
 pub mod sink;
 pub mod smtp_in;
 pub mod smtp_out;
+pub mod spam;
 pub mod sql_log;
 pub mod verdict;

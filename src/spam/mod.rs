@@ -1,0 +1,7 @@
+//! The embedded spam engine (issues 8-10). So far: SpamAssassin's configuration files read into
+//! rule definitions ([`cf`]), with its `if` conditions ([`condition`]). Rule evaluation, the
+//! message rendering SpamAssassin does, Bayes and the spamd protocol come next; the pipeline
+//! does not call this yet.
+
+pub mod cf;
+pub mod condition;
