@@ -60,3 +60,35 @@ fn shipped_rule_files_load_cleanly() {
         .expect("a sub-rule");
     assert_eq!(c.score_of(sub), 0.0);
 }
+
+/// Every regex of the shipped rules compiles, on the linear engine where the pattern allows
+/// and on the backtracking one for Perl-only syntax; none is dropped.
+#[test]
+fn every_shipped_regex_compiles() {
+    use amavisd::spam::pattern::{compile, literal_of};
+    let c = Config::load(Path::new(RULES), Some(Path::new(SITE)));
+    let t = std::time::Instant::now();
+    let (mut fast, mut perl, mut failed) = (0, 0, Vec::new());
+    for r in c.rules.values() {
+        let Some(lit) = literal_of(r.kind, &r.definition) else {
+            continue;
+        };
+        match compile(&lit) {
+            Ok(p) if p.engine() == "regex" => fast += 1,
+            Ok(_) => perl += 1,
+            Err(e) => failed.push(format!("{}: {e}", r.name)),
+        }
+    }
+    println!(
+        "{} regex rules: {fast} on regex, {perl} on fancy-regex, {} failed, compiled in {:?}",
+        fast + perl + failed.len(),
+        failed.len(),
+        t.elapsed()
+    );
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert!(fast + perl > 1000);
+    assert!(
+        fast > perl * 5,
+        "most on the linear engine: {fast} vs {perl}"
+    );
+}

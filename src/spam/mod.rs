@@ -1,7 +1,9 @@
 //! The embedded spam engine (issues 8-10). So far: SpamAssassin's configuration files read into
-//! rule definitions ([`cf`]), with its `if` conditions ([`condition`]). Rule evaluation, the
+//! rule definitions ([`cf`]), with its `if` conditions ([`condition`]), and its Perl regular
+//! expressions compiled ([`pattern`]). Rule evaluation, the
 //! message rendering SpamAssassin does, Bayes and the spamd protocol come next; the pipeline
 //! does not call this yet.
 
 pub mod cf;
 pub mod condition;
+pub mod pattern;

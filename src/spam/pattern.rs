@@ -1,0 +1,279 @@
+//! SpamAssassin's regular expressions: Perl literals (`/re/flags`, `m{re}flags`, `m!re!`)
+//! compiled with Perl's meaning as far as the engines allow. The `regex` crate (linear time)
+//! takes every pattern it can; Perl-only syntax (lookaround, backreferences, atomic groups,
+//! possessive quantifiers) goes to fancy-regex; what neither accepts is reported by rule name
+//! with the reason, never silently dropped.
+
+/// A compiled pattern.
+pub enum Pattern {
+    /// Linear-time engine.
+    Fast(regex::bytes::Regex),
+    /// Backtracking engine for Perl-only syntax.
+    Perl(fancy_regex::Regex),
+}
+
+impl Pattern {
+    /// Does the pattern match `text`? A backtracking pattern that runs out of its step
+    /// budget counts as no match (SpamAssassin's rules then simply do not hit).
+    pub fn is_match(&self, text: &[u8]) -> bool {
+        match self {
+            Pattern::Fast(r) => r.is_match(text),
+            Pattern::Perl(r) => r.is_match(text).unwrap_or(false),
+        }
+    }
+
+    /// Which engine it runs on.
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Pattern::Fast(_) => "regex",
+            Pattern::Perl(_) => "fancy-regex",
+        }
+    }
+}
+
+/// Splits a Perl regex literal into pattern and flags. The error says what is wrong.
+pub fn split_literal(lit: &str) -> Result<(String, String), String> {
+    let lit = lit.trim();
+    let (open, body) = if let Some(rest) = lit.strip_prefix('m') {
+        let c = rest.chars().next().ok_or("m without a delimiter")?;
+        if c.is_alphanumeric() || c.is_whitespace() {
+            return Err(format!("bad delimiter {c:?}"));
+        }
+        (c, &rest[c.len_utf8()..])
+    } else if let Some(rest) = lit.strip_prefix('/') {
+        ('/', rest)
+    } else {
+        return Err(format!("not a regex literal: {lit:.40}"));
+    };
+    let close = match open {
+        '{' => '}',
+        '(' => ')',
+        '[' => ']',
+        '<' => '>',
+        c => c,
+    };
+    // The closing delimiter is the last one: flags are letters only after it.
+    let end = body
+        .rfind(close)
+        .ok_or_else(|| format!("unterminated regex {lit:.40}"))?;
+    let flags = &body[end + close.len_utf8()..];
+    if !flags.chars().all(|c| c.is_ascii_alphabetic()) {
+        return Err(format!("trailing text after the regex: {flags:?}"));
+    }
+    let mut pat = body[..end].to_string();
+    if open == close && open != '/' {
+        pat = pat.replace(&format!("\\{open}"), &open.to_string());
+    } else if open == '/' {
+        pat = pat.replace("\\/", "/");
+    }
+    Ok((pat, flags.to_string()))
+}
+
+/// Perl syntax the `regex` crate spells differently: `\Z`, `\h`, `\e`, octal escapes
+/// (`\042`, `\015`), and a `[` inside a character class, which Perl takes literally and
+/// the `regex` crate as a nested class (so are `&&` and `~~`, its set operators).
+fn translate(p: &str) -> String {
+    let c: Vec<char> = p.chars().collect();
+    let mut out = String::with_capacity(p.len() + 8);
+    let mut in_class = false;
+    let mut i = 0;
+    while i < c.len() {
+        let ch = c[i];
+        if ch == '\\' && i + 1 < c.len() {
+            let n = c[i + 1];
+            // Octal: \0, \0d, \0dd, or three digits \ddd (Perl's rule for what is not a
+            // backreference).
+            let digits: String = c[i + 1..]
+                .iter()
+                .take(3)
+                .take_while(|d| d.is_digit(8))
+                .collect();
+            if n == '0' || (digits.len() == 3 && n != '8' && n != '9') {
+                let v = u32::from_str_radix(&digits, 8).unwrap_or(0);
+                out.push_str(&format!("\\x{{{v:x}}}"));
+                i += 1 + digits.len();
+                continue;
+            }
+            match n {
+                'Z' if !in_class => out.push_str(r"(?:\n?\z)"),
+                'h' => out.push_str(if in_class { r"\t\x20" } else { r"[\t\x20]" }),
+                'e' => out.push_str(r"\x1b"),
+                other => {
+                    out.push('\\');
+                    out.push(other);
+                }
+            }
+            i += 2;
+            continue;
+        }
+        if !in_class {
+            if ch == '[' {
+                in_class = true;
+                out.push('[');
+                i += 1;
+                // A leading ^ and a ] right after the opening bracket are part of the class.
+                if c.get(i) == Some(&'^') {
+                    out.push('^');
+                    i += 1;
+                }
+                if c.get(i) == Some(&']') {
+                    out.push_str(r"\]");
+                    i += 1;
+                }
+                continue;
+            }
+            out.push(ch);
+            i += 1;
+            continue;
+        }
+        match ch {
+            ']' => {
+                in_class = false;
+                out.push(']');
+            }
+            '[' if c.get(i + 1) == Some(&':') => {
+                // A POSIX class such as [:alpha:] stays as it is.
+                let rest: String = c[i..].iter().collect();
+                match rest.find(":]") {
+                    Some(end) => {
+                        out.push_str(&rest[..end + 2]);
+                        i += end + 2;
+                        continue;
+                    }
+                    None => out.push_str(r"\["),
+                }
+            }
+            '[' => out.push_str(r"\["),
+            '&' => out.push_str(r"\&"),
+            '~' => out.push_str(r"\~"),
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Compiles a Perl regex literal.
+pub fn compile(lit: &str) -> Result<Pattern, String> {
+    let (pat, flags) = split_literal(lit)?;
+    let mut inline = String::new();
+    for f in flags.chars() {
+        match f {
+            'i' | 's' | 'm' | 'x' => {
+                if !inline.contains(f) {
+                    inline.push(f)
+                }
+            }
+            // /g /o /p do not change whether it matches.
+            'g' | 'o' | 'p' => {}
+            other => return Err(format!("unsupported flag {other:?}")),
+        }
+    }
+    let prefix = if inline.is_empty() {
+        String::new()
+    } else {
+        format!("(?{inline})")
+    };
+    let translated = format!("{prefix}{}", translate(&pat));
+    // Perl's \w and \d are ASCII on bytes unless the rule says otherwise: (?-u) keeps the
+    // linear engine on bytes, as SpamAssassin matches (mostly) raw bytes.
+    match regex::bytes::RegexBuilder::new(&format!("(?-u){translated}"))
+        .size_limit(10 << 20)
+        .build()
+        .or_else(|_| {
+            regex::bytes::RegexBuilder::new(&translated)
+                .size_limit(10 << 20)
+                .build()
+        }) {
+        Ok(r) => Ok(Pattern::Fast(r)),
+        Err(fast) => fancy_regex::RegexBuilder::new(&translated)
+            .backtrack_limit(100_000)
+            .build()
+            .map(Pattern::Perl)
+            .map_err(|e| format!("regex: {fast}; fancy-regex: {e}")),
+    }
+}
+
+/// The regex literal in a rule definition, when it has one: `Subject =~ /x/i` (or `!~`) for
+/// header rules, the whole definition for body-like rules; `None` for `eval:` and `exists:`.
+pub fn literal_of(kind: super::cf::Kind, def: &str) -> Option<String> {
+    use super::cf::Kind;
+    let def = def.trim();
+    if def.starts_with("eval:") || def.starts_with("exists:") {
+        return None;
+    }
+    match kind {
+        Kind::Meta => None,
+        Kind::Header | Kind::Mimeheader => {
+            let at = def.find("=~").or_else(|| def.find("!~"))?;
+            let rest = def[at + 2..].trim();
+            // An optional [if-unset: ...] follows the literal.
+            let rest = match rest.rfind("[if-unset:") {
+                Some(i) if rest.trim_end().ends_with(']') => rest[..i].trim(),
+                _ => rest,
+            };
+            Some(rest.to_string())
+        }
+        Kind::Body | Kind::Rawbody | Kind::Full | Kind::Uri => Some(def.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals() {
+        assert_eq!(
+            split_literal("/a\\/b/i").unwrap(),
+            ("a/b".into(), "i".into())
+        );
+        assert_eq!(
+            split_literal("m{x{2}}s").unwrap(),
+            ("x{2}".into(), "s".into())
+        );
+        assert_eq!(
+            split_literal("m!a\\!b!").unwrap(),
+            ("a!b".into(), "".into())
+        );
+        assert!(split_literal("foo").is_err());
+        assert!(split_literal("/x/ junk").is_err());
+    }
+
+    #[test]
+    fn engines() {
+        let p = compile("/free\\s+money/i").unwrap();
+        assert_eq!(p.engine(), "regex");
+        assert!(p.is_match(b"get FREE   money now"));
+        let p = compile("/(?<!not )viagra/i").unwrap();
+        assert_eq!(p.engine(), "fancy-regex");
+        assert!(p.is_match(b"cheap viagra"));
+        assert!(!p.is_match(b"not viagra"));
+        let p = compile("/(\\w)\\1\\1/").unwrap();
+        assert!(p.is_match(b"aaa") && !p.is_match(b"abc"));
+        assert!(compile("/a\\Z/").unwrap().is_match(b"xa\n"));
+        // Perl's octal escapes and literal [ inside a class.
+        assert!(compile("/\\015/").unwrap().is_match(b"a\rb"));
+        assert!(compile("/[\\042\\223]{2}/").unwrap().is_match(b"\"\""));
+        let p = compile("/[({[<]x[)}\\]>]/").unwrap();
+        assert!(p.is_match(b"[x]") && p.is_match(b"(x>"));
+        assert!(compile("/[[:alpha:]]+/").unwrap().is_match(b"abc"));
+        assert!(compile("/[a&&b]/").unwrap().is_match(b"&"));
+        assert!(compile("/(unclosed/").is_err());
+    }
+
+    #[test]
+    fn header_definitions() {
+        use super::super::cf::Kind;
+        assert_eq!(
+            literal_of(Kind::Header, "Subject =~ /x/i [if-unset: none]").as_deref(),
+            Some("/x/i")
+        );
+        assert_eq!(
+            literal_of(Kind::Header, "From:addr !~ m{@}").as_deref(),
+            Some("m{@}")
+        );
+        assert_eq!(literal_of(Kind::Header, "eval:check_x()"), None);
+        assert_eq!(literal_of(Kind::Body, "/foo/").as_deref(), Some("/foo/"));
+    }
+}
