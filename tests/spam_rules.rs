@@ -92,3 +92,30 @@ fn every_shipped_regex_compiles() {
         "most on the linear engine: {fast} vs {perl}"
     );
 }
+
+/// Every shipped `meta` expression parses, and names only rules that exist (or are the
+/// sub-rules of plugins that are not loaded, which count 0 as in SpamAssassin).
+#[test]
+fn every_shipped_meta_parses() {
+    use amavisd::spam::meta::parse;
+    let c = Config::load(Path::new(RULES), Some(Path::new(SITE)));
+    let mut failed = Vec::new();
+    let (mut n, mut missing) = (0, 0);
+    for r in c.rules.values().filter(|r| r.kind == Kind::Meta) {
+        n += 1;
+        match parse(&r.definition) {
+            Ok(e) => {
+                let mut deps = Vec::new();
+                e.rules(&mut deps);
+                missing += deps.iter().filter(|d| !c.rules.contains_key(*d)).count();
+            }
+            Err(e) => failed.push(format!("{}: {e}: {}", r.name, r.definition)),
+        }
+    }
+    println!(
+        "{n} metas, {} failed, {missing} references to rules not defined",
+        failed.len()
+    );
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert!(n > 500);
+}

@@ -1,0 +1,260 @@
+//! `meta` rules: expressions over other rules' hits, as SpamAssassin evaluates them (Perl
+//! operators and precedence): a rule name is its hit count (0 when it did not hit or does
+//! not exist), numbers are numbers, and `! * / + - < <= > >= == != && ||` and parentheses
+//! combine them. A meta hits when its value is not 0.
+
+/// A parsed expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Rule(String),
+    Num(f64),
+    Not(Box<Expr>),
+    Neg(Box<Expr>),
+    Bin(Box<Expr>, Op, Box<Expr>),
+}
+
+/// Binary operators, in Perl's meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Mul,
+    Div,
+    Add,
+    Sub,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+    And,
+    Or,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Name(String),
+    Num(f64),
+    Op(&'static str),
+}
+
+fn lex(s: &str) -> Result<Vec<Tok>, String> {
+    let c: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    let mut out = Vec::new();
+    while i < c.len() {
+        let ch = c[i];
+        if ch.is_whitespace() {
+            i += 1;
+        } else if ch.is_ascii_alphabetic() || ch == '_' {
+            let start = i;
+            while i < c.len() && (c[i].is_ascii_alphanumeric() || c[i] == '_') {
+                i += 1;
+            }
+            out.push(Tok::Name(c[start..i].iter().collect()));
+        } else if ch.is_ascii_digit() || ch == '.' {
+            let start = i;
+            while i < c.len() && (c[i].is_ascii_digit() || c[i] == '.') {
+                i += 1;
+            }
+            let n: String = c[start..i].iter().collect();
+            out.push(Tok::Num(
+                n.parse().map_err(|_| format!("bad number {n:?}"))?,
+            ));
+        } else {
+            let two: String = c[i..(i + 2).min(c.len())].iter().collect();
+            let op = ["&&", "||", "<=", ">=", "==", "!="]
+                .into_iter()
+                .find(|o| *o == two);
+            if let Some(o) = op {
+                out.push(Tok::Op(o));
+                i += 2;
+                continue;
+            }
+            let one = ["!", "*", "/", "+", "-", "<", ">", "(", ")"]
+                .into_iter()
+                .find(|o| o.starts_with(ch))
+                .ok_or_else(|| format!("unexpected {ch:?}"))?;
+            out.push(Tok::Op(one));
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+struct P {
+    t: Vec<Tok>,
+    i: usize,
+}
+
+impl P {
+    fn op(&self) -> Option<&'static str> {
+        match self.t.get(self.i) {
+            Some(Tok::Op(o)) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// Binary levels, loosest first: || && (== !=) (< <= > >=) (+ -) (* /).
+    fn level(&mut self, n: usize) -> Result<Expr, String> {
+        const LEVELS: [&[(&str, Op)]; 6] = [
+            &[("||", Op::Or)],
+            &[("&&", Op::And)],
+            &[("==", Op::Eq), ("!=", Op::Ne)],
+            &[("<", Op::Lt), ("<=", Op::Le), (">", Op::Gt), (">=", Op::Ge)],
+            &[("+", Op::Add), ("-", Op::Sub)],
+            &[("*", Op::Mul), ("/", Op::Div)],
+        ];
+        if n == LEVELS.len() {
+            return self.unary();
+        }
+        let mut l = self.level(n + 1)?;
+        while let Some(o) = self.op() {
+            let Some((_, op)) = LEVELS[n].iter().find(|(s, _)| *s == o) else {
+                break;
+            };
+            self.i += 1;
+            let r = self.level(n + 1)?;
+            l = Expr::Bin(Box::new(l), *op, Box::new(r));
+        }
+        Ok(l)
+    }
+
+    fn unary(&mut self) -> Result<Expr, String> {
+        match self.t.get(self.i).cloned() {
+            Some(Tok::Op("!")) => {
+                self.i += 1;
+                Ok(Expr::Not(Box::new(self.unary()?)))
+            }
+            Some(Tok::Op("-")) => {
+                self.i += 1;
+                Ok(Expr::Neg(Box::new(self.unary()?)))
+            }
+            Some(Tok::Op("(")) => {
+                self.i += 1;
+                let e = self.level(0)?;
+                if self.op() != Some(")") {
+                    return Err("unbalanced (".into());
+                }
+                self.i += 1;
+                Ok(e)
+            }
+            Some(Tok::Name(n)) => {
+                self.i += 1;
+                Ok(Expr::Rule(n))
+            }
+            Some(Tok::Num(x)) => {
+                self.i += 1;
+                Ok(Expr::Num(x))
+            }
+            other => Err(format!("unexpected {other:?}")),
+        }
+    }
+}
+
+/// Parses a meta expression.
+pub fn parse(s: &str) -> Result<Expr, String> {
+    let mut p = P { t: lex(s)?, i: 0 };
+    let e = p.level(0)?;
+    if p.i != p.t.len() {
+        return Err(format!("trailing tokens in {s:?}"));
+    }
+    Ok(e)
+}
+
+impl Expr {
+    /// The value, with `hits` giving each rule's hit count.
+    pub fn eval(&self, hits: &dyn Fn(&str) -> f64) -> f64 {
+        let b = |x: bool| f64::from(u8::from(x));
+        match self {
+            Expr::Rule(n) => hits(n),
+            Expr::Num(x) => *x,
+            Expr::Not(e) => b(e.eval(hits) == 0.0),
+            Expr::Neg(e) => -e.eval(hits),
+            Expr::Bin(l, op, r) => {
+                let a = l.eval(hits);
+                // && and || short-circuit and yield a truth value, as SpamAssassin's
+                // compiled metas use them.
+                match op {
+                    Op::And => return b(a != 0.0 && r.eval(hits) != 0.0),
+                    Op::Or => return b(a != 0.0 || r.eval(hits) != 0.0),
+                    _ => {}
+                }
+                let c = r.eval(hits);
+                match op {
+                    Op::Mul => a * c,
+                    Op::Div => {
+                        if c == 0.0 {
+                            0.0
+                        } else {
+                            a / c
+                        }
+                    }
+                    Op::Add => a + c,
+                    Op::Sub => a - c,
+                    Op::Lt => b(a < c),
+                    Op::Le => b(a <= c),
+                    Op::Gt => b(a > c),
+                    Op::Ge => b(a >= c),
+                    Op::Eq => b(a == c),
+                    Op::Ne => b(a != c),
+                    Op::And | Op::Or => 0.0,
+                }
+            }
+        }
+    }
+
+    /// The rules it reads, for ordering: a meta runs after what it depends on.
+    pub fn rules(&self, out: &mut Vec<String>) {
+        match self {
+            Expr::Rule(n) => {
+                if !out.contains(n) {
+                    out.push(n.clone());
+                }
+            }
+            Expr::Num(_) => {}
+            Expr::Not(e) | Expr::Neg(e) => e.rules(out),
+            Expr::Bin(l, _, r) => {
+                l.rules(out);
+                r.rules(out);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eval(s: &str, hit: &[&str]) -> f64 {
+        parse(s)
+            .unwrap()
+            .eval(&|n| f64::from(u8::from(hit.contains(&n))))
+    }
+
+    #[test]
+    fn boolean_and_arithmetic() {
+        assert_eq!(eval("A && !B", &["A"]), 1.0);
+        assert_eq!(eval("A && !B", &["A", "B"]), 0.0);
+        assert_eq!(eval("(A || B) && C", &["B", "C"]), 1.0);
+        assert_eq!(eval("A + B + C > 1", &["A", "C"]), 1.0);
+        assert_eq!(eval("A + B + C > 1", &["A"]), 0.0);
+        assert_eq!(eval("2 * A - B >= 2", &["A"]), 1.0);
+        assert_eq!(eval("A / 0", &["A"]), 0.0);
+        assert_eq!(eval("!UNKNOWN_RULE", &[]), 1.0);
+        // Precedence: || is loosest, then &&, then comparisons, then + -, then * /.
+        assert_eq!(eval("A || B && C", &["A"]), 1.0);
+        assert_eq!(eval("1 + 2 * 3 == 7", &[]), 1.0);
+    }
+
+    #[test]
+    fn errors_and_dependencies() {
+        assert!(parse("A &&").is_err());
+        assert!(parse("(A").is_err());
+        assert!(parse("A $ B").is_err());
+        let mut deps = Vec::new();
+        parse("__A && (B || !__A) + C > 0")
+            .unwrap()
+            .rules(&mut deps);
+        assert_eq!(deps, ["__A", "B", "C"]);
+    }
+}
