@@ -119,3 +119,71 @@ fn every_shipped_meta_parses() {
     assert!(failed.is_empty(), "{failed:#?}");
     assert!(n > 500);
 }
+
+/// Every shipped header rule that tests a value with a regex parses, and all of them run over
+/// 300 messages of the SpamAssassin corpus (fetched by ../shared/scripts/fetch-corpus.sh).
+/// Agreement with SpamAssassin's own hits is the compatibility harness's job; this shows the
+/// rules evaluate and that many of them fire on real mail.
+#[test]
+fn header_regex_rules_run_on_the_corpus() {
+    use amavisd::spam::headers::{HeaderTest, Headers};
+    let c = Config::load(Path::new(RULES), Some(Path::new(SITE)));
+    let mut tests = Vec::new();
+    let mut failed = Vec::new();
+    for r in c.rules.values().filter(|r| r.kind == Kind::Header) {
+        let d = r.definition.trim();
+        if d.starts_with("eval:") || d.starts_with("exists:") {
+            continue;
+        }
+        match HeaderTest::parse(d) {
+            Ok(t) => tests.push((r.name.clone(), t)),
+            Err(e) => failed.push(format!("{}: {e}: {d}", r.name)),
+        }
+    }
+    assert!(failed.is_empty(), "{failed:#?}");
+    let dir = std::env::var("AMAVISD_CORPUS").unwrap_or_else(|_| {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/scripts/fetch-corpus.sh"
+        );
+        let out = std::process::Command::new("bash")
+            .arg(script)
+            .output()
+            .expect("fetch-corpus.sh");
+        assert!(out.status.success(), "fetch-corpus.sh failed");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    });
+    let mut files: Vec<_> = ["easy-ham-1", "spam-1"]
+        .iter()
+        .flat_map(|set| std::fs::read_dir(Path::new(&dir).join(set)).expect("corpus set"))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files.truncate(300);
+    let t = std::time::Instant::now();
+    let mut hits: std::collections::BTreeMap<&str, usize> = Default::default();
+    for f in &files {
+        let raw = std::fs::read(f).unwrap();
+        let end = raw
+            .windows(2)
+            .position(|w| w == b"\n\n")
+            .map_or(raw.len(), |p| p + 1);
+        // The corpus files start with an mbox "From " line.
+        let head = raw[..end].splitn(2, |&b| b == b'\n').nth(1).unwrap_or(&[]);
+        let h = Headers::parse(head, "");
+        for (name, test) in &tests {
+            if test.hits(&h) {
+                *hits.entry(name.as_str()).or_default() += 1;
+            }
+        }
+    }
+    let per = t.elapsed() / files.len() as u32;
+    println!(
+        "{} header regex rules over {} messages: {} rules hit, {per:?} per message (debug build)",
+        tests.len(),
+        files.len(),
+        hits.len()
+    );
+    assert!(tests.len() > 200);
+    assert!(hits.len() > 30, "{hits:?}");
+}
