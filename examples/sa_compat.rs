@@ -1,7 +1,7 @@
 //! The compatibility harness: runs the real `spamassassin -L -t` (Debian `spamassassin`,
 //! network tests off) and our engine over messages of the SpamAssassin corpus development set,
 //! and prints rule-hit agreement for the rules we evaluate (for now: header rules that test a
-//! value with a regex) and where we disagree.
+//! value with a regex, and body regex rules) and where we disagree.
 //!
 //! ```text
 //! cargo run --release --example sa_compat -- [MESSAGES]     # default 100; AMAVISD_CORPUS=dir
@@ -12,6 +12,8 @@
 
 use amavisd::spam::cf::{Config, Kind};
 use amavisd::spam::headers::{HeaderTest, Headers};
+use amavisd::spam::pattern::{Pattern, compile, literal_of};
+use amavisd::spam::render::body_paragraphs;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -95,6 +97,17 @@ fn main() {
             tests.push((r.name.clone(), t));
         }
     }
+    let mut bodies: Vec<(String, Pattern)> = Vec::new();
+    for r in cfg.rules.values() {
+        if r.kind != Kind::Body || cfg.score_of(r) == 0.0 {
+            continue;
+        }
+        if let Some(lit) = literal_of(r.kind, &r.definition)
+            && let Ok(p) = compile(&lit)
+        {
+            bodies.push((r.name.clone(), p));
+        }
+    }
     let root = corpus();
     let mut files: Vec<PathBuf> = ["easy-ham-1", "spam-1", "hard-ham-1"]
         .iter()
@@ -109,6 +122,7 @@ fn main() {
     files.sort_by_key(|p| p.file_name().map(|f| f.to_owned()));
     files.truncate(n);
     let (mut agree, mut total) = (0usize, 0usize);
+    let (mut b_agree, mut b_total) = (0usize, 0usize);
     let mut only_ours: BTreeMap<String, usize> = BTreeMap::new();
     let mut only_sa: BTreeMap<String, usize> = BTreeMap::new();
     for f in &files {
@@ -128,6 +142,19 @@ fn main() {
             .map_or(body.len(), |p| p + 1);
         let head = Headers::parse(&body[..end], "");
         let theirs = sa_hits(&body);
+        let paragraphs = body_paragraphs(&body);
+        for (name, p) in &bodies {
+            let ours = paragraphs.iter().any(|x| p.is_match(x.as_bytes()));
+            let sa = theirs.contains(name);
+            b_total += 1;
+            if ours == sa {
+                b_agree += 1;
+            } else if ours {
+                *only_ours.entry(name.clone()).or_default() += 1;
+            } else {
+                *only_sa.entry(name.clone()).or_default() += 1;
+            }
+        }
         for (name, t) in &tests {
             let ours = t.hits(&head);
             let sa = theirs.contains(name);
@@ -146,6 +173,11 @@ fn main() {
         files.len(),
         tests.len(),
         agree as f64 * 100.0 / total.max(1) as f64
+    );
+    println!(
+        "{} body regex rules: {b_agree} of {b_total} pairs agree ({:.2} %)",
+        bodies.len(),
+        b_agree as f64 * 100.0 / b_total.max(1) as f64
     );
     let mut worst: Vec<(usize, String, &str)> = only_ours
         .iter()

@@ -1,0 +1,77 @@
+//! The body as SpamAssassin's `body` rules see it: the Subject first, then the text of every
+//! text part decoded to UTF-8 (HTML rendered to text), split into paragraphs at blank lines,
+//! each paragraph's white space runs reduced to one space. Body rules match each paragraph
+//! on its own.
+//!
+//! First version: mail-parser decodes the parts and renders HTML; SpamAssassin's HTML renderer
+//! differs in places (invisible text, alt texts), which the compatibility harness
+//! (`examples/sa_compat.rs`) measures.
+
+use mail_parser::{MessageParser, PartType};
+
+/// The rendered paragraphs of `raw` (a whole message).
+pub fn body_paragraphs(raw: &[u8]) -> Vec<String> {
+    let Some(msg) = MessageParser::default().parse(raw) else {
+        return Vec::new();
+    };
+    let mut text = String::new();
+    if let Some(s) = msg.subject() {
+        text.push_str(s);
+        text.push_str("\n\n");
+    }
+    for part in msg.parts.iter() {
+        match &part.body {
+            PartType::Text(t) => {
+                text.push_str(t);
+                text.push_str("\n\n");
+            }
+            PartType::Html(h) => {
+                text.push_str(&mail_parser::decoders::html::html_to_text(h));
+                text.push_str("\n\n");
+            }
+            _ => {}
+        }
+    }
+    paragraphs(&text)
+}
+
+/// Splits at blank lines and reduces white space, as SpamAssassin's rendered body array.
+pub fn paragraphs(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            continue;
+        }
+        for word in line.split_whitespace() {
+            if !cur.is_empty() {
+                cur.push(' ');
+            }
+            cur.push_str(word);
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_then_paragraphs() {
+        let m = b"Subject: Cheap   stuff\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n\
+--b\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+Buy  now,\r\nsave =E4 lot.\r\n\r\nUnsubscribe below.\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>Hello <b>there</b></p>\r\n--b--\r\n";
+        let p = body_paragraphs(m);
+        assert_eq!(p[0], "Cheap stuff");
+        assert_eq!(p[1], "Buy now, save \u{e4} lot.");
+        assert_eq!(p[2], "Unsubscribe below.");
+        assert!(p.iter().any(|x| x.contains("Hello there")), "{p:?}");
+    }
+}
