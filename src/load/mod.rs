@@ -108,14 +108,7 @@ pub fn messages_from_dir(dir: &Path) -> std::io::Result<Vec<Vec<u8>>> {
             continue;
         }
         let raw = std::fs::read(e.path())?;
-        let mut m = Vec::with_capacity(raw.len() + raw.len() / 40);
-        for (i, &b) in raw.iter().enumerate() {
-            if b == b'\n' && (i == 0 || raw[i - 1] != b'\r') {
-                m.push(b'\r');
-            }
-            m.push(b);
-        }
-        out.push(m);
+        out.push(crate::message::line_ends::to_crlf(&raw));
     }
     Ok(out)
 }

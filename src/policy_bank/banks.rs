@@ -230,11 +230,6 @@ impl Policies {
         }
     }
 
-    /// Is `addr` in the client networks of `mynetworks`?
-    pub fn in_mynetworks(&self, ip: std::net::IpAddr) -> bool {
-        lookup::ip_in(ip, &self.mynets)
-    }
-
     /// The entries that apply to `addr`, highest priority first: hash keys in amavisd-new's
     /// order, then regex entries in file order. This is the seam for SQL lookups, which
     /// amavisd-new consults before static tables.
@@ -264,14 +259,13 @@ impl Policies {
         if sql.is_empty() {
             return Ok(self.for_recipient(msg, addr));
         }
-        // SQL values come from outside the configuration: checked like a table in the file,
-        // and refused (the message waits) rather than half-applied.
-        let mut probe = self.base.clone();
-        overlay(&mut probe, sql);
-        to_policy(&probe).map_err(|(k, r)| (format!("SQL policy.{k}"), r))?;
+        // SQL values come from outside the configuration: checked like a table in the file
+        // (once per distinct settings, then cached), and refused (the message waits) rather
+        // than half-applied.
         let mut found = vec![(format!("s{}", sql), sql)];
         found.extend(self.recipient_overrides(addr, &msg.policy.recipient_delimiter));
-        Ok(self.merged(&msg.banks, &found))
+        self.merge(&msg.banks, &found)
+            .map_err(|(k, r)| (format!("SQL policy.{k}"), r))
     }
 
     /// The settings for one recipient of a message.
@@ -291,14 +285,27 @@ impl Policies {
         lookup::domain_in(addr, &policy.local_domains, &self.mydomain)
     }
 
+    /// Settings from the configuration: every table was checked on top of [policy] at load,
+    /// and overlaying checked tables keeps each value checked; should it fail anyway, the
+    /// default policy is the safe answer.
     fn merged(&self, banks: &[String], rcpt: &[(String, &toml::Table)]) -> Arc<Policy> {
+        self.merge(banks, rcpt).unwrap_or_default()
+    }
+
+    /// The banks' and recipient entries' tables over [policy], cached by their ids; a table
+    /// that does not make a valid policy is an error and is not cached.
+    fn merge(
+        &self,
+        banks: &[String],
+        rcpt: &[(String, &toml::Table)],
+    ) -> Result<Arc<Policy>, BuildError> {
         let mut key = banks.join("/");
         for (id, _) in rcpt {
             key.push('|');
             key.push_str(id);
         }
         if let Some(p) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
-            return p;
+            return Ok(p);
         }
         let mut t = self.base.clone();
         for b in banks {
@@ -318,15 +325,14 @@ impl Policies {
         for (_, rt) in rcpt.iter().rev() {
             overlay(&mut t, rt);
         }
-        // Every table was checked on top of [policy] at load, and overlaying checked tables
-        // keeps each value checked; should it fail anyway, the base policy is the safe answer.
-        let p = Arc::new(to_policy(&t).unwrap_or_default());
+        let p = Arc::new(to_policy(&t)?);
         if let Ok(mut c) = self.cache.lock() {
-            // Bounded: distinct keys are bank paths times matching entries, all from config.
+            // Bounded: distinct keys are bank paths times matching entries (and distinct SQL
+            // settings); past the bound, settings are merged afresh each time.
             if c.len() < 10_000 {
                 c.insert(key, Arc::clone(&p));
             }
         }
-        p
+        Ok(p)
     }
 }

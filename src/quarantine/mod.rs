@@ -6,6 +6,7 @@
 //! and renamed into place (and its folder fsync'd), the SQL transaction committed.
 
 use crate::message::Spool;
+use crate::message::line_ends::to_lf;
 use crate::sql_log::{SqlError, Store};
 use serde::Deserialize;
 use sqlx::AssertSqlSafe;
@@ -112,21 +113,6 @@ pub fn envelope_header(sender: &str, rcpts: &[&str], blocked: &[&str], mail_id: 
     h.into_bytes()
 }
 
-/// The message with LF line ends, as amavisd-new stores it.
-fn lf(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == b'\r' && raw.get(i + 1) == Some(&b'\n') {
-            i += 1;
-            continue;
-        }
-        out.push(raw[i]);
-        i += 1;
-    }
-    out
-}
-
 fn file_err(path: &Path) -> impl Fn(std::io::Error) -> QuarantineError + '_ {
     move |source| QuarantineError::File {
         path: path.to_path_buf(),
@@ -183,7 +169,7 @@ pub async fn store(
             let name2 = name.clone();
             tokio::task::spawn_blocking(move || {
                 let mut all = head;
-                all.extend_from_slice(&lf(&raw));
+                all.extend_from_slice(&to_lf(&raw));
                 write_durably(&dir, &name2, &all, gzip)
             })
             .await
@@ -205,7 +191,7 @@ pub async fn store(
             };
             let raw = spool_bytes(spool).await?;
             let mut all = head;
-            all.extend_from_slice(&lf(&raw));
+            all.extend_from_slice(&to_lf(&raw));
             sql_put(store, mail_id, &all).await?;
             Ok(Some(Stored {
                 quar_type: 'Q',
@@ -343,13 +329,12 @@ mod tests {
     }
 
     #[test]
-    fn envelope_lines_and_line_ends() {
+    fn envelope_lines() {
         let h = envelope_header("s@x", &["a@y", "b@y"], &["b@y"], "abcDEF123456");
         assert_eq!(
             String::from_utf8(h).unwrap(),
             "X-Envelope-From: <s@x>\nX-Envelope-To: <a@y>,\n  <b@y>\nX-Envelope-To-Blocked: <b@y>\nX-Quarantine-ID: <abcDEF123456>\n"
         );
-        assert_eq!(lf(b"a\r\nb\rc\r\n"), b"a\nb\rc\n");
     }
 
     #[test]

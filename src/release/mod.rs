@@ -165,14 +165,7 @@ fn unpack(stored: &[u8]) -> Unpacked {
         }
     }
     flush(&mut current, &mut u);
-    let mut msg = Vec::with_capacity(rest.len() + rest.len() / 40);
-    for (i, &b) in rest.iter().enumerate() {
-        if b == b'\n' && (i == 0 || rest[i - 1] != b'\r') {
-            msg.push(b'\r');
-        }
-        msg.push(b);
-    }
-    u.message = msg;
+    u.message = crate::message::line_ends::to_crlf(rest);
     u
 }
 
