@@ -82,6 +82,11 @@ pub struct Config {
     pub plugins: BTreeSet<String>,
     /// Directives recorded but not acted on, with how often they appear.
     pub ignored: BTreeMap<String, usize>,
+    /// Word lists the eval functions read (`freemail_domains`, `util_rb_tld` ...), every
+    /// word of every line, lower case.
+    pub lists: BTreeMap<String, BTreeSet<String>>,
+    /// ReplaceTags definitions (applied when loading ends).
+    pub replace: super::replace_tags::Tags,
     pub problems: Vec<Problem>,
     /// Scores and the like given before their rule was defined, applied at the end.
     pending: Vec<(Origin, String, String)>,
@@ -161,7 +166,20 @@ impl Config {
             }
         }
         c.apply_pending();
+        c.apply_replace_tags();
         c
+    }
+
+    /// Rewrites the rules `replace_rules` names (when the ReplaceTags plugin is loaded).
+    fn apply_replace_tags(&mut self) {
+        if !self.plugins.contains("Mail::SpamAssassin::Plugin::ReplaceTags") {
+            return;
+        }
+        for name in self.replace.rules.clone() {
+            if let Some(r) = self.rules.get_mut(&name) {
+                r.definition = self.replace.apply(&r.definition);
+            }
+        }
     }
 
     /// Reads one file (and what it includes).
@@ -309,6 +327,12 @@ impl Config {
                 let target = base.join(rest.trim());
                 self.read_file(&target, depth + 1);
             }
+            "freemail_domains" | "freemail_whitelist" | "freemail_welcomelist"
+            | "util_rb_tld" | "util_rb_2tld" | "util_rb_3tld" => {
+                let list = self.lists.entry(directive.to_string()).or_default();
+                list.extend(rest.split_whitespace().map(str::to_ascii_lowercase));
+            }
+            other if self.replace.directive(other, rest) => {}
             other => {
                 *self.ignored.entry(other.to_string()).or_default() += 1;
             }
@@ -354,13 +378,14 @@ impl Config {
     }
 
     /// The score a rule counts with: score set 0 (no Bayes, no network tests), or
-    /// SpamAssassin's default when no `score` line names it (1.0; 0.01 for `T_` rules; 0 for
-    /// `__` sub-rules).
+    /// SpamAssassin's default when no `score` line names it (1.0, or -1.0 with `tflags nice`;
+    /// 0.01 for `T_` rules; 0 for `__` sub-rules).
     pub fn score_of(&self, rule: &RuleDef) -> f64 {
         match &rule.score {
             Some(v) => v[0],
             None if rule.name.starts_with("__") => 0.0,
             None if rule.name.starts_with("T_") => 0.01,
+            None if rule.tflags.iter().any(|t| t == "nice") => -1.0,
             None => 1.0,
         }
     }
@@ -377,8 +402,10 @@ mod tests {
         };
         c.read_text(Path::new("t.cf"), text, 0);
         c.apply_pending();
+        c.apply_replace_tags();
         c
     }
+
 
     #[test]
     fn rules_scores_and_blocks() {

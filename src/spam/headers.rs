@@ -173,7 +173,18 @@ impl Headers {
                 }
                 Self::join(v)
             }
-            "EnvelopeFrom" => Some(format!("{}\n", self.envelope_from)),
+            "EnvelopeFrom" => {
+                // Without an envelope (a file, spamc), SpamAssassin falls back to the
+                // fields a delivering MTA leaves.
+                if self.envelope_from.is_empty() {
+                    ["X-Envelope-From", "Return-Path"]
+                        .iter()
+                        .find_map(|n| self.values(n, true).into_iter().next())
+                        .map(|v| format!("{}\n", first_addr(v.trim())))
+                } else {
+                    Some(format!("{}\n", self.envelope_from))
+                }
+            }
             _ => Self::join(self.values(name, raw)),
         }?;
         Some(match modifier {
@@ -181,6 +192,16 @@ impl Headers {
             "name" => first_name(value.trim_end()),
             _ => value,
         })
+    }
+
+    /// Every occurrence of a field, unfolded, not decoded.
+    pub fn raw_values(&self, name: &str) -> Vec<String> {
+        self.values(name, true)
+    }
+
+    /// The field names in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.fields.iter().map(|(n, _)| n.as_str())
     }
 
     /// True when the field is present (`exists:Name`).
@@ -226,8 +247,12 @@ impl HeaderTest {
 
     /// Does the rule hit on these headers?
     pub fn hits(&self, h: &Headers) -> bool {
-        let v = h
-            .get(&self.spec)
+        self.hits_with(|spec| h.get(spec))
+    }
+
+    /// Does the rule hit, with header values from `get` (which knows pseudo-headers)?
+    pub fn hits_with(&self, get: impl Fn(&str) -> Option<String>) -> bool {
+        let v = get(&self.spec)
             .or_else(|| self.if_unset.clone())
             .unwrap_or_default();
         self.pattern.is_match(v.as_bytes()) != self.negate

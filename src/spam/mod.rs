@@ -1,14 +1,21 @@
-//! The embedded spam engine (issues 8-10). So far: SpamAssassin's configuration files read into
-//! rule definitions ([`cf`]), with its `if` conditions ([`condition`]), its Perl regular
-//! expressions compiled ([`pattern`]) and its `meta` expressions parsed and evaluated
-//! ([`meta`]), header values as header rules see them ([`headers`]) and the body as body
-//! rules see it ([`render`]). Rule evaluation, the
-//! message rendering SpamAssassin does, Bayes and the spamd protocol come next; the pipeline
-//! does not call this yet.
+//! The embedded spam engine: SpamAssassin's rule files read ([`cf`]) and compiled into a scan
+//! plan ([`plan`]), run over a message as the rules see it ([`view`]) into scored symbols
+//! ([`scan`]); [`engine`] holds the loaded rules and swaps them on reload; [`spamd`] speaks
+//! the spamc protocol.
 
 pub mod cf;
 pub mod condition;
+pub mod engine;
+pub mod eval;
 pub mod headers;
+pub mod html;
 pub mod meta;
 pub mod pattern;
+pub mod plan;
+pub mod relays;
 pub mod render;
+pub mod replace_tags;
+pub mod report;
+pub mod scan;
+pub mod uri;
+pub mod view;

@@ -22,6 +22,38 @@ impl Pattern {
         }
     }
 
+    /// The named groups of the first match (SpamAssassin 4's captured tags, `(?<NAME>...)`).
+    pub fn named_captures(&self, text: &[u8]) -> Vec<(String, String)> {
+        match self {
+            Pattern::Fast(r) => {
+                let Some(c) = r.captures(text) else { return Vec::new() };
+                r.capture_names()
+                    .flatten()
+                    .filter_map(|n| c.name(n).map(|m| (n.to_string(), String::from_utf8_lossy(m.as_bytes()).into_owned())))
+                    .collect()
+            }
+            Pattern::Perl(r) => {
+                let Ok(Some(c)) = r.captures(text) else { return Vec::new() };
+                r.capture_names()
+                    .flatten()
+                    .filter_map(|n| c.name(n).map(|m| (n.to_string(), String::from_utf8_lossy(m.as_bytes()).into_owned())))
+                    .collect()
+            }
+        }
+    }
+
+    /// How many times it matches `text`, at most `max`.
+    pub fn count(&self, text: &[u8], max: u32) -> u32 {
+        match self {
+            Pattern::Fast(r) => r.find_iter(text).take(max as usize).count() as u32,
+            Pattern::Perl(r) => r
+                .find_iter(text)
+                .take(max as usize)
+                .take_while(Result::is_ok)
+                .count() as u32,
+        }
+    }
+
     /// Which engine it runs on.
     pub fn engine(&self) -> &'static str {
         match self {

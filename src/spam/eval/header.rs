@@ -1,0 +1,144 @@
+//! Eval functions over header fields and relays (SpamAssassin's HeaderEval and relay checks).
+
+use super::{Ctx, Func, domain_of, num};
+
+pub(super) fn lookup(name: &str) -> Option<Func> {
+    Some(match name {
+        "check_for_missing_to_header" => missing_to,
+        "check_no_relays" => no_relays,
+        "check_for_shifted_date" => shifted_date,
+        "check_equal_from_domains" => different_from_domains,
+        "check_illegal_chars" => illegal_chars,
+        "check_header_count_range" => header_count_range,
+        "subject_is_all_caps" => subject_all_caps,
+        _ => return None,
+    })
+}
+
+fn missing_to(ctx: &Ctx, _: &[String]) -> bool {
+    let h = &ctx.view.headers;
+    !h.exists("To") && !h.exists("Apparently-To")
+}
+
+fn no_relays(ctx: &Ctx, _: &[String]) -> bool {
+    ctx.view.relays.all().next().is_none()
+}
+
+fn parse_date(v: &str) -> Option<i64> {
+    let dt = mail_parser::DateTime::parse_rfc822(v.trim())?;
+    dt.is_valid().then(|| dt.to_timestamp())
+}
+
+/// When the message arrived, as SpamAssassin judges it: the date of the topmost `Received`
+/// that has one, after setting aside a first field added on this host (from localhost or
+/// 127.0.0.1, or qmail's `invoked by uid`) and a fetchmail field under it; those count only
+/// when nothing else has a date.
+fn received_time(ctx: &Ctx) -> Option<i64> {
+    let mut received = ctx.view.headers.raw_values("Received");
+    let mut local = Vec::new();
+    let is_local = |r: &str| {
+        let l = r.to_ascii_lowercase();
+        l.starts_with("from localhost ")
+            || l.split(" by ").next().is_some_and(|f| f.starts_with("from ") && f.contains("127.0.0.1"))
+            || (l.contains("qmail ") && l.contains(" invoked by uid "))
+    };
+    if received.first().is_some_and(|r| is_local(r)) {
+        local.push(received.remove(0));
+    }
+    if received.first().is_some_and(|r| r.to_ascii_lowercase().contains("by localhost with ") && r.contains("(fetchmail-")) {
+        local.push(received.remove(0));
+    } else if let Some(l) = local.pop() {
+        received.insert(0, l);
+    }
+    let date = |r: &String| r.rsplit_once(';').and_then(|(_, d)| parse_date(d));
+    received.iter().find_map(date).or_else(|| local.iter().find_map(date))
+}
+
+/// `Date:` minus the arrival time, in hours, within [min, max) (`undef` is open).
+fn shifted_date(ctx: &Ctx, args: &[String]) -> bool {
+    let Some(date) = ctx.view.headers.raw_values("Date").first().and_then(|d| parse_date(d)) else {
+        return false;
+    };
+    let Some(received) = received_time(ctx) else {
+        return false;
+    };
+    let hours = (date - received) as f64 / 3600.0;
+    num(args, 0).is_none_or(|min| hours >= min) && num(args, 1).is_none_or(|max| hours < max)
+}
+
+/// The domain a registrar hands out: the last two labels, or three under a two-label
+/// public suffix (`util_rb_2tld`), or four under a three-label one (`util_rb_3tld`).
+pub(super) fn registrable(domain: &str, ctx: &Ctx) -> String {
+    let labels: Vec<&str> = domain.split('.').collect();
+    let tail = |n: usize| labels[labels.len().saturating_sub(n)..].join(".");
+    let listed = |list: &str, v: &str| ctx.lists.get(list).is_some_and(|l| l.contains(v));
+    if labels.len() >= 4 && listed("util_rb_3tld", &tail(3)) {
+        tail(4)
+    } else if labels.len() >= 3 && listed("util_rb_2tld", &tail(2)) {
+        tail(3)
+    } else {
+        tail(2)
+    }
+}
+
+/// From: and the envelope sender are in different registered domains.
+fn different_from_domains(ctx: &Ctx, _: &[String]) -> bool {
+    let from = ctx.view.header("From:addr").and_then(|a| domain_of(&a));
+    let env = ctx.view.header("EnvelopeFrom:addr").and_then(|a| domain_of(&a));
+    match (from, env) {
+        (Some(f), Some(e)) => registrable(&f, ctx) != registrable(&e, ctx),
+        _ => false,
+    }
+}
+
+/// Characters outside ASCII in a field (`ALL`: every field but Subject and From): at least
+/// `count` of them and more than `ratio` of its length.
+fn illegal_chars(ctx: &Ctx, args: &[String]) -> bool {
+    let which = args.first().map(String::as_str).unwrap_or("ALL");
+    let ratio = num(args, 1).unwrap_or(0.0);
+    let count = num(args, 2).unwrap_or(1.0);
+    let text: String = if which == "ALL" {
+        let h = &ctx.view.headers;
+        let names: Vec<String> = h.names().map(str::to_string).collect();
+        names
+            .iter()
+            .filter(|n| !n.eq_ignore_ascii_case("Subject") && !n.eq_ignore_ascii_case("From"))
+            .flat_map(|n| h.raw_values(n).into_iter().take(1))
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else {
+        ctx.view.headers.raw_values(which).join("\n")
+    };
+    if text.is_empty() {
+        return false;
+    }
+    let illegal = text.chars().filter(|c| !c.is_ascii()).count() as f64;
+    illegal >= count && illegal / text.chars().count() as f64 > ratio
+}
+
+fn header_count_range(ctx: &Ctx, args: &[String]) -> bool {
+    let Some(name) = args.first() else { return false };
+    let n = ctx.view.headers.raw_values(name).len() as f64;
+    num(args, 1).is_none_or(|min| n >= min) && num(args, 2).is_none_or(|max| n <= max)
+}
+
+/// A subject of several words, at least 10 characters, whose letters are all capitals.
+fn subject_all_caps(ctx: &Ctx, _: &[String]) -> bool {
+    let Some(s) = ctx.view.headers.get("Subject") else { return false };
+    let mut s = s.trim();
+    loop {
+        let lower = s.to_ascii_lowercase();
+        let Some(p) = ["re:", "fw:", "fwd:", "aw:", "antwort:", "sv:"]
+            .iter()
+            .find(|p| lower.starts_with(**p))
+        else {
+            break;
+        };
+        s = s[p.len()..].trim_start();
+    }
+    if !s.contains(char::is_whitespace) || s.len() < 10 {
+        return false;
+    }
+    let letters: Vec<char> = s.chars().filter(char::is_ascii_alphabetic).collect();
+    !letters.is_empty() && letters.iter().all(char::is_ascii_uppercase)
+}

@@ -1,0 +1,140 @@
+//! SpamAssassin's eval functions (`eval:name(args)` in a rule): the ones the shipped rules use
+//! most, with SpamAssassin's meaning, grouped by what they look at (one file per family).
+//! A rule whose function is not here stays inactive, and start-up lists those functions.
+//! Functions that need the network (DNS blocklists, SPF, DKIM keys, Razor, Pyzor, DCC) are
+//! off, as with `spamassassin -L`; Bayes answers once it has been trained (issue 9).
+
+mod freemail;
+mod header;
+mod html;
+mod mime;
+
+use super::view::MessageView;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A parsed `eval:` call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub name: String,
+    pub args: Vec<String>,
+}
+
+/// What an eval function may read besides the message.
+pub struct Ctx<'a> {
+    pub view: &'a MessageView,
+    /// Word lists from the configuration (`freemail_domains`, `util_rb_2tld` ...).
+    pub lists: &'a BTreeMap<String, BTreeSet<String>>,
+}
+
+type Func = fn(&Ctx, &[String]) -> bool;
+
+/// Functions that need the network or a reputation store; inactive by design.
+const NETWORK: &[&str] = &[
+    "check_rbl", "check_rbl_sub", "check_rbl_txt", "check_rbl_from_host", "check_rbl_from_domain",
+    "check_rbl_envfrom", "check_rbl_headers", "check_rbl_ns_from", "check_rbl_rcvd", "check_uridnsbl",
+    "check_uridnsbl_lookups", "check_uri_host_listed", "check_dcc", "check_dcc_reputation_range",
+    "check_razor2", "check_razor2_range", "check_pyzor", "check_dns_sender", "check_asn",
+    "check_hashbl_bodyre", "check_hashbl_emails", "check_hashbl_uris", "check_senders_reputation",
+    "check_from_in_auto_welcomelist", "check_from_in_auto_whitelist",
+];
+
+/// Reads `eval:name('a', "b", 3)`.
+pub fn parse(def: &str) -> Option<Call> {
+    let rest = def.trim().strip_prefix("eval:")?;
+    let open = rest.find('(')?;
+    let name = rest[..open].trim().to_string();
+    let inner = rest[open + 1..].trim_end().strip_suffix(')')?;
+    let mut args = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut any = false;
+    for c in inner.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => cur.push(c),
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                any = true;
+            }
+            None if c == ',' => {
+                args.push(std::mem::take(&mut cur).trim().to_string());
+                any = false;
+            }
+            None => {
+                cur.push(c);
+                any |= !c.is_whitespace();
+            }
+        }
+    }
+    if any || !cur.trim().is_empty() {
+        args.push(cur.trim().to_string());
+    }
+    Some(Call { name, args })
+}
+
+fn lookup(name: &str) -> Option<Func> {
+    header::lookup(name)
+        .or_else(|| mime::lookup(name))
+        .or_else(|| html::lookup(name))
+        .or_else(|| freemail::lookup(name))
+}
+
+/// How a call can be evaluated.
+pub enum Status {
+    Implemented,
+    /// Needs the network (off).
+    Network,
+    /// Bayes: no answer until issue 9's classifier is trained.
+    Bayes,
+    NotImplemented,
+}
+
+/// Whether `name` is one of ours.
+pub fn status(name: &str) -> Status {
+    if lookup(name).is_some() {
+        Status::Implemented
+    } else if name == "check_bayes" {
+        Status::Bayes
+    } else if NETWORK.contains(&name) {
+        Status::Network
+    } else {
+        Status::NotImplemented
+    }
+}
+
+/// Runs a call; `false` for functions we do not have.
+pub fn run(call: &Call, ctx: &Ctx) -> bool {
+    lookup(&call.name).is_some_and(|f| f(ctx, &call.args))
+}
+
+/// An argument as a number; `undef`, `inf` and missing ones are unbounded.
+fn num(args: &[String], i: usize) -> Option<f64> {
+    args.get(i).and_then(|a| a.trim().parse::<f64>().ok()).filter(|v| v.is_finite())
+}
+
+/// The domain of an address, lower case.
+fn domain_of(addr: &str) -> Option<String> {
+    let d = addr.trim().trim_matches(|c| c == '<' || c == '>').rsplit_once('@')?.1;
+    let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+    (!d.is_empty()).then_some(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_calls() {
+        assert_eq!(
+            parse("eval:check_for_shifted_date('-6', \"-3\")"),
+            Some(Call { name: "check_for_shifted_date".into(), args: vec!["-6".into(), "-3".into()] })
+        );
+        assert_eq!(parse("eval:check_no_relays()").unwrap().args, Vec::<String>::new());
+        assert_eq!(parse("eval:image_count('all',1,1)").unwrap().args, vec!["all", "1", "1"]);
+        assert_eq!(parse("eval:check_x('a,b')").unwrap().args, vec!["a,b"]);
+        assert!(parse("Subject =~ /x/").is_none());
+        assert!(matches!(status("check_rbl"), Status::Network));
+        assert!(matches!(status("check_no_relays"), Status::Implemented));
+        assert!(matches!(status("no_such_function"), Status::NotImplemented));
+    }
+}

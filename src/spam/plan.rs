@@ -1,0 +1,310 @@
+//! The scan plan: SpamAssassin's rule definitions compiled once (regexes, header tests, eval
+//! calls, meta expressions), only the rules that can count (a non-zero score, or a sub-rule
+//! some counting meta needs), in the order they run: cheap rules (headers, evals) first,
+//! then the body kinds, then metas after everything they name.
+//!
+//! What cannot run is listed with its reason: rules needing the network (off, as with
+//! `spamassassin -L`), Bayes (issue 9), eval functions we do not have, and the rare regex that
+//! does not compile.
+
+use super::cf::{Config, Kind, RuleDef};
+use super::eval::{self, Call, Status};
+use super::headers::HeaderTest;
+use super::meta::{self, Expr};
+use super::pattern::{self, Pattern};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// A rule's test, compiled.
+pub enum Test {
+    Header(HeaderTest),
+    /// `exists:Name` (negated for `!exists:`; SpamAssassin writes that as a meta usually).
+    Exists(String),
+    /// `body`, `rawbody`, `full` and `uri` regexes.
+    Pattern(Pattern),
+    /// `mimeheader NAME Field[:raw] =~ /re/`.
+    Mimeheader {
+        field: String,
+        raw: bool,
+        negate: bool,
+        pattern: Pattern,
+    },
+    Eval(Call),
+    /// The expression and the rule indexes it reads, by name.
+    Meta(Expr),
+    /// A rule naming captured tags (`%{NAME}`): compiled per message once the header rules
+    /// that capture them (`(?<NAME>...)`) have run; it does not run when a tag is unset.
+    Template(String),
+}
+
+/// `tflags` that change how a rule counts.
+#[derive(Debug, Clone, Default)]
+pub struct Tflags {
+    /// Counts every match, up to `maxhits`.
+    pub multiple: bool,
+    pub maxhits: Option<u32>,
+    pub noautolearn: bool,
+    pub autolearn_force: bool,
+    pub learn: bool,
+    pub net: bool,
+}
+
+impl Tflags {
+    fn of(r: &RuleDef) -> Tflags {
+        let mut t = Tflags::default();
+        for f in &r.tflags {
+            match f.as_str() {
+                "multiple" => t.multiple = true,
+                "noautolearn" => t.noautolearn = true,
+                "autolearn_force" => t.autolearn_force = true,
+                "learn" => t.learn = true,
+                "net" => t.net = true,
+                other => {
+                    if let Some(n) = other.strip_prefix("maxhits=") {
+                        t.maxhits = n.parse().ok();
+                        t.multiple = true;
+                    }
+                }
+            }
+        }
+        t
+    }
+}
+
+/// One compiled rule.
+pub struct Rule {
+    pub name: String,
+    /// Its regex has named groups whose values later rules use as `%{NAME}`.
+    pub captures: bool,
+    pub kind: Kind,
+    pub test: Test,
+    pub score: f64,
+    pub tflags: Tflags,
+    pub priority: i32,
+    pub describe: String,
+}
+
+/// Why a rule does not run.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Inactive {
+    Network,
+    Bayes,
+    /// An eval function we do not have (its name).
+    NoEval(String),
+    /// The regex or header test did not compile (the reason).
+    Broken(String),
+}
+
+/// The compiled rule set.
+pub struct Plan {
+    /// Non-meta rules in run order, then metas in dependency order.
+    pub rules: Vec<Rule>,
+    /// Where the metas start in `rules`.
+    pub first_meta: usize,
+    /// Index by name, for metas.
+    pub index: HashMap<String, usize>,
+    pub required_score: f64,
+    /// Rules that exist but do not run, with why.
+    pub inactive: BTreeMap<String, Inactive>,
+}
+
+/// Order within the non-meta rules: cheap kinds first, then by priority.
+fn cost(kind: Kind) -> u8 {
+    match kind {
+        Kind::Header => 0,
+        Kind::Mimeheader => 1,
+        Kind::Uri => 2,
+        Kind::Body => 3,
+        Kind::Rawbody => 4,
+        Kind::Full => 5,
+        Kind::Meta => 6,
+    }
+}
+
+fn compile_test(r: &RuleDef) -> Result<Test, Inactive> {
+    let def = r.definition.trim();
+    if def.contains("%{") && r.kind != Kind::Meta {
+        return Ok(Test::Template(def.to_string()));
+    }
+    if let Some(call) = eval::parse(def) {
+        return match eval::status(&call.name) {
+            Status::Implemented => Ok(Test::Eval(call)),
+            Status::Network => Err(Inactive::Network),
+            Status::Bayes => Err(Inactive::Bayes),
+            Status::NotImplemented => Err(Inactive::NoEval(call.name)),
+        };
+    }
+    match r.kind {
+        Kind::Meta => meta::parse(def).map(Test::Meta).map_err(Inactive::Broken),
+        Kind::Header => {
+            if let Some(name) = def.strip_prefix("exists:") {
+                return Ok(Test::Exists(name.trim().to_string()));
+            }
+            HeaderTest::parse(def).map(Test::Header).map_err(Inactive::Broken)
+        }
+        Kind::Mimeheader => {
+            let at = def
+                .find("=~")
+                .or_else(|| def.find("!~"))
+                .ok_or_else(|| Inactive::Broken("no =~ or !~".into()))?;
+            let field = def[..at].trim();
+            let (field, raw) = match field.strip_suffix(":raw") {
+                Some(f) => (f.to_string(), true),
+                None => (field.to_string(), false),
+            };
+            let lit = pattern::literal_of(Kind::Header, def)
+                .ok_or_else(|| Inactive::Broken("no regex".into()))?;
+            Ok(Test::Mimeheader {
+                field,
+                raw,
+                negate: def[at..].starts_with("!~"),
+                pattern: pattern::compile(&lit).map_err(Inactive::Broken)?,
+            })
+        }
+        kind => {
+            let lit = pattern::literal_of(kind, def)
+                .ok_or_else(|| Inactive::Broken("no regex".into()))?;
+            pattern::compile(&lit)
+                .map(Test::Pattern)
+                .map_err(Inactive::Broken)
+        }
+    }
+}
+
+impl Plan {
+    /// Compiles `cfg` with score set 0 (no Bayes, no network tests).
+    pub fn compile(cfg: &Config) -> Plan {
+        // Which rules are needed: every rule that scores, and what the metas among them name.
+        let mut needed: BTreeSet<String> = BTreeSet::new();
+        let mut stack: Vec<String> = cfg
+            .rules
+            .values()
+            // Rules that capture tags are needed by the `%{NAME}` rules that use them.
+            .filter(|r| {
+                (cfg.score_of(r) != 0.0 && !r.name.starts_with("__"))
+                    || r.definition.contains("(?<")
+            })
+            .map(|r| r.name.clone())
+            .collect();
+        while let Some(name) = stack.pop() {
+            if !needed.insert(name.clone()) {
+                continue;
+            }
+            if let Some(r) = cfg.rules.get(&name)
+                && r.kind == Kind::Meta
+                && let Ok(e) = meta::parse(&r.definition)
+            {
+                let mut deps = Vec::new();
+                e.rules(&mut deps);
+                stack.extend(deps.into_iter().filter(|d| cfg.rules.contains_key(d)));
+            }
+        }
+        let mut inactive = BTreeMap::new();
+        let mut plain = Vec::new();
+        let mut metas = Vec::new();
+        for name in &needed {
+            let Some(r) = cfg.rules.get(name) else { continue };
+            // `tflags net` alone does not switch a rule off: with the network off its eval
+            // functions do not hit and score set 0 gives most of them no score.
+            let tflags = Tflags::of(r);
+            match compile_test(r) {
+                Ok(test) => {
+                    let rule = Rule {
+                        name: name.clone(),
+                        captures: r.definition.contains("(?<") || r.definition.contains("(?P<"),
+                        kind: r.kind,
+                        test,
+                        score: cfg.score_of(r),
+                        tflags,
+                        priority: r.priority,
+                        describe: r.describe.clone().unwrap_or_default(),
+                    };
+                    if r.kind == Kind::Meta {
+                        metas.push(rule);
+                    } else {
+                        plain.push(rule);
+                    }
+                }
+                Err(why) => {
+                    inactive.insert(name.clone(), why);
+                }
+            }
+        }
+        plain.sort_by_key(|r| (matches!(r.test, Test::Template(_)), cost(r.kind), r.priority));
+        let metas = order_metas(metas);
+        let first_meta = plain.len();
+        let mut rules = plain;
+        rules.extend(metas);
+        let index: HashMap<String, usize> = rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.name.clone(), i))
+            .collect();
+        Plan {
+            rules,
+            first_meta,
+            index,
+            required_score: cfg.required_score,
+            inactive,
+        }
+    }
+
+    /// Active rules by kind.
+    pub fn active_by_kind(&self) -> BTreeMap<Kind, usize> {
+        let mut m = BTreeMap::new();
+        for r in &self.rules {
+            *m.entry(r.kind).or_default() += 1;
+        }
+        m
+    }
+
+    /// Eval functions the rule set uses that we do not have, with how many needed rules use
+    /// each.
+    pub fn missing_evals(&self) -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for why in self.inactive.values() {
+            if let Inactive::NoEval(f) = why {
+                *m.entry(f.clone()).or_default() += 1;
+            }
+        }
+        m
+    }
+}
+
+/// Metas after the metas they name (a cycle's members keep definition order; SpamAssassin
+/// does not evaluate cycles either, and the shipped set has none).
+fn order_metas(metas: Vec<Rule>) -> Vec<Rule> {
+    let names: HashMap<String, usize> = metas
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.name.clone(), i))
+        .collect();
+    let deps: Vec<Vec<usize>> = metas
+        .iter()
+        .map(|r| match &r.test {
+            Test::Meta(e) => {
+                let mut d = Vec::new();
+                e.rules(&mut d);
+                d.iter().filter_map(|n| names.get(n).copied()).collect()
+            }
+            _ => Vec::new(),
+        })
+        .collect();
+    let mut state = vec![0u8; metas.len()];
+    let mut order = Vec::with_capacity(metas.len());
+    fn visit(i: usize, deps: &[Vec<usize>], state: &mut [u8], order: &mut Vec<usize>) {
+        if state[i] != 0 {
+            return;
+        }
+        state[i] = 1;
+        for &d in &deps[i] {
+            visit(d, deps, state, order);
+        }
+        state[i] = 2;
+        order.push(i);
+    }
+    for i in 0..metas.len() {
+        visit(i, &deps, &mut state, &mut order);
+    }
+    let mut slots: Vec<Option<Rule>> = metas.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
+}

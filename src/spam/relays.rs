@@ -1,0 +1,225 @@
+//! The relays a message passed through, from its `Received` fields, as SpamAssassin's
+//! pseudo-headers `X-Spam-Relays-Trusted`, `-Untrusted`, `-Internal` and `-External` show
+//! them: `[ ip=... rdns=... helo=... by=... ident= envfrom=... intl=0|1 id=... auth=... msa=0 ]`.
+//!
+//! Trust is inferred as SpamAssassin does when `trusted_networks` is not set: relays at the
+//! top of the trail whose address is loopback or private are trusted (and internal); from the
+//! first public address on, everything is untrusted (and external). A `Received` field with
+//! no address in its `from` part (local submission, `qmail invoked by`) is no relay.
+
+use std::net::IpAddr;
+
+/// One parsed relay.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Relay {
+    pub ip: String,
+    pub rdns: String,
+    pub helo: String,
+    pub by: String,
+    pub ident: String,
+    pub envfrom: String,
+    pub id: String,
+    pub auth: String,
+    pub internal: bool,
+}
+
+impl Relay {
+    /// SpamAssassin's bracketed form.
+    pub fn render(&self) -> String {
+        format!(
+            "[ ip={} rdns={} helo={} by={} ident={} envfrom={} intl={} id={} auth={} msa=0 ]",
+            self.ip,
+            self.rdns,
+            self.helo,
+            self.by,
+            self.ident,
+            self.envfrom,
+            u8::from(self.internal),
+            self.id,
+            self.auth
+        )
+    }
+}
+
+/// The relays, top (nearest us) first, split by trust.
+#[derive(Debug, Clone, Default)]
+pub struct Relays {
+    pub trusted: Vec<Relay>,
+    pub untrusted: Vec<Relay>,
+}
+
+fn is_private(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v) => v.is_loopback() || v.is_private() || v.is_link_local() || v.is_unspecified(),
+        IpAddr::V6(v) => {
+            v.is_loopback() || (v.segments()[0] & 0xfe00) == 0xfc00 || (v.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// The first IP address in `s` (bracketed or bare), as written.
+fn first_ip(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        while i < bytes.len() && (bytes[i].is_ascii_hexdigit() || bytes[i] == b'.' || bytes[i] == b':') {
+            i += 1;
+        }
+        if i > start {
+            let cand = s[start..i].trim_matches(|c| c == '.' || c == ':');
+            let cand = cand.strip_prefix("IPv6:").unwrap_or(cand);
+            let before_ok = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
+            if before_ok && (cand.contains('.') || cand.matches(':').count() >= 2) && cand.parse::<IpAddr>().is_ok() {
+                return Some(cand.to_string());
+            }
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
+fn word_after<'a>(s: &'a str, key: &str) -> Option<&'a str> {
+    let lower = s.to_ascii_lowercase();
+    let at = lower.find(key)?;
+    s[at + key.len()..]
+        .split(|c: char| c.is_whitespace() || c == ';' || c == ')' || c == '(')
+        .find(|w| !w.is_empty())
+}
+
+fn hostname_like(s: &str) -> bool {
+    !s.is_empty()
+        && s.contains('.')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_')
+        && s.parse::<IpAddr>().is_err()
+}
+
+/// Parses one unfolded `Received` value; `None` when it names no relay.
+pub fn parse(value: &str) -> Option<Relay> {
+    let v = value.split_whitespace().collect::<Vec<_>>().join(" ");
+    let lower = v.to_ascii_lowercase();
+    let from_at = lower.find("from ")?;
+    if from_at > 0 && !lower[..from_at].trim().is_empty() {
+        return None;
+    }
+    // The `from` clause runs to " by ".
+    let by_at = lower.find(" by ").unwrap_or(v.len());
+    let from = &v[from_at + 5..by_at.max(from_at + 5)];
+    let ip = first_ip(from)?;
+    let mut r = Relay {
+        ip: ip.clone(),
+        ..Relay::default()
+    };
+    let first = from.split_whitespace().next().unwrap_or("");
+    let lf = from.to_ascii_lowercase();
+    if let Some(h) = word_after(from, "helo=") {
+        // Exim: `from rdns ([ip] helo=name)`.
+        r.helo = h.trim_matches(|c| c == '[' || c == ']').to_string();
+        if hostname_like(first) {
+            r.rdns = first.to_string();
+        }
+    } else if let Some(h) = word_after(from, "(helo ") {
+        // qmail: `from rdns (HELO name) (ip)`.
+        r.helo = h.to_string();
+        if hostname_like(first) {
+            r.rdns = first.to_string();
+        }
+    } else {
+        // Sendmail and Postfix: `from helo (rdns [ip])`.
+        r.helo = first.trim_matches(|c| c == '[' || c == ']').to_string();
+        if let Some(open) = from.find('(') {
+            let inner = &from[open + 1..];
+            let mut tok = inner.split_whitespace().next().unwrap_or("");
+            // Sendmail writes `ident@rdns`.
+            if let Some((ident, host)) = tok.split_once('@') {
+                r.ident = ident.to_string();
+                tok = host;
+            }
+            if hostname_like(tok) && !lf.contains("unknown [") {
+                r.rdns = tok.to_string();
+            }
+        }
+    }
+    if r.helo.eq_ignore_ascii_case("unknown") {
+        r.helo.clear();
+    }
+    r.by = word_after(&v[by_at..], " by ").unwrap_or("").to_string();
+    r.id = word_after(&v, " id ").unwrap_or("").trim_end_matches(';').to_string();
+    if let Some(e) = word_after(&v, "envelope-from ") {
+        r.envfrom = e.trim_matches(|c| c == '<' || c == '>').to_string();
+    }
+    if let Some(w) = word_after(&v, " with ") {
+        let w = w.to_ascii_uppercase();
+        if w.ends_with("SA") || w == "ESMTPA" || w.starts_with("ESMTPSA") || w == "LMTPA" {
+            r.auth = w;
+        }
+    }
+    Some(r)
+}
+
+impl Relays {
+    /// Relays from the `Received` values, top first.
+    pub fn from_received<'a>(values: impl Iterator<Item = &'a str>) -> Relays {
+        let mut out = Relays::default();
+        let mut trusting = true;
+        for v in values {
+            let Some(mut r) = parse(v) else { continue };
+            let private = r.ip.parse::<IpAddr>().is_ok_and(|ip| is_private(&ip));
+            if trusting && private {
+                r.internal = true;
+                out.trusted.push(r);
+            } else {
+                trusting = false;
+                out.untrusted.push(r);
+            }
+        }
+        out
+    }
+
+    fn render(list: &[Relay]) -> String {
+        list.iter().map(Relay::render).collect::<Vec<_>>().join(" ")
+    }
+
+    /// The pseudo-header value `name` asks for, if it is one of ours.
+    pub fn pseudo_header(&self, name: &str) -> Option<String> {
+        Some(match name {
+            "X-Spam-Relays-Trusted" | "X-Spam-Relays-Internal" => Self::render(&self.trusted),
+            "X-Spam-Relays-Untrusted" | "X-Spam-Relays-External" => Self::render(&self.untrusted),
+            "X-Spam-Last-Untrusted" | "X-Spam-Last-External" => {
+                self.untrusted.first().map(Relay::render).unwrap_or_default()
+            }
+            _ => return None,
+        })
+    }
+
+    /// All relays, top first.
+    pub fn all(&self) -> impl Iterator<Item = &Relay> {
+        self.trusted.iter().chain(self.untrusted.iter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_received_forms() {
+        let r = parse("from mail.example.org (mx1.example.org [192.0.2.7]) by mx.local (Postfix) with ESMTP id ABC123; Mon, 1 Jan 2024").unwrap();
+        assert_eq!((r.ip.as_str(), r.rdns.as_str(), r.helo.as_str()), ("192.0.2.7", "mx1.example.org", "mail.example.org"));
+        assert_eq!((r.by.as_str(), r.id.as_str()), ("mx.local", "ABC123"));
+        let r = parse("from host.example.net ([198.51.100.2] helo=HELLO) by x.y with esmtp (Exim 4.0)").unwrap();
+        assert_eq!((r.rdns.as_str(), r.helo.as_str()), ("host.example.net", "HELLO"));
+        let r = parse("from unknown (HELO box) (203.0.113.9) by q.example with SMTP").unwrap();
+        assert_eq!((r.ip.as_str(), r.helo.as_str(), r.rdns.as_str()), ("203.0.113.9", "box", ""));
+        let r = parse("from foo (unknown [203.0.113.1]) by bar").unwrap();
+        assert_eq!(r.rdns, "");
+        assert!(parse("by localhost with LMTP id x").is_none());
+        assert!(parse("(qmail 123 invoked by uid 0); 1 Jan").is_none());
+        let rel = Relays::from_received(
+            ["from a (a [127.0.0.1]) by b", "from c (c.example [192.0.2.1]) by d", "from e (e [10.0.0.1]) by f"].into_iter(),
+        );
+        assert_eq!((rel.trusted.len(), rel.untrusted.len()), (1, 2));
+        assert!(rel.pseudo_header("X-Spam-Relays-Untrusted").unwrap().starts_with("[ ip=192.0.2.1 rdns=c.example helo=c by=d"));
+    }
+}

@@ -1,0 +1,240 @@
+//! Runs a [`Plan`] over a [`MessageView`]: each rule that hits becomes a symbol with its score
+//! (rspamd's model), metas are evaluated over the hit counts once their rules have run, and
+//! the total is compared with `required_score`.
+//!
+//! Early stop: with `stop_at` set, the scan ends as soon as the score already reached cannot
+//! fall below `stop_at` whatever the remaining rules do (every negative score still to come
+//! counted against it). The caller sets it to the highest level it acts on (amavisd-new's
+//! kill level) and leaves it off when a full report is wanted.
+
+use super::cf::Kind;
+use super::eval::{self, Ctx};
+use super::plan::{Plan, Rule, Test};
+use super::view::MessageView;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// One rule that hit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub name: String,
+    /// The score it adds (per-match score times the count for `multiple` rules).
+    pub score: f64,
+    pub count: u32,
+    pub describe: String,
+}
+
+/// The result of a scan.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    pub score: f64,
+    pub required: f64,
+    /// Scoring rules that hit, by name (sub-rules `__X` are not listed).
+    pub hits: Vec<Hit>,
+    /// The scan ended before every rule ran.
+    pub stopped_early: bool,
+    /// A hit rule has `tflags noautolearn` / `autolearn_force` (for autolearning, issue 9).
+    pub noautolearn: bool,
+    pub autolearn_force: bool,
+}
+
+impl Outcome {
+    /// SpamAssassin's verdict: score at or above `required_score`.
+    pub fn is_spam(&self) -> bool {
+        self.score >= self.required
+    }
+
+    /// The `tests=` list: names, comma separated, `none` when empty.
+    pub fn tests(&self) -> String {
+        if self.hits.is_empty() {
+            return "none".into();
+        }
+        self.hits
+            .iter()
+            .map(|h| h.name.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// Options for one scan.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    pub stop_at: Option<f64>,
+}
+
+fn max_hits(r: &Rule) -> u32 {
+    if r.tflags.multiple {
+        r.tflags.maxhits.unwrap_or(u32::MAX)
+    } else {
+        1
+    }
+}
+
+/// Fills `%{NAME}` from the captured tags; `None` when one is unset.
+fn fill(template: &str, tags: &HashMap<String, String>) -> Option<String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(p) = rest.find("%{") {
+        out.push_str(&rest[..p]);
+        let end = rest[p..].find('}')? + p;
+        out.push_str(&regex::escape(tags.get(&rest[p + 2..end])?));
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// Runs a `%{NAME}` rule: the definition completed and compiled for this message.
+fn run_template(r: &Rule, def: &str, view: &MessageView, ctx: &Ctx, tags: &HashMap<String, String>) -> u32 {
+    let Some(def) = fill(def, tags) else { return 0 };
+    let test = match r.kind {
+        Kind::Header => super::headers::HeaderTest::parse(&def).map(Test::Header),
+        kind => super::pattern::literal_of(kind, &def)
+            .ok_or_else(|| "no regex".to_string())
+            .and_then(|l| super::pattern::compile(&l))
+            .map(Test::Pattern),
+    };
+    let Ok(test) = test else { return 0 };
+    let filled = Rule {
+        name: r.name.clone(),
+        captures: false,
+        kind: r.kind,
+        test,
+        score: r.score,
+        tflags: r.tflags.clone(),
+        priority: r.priority,
+        describe: String::new(),
+    };
+    run_rule(&filled, view, ctx)
+}
+
+/// Values of named groups of a rule that hit (header rules only, as the shipped set uses).
+fn capture(r: &Rule, view: &MessageView, tags: &mut HashMap<String, String>) {
+    if let Test::Header(t) = &r.test {
+        let v = view.header(&t.spec).or_else(|| t.if_unset.clone()).unwrap_or_default();
+        tags.extend(t.pattern.named_captures(v.as_bytes()));
+    }
+}
+
+fn run_rule(r: &Rule, view: &MessageView, ctx: &Ctx) -> u32 {
+    let max = max_hits(r);
+    let over = |texts: &mut dyn Iterator<Item = &[u8]>, p: &super::pattern::Pattern| -> u32 {
+        let mut n = 0;
+        for t in texts {
+            if max == 1 {
+                if p.is_match(t) {
+                    return 1;
+                }
+            } else {
+                n += p.count(t, max - n);
+                if n >= max {
+                    break;
+                }
+            }
+        }
+        n
+    };
+    match &r.test {
+        Test::Header(t) => u32::from(t.hits_with(|spec| view.header(spec))),
+        Test::Exists(name) => u32::from(view.header(name).is_some()),
+        Test::Eval(call) => u32::from(eval::run(call, ctx)),
+        Test::Pattern(p) => match r.kind {
+            Kind::Body => over(&mut view.body.iter().map(|s| s.as_bytes()), p),
+            Kind::Rawbody => over(&mut view.rawbody.iter().map(|s| s.as_bytes()), p),
+            Kind::Uri => over(&mut view.uris.iter().map(|s| s.as_bytes()), p),
+            Kind::Full => over(&mut std::iter::once(view.full.as_slice()), p),
+            _ => 0,
+        },
+        Test::Mimeheader {
+            field,
+            raw,
+            negate,
+            pattern,
+        } => {
+            let spec = if *raw {
+                format!("{field}:raw")
+            } else {
+                field.clone()
+            };
+            let hit = view.parts.iter().any(|part| {
+                part.headers
+                    .get(&spec)
+                    .is_some_and(|v| pattern.is_match(v.as_bytes()) != *negate)
+            });
+            u32::from(hit)
+        }
+        Test::Meta(_) | Test::Template(_) => 0,
+    }
+}
+
+/// Scans `view` with `plan`.
+pub fn scan(
+    plan: &Plan,
+    view: &MessageView,
+    lists: &BTreeMap<String, BTreeSet<String>>,
+    opts: Options,
+) -> Outcome {
+    let ctx = Ctx { view, lists };
+    let mut counts = vec![0u32; plan.rules.len()];
+    let mut tags: HashMap<String, String> = HashMap::new();
+    let mut score = 0.0;
+    // Negative scores still to come; the score cannot end below `score + negative_left`.
+    let mut negative_left: f64 = plan.rules.iter().map(|r| r.score.min(0.0)).sum();
+    let mut stopped_early = false;
+    for (i, r) in plan.rules[..plan.first_meta].iter().enumerate() {
+        negative_left -= r.score.min(0.0);
+        let n = match &r.test {
+            Test::Template(def) => run_template(r, def, view, &ctx, &tags),
+            _ => run_rule(r, view, &ctx),
+        };
+        if n > 0 && r.captures {
+            capture(r, view, &mut tags);
+        }
+        counts[i] = n;
+        score += r.score * f64::from(n);
+        if let Some(stop) = opts.stop_at
+            && score + negative_left >= stop
+        {
+            stopped_early = true;
+            break;
+        }
+    }
+    for (k, r) in plan.rules[plan.first_meta..].iter().enumerate() {
+        let Test::Meta(expr) = &r.test else { continue };
+        let value = expr.eval(&|name: &str| {
+            plan.index
+                .get(name)
+                .map(|&i| f64::from(counts[i]))
+                .unwrap_or(0.0)
+        });
+        let i = plan.first_meta + k;
+        if value != 0.0 {
+            counts[i] = 1;
+            score += r.score;
+        }
+    }
+    let mut hits: Vec<Hit> = Vec::new();
+    let (mut noautolearn, mut autolearn_force) = (false, false);
+    for (i, r) in plan.rules.iter().enumerate() {
+        if counts[i] == 0 || r.name.starts_with("__") || r.score == 0.0 {
+            continue;
+        }
+        noautolearn |= r.tflags.noautolearn;
+        autolearn_force |= r.tflags.autolearn_force;
+        hits.push(Hit {
+            name: r.name.clone(),
+            score: r.score * f64::from(counts[i]),
+            count: counts[i],
+            describe: r.describe.clone(),
+        });
+    }
+    hits.sort_by(|a, b| a.name.cmp(&b.name));
+    Outcome {
+        score,
+        required: plan.required_score,
+        hits,
+        stopped_early,
+        noautolearn,
+        autolearn_force,
+    }
+}

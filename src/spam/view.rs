@@ -1,0 +1,203 @@
+//! One message as the rules see it, built once before any rule runs: the header fields
+//! ([`Headers`]), the rendered body paragraphs (`body`), the decoded text parts line by line
+//! (`rawbody`), the whole message (`full`), the URI list (`uri`), every MIME part's own header
+//! fields (`mimeheader`), the relays from `Received`, and what the MIME and HTML eval
+//! functions ask about.
+
+use super::headers::Headers;
+use super::html::Html;
+use super::relays::Relays;
+use super::render;
+use super::uri::UriList;
+use mail_parser::{MessageParser, MimeHeaders, PartType};
+
+/// A MIME part, as the MIME eval functions and `mimeheader` rules see it.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub headers: Headers,
+    /// `type/subtype`, lower case (`text/plain` when not given).
+    pub content_type: String,
+    pub charset: String,
+    /// `Content-Transfer-Encoding`, lower case.
+    pub encoding: String,
+    pub filename: Option<String>,
+    pub attachment: bool,
+    /// Decoded size.
+    pub size: usize,
+    /// A quoted-printable line longer than 76 characters.
+    pub qp_long_line: bool,
+    pub leaf: bool,
+}
+
+/// Everything the rules look at.
+#[derive(Debug, Clone, Default)]
+pub struct MessageView {
+    pub headers: Headers,
+    pub full: Vec<u8>,
+    pub body: Vec<String>,
+    pub rawbody: Vec<String>,
+    pub uris: Vec<String>,
+    pub parts: Vec<Part>,
+    pub html: Html,
+    pub has_html: bool,
+    pub has_text_plain: bool,
+    pub relays: Relays,
+    /// Bytes of the body (after the header section).
+    pub body_len: usize,
+    /// A MIME part had no header section or no blank line after it.
+    pub epilogue: bool,
+}
+
+/// Where the header section ends (after its blank line), in raw bytes.
+pub fn header_end(raw: &[u8]) -> usize {
+    let mut i = 0;
+    while i < raw.len() {
+        let nl = match memchr::memchr(b'\n', &raw[i..]) {
+            Some(p) => i + p,
+            None => return raw.len(),
+        };
+        let line = &raw[i..nl];
+        if line.is_empty() || line == b"\r" {
+            return nl + 1;
+        }
+        i = nl + 1;
+    }
+    raw.len()
+}
+
+/// Text other than white space after the final `--boundary--` of the top-level multipart.
+fn epilogue(raw: &[u8], boundary: &str) -> bool {
+    let close = format!("--{boundary}--");
+    let Some(at) = memchr::memmem::rfind(raw, close.as_bytes()) else {
+        return false;
+    };
+    raw[at + close.len()..].iter().any(|b| !b.is_ascii_whitespace())
+}
+
+impl MessageView {
+    /// Builds the view of `raw` (a whole message, LF or CRLF line ends).
+    pub fn new(raw: &[u8], envelope_from: &str) -> MessageView {
+        // A leading mbox "From " line is not a header field (SpamAssassin skips it too).
+        let raw = match raw.strip_prefix(b"From ") {
+            Some(_) => raw.splitn(2, |&b| b == b'\n').nth(1).unwrap_or(&[]),
+            None => raw,
+        };
+        let head_end = header_end(raw);
+        let headers = Headers::parse(&raw[..head_end], envelope_from);
+        let relays = Relays::from_received(headers.raw_values("Received").iter().map(String::as_str));
+        let mut view = MessageView {
+            full: raw.to_vec(),
+            body: render::body_paragraphs(raw),
+            body_len: raw.len().saturating_sub(head_end),
+            relays,
+            ..MessageView::default()
+        };
+        let mut uris = UriList::default();
+        if let Some(msg) = MessageParser::default().parse(raw) {
+            if let Some(b) = msg.parts.first().and_then(|p| p.content_type()).and_then(|c| c.attribute("boundary")) {
+                view.epilogue = epilogue(raw, b);
+            }
+            for (n, part) in msg.parts.iter().enumerate() {
+                let start = part.offset_header as usize;
+                let body_at = (part.offset_body as usize).min(raw.len());
+                let section = raw.get(start.min(body_at)..body_at).unwrap_or(&[]);
+                let (ctype, charset) = match part.content_type() {
+                    Some(ct) => (
+                        match ct.subtype() {
+                            Some(s) => format!("{}/{}", ct.ctype(), s).to_ascii_lowercase(),
+                            None => ct.ctype().to_ascii_lowercase(),
+                        },
+                        ct.attribute("charset").unwrap_or("").to_ascii_lowercase(),
+                    ),
+                    None => ("text/plain".to_string(), String::new()),
+                };
+                let encoding = part
+                    .content_transfer_encoding()
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
+                let leaf = !matches!(part.body, PartType::Multipart(_));
+                let raw_body = raw
+                    .get(body_at..(part.offset_end as usize).min(raw.len()))
+                    .unwrap_or(&[]);
+                let qp_long_line = encoding == "quoted-printable"
+                    && raw_body
+                        .split(|&b| b == b'\n')
+                        .any(|l| l.strip_suffix(b"\r").unwrap_or(l).len() > 76);
+                let filename = part.attachment_name().map(str::to_string);
+                let attachment = leaf
+                    && n > 0
+                    && (filename.is_some()
+                        || part
+                            .content_disposition()
+                            .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"))
+                        || !matches!(part.body, PartType::Text(_) | PartType::Html(_)));
+                match &part.body {
+                    PartType::Text(t) => {
+                        if ctype == "text/plain" || ctype == "text" {
+                            view.has_text_plain = true;
+                        }
+                        view.rawbody.extend(t.lines().map(|l| format!("{l}\n")));
+                        uris.add_text(t);
+                    }
+                    PartType::Html(h) => {
+                        view.has_html = true;
+                        view.html.add(h);
+                        view.rawbody.extend(h.lines().map(|l| format!("{l}\n")));
+                        uris.add_html(h);
+                    }
+                    _ => {}
+                }
+                view.parts.push(Part {
+                    headers: Headers::parse(section, ""),
+                    content_type: ctype,
+                    charset,
+                    encoding,
+                    filename,
+                    attachment,
+                    size: part.len(),
+                    qp_long_line,
+                    leaf,
+                });
+            }
+        }
+        if view.has_html {
+            let text = view.html.text.clone();
+            uris.add_text(&text);
+        }
+        view.uris = uris.uris;
+        view.headers = headers;
+        view
+    }
+
+    /// A header value as a header rule asks for it, pseudo-headers included.
+    pub fn header(&self, spec: &str) -> Option<String> {
+        let name = spec.split(':').next().unwrap_or(spec).trim();
+        if let Some(v) = self.relays.pseudo_header(name) {
+            return Some(v);
+        }
+        self.headers.get(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_every_view() {
+        let m = b"From x@y Mon Jan 1\nReceived: from a.example (a.example [192.0.2.1]) by mx.local id 1\n\
+Subject: Hi\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n\
+--b\nContent-Type: text/html\n\n<p>Visit <a href=\"http://x.example/\">here</a></p>\n\
+--b\nContent-Type: application/pdf; name=a.pdf\nContent-Transfer-Encoding: base64\n\nJVBERg==\n--b--\n";
+        let v = MessageView::new(m, "x@y");
+        assert_eq!(v.body[0], "Hi");
+        assert!(v.has_html && !v.has_text_plain);
+        assert_eq!(v.uris, vec!["http://x.example/"]);
+        assert_eq!(v.parts.len(), 3);
+        assert!(v.parts[2].attachment && v.parts[2].filename.as_deref() == Some("a.pdf"));
+        assert_eq!(v.parts[1].headers.get("Content-Type").as_deref(), Some("text/html\n"));
+        assert!(v.header("X-Spam-Relays-Untrusted").unwrap().contains("ip=192.0.2.1"));
+        assert!(v.rawbody.iter().any(|l| l.contains("<a href")));
+        assert!(v.full.starts_with(b"Received:"));
+    }
+}
