@@ -8,8 +8,9 @@
 pub enum Pattern {
     /// Linear-time engine.
     Fast(regex::bytes::Regex),
-    /// Backtracking engine for Perl-only syntax.
-    Perl(fancy_regex::Regex),
+    /// Backtracking engine for Perl-only syntax, behind a linear-time prefilter (the same
+    /// pattern loosened, see [`relax`]) that rules out most texts without backtracking.
+    Perl(fancy_regex::Regex, Option<regex::bytes::Regex>),
 }
 
 impl Pattern {
@@ -18,7 +19,9 @@ impl Pattern {
     pub fn is_match(&self, text: &[u8]) -> bool {
         match self {
             Pattern::Fast(r) => r.is_match(text),
-            Pattern::Perl(r) => r.is_match(text).unwrap_or(false),
+            Pattern::Perl(r, pre) => {
+                pre.as_ref().is_none_or(|p| p.is_match(text)) && r.is_match(text).unwrap_or(false)
+            }
         }
     }
 
@@ -32,7 +35,7 @@ impl Pattern {
                     .filter_map(|n| c.name(n).map(|m| (n.to_string(), String::from_utf8_lossy(m.as_bytes()).into_owned())))
                     .collect()
             }
-            Pattern::Perl(r) => {
+            Pattern::Perl(r, _) => {
                 let Ok(Some(c)) = r.captures(text) else { return Vec::new() };
                 r.capture_names()
                     .flatten()
@@ -46,7 +49,7 @@ impl Pattern {
     pub fn count(&self, text: &[u8], max: u32) -> u32 {
         match self {
             Pattern::Fast(r) => r.find_iter(text).take(max as usize).count() as u32,
-            Pattern::Perl(r) => r
+            Pattern::Perl(r, _) => r
                 .find_iter(text)
                 .take(max as usize)
                 .take_while(Result::is_ok)
@@ -58,7 +61,7 @@ impl Pattern {
     pub fn engine(&self) -> &'static str {
         match self {
             Pattern::Fast(_) => "regex",
-            Pattern::Perl(_) => "fancy-regex",
+            Pattern::Perl(_, _) => "fancy-regex",
         }
     }
 }
@@ -218,12 +221,120 @@ pub fn compile(lit: &str) -> Result<Pattern, String> {
                 .build()
         }) {
         Ok(r) => Ok(Pattern::Fast(r)),
-        Err(fast) => fancy_regex::RegexBuilder::new(&translated)
-            .backtrack_limit(100_000)
-            .build()
-            .map(Pattern::Perl)
-            .map_err(|e| format!("regex: {fast}; fancy-regex: {e}")),
+        Err(fast) => {
+            let prefilter = regex::bytes::RegexBuilder::new(&format!("(?-u){}", relax(&translated)))
+                .size_limit(10 << 20)
+                .build()
+                .ok();
+            fancy_regex::RegexBuilder::new(&translated)
+                .backtrack_limit(100_000)
+                .build()
+                .map(|r| Pattern::Perl(r, prefilter))
+                .map_err(|e| format!("regex: {fast}; fancy-regex: {e}"))
+        }
     }
+}
+
+/// The pattern loosened into one the linear engine takes and that matches whenever the
+/// original does: lookarounds dropped, backreferences made `(?s:.*?)`, atomic groups and
+/// possessive quantifiers made ordinary. Used only to rule texts out.
+pub fn relax(p: &str) -> String {
+    let c: Vec<char> = p.chars().collect();
+    let mut out = String::with_capacity(p.len());
+    let mut i = 0;
+    let mut in_class = false;
+    while i < c.len() {
+        let ch = c[i];
+        if ch == '\\' {
+            let next = c.get(i + 1).copied();
+            if !in_class && next.is_some_and(|n| n.is_ascii_digit() && n != '0') {
+                out.push_str("(?s:.*?)");
+                i += 2;
+                while c.get(i).is_some_and(char::is_ascii_digit) {
+                    i += 1;
+                }
+                continue;
+            }
+            if !in_class && (next == Some('k') || next == Some('g')) {
+                if let Some(end) = c[i..].iter().position(|&x| x == '>' || x == '}') {
+                    out.push_str("(?s:.*?)");
+                    i += end + 1;
+                    continue;
+                }
+            }
+            out.push(ch);
+            if let Some(n) = next {
+                out.push(n);
+            }
+            i += 2;
+            continue;
+        }
+        if in_class {
+            if ch == ']' {
+                in_class = false;
+            }
+            out.push(ch);
+            i += 1;
+            continue;
+        }
+        match ch {
+            '[' => {
+                in_class = true;
+                out.push(ch);
+                // A ']' first in the class is a literal.
+                if c.get(i + 1) == Some(&']') {
+                    out.push(']');
+                    i += 1;
+                } else if c.get(i + 1) == Some(&'^') && c.get(i + 2) == Some(&']') {
+                    out.push_str("^]");
+                    i += 2;
+                }
+            }
+            '(' => {
+                let rest: String = c[i..c.len().min(i + 4)].iter().collect();
+                if rest.starts_with("(?=") || rest.starts_with("(?!") || rest.starts_with("(?<=") || rest.starts_with("(?<!") {
+                    // Skip the whole group.
+                    let mut depth = 0;
+                    let mut j = i;
+                    let mut cls = false;
+                    while j < c.len() {
+                        match c[j] {
+                            '\\' => j += 1,
+                            '[' if !cls => cls = true,
+                            ']' if cls => cls = false,
+                            '(' if !cls => depth += 1,
+                            ')' if !cls => {
+                                depth -= 1;
+                                if depth == 0 {
+                                    break;
+                                }
+                            }
+                            _ => {}
+                        }
+                        j += 1;
+                    }
+                    i = j + 1;
+                    // A quantifier on a dropped lookaround goes too.
+                    if matches!(c.get(i), Some('*' | '+' | '?')) {
+                        i += 1;
+                    }
+                    continue;
+                }
+                if rest.starts_with("(?>") {
+                    out.push_str("(?:");
+                    i += 3;
+                    continue;
+                }
+                out.push('(');
+            }
+            '+' if i > 0 && matches!(c[i - 1], '*' | '+' | '?' | '}') && !out.ends_with("\\+") => {
+                // Possessive: drop the extra '+'.
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    out
 }
 
 /// The regex literal in a rule definition, when it has one: `Subject =~ /x/i` (or `!~`) for
@@ -253,6 +364,24 @@ pub fn literal_of(kind: super::cf::Kind, def: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relaxed_patterns_admit_every_match() {
+        assert_eq!(relax(r"foo(?=bar)baz"), "foobaz");
+        assert_eq!(relax(r"(?<!x)y(?!z[)])w"), "yw");
+        assert_eq!(relax(r"(a)\1"), "(a)(?s:.*?)");
+        assert_eq!(relax(r"(?>ab)c++d{2}+"), "(?:ab)c+d{2}");
+        assert_eq!(relax(r"\++[+]+"), r"\++[+]+");
+        for (pat, text) in [
+            (r"/\b(\w+) \1\b/", "the the"),
+            (r"/(?<!un)subscribe(?!d)/i", "please Subscribe now"),
+            (r"/\$\d++(?:\.\d\d)?/", "$100.00"),
+        ] {
+            let p = compile(pat).unwrap();
+            assert!(p.is_match(text.as_bytes()), "{pat} on {text}");
+            assert!(!p.is_match(b"nothing here"), "{pat}");
+        }
+    }
 
     #[test]
     fn literals() {
