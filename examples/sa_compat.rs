@@ -37,12 +37,17 @@ fn corpus() -> PathBuf {
 /// SpamAssassin's X-Spam-Status field for `raw` (unfolded), from the cache under
 /// `target/sa-compat/` when an earlier run stored it.
 fn sa_status(file: &Path, raw: &[u8]) -> String {
-    let name = |p: Option<&std::ffi::OsStr>| p.map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/sa-compat").join(format!(
-        "{}__{}",
-        name(file.parent().and_then(|p| p.file_name())),
-        name(file.file_name())
-    ));
+    let name = |p: Option<&std::ffi::OsStr>| {
+        p.map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let cache = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/sa-compat")
+        .join(format!(
+            "{}__{}",
+            name(file.parent().and_then(|p| p.file_name())),
+            name(file.file_name())
+        ));
     if let Ok(s) = std::fs::read_to_string(&cache) {
         return s;
     }
@@ -120,7 +125,12 @@ fn main() {
     let root = corpus();
     let mut files: Vec<PathBuf> = ["easy-ham-1", "spam-1", "hard-ham-1"]
         .iter()
-        .flat_map(|s| std::fs::read_dir(root.join(s)).into_iter().flatten().flatten())
+        .flat_map(|s| {
+            std::fs::read_dir(root.join(s))
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "txt"))
         .collect();
@@ -134,7 +144,11 @@ fn main() {
     for f in &files {
         let raw = std::fs::read(f).expect("message");
         let body = match raw.strip_prefix(b"From ") {
-            Some(_) => raw.splitn(2, |&b| b == b'\n').nth(1).unwrap_or(&[]).to_vec(),
+            Some(_) => raw
+                .splitn(2, |&b| b == b'\n')
+                .nth(1)
+                .unwrap_or(&[])
+                .to_vec(),
             None => raw.clone(),
         };
         let (theirs, sa_score) = parse_status(&sa_status(f, &body));
@@ -156,11 +170,28 @@ fn main() {
         if d.abs() <= 0.5 {
             within += 1;
         }
-        diffs.push((d, f.file_name().map(|x| x.to_string_lossy().into_owned()).unwrap_or_default(), o.score, sa_score));
+        diffs.push((
+            d,
+            f.file_name()
+                .map(|x| x.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            o.score,
+            sa_score,
+        ));
         if verbose && d.abs() > 0.5 {
-            let only_sa: Vec<&String> = theirs.iter().filter(|t| !ours.contains(t.as_str())).collect();
+            let only_sa: Vec<&String> = theirs
+                .iter()
+                .filter(|t| !ours.contains(t.as_str()))
+                .collect();
             let only_us: Vec<&&str> = ours.iter().filter(|t| !theirs.contains(**t)).collect();
-            println!("{}: ours {:.1} SA {:.1}; only SA {:?}; only ours {:?}", f.display(), o.score, sa_score, only_sa, only_us);
+            println!(
+                "{}: ours {:.1} SA {:.1}; only SA {:?}; only ours {:?}",
+                f.display(),
+                o.score,
+                sa_score,
+                only_sa,
+                only_us
+            );
         }
     }
     println!(
@@ -175,8 +206,10 @@ fn main() {
         within as f64 * 100.0 / files.len().max(1) as f64,
         ms / files.len().max(1) as f64
     );
-    let mut worst: Vec<(usize, &str, usize, usize)> =
-        per_rule.iter().map(|(r, (a, b))| (a + b, *r, *a, *b)).collect();
+    let mut worst: Vec<(usize, &str, usize, usize)> = per_rule
+        .iter()
+        .map(|(r, (a, b))| (a + b, *r, *a, *b))
+        .collect();
     worst.sort_by_key(|w| std::cmp::Reverse(w.0));
     println!("rules that disagree most (we hit alone / SpamAssassin hit alone):");
     for (_, name, a, b) in worst.iter().take(25) {

@@ -40,6 +40,7 @@ fn write_config(
          [[listen]]\ninet = \"127.0.0.1:{listen_port}\"\n\
          [log]\nfile = \"{d}/amavisd.log\"\n\
          [av]\nprimary = []\n\
+         [spam]\nenabled = false\n\
          [sql]\nurl = \"sqlite:{d}/amavisd.sqlite\"\n\
          [quarantine]\ndirectory = \"{d}/quarantine\"\n\
          [release]\nunix = \"{d}/amavisd.sock\"\n",

@@ -151,6 +151,8 @@ pub struct Config {
     pub banned: crate::banned::BannedConfig,
     /// Virus scanners.
     pub av: crate::av::AvConfig,
+    /// The embedded spam engine.
+    pub spam: crate::spam::SpamConfig,
     /// What happens to checked mail (destinies, lovers, bypasses, spam levels, tags ...).
     pub policy: crate::policy_bank::Policy,
     /// Policy banks: tables of `[policy]` keys that override them.
@@ -196,6 +198,7 @@ impl Default for Config {
             decode: crate::decode::Limits::default(),
             banned: crate::banned::BannedConfig::default(),
             av: crate::av::AvConfig::default(),
+            spam: crate::spam::SpamConfig::default(),
             policy: crate::policy_bank::Policy::default(),
             policy_bank: BTreeMap::new(),
             policy_bank_select: Vec::new(),

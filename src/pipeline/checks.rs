@@ -11,6 +11,9 @@ use crate::config::{Config, ConfigError};
 use crate::decode::{self, Decoded};
 use crate::message::{CheckResults, SpamResult, Spool, Unchecked, VirusScan};
 use crate::policy_bank::Policy;
+use crate::spam::SpamConfig;
+use crate::spam::engine::Rules;
+use crate::spam::scan::Options;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +34,13 @@ pub struct CheckRequest {
     pub banned_sets: Vec<String>,
     /// Scan for viruses (some recipient does not bypass virus checks).
     pub viruses: bool,
+    /// Score for spam (some recipient does not bypass spam checks).
+    pub spam: bool,
+    /// The highest spam level any recipient acts on (kill, DSN and quarantine cut-offs):
+    /// beyond it more rules change nothing, so the scan may stop there.
+    pub spam_stop_at: Option<f64>,
+    /// The envelope sender (SpamAssassin's `EnvelopeFrom`).
+    pub sender: String,
 }
 
 impl CheckRequest {
@@ -42,9 +52,48 @@ impl CheckRequest {
                 req.banned_sets.push(p.banned_rules.clone());
             }
             req.viruses |= !p.bypass_virus_checks;
+            if !p.bypass_spam_checks {
+                req.spam = true;
+                let top = [
+                    Some(p.spam_kill_level),
+                    Some(p.spam_dsn_cutoff_level),
+                    p.spam_quarantine_cutoff_level,
+                    p.spam_tag3_level,
+                ]
+                .into_iter()
+                .flatten()
+                .fold(f64::MIN, f64::max);
+                req.spam_stop_at = Some(req.spam_stop_at.map_or(top, |t: f64| t.max(top)));
+            }
         }
         req
     }
+}
+
+/// The engine's hits plus a scanner's spam names, which amavisd-new adds as tests
+/// `AV:<name>`; `None` when neither ran or found anything.
+fn spam_result(
+    engine: Option<crate::spam::scan::Outcome>,
+    av: &[(String, f64)],
+) -> Option<SpamResult> {
+    if engine.is_none() && av.is_empty() {
+        return None;
+    }
+    let mut r = SpamResult {
+        score: 0.0,
+        tests: Vec::new(),
+        autolearn: String::new(),
+    };
+    if let Some(o) = engine {
+        r.score = o.score;
+        r.tests = o.hits.into_iter().map(|h| (h.name, h.score)).collect();
+        r.autolearn = "no".into();
+    }
+    for (n, s) in av {
+        r.score += s;
+        r.tests.push((format!("AV:{n}"), *s));
+    }
+    Some(r)
 }
 
 /// True for list and bulk mail, to which amavisd-new sends no bounce.
@@ -63,6 +112,8 @@ pub struct Checks {
     tempdir: PathBuf,
     rule_sets: BTreeMap<String, Arc<RuleSet>>,
     av: av::Engine,
+    /// The spam rules and settings; `None` when the engine is off.
+    spam: Option<(Arc<Rules>, SpamConfig)>,
 }
 
 impl Checks {
@@ -87,7 +138,26 @@ impl Checks {
                 .av
                 .build(&cfg.tempdir)
                 .map_err(|(k, r)| bad(format!("av.{k}"), r))?,
+            spam: if cfg.spam.enabled {
+                let site = (!cfg.spam.site_dir.as_os_str().is_empty())
+                    .then_some(cfg.spam.site_dir.as_path());
+                let rules = Rules::load(&cfg.spam.rules_dir, site)
+                    .map_err(|e| bad("spam.rules_dir".into(), e.to_string()))?;
+                tracing::info!(
+                    "spam rules from {}: {}",
+                    cfg.spam.rules_dir.display(),
+                    rules.summary()
+                );
+                Some((Arc::new(rules), cfg.spam.clone()))
+            } else {
+                None
+            },
         })
+    }
+
+    /// The spam rules in force, for the spamd listener.
+    pub fn spam_rules(&self) -> Option<Arc<Rules>> {
+        self.spam.as_ref().map(|(r, _)| Arc::clone(r))
     }
 
     /// True when a virus scanner is configured.
@@ -109,14 +179,29 @@ impl Checks {
             .filter_map(|n| self.rule_sets.get(n).map(|s| (n.clone(), Arc::clone(s))))
             .collect();
         let bulk = is_bulk(&spool);
-        let (decoded, banned) = tokio::task::spawn_blocking(move || {
+        let spam = match &self.spam {
+            Some((rules, cfg)) if req.spam && spool.len() as usize <= cfg.max_size => Some((
+                Arc::clone(rules),
+                Options {
+                    stop_at: if cfg.early_stop {
+                        req.spam_stop_at
+                    } else {
+                        None
+                    },
+                },
+            )),
+            _ => None,
+        };
+        let sender = req.sender.clone();
+        let (decoded, banned, spam) = tokio::task::spawn_blocking(move || {
             let raw = spool.to_bytes_blocking().map_err(CheckError::Spool)?;
             let decoded = decode::decode_message(&raw, &limits, &tempdir);
             let banned: BTreeMap<String, _> = sets
                 .iter()
                 .map(|(n, set)| (n.clone(), banned::check(&decoded, set)))
                 .collect();
-            Ok::<_, CheckError>((decoded, banned))
+            let spam = spam.map(|(rules, opts)| rules.check(&raw, &sender, opts));
+            Ok::<_, CheckError>((decoded, banned, spam))
         })
         .await
         .map_err(|e| CheckError::Decode(crate::catch_panic::join_error_text(e)))??;
@@ -146,17 +231,7 @@ impl Checks {
             bad_header: decoded.bad_header.clone(),
             banned,
             virus: scanned.scan,
-            // Until the spam engine runs, the only spam evidence is a scanner's spam names;
-            // amavisd-new reports those as tests `AV:<name>`.
-            spam: (!scanned.spam.is_empty()).then(|| SpamResult {
-                score: scanned.spam.iter().map(|(_, s)| s).sum(),
-                tests: scanned
-                    .spam
-                    .iter()
-                    .map(|(n, s)| (format!("AV:{n}"), *s))
-                    .collect(),
-                autolearn: String::new(),
-            }),
+            spam: spam_result(spam, &scanned.spam),
             virus_spam: scanned.spam,
             virus_fakes_sender: scanned.fakes_sender,
             bulk,

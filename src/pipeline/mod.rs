@@ -90,6 +90,11 @@ impl Pipeline {
         })
     }
 
+    /// The spam rules now in force (the spamd listener scans with them).
+    pub fn spam_rules(&self) -> Option<Arc<crate::spam::engine::Rules>> {
+        self.state.load().checks.spam_rules()
+    }
+
     /// Takes a new configuration for messages that start from now on; messages in flight finish
     /// with the old one. On error the old configuration stays.
     pub fn reload(&self, cfg: Arc<Config>) -> Result<(), ConfigError> {
@@ -209,7 +214,8 @@ impl Pipeline {
                 return Outcome::uniform(r, nrcpt);
             }
         }
-        let req = CheckRequest::for_policies(policies.iter().map(|p| p.as_ref()));
+        let mut req = CheckRequest::for_policies(policies.iter().map(|p| p.as_ref()));
+        req.sender = env.mail_from.clone();
         let results = match st.checks.run(Arc::clone(&spool), &req).await {
             Ok((results, _decoded)) => results,
             Err(e) => {

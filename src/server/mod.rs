@@ -25,6 +25,8 @@ pub struct Running {
     pub addrs: Vec<SocketAddr>,
     /// The release listener's TCP address, when it has one.
     pub release_addr: Option<SocketAddr>,
+    /// The spamd listener's address, when `[spam] spamd_listen` asks for one.
+    pub spamd_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     config: Arc<ArcSwap<Config>>,
@@ -51,15 +53,41 @@ impl Running {
     /// Applies a new configuration to sessions and messages that start from now on. When its
     /// scanners or rules cannot be built, the running configuration stays.
     pub fn reload(&self, cfg: Config) -> Result<(), ConfigError> {
-        let cfg = Arc::new(cfg);
-        if cfg.listen != self.config.load().listen {
-            tracing::warn!("reload: `listen` changed; restart amavisd to bind the new sockets");
-        }
-        self.pipeline.reload(Arc::clone(&cfg))?;
-        self.config.store(cfg);
-        Ok(())
+        apply(&self.pipeline, &self.config, cfg)
+    }
+
+    /// Reads `path` and reloads, the reading and compiling (rules take a second) on the
+    /// blocking pool so sessions keep being served meanwhile.
+    pub async fn reload_from(&self, path: &Path) -> Result<(), ConfigError> {
+        let (pipeline, config, path) = (
+            Arc::clone(&self.pipeline),
+            Arc::clone(&self.config),
+            path.to_path_buf(),
+        );
+        tokio::task::spawn_blocking(move || apply(&pipeline, &config, Config::load(&path)?))
+            .await
+            .map_err(|e| ConfigError::Key {
+                file: "(reload)".into(),
+                key: "-".into(),
+                reason: crate::catch_panic::join_error_text(e),
+            })?
     }
 }
+
+fn apply(pipeline: &Pipeline, config: &ArcSwap<Config>, cfg: Config) -> Result<(), ConfigError> {
+    let cfg = Arc::new(cfg);
+    if cfg.listen != config.load().listen {
+        tracing::warn!("reload: `listen` changed; restart amavisd to bind the new sockets");
+    }
+    if cfg.spam.spamd_listen != config.load().spam.spamd_listen {
+        tracing::warn!("reload: `spam.spamd_listen` changed; restart amavisd to bind it");
+    }
+    pipeline.reload(Arc::clone(&cfg))?;
+    config.store(cfg);
+    Ok(())
+}
+
+impl Running {}
 
 /// Binds the listeners of `cfg` and serves in the background.
 pub async fn start(cfg: Config) -> Result<Running, ServerError> {
@@ -75,9 +103,24 @@ pub async fn start(cfg: Config) -> Result<Running, ServerError> {
         .await
         .map_err(ServerError::Bind)?;
     let release_addr = release.tcp_addr();
+    let spamd = if cfg.spam.spamd_listen.is_empty() {
+        None
+    } else {
+        Some(
+            tokio::net::TcpListener::bind(&cfg.spam.spamd_listen)
+                .await
+                .map_err(ServerError::Bind)?,
+        )
+    };
+    let spamd_addr = spamd.as_ref().and_then(|l| l.local_addr().ok());
     let config = Arc::new(ArcSwap::new(Arc::clone(&cfg)));
     let (tx, rx) = watch::channel(false);
     tokio::spawn(release.serve(Arc::clone(&pipeline), rx.clone()));
+    if let Some(listener) = spamd {
+        let p = Arc::clone(&pipeline);
+        let rules: crate::spam::spamd::RulesSource = Arc::new(move || p.spam_rules());
+        tokio::spawn(crate::spam::spamd::serve(listener, rules, rx.clone()));
+    }
     let task = tokio::spawn(serve(
         listeners,
         Arc::clone(&config),
@@ -87,6 +130,7 @@ pub async fn start(cfg: Config) -> Result<Running, ServerError> {
     Ok(Running {
         addrs,
         release_addr,
+        spamd_addr,
         shutdown: tx,
         task,
         config,
@@ -119,9 +163,9 @@ pub async fn run_foreground(path: &Path) -> Result<(), ServerError> {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => match Config::load(path).map(|new| running.reload(new)) {
-                Ok(Ok(())) => tracing::info!("reloaded {}", path.display()),
-                Ok(Err(e)) | Err(e) => {
+            _ = hup.recv() => match running.reload_from(path).await {
+                Ok(()) => tracing::info!("reloaded {}", path.display()),
+                Err(e) => {
                     tracing::error!("reload refused, keeping the running configuration: {e}")
                 }
             },

@@ -172,7 +172,10 @@ impl Config {
 
     /// Rewrites the rules `replace_rules` names (when the ReplaceTags plugin is loaded).
     fn apply_replace_tags(&mut self) {
-        if !self.plugins.contains("Mail::SpamAssassin::Plugin::ReplaceTags") {
+        if !self
+            .plugins
+            .contains("Mail::SpamAssassin::Plugin::ReplaceTags")
+        {
             return;
         }
         for name in self.replace.rules.clone() {
@@ -327,8 +330,12 @@ impl Config {
                 let target = base.join(rest.trim());
                 self.read_file(&target, depth + 1);
             }
-            "freemail_domains" | "freemail_whitelist" | "freemail_welcomelist"
-            | "util_rb_tld" | "util_rb_2tld" | "util_rb_3tld" => {
+            "freemail_domains"
+            | "freemail_whitelist"
+            | "freemail_welcomelist"
+            | "util_rb_tld"
+            | "util_rb_2tld"
+            | "util_rb_3tld" => {
                 let list = self.lists.entry(directive.to_string()).or_default();
                 list.extend(rest.split_whitespace().map(str::to_ascii_lowercase));
             }
@@ -405,7 +412,6 @@ mod tests {
         c.apply_replace_tags();
         c
     }
-
 
     #[test]
     fn rules_scores_and_blocks() {

@@ -1,16 +1,13 @@
-//! The loaded rule set and its reload: rules are read and compiled off the hot path, then
-//! swapped in atomically; scans in flight keep the set they started with. A rule file with a
-//! problem (a line that cannot be read, a regex that does not compile) is refused with its
-//! file, line and reason, and the rules already running stay.
+//! A loaded rule set. It is read and compiled whole; a rule file with a problem (a line that
+//! cannot be read, a regex that does not compile) is refused with its file, line and reason,
+//! so a reload keeps the rules already running (the pipeline swaps its whole state at once).
 
 use super::cf::Config;
 use super::plan::{Inactive, Plan};
 use super::scan::{self, Options, Outcome};
 use super::view::MessageView;
-use arc_swap::ArcSwap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// Why rules could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +93,11 @@ impl Rules {
             "{} rules active ({}); inactive: {net} network, {bayes} Bayes, {noeval} with eval functions not implemented: {}",
             self.plan.rules.len(),
             active.join(", "),
-            if missing.is_empty() { "none".into() } else { missing.join(" ") }
+            if missing.is_empty() {
+                "none".into()
+            } else {
+                missing.join(" ")
+            }
         )
     }
 
@@ -104,36 +105,5 @@ impl Rules {
     pub fn check(&self, raw: &[u8], envelope_from: &str, opts: Options) -> Outcome {
         let view = MessageView::new(raw, envelope_from);
         scan::scan(&self.plan, &view, &self.lists, opts)
-    }
-}
-
-/// The running rule set, swappable.
-pub struct Engine {
-    rules: ArcSwap<Rules>,
-    rules_dir: PathBuf,
-    site_dir: Option<PathBuf>,
-}
-
-impl Engine {
-    /// Loads the rules (blocking: reads and compiles a few thousand rules, about 0.3 s).
-    pub fn load(rules_dir: &Path, site_dir: Option<&Path>) -> Result<Engine, SpamError> {
-        let rules = Rules::load(rules_dir, site_dir)?;
-        Ok(Engine {
-            rules: ArcSwap::from_pointee(rules),
-            rules_dir: rules_dir.to_path_buf(),
-            site_dir: site_dir.map(Path::to_path_buf),
-        })
-    }
-
-    /// Reads the rule files again and swaps them in; on error the old rules stay (blocking).
-    pub fn reload(&self) -> Result<(), SpamError> {
-        let fresh = Rules::load(&self.rules_dir, self.site_dir.as_deref())?;
-        self.rules.store(Arc::new(fresh));
-        Ok(())
-    }
-
-    /// The rules now in force.
-    pub fn rules(&self) -> Arc<Rules> {
-        self.rules.load_full()
     }
 }

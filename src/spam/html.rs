@@ -11,20 +11,146 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Tags SpamAssassin knows; others count towards `bad_tag_ratio`.
 const KNOWN_TAGS: &[&str] = &[
-    "a", "abbr", "acronym", "address", "applet", "area", "article", "aside", "audio", "b",
-    "base", "basefont", "bdi", "bdo", "bgsound", "big", "blink", "blockquote", "body", "br",
-    "button", "canvas", "caption", "center", "cite", "code", "col", "colgroup", "data",
-    "datalist", "dd", "del", "details", "dfn", "dialog", "dir", "div", "dl", "dt", "em", "embed",
-    "fieldset", "figcaption", "figure", "font", "footer", "form", "frame", "frameset", "h1",
-    "h2", "h3", "h4", "h5", "h6", "head", "header", "hr", "html", "i", "iframe", "ilayer", "img",
-    "input", "ins", "isindex", "kbd", "keygen", "label", "layer", "legend", "li", "link",
-    "listing", "main", "map", "mark", "marquee", "menu", "meta", "meter", "multicol", "nav",
-    "nobr", "noembed", "noframes", "nolayer", "noscript", "object", "ol", "optgroup", "option",
-    "output", "p", "param", "picture", "plaintext", "pre", "progress", "q", "rb", "rp", "rt",
-    "rtc", "ruby", "s", "samp", "script", "section", "select", "small", "source", "spacer",
-    "span", "strike", "strong", "style", "sub", "summary", "sup", "table", "tbody", "td",
-    "template", "textarea", "tfoot", "th", "thead", "time", "title", "tr", "track", "tt", "u",
-    "ul", "var", "video", "wbr", "xmp", "o:p",
+    "a",
+    "abbr",
+    "acronym",
+    "address",
+    "applet",
+    "area",
+    "article",
+    "aside",
+    "audio",
+    "b",
+    "base",
+    "basefont",
+    "bdi",
+    "bdo",
+    "bgsound",
+    "big",
+    "blink",
+    "blockquote",
+    "body",
+    "br",
+    "button",
+    "canvas",
+    "caption",
+    "center",
+    "cite",
+    "code",
+    "col",
+    "colgroup",
+    "data",
+    "datalist",
+    "dd",
+    "del",
+    "details",
+    "dfn",
+    "dialog",
+    "dir",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "embed",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "font",
+    "footer",
+    "form",
+    "frame",
+    "frameset",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "head",
+    "header",
+    "hr",
+    "html",
+    "i",
+    "iframe",
+    "ilayer",
+    "img",
+    "input",
+    "ins",
+    "isindex",
+    "kbd",
+    "keygen",
+    "label",
+    "layer",
+    "legend",
+    "li",
+    "link",
+    "listing",
+    "main",
+    "map",
+    "mark",
+    "marquee",
+    "menu",
+    "meta",
+    "meter",
+    "multicol",
+    "nav",
+    "nobr",
+    "noembed",
+    "noframes",
+    "nolayer",
+    "noscript",
+    "object",
+    "ol",
+    "optgroup",
+    "option",
+    "output",
+    "p",
+    "param",
+    "picture",
+    "plaintext",
+    "pre",
+    "progress",
+    "q",
+    "rb",
+    "rp",
+    "rt",
+    "rtc",
+    "ruby",
+    "s",
+    "samp",
+    "script",
+    "section",
+    "select",
+    "small",
+    "source",
+    "spacer",
+    "span",
+    "strike",
+    "strong",
+    "style",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "template",
+    "textarea",
+    "tfoot",
+    "th",
+    "thead",
+    "time",
+    "title",
+    "tr",
+    "track",
+    "tt",
+    "u",
+    "ul",
+    "var",
+    "video",
+    "wbr",
+    "xmp",
+    "o:p",
 ];
 
 /// Elements with no closing tag; they never unbalance.
@@ -288,11 +414,11 @@ impl Html {
                     self.tests.insert("embeds");
                 }
                 "body" => bg = attr("bgcolor").and_then(colour),
-                "form" => {
-                    if attr("action").is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("mailto:"))
-                    {
-                        self.tests.insert("form_action_mailto");
-                    }
+                "form"
+                    if attr("action")
+                        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("mailto:")) =>
+                {
+                    self.tests.insert("form_action_mailto");
                 }
                 "font" => {
                     if let Some(s) = attr("size") {
@@ -312,7 +438,9 @@ impl Html {
                         && face.split(',').any(|f| {
                             let f = f.trim().trim_matches('"');
                             !f.is_empty()
-                                && !f.chars().all(|c| c.is_ascii_alphanumeric() || " -_".contains(c))
+                                && !f
+                                    .chars()
+                                    .all(|c| c.is_ascii_alphanumeric() || " -_".contains(c))
                         })
                     {
                         self.tests.insert("font_face_bad");
@@ -334,7 +462,10 @@ impl Html {
                 }
                 _ => {}
             }
-            if matches!(name.as_str(), "br" | "p" | "div" | "tr" | "li" | "td" | "table") {
+            if matches!(
+                name.as_str(),
+                "br" | "p" | "div" | "tr" | "li" | "td" | "table"
+            ) {
                 self.text.push('\n');
             }
         }

@@ -17,5 +17,9 @@ pub mod render;
 pub mod replace_tags;
 pub mod report;
 pub mod scan;
+pub mod settings;
+pub mod spamd;
 pub mod uri;
 pub mod view;
+
+pub use settings::SpamConfig;

@@ -29,17 +29,35 @@ impl Pattern {
     pub fn named_captures(&self, text: &[u8]) -> Vec<(String, String)> {
         match self {
             Pattern::Fast(r) => {
-                let Some(c) = r.captures(text) else { return Vec::new() };
+                let Some(c) = r.captures(text) else {
+                    return Vec::new();
+                };
                 r.capture_names()
                     .flatten()
-                    .filter_map(|n| c.name(n).map(|m| (n.to_string(), String::from_utf8_lossy(m.as_bytes()).into_owned())))
+                    .filter_map(|n| {
+                        c.name(n).map(|m| {
+                            (
+                                n.to_string(),
+                                String::from_utf8_lossy(m.as_bytes()).into_owned(),
+                            )
+                        })
+                    })
                     .collect()
             }
             Pattern::Perl(r, _) => {
-                let Ok(Some(c)) = r.captures(text) else { return Vec::new() };
+                let Ok(Some(c)) = r.captures(text) else {
+                    return Vec::new();
+                };
                 r.capture_names()
                     .flatten()
-                    .filter_map(|n| c.name(n).map(|m| (n.to_string(), String::from_utf8_lossy(m.as_bytes()).into_owned())))
+                    .filter_map(|n| {
+                        c.name(n).map(|m| {
+                            (
+                                n.to_string(),
+                                String::from_utf8_lossy(m.as_bytes()).into_owned(),
+                            )
+                        })
+                    })
                     .collect()
             }
         }
@@ -222,10 +240,11 @@ pub fn compile(lit: &str) -> Result<Pattern, String> {
         }) {
         Ok(r) => Ok(Pattern::Fast(r)),
         Err(fast) => {
-            let prefilter = regex::bytes::RegexBuilder::new(&format!("(?-u){}", relax(&translated)))
-                .size_limit(10 << 20)
-                .build()
-                .ok();
+            let prefilter =
+                regex::bytes::RegexBuilder::new(&format!("(?-u){}", relax(&translated)))
+                    .size_limit(10 << 20)
+                    .build()
+                    .ok();
             fancy_regex::RegexBuilder::new(&translated)
                 .backtrack_limit(100_000)
                 .build()
@@ -255,12 +274,13 @@ pub fn relax(p: &str) -> String {
                 }
                 continue;
             }
-            if !in_class && (next == Some('k') || next == Some('g')) {
-                if let Some(end) = c[i..].iter().position(|&x| x == '>' || x == '}') {
-                    out.push_str("(?s:.*?)");
-                    i += end + 1;
-                    continue;
-                }
+            if !in_class
+                && (next == Some('k') || next == Some('g'))
+                && let Some(end) = c[i..].iter().position(|&x| x == '>' || x == '}')
+            {
+                out.push_str("(?s:.*?)");
+                i += end + 1;
+                continue;
             }
             out.push(ch);
             if let Some(n) = next {
@@ -292,7 +312,11 @@ pub fn relax(p: &str) -> String {
             }
             '(' => {
                 let rest: String = c[i..c.len().min(i + 4)].iter().collect();
-                if rest.starts_with("(?=") || rest.starts_with("(?!") || rest.starts_with("(?<=") || rest.starts_with("(?<!") {
+                if rest.starts_with("(?=")
+                    || rest.starts_with("(?!")
+                    || rest.starts_with("(?<=")
+                    || rest.starts_with("(?<!")
+                {
                     // Skip the whole group.
                     let mut depth = 0;
                     let mut j = i;

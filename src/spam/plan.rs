@@ -139,7 +139,9 @@ fn compile_test(r: &RuleDef) -> Result<Test, Inactive> {
             if let Some(name) = def.strip_prefix("exists:") {
                 return Ok(Test::Exists(name.trim().to_string()));
             }
-            HeaderTest::parse(def).map(Test::Header).map_err(Inactive::Broken)
+            HeaderTest::parse(def)
+                .map(Test::Header)
+                .map_err(Inactive::Broken)
         }
         Kind::Mimeheader => {
             let at = def
@@ -202,7 +204,9 @@ impl Plan {
         let mut plain = Vec::new();
         let mut metas = Vec::new();
         for name in &needed {
-            let Some(r) = cfg.rules.get(name) else { continue };
+            let Some(r) = cfg.rules.get(name) else {
+                continue;
+            };
             // `tflags net` alone does not switch a rule off: with the network off its eval
             // functions do not hit and score set 0 gives most of them no score.
             let tflags = Tflags::of(r);
@@ -229,7 +233,13 @@ impl Plan {
                 }
             }
         }
-        plain.sort_by_key(|r| (matches!(r.test, Test::Template(_)), cost(r.kind), r.priority));
+        plain.sort_by_key(|r| {
+            (
+                matches!(r.test, Test::Template(_)),
+                cost(r.kind),
+                r.priority,
+            )
+        });
         let metas = order_metas(metas);
         let first_meta = plain.len();
         let mut rules = plain;

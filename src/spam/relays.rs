@@ -50,9 +50,13 @@ pub struct Relays {
 
 fn is_private(ip: &IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v) => v.is_loopback() || v.is_private() || v.is_link_local() || v.is_unspecified(),
+        IpAddr::V4(v) => {
+            v.is_loopback() || v.is_private() || v.is_link_local() || v.is_unspecified()
+        }
         IpAddr::V6(v) => {
-            v.is_loopback() || (v.segments()[0] & 0xfe00) == 0xfc00 || (v.segments()[0] & 0xffc0) == 0xfe80
+            v.is_loopback()
+                || (v.segments()[0] & 0xfe00) == 0xfc00
+                || (v.segments()[0] & 0xffc0) == 0xfe80
         }
     }
 }
@@ -63,14 +67,19 @@ fn first_ip(s: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         let start = i;
-        while i < bytes.len() && (bytes[i].is_ascii_hexdigit() || bytes[i] == b'.' || bytes[i] == b':') {
+        while i < bytes.len()
+            && (bytes[i].is_ascii_hexdigit() || bytes[i] == b'.' || bytes[i] == b':')
+        {
             i += 1;
         }
         if i > start {
             let cand = s[start..i].trim_matches(|c| c == '.' || c == ':');
             let cand = cand.strip_prefix("IPv6:").unwrap_or(cand);
             let before_ok = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
-            if before_ok && (cand.contains('.') || cand.matches(':').count() >= 2) && cand.parse::<IpAddr>().is_ok() {
+            if before_ok
+                && (cand.contains('.') || cand.matches(':').count() >= 2)
+                && cand.parse::<IpAddr>().is_ok()
+            {
                 return Some(cand.to_string());
             }
         } else {
@@ -91,7 +100,8 @@ fn word_after<'a>(s: &'a str, key: &str) -> Option<&'a str> {
 fn hostname_like(s: &str) -> bool {
     !s.is_empty()
         && s.contains('.')
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_')
         && s.parse::<IpAddr>().is_err()
 }
 
@@ -145,7 +155,10 @@ pub fn parse(value: &str) -> Option<Relay> {
         r.helo.clear();
     }
     r.by = word_after(&v[by_at..], " by ").unwrap_or("").to_string();
-    r.id = word_after(&v, " id ").unwrap_or("").trim_end_matches(';').to_string();
+    r.id = word_after(&v, " id ")
+        .unwrap_or("")
+        .trim_end_matches(';')
+        .to_string();
     if let Some(e) = word_after(&v, "envelope-from ") {
         r.envfrom = e.trim_matches(|c| c == '<' || c == '>').to_string();
     }
@@ -186,9 +199,11 @@ impl Relays {
         Some(match name {
             "X-Spam-Relays-Trusted" | "X-Spam-Relays-Internal" => Self::render(&self.trusted),
             "X-Spam-Relays-Untrusted" | "X-Spam-Relays-External" => Self::render(&self.untrusted),
-            "X-Spam-Last-Untrusted" | "X-Spam-Last-External" => {
-                self.untrusted.first().map(Relay::render).unwrap_or_default()
-            }
+            "X-Spam-Last-Untrusted" | "X-Spam-Last-External" => self
+                .untrusted
+                .first()
+                .map(Relay::render)
+                .unwrap_or_default(),
             _ => return None,
         })
     }
@@ -206,20 +221,40 @@ mod tests {
     #[test]
     fn common_received_forms() {
         let r = parse("from mail.example.org (mx1.example.org [192.0.2.7]) by mx.local (Postfix) with ESMTP id ABC123; Mon, 1 Jan 2024").unwrap();
-        assert_eq!((r.ip.as_str(), r.rdns.as_str(), r.helo.as_str()), ("192.0.2.7", "mx1.example.org", "mail.example.org"));
+        assert_eq!(
+            (r.ip.as_str(), r.rdns.as_str(), r.helo.as_str()),
+            ("192.0.2.7", "mx1.example.org", "mail.example.org")
+        );
         assert_eq!((r.by.as_str(), r.id.as_str()), ("mx.local", "ABC123"));
-        let r = parse("from host.example.net ([198.51.100.2] helo=HELLO) by x.y with esmtp (Exim 4.0)").unwrap();
-        assert_eq!((r.rdns.as_str(), r.helo.as_str()), ("host.example.net", "HELLO"));
+        let r =
+            parse("from host.example.net ([198.51.100.2] helo=HELLO) by x.y with esmtp (Exim 4.0)")
+                .unwrap();
+        assert_eq!(
+            (r.rdns.as_str(), r.helo.as_str()),
+            ("host.example.net", "HELLO")
+        );
         let r = parse("from unknown (HELO box) (203.0.113.9) by q.example with SMTP").unwrap();
-        assert_eq!((r.ip.as_str(), r.helo.as_str(), r.rdns.as_str()), ("203.0.113.9", "box", ""));
+        assert_eq!(
+            (r.ip.as_str(), r.helo.as_str(), r.rdns.as_str()),
+            ("203.0.113.9", "box", "")
+        );
         let r = parse("from foo (unknown [203.0.113.1]) by bar").unwrap();
         assert_eq!(r.rdns, "");
         assert!(parse("by localhost with LMTP id x").is_none());
         assert!(parse("(qmail 123 invoked by uid 0); 1 Jan").is_none());
         let rel = Relays::from_received(
-            ["from a (a [127.0.0.1]) by b", "from c (c.example [192.0.2.1]) by d", "from e (e [10.0.0.1]) by f"].into_iter(),
+            [
+                "from a (a [127.0.0.1]) by b",
+                "from c (c.example [192.0.2.1]) by d",
+                "from e (e [10.0.0.1]) by f",
+            ]
+            .into_iter(),
         );
         assert_eq!((rel.trusted.len(), rel.untrusted.len()), (1, 2));
-        assert!(rel.pseudo_header("X-Spam-Relays-Untrusted").unwrap().starts_with("[ ip=192.0.2.1 rdns=c.example helo=c by=d"));
+        assert!(
+            rel.pseudo_header("X-Spam-Relays-Untrusted")
+                .unwrap()
+                .starts_with("[ ip=192.0.2.1 rdns=c.example helo=c by=d")
+        );
     }
 }

@@ -24,7 +24,8 @@ impl Tags {
             "replace_post" => &mut self.post,
             "replace_inter" => &mut self.inter,
             "replace_rules" => {
-                self.rules.extend(rest.split_whitespace().map(str::to_string));
+                self.rules
+                    .extend(rest.split_whitespace().map(str::to_string));
                 return true;
             }
             "replace_start" | "replace_end" => return true,
@@ -129,7 +130,10 @@ mod tests {
         t.directive("replace_inter", "W1 \\W?");
         t.directive("replace_post", "P2 {1,2}");
         assert_eq!(t.apply("/<A><B>/i"), "/(?:[a4@])(?:[b8])/i");
-        assert_eq!(t.apply("/<inter W1><post P2><A><B> x<A>/"), "/(?:[a4@]){1,2}\\W?(?:[b8]){1,2} x(?:[a4@]){1,2}/");
+        assert_eq!(
+            t.apply("/<inter W1><post P2><A><B> x<A>/"),
+            "/(?:[a4@]){1,2}\\W?(?:[b8]){1,2} x(?:[a4@]){1,2}/"
+        );
         assert_eq!(t.apply("/<AB>/"), "/(?:(?:[a4@])(?:[b8]))/");
         assert_eq!(t.apply("/a<b>c<NOTATAG>/"), "/a<b>c<NOTATAG>/");
     }

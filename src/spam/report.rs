@@ -38,10 +38,18 @@ mod tests {
         let o = Outcome {
             score: 7.43,
             required: 5.0,
-            hits: vec![Hit { name: "MISSING_DATE".into(), score: 1.36, count: 1, describe: "Missing Date: header".into() }],
+            hits: vec![Hit {
+                name: "MISSING_DATE".into(),
+                score: 1.36,
+                count: 1,
+                describe: "Missing Date: header".into(),
+            }],
             ..Outcome::default()
         };
-        assert!(status_field(&o).starts_with("Yes, score=7.4 required=5.0 tests=MISSING_DATE autolearn=no"));
+        assert!(
+            status_field(&o)
+                .starts_with("Yes, score=7.4 required=5.0 tests=MISSING_DATE autolearn=no")
+        );
         assert!(report_text(&o).contains(" 1.4 MISSING_DATE           Missing Date: header\n"));
     }
 }

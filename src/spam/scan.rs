@@ -85,7 +85,13 @@ fn fill(template: &str, tags: &HashMap<String, String>) -> Option<String> {
 }
 
 /// Runs a `%{NAME}` rule: the definition completed and compiled for this message.
-fn run_template(r: &Rule, def: &str, view: &MessageView, ctx: &Ctx, tags: &HashMap<String, String>) -> u32 {
+fn run_template(
+    r: &Rule,
+    def: &str,
+    view: &MessageView,
+    ctx: &Ctx,
+    tags: &HashMap<String, String>,
+) -> u32 {
     let Some(def) = fill(def, tags) else { return 0 };
     let test = match r.kind {
         Kind::Header => super::headers::HeaderTest::parse(&def).map(Test::Header),
@@ -111,7 +117,10 @@ fn run_template(r: &Rule, def: &str, view: &MessageView, ctx: &Ctx, tags: &HashM
 /// Values of named groups of a rule that hit (header rules only, as the shipped set uses).
 fn capture(r: &Rule, view: &MessageView, tags: &mut HashMap<String, String>) {
     if let Test::Header(t) = &r.test {
-        let v = view.header(&t.spec).or_else(|| t.if_unset.clone()).unwrap_or_default();
+        let v = view
+            .header(&t.spec)
+            .or_else(|| t.if_unset.clone())
+            .unwrap_or_default();
         tags.extend(t.pattern.named_captures(v.as_bytes()));
     }
 }

@@ -25,7 +25,9 @@ pub struct UriList {
 
 impl UriList {
     fn push(&mut self, u: &str) {
-        let u = u.trim().trim_end_matches(['.', ',', ';', ')', ']', '!', '?', '>']);
+        let u = u
+            .trim()
+            .trim_end_matches(['.', ',', ';', ')', ']', '!', '?', '>']);
         if u.is_empty() {
             return;
         }
@@ -57,7 +59,10 @@ impl UriList {
             if let Some(v) = c.get(1).or(c.get(2)).or(c.get(3)) {
                 let v = v.as_str().replace("&amp;", "&");
                 let v = v.trim();
-                if v.starts_with('#') || v.is_empty() || v.to_ascii_lowercase().starts_with("javascript:") {
+                if v.starts_with('#')
+                    || v.is_empty()
+                    || v.to_ascii_lowercase().starts_with("javascript:")
+                {
                     continue;
                 }
                 self.push(v);

@@ -71,7 +71,9 @@ fn epilogue(raw: &[u8], boundary: &str) -> bool {
     let Some(at) = memchr::memmem::rfind(raw, close.as_bytes()) else {
         return false;
     };
-    raw[at + close.len()..].iter().any(|b| !b.is_ascii_whitespace())
+    raw[at + close.len()..]
+        .iter()
+        .any(|b| !b.is_ascii_whitespace())
 }
 
 impl MessageView {
@@ -84,7 +86,8 @@ impl MessageView {
         };
         let head_end = header_end(raw);
         let headers = Headers::parse(&raw[..head_end], envelope_from);
-        let relays = Relays::from_received(headers.raw_values("Received").iter().map(String::as_str));
+        let relays =
+            Relays::from_received(headers.raw_values("Received").iter().map(String::as_str));
         let mut view = MessageView {
             full: raw.to_vec(),
             body: render::body_paragraphs(raw),
@@ -94,7 +97,12 @@ impl MessageView {
         };
         let mut uris = UriList::default();
         if let Some(msg) = MessageParser::default().parse(raw) {
-            if let Some(b) = msg.parts.first().and_then(|p| p.content_type()).and_then(|c| c.attribute("boundary")) {
+            if let Some(b) = msg
+                .parts
+                .first()
+                .and_then(|p| p.content_type())
+                .and_then(|c| c.attribute("boundary"))
+            {
                 view.epilogue = epilogue(raw, b);
             }
             for (n, part) in msg.parts.iter().enumerate() {
@@ -195,8 +203,15 @@ Subject: Hi\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n\
         assert_eq!(v.uris, vec!["http://x.example/"]);
         assert_eq!(v.parts.len(), 3);
         assert!(v.parts[2].attachment && v.parts[2].filename.as_deref() == Some("a.pdf"));
-        assert_eq!(v.parts[1].headers.get("Content-Type").as_deref(), Some("text/html\n"));
-        assert!(v.header("X-Spam-Relays-Untrusted").unwrap().contains("ip=192.0.2.1"));
+        assert_eq!(
+            v.parts[1].headers.get("Content-Type").as_deref(),
+            Some("text/html\n")
+        );
+        assert!(
+            v.header("X-Spam-Relays-Untrusted")
+                .unwrap()
+                .contains("ip=192.0.2.1")
+        );
         assert!(v.rawbody.iter().any(|l| l.contains("<a href")));
         assert!(v.full.starts_with(b"Received:"));
     }

@@ -30,6 +30,8 @@ pub fn config(forward: &str, tempdir: &std::path::Path) -> Config {
     c.forward.command_timeout = 2;
     c.forward.data_done_timeout = 2;
     c.av.primary.clear();
+    // The spam engine loads SpamAssassin's rules (a second or so); tests/spam_*.rs turn it on.
+    c.spam.enabled = false;
     // No SQL log unless a test asks for one (tests/sql_*.rs); quarantine files in the
     // test's own folder.
     c.sql.url.clear();

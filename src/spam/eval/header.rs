@@ -39,24 +39,37 @@ fn received_time(ctx: &Ctx) -> Option<i64> {
     let is_local = |r: &str| {
         let l = r.to_ascii_lowercase();
         l.starts_with("from localhost ")
-            || l.split(" by ").next().is_some_and(|f| f.starts_with("from ") && f.contains("127.0.0.1"))
+            || l.split(" by ")
+                .next()
+                .is_some_and(|f| f.starts_with("from ") && f.contains("127.0.0.1"))
             || (l.contains("qmail ") && l.contains(" invoked by uid "))
     };
     if received.first().is_some_and(|r| is_local(r)) {
         local.push(received.remove(0));
     }
-    if received.first().is_some_and(|r| r.to_ascii_lowercase().contains("by localhost with ") && r.contains("(fetchmail-")) {
+    if received.first().is_some_and(|r| {
+        r.to_ascii_lowercase().contains("by localhost with ") && r.contains("(fetchmail-")
+    }) {
         local.push(received.remove(0));
     } else if let Some(l) = local.pop() {
         received.insert(0, l);
     }
     let date = |r: &String| r.rsplit_once(';').and_then(|(_, d)| parse_date(d));
-    received.iter().find_map(date).or_else(|| local.iter().find_map(date))
+    received
+        .iter()
+        .find_map(date)
+        .or_else(|| local.iter().find_map(date))
 }
 
 /// `Date:` minus the arrival time, in hours, within [min, max) (`undef` is open).
 fn shifted_date(ctx: &Ctx, args: &[String]) -> bool {
-    let Some(date) = ctx.view.headers.raw_values("Date").first().and_then(|d| parse_date(d)) else {
+    let Some(date) = ctx
+        .view
+        .headers
+        .raw_values("Date")
+        .first()
+        .and_then(|d| parse_date(d))
+    else {
         return false;
     };
     let Some(received) = received_time(ctx) else {
@@ -84,7 +97,10 @@ pub(super) fn registrable(domain: &str, ctx: &Ctx) -> String {
 /// From: and the envelope sender are in different registered domains.
 fn different_from_domains(ctx: &Ctx, _: &[String]) -> bool {
     let from = ctx.view.header("From:addr").and_then(|a| domain_of(&a));
-    let env = ctx.view.header("EnvelopeFrom:addr").and_then(|a| domain_of(&a));
+    let env = ctx
+        .view
+        .header("EnvelopeFrom:addr")
+        .and_then(|a| domain_of(&a));
     match (from, env) {
         (Some(f), Some(e)) => registrable(&f, ctx) != registrable(&e, ctx),
         _ => false,
@@ -117,14 +133,18 @@ fn illegal_chars(ctx: &Ctx, args: &[String]) -> bool {
 }
 
 fn header_count_range(ctx: &Ctx, args: &[String]) -> bool {
-    let Some(name) = args.first() else { return false };
+    let Some(name) = args.first() else {
+        return false;
+    };
     let n = ctx.view.headers.raw_values(name).len() as f64;
     num(args, 1).is_none_or(|min| n >= min) && num(args, 2).is_none_or(|max| n <= max)
 }
 
 /// A subject of several words, at least 10 characters, whose letters are all capitals.
 fn subject_all_caps(ctx: &Ctx, _: &[String]) -> bool {
-    let Some(s) = ctx.view.headers.get("Subject") else { return false };
+    let Some(s) = ctx.view.headers.get("Subject") else {
+        return false;
+    };
     let mut s = s.trim();
     loop {
         let lower = s.to_ascii_lowercase();

@@ -8,7 +8,11 @@ pub(super) fn lookup(name: &str) -> Option<Func> {
         "html_test" => html_test,
         "html_range" => html_range,
         "html_eval" => html_eval,
-        "html_tag_exists" => |c, a| c.view.has_html && a.first().is_some_and(|t| c.view.html.tags.contains(&t.to_ascii_lowercase())),
+        "html_tag_exists" => |c, a| {
+            c.view.has_html
+                && a.first()
+                    .is_some_and(|t| c.view.html.tags.contains(&t.to_ascii_lowercase()))
+        },
         "html_tag_balance" => tag_balance,
         "html_text_match" => text_match,
         "html_image_only" => image_only,
@@ -29,7 +33,9 @@ fn html_range(ctx: &Ctx, args: &[String]) -> bool {
     if !ctx.view.has_html {
         return false;
     }
-    let Some(v) = args.first().and_then(|f| ctx.view.html.figure(f)) else { return false };
+    let Some(v) = args.first().and_then(|f| ctx.view.html.figure(f)) else {
+        return false;
+    };
     num(args, 1).is_none_or(|min| v > min) && num(args, 2).is_none_or(|max| v <= max)
 }
 
@@ -40,7 +46,9 @@ fn compare(v: f64, expr: &str) -> bool {
         .iter()
         .find_map(|op| expr.strip_prefix(op).map(|r| (*op, r)))
         .unwrap_or(("==", expr));
-    let Ok(n) = rest.trim().parse::<f64>() else { return false };
+    let Ok(n) = rest.trim().parse::<f64>() else {
+        return false;
+    };
     match op {
         "<=" => v <= n,
         ">=" => v >= n,
@@ -53,18 +61,29 @@ fn compare(v: f64, expr: &str) -> bool {
 
 fn html_eval(ctx: &Ctx, args: &[String]) -> bool {
     ctx.view.has_html
-        && args.first().and_then(|f| ctx.view.html.figure(f)).is_some_and(|v| compare(v, args.get(1).map(String::as_str).unwrap_or("")))
+        && args
+            .first()
+            .and_then(|f| ctx.view.html.figure(f))
+            .is_some_and(|v| compare(v, args.get(1).map(String::as_str).unwrap_or("")))
 }
 
 fn tag_balance(ctx: &Ctx, args: &[String]) -> bool {
-    let Some(tag) = args.first() else { return false };
-    let Some(b) = ctx.view.html.balance.get(&tag.to_ascii_lowercase()) else { return false };
+    let Some(tag) = args.first() else {
+        return false;
+    };
+    let Some(b) = ctx.view.html.balance.get(&tag.to_ascii_lowercase()) else {
+        return false;
+    };
     compare(*b as f64, args.get(1).map(String::as_str).unwrap_or(""))
 }
 
 fn text_match(ctx: &Ctx, args: &[String]) -> bool {
-    let (Some(what), Some(re)) = (args.first(), args.get(1)) else { return false };
-    let Some(text) = ctx.view.html.text_of(what) else { return false };
+    let (Some(what), Some(re)) = (args.first(), args.get(1)) else {
+        return false;
+    };
+    let Some(text) = ctx.view.html.text_of(what) else {
+        return false;
+    };
     pattern::compile(&format!("/{re}/")).is_ok_and(|p| p.is_match(text.as_bytes()))
 }
 

@@ -26,10 +26,15 @@ fn check_for_mime(ctx: &Ctx, args: &[String]) -> bool {
         "mime_qp_long" => parts.iter().any(|p| p.qp_long_line),
         "mime_base64_count" => parts.iter().any(|p| p.encoding == "base64"),
         "mime_body_html_count" => parts.iter().any(|p| p.content_type == "text/html"),
-        "mime_body_text_count" => parts.iter().filter(text).any(|p| p.content_type == "text/plain"),
-        "mime_bad_iso_charset" => parts
+        "mime_body_text_count" => parts
             .iter()
-            .any(|p| p.charset.starts_with("iso-") && !p.charset.starts_with("iso-8859-") && !p.charset.starts_with("iso-2022-")),
+            .filter(text)
+            .any(|p| p.content_type == "text/plain"),
+        "mime_bad_iso_charset" => parts.iter().any(|p| {
+            p.charset.starts_with("iso-")
+                && !p.charset.starts_with("iso-8859-")
+                && !p.charset.starts_with("iso-2022-")
+        }),
         "mimepart_limit_exceeded" => parts.len() > 1000,
         _ => false,
     }
@@ -49,7 +54,11 @@ fn image_count(ctx: &Ctx, args: &[String]) -> bool {
         .parts
         .iter()
         .filter(|p| p.leaf && p.content_type.starts_with("image/"))
-        .filter(|p| want == "all" || p.content_type.ends_with(want) || (want == "jpeg" && p.content_type.ends_with("jpg")))
+        .filter(|p| {
+            want == "all"
+                || p.content_type.ends_with(want)
+                || (want == "jpeg" && p.content_type.ends_with("jpg"))
+        })
         .count() as f64;
     num(args, 1).is_none_or(|min| n >= min) && num(args, 2).is_none_or(|max| n <= max)
 }
@@ -73,5 +82,6 @@ fn uppercase(ctx: &Ctx, args: &[String]) -> bool {
         return false;
     }
     let pct = upper as f64 * 100.0 / letters as f64;
-    num(args, 0).is_none_or(|min| pct >= min) && num(args, 1).is_none_or(|max| pct < max || max >= 100.0)
+    num(args, 0).is_none_or(|min| pct >= min)
+        && num(args, 1).is_none_or(|max| pct < max || max >= 100.0)
 }

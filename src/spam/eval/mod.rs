@@ -30,12 +30,31 @@ type Func = fn(&Ctx, &[String]) -> bool;
 
 /// Functions that need the network or a reputation store; inactive by design.
 const NETWORK: &[&str] = &[
-    "check_rbl", "check_rbl_sub", "check_rbl_txt", "check_rbl_from_host", "check_rbl_from_domain",
-    "check_rbl_envfrom", "check_rbl_headers", "check_rbl_ns_from", "check_rbl_rcvd", "check_uridnsbl",
-    "check_uridnsbl_lookups", "check_uri_host_listed", "check_dcc", "check_dcc_reputation_range",
-    "check_razor2", "check_razor2_range", "check_pyzor", "check_dns_sender", "check_asn",
-    "check_hashbl_bodyre", "check_hashbl_emails", "check_hashbl_uris", "check_senders_reputation",
-    "check_from_in_auto_welcomelist", "check_from_in_auto_whitelist",
+    "check_rbl",
+    "check_rbl_sub",
+    "check_rbl_txt",
+    "check_rbl_from_host",
+    "check_rbl_from_domain",
+    "check_rbl_envfrom",
+    "check_rbl_headers",
+    "check_rbl_ns_from",
+    "check_rbl_rcvd",
+    "check_uridnsbl",
+    "check_uridnsbl_lookups",
+    "check_uri_host_listed",
+    "check_dcc",
+    "check_dcc_reputation_range",
+    "check_razor2",
+    "check_razor2_range",
+    "check_pyzor",
+    "check_dns_sender",
+    "check_asn",
+    "check_hashbl_bodyre",
+    "check_hashbl_emails",
+    "check_hashbl_uris",
+    "check_senders_reputation",
+    "check_from_in_auto_welcomelist",
+    "check_from_in_auto_whitelist",
 ];
 
 /// Reads `eval:name('a', "b", 3)`.
@@ -109,12 +128,18 @@ pub fn run(call: &Call, ctx: &Ctx) -> bool {
 
 /// An argument as a number; `undef`, `inf` and missing ones are unbounded.
 fn num(args: &[String], i: usize) -> Option<f64> {
-    args.get(i).and_then(|a| a.trim().parse::<f64>().ok()).filter(|v| v.is_finite())
+    args.get(i)
+        .and_then(|a| a.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite())
 }
 
 /// The domain of an address, lower case.
 fn domain_of(addr: &str) -> Option<String> {
-    let d = addr.trim().trim_matches(|c| c == '<' || c == '>').rsplit_once('@')?.1;
+    let d = addr
+        .trim()
+        .trim_matches(|c| c == '<' || c == '>')
+        .rsplit_once('@')?
+        .1;
     let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
     (!d.is_empty()).then_some(d)
 }
@@ -127,10 +152,19 @@ mod tests {
     fn parses_calls() {
         assert_eq!(
             parse("eval:check_for_shifted_date('-6', \"-3\")"),
-            Some(Call { name: "check_for_shifted_date".into(), args: vec!["-6".into(), "-3".into()] })
+            Some(Call {
+                name: "check_for_shifted_date".into(),
+                args: vec!["-6".into(), "-3".into()]
+            })
         );
-        assert_eq!(parse("eval:check_no_relays()").unwrap().args, Vec::<String>::new());
-        assert_eq!(parse("eval:image_count('all',1,1)").unwrap().args, vec!["all", "1", "1"]);
+        assert_eq!(
+            parse("eval:check_no_relays()").unwrap().args,
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            parse("eval:image_count('all',1,1)").unwrap().args,
+            vec!["all", "1", "1"]
+        );
         assert_eq!(parse("eval:check_x('a,b')").unwrap().args, vec!["a,b"]);
         assert!(parse("Subject =~ /x/").is_none());
         assert!(matches!(status("check_rbl"), Status::Network));
