@@ -138,7 +138,15 @@ impl Checks {
                 .av
                 .build(&cfg.tempdir)
                 .map_err(|(k, r)| bad(format!("av.{k}"), r))?,
-            spam: if cfg.spam.enabled {
+            spam: if cfg.spam.enabled && !cfg.spam.rules_dir.is_dir() {
+                // As amavisd-new without Mail::SpamAssassin ("SpamAssassin code NOT
+                // loaded"): the filter runs, without spam scores, and says so loudly.
+                tracing::error!(
+                    "spam checks OFF: no rule files at {} (apt-get install spamassassin, or set spam.rules_dir)",
+                    cfg.spam.rules_dir.display()
+                );
+                None
+            } else if cfg.spam.enabled {
                 let site = (!cfg.spam.site_dir.as_os_str().is_empty())
                     .then_some(cfg.spam.site_dir.as_path());
                 let rules = Rules::load(&cfg.spam.rules_dir, site)
