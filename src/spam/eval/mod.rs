@@ -57,6 +57,18 @@ const NETWORK: &[&str] = &[
     "check_from_in_auto_whitelist",
 ];
 
+/// Families that need DNS (SPF records, DKIM/ARC keys, DMARC policies): off, as with
+/// `spamassassin -L`. DKIM verification is issue 10's.
+const NETWORK_FAMILIES: &[&str] = &[
+    "check_for_spf_",
+    "check_for_def_spf_",
+    "check_dkim_",
+    "check_for_dkim_",
+    "check_for_def_dkim_",
+    "check_arc_",
+    "check_dmarc_",
+];
+
 /// Reads `eval:name('a', "b", 3)`.
 pub fn parse(def: &str) -> Option<Call> {
     let rest = def.trim().strip_prefix("eval:")?;
@@ -114,7 +126,7 @@ pub fn status(name: &str) -> Status {
         Status::Implemented
     } else if name == "check_bayes" {
         Status::Bayes
-    } else if NETWORK.contains(&name) {
+    } else if NETWORK.contains(&name) || NETWORK_FAMILIES.iter().any(|p| name.starts_with(p)) {
         Status::Network
     } else {
         Status::NotImplemented
