@@ -27,39 +27,29 @@ impl Pattern {
 
     /// The named groups of the first match (SpamAssassin 4's captured tags, `(?<NAME>...)`).
     pub fn named_captures(&self, text: &[u8]) -> Vec<(String, String)> {
+        fn pairs<'a>(
+            names: impl Iterator<Item = &'a str>,
+            get: impl Fn(&str) -> Option<Vec<u8>>,
+        ) -> Vec<(String, String)> {
+            names
+                .filter_map(|n| {
+                    get(n).map(|v| (n.to_string(), String::from_utf8_lossy(&v).into_owned()))
+                })
+                .collect()
+        }
         match self {
-            Pattern::Fast(r) => {
-                let Some(c) = r.captures(text) else {
-                    return Vec::new();
-                };
-                r.capture_names()
-                    .flatten()
-                    .filter_map(|n| {
-                        c.name(n).map(|m| {
-                            (
-                                n.to_string(),
-                                String::from_utf8_lossy(m.as_bytes()).into_owned(),
-                            )
-                        })
-                    })
-                    .collect()
-            }
-            Pattern::Perl(r, _) => {
-                let Ok(Some(c)) = r.captures(text) else {
-                    return Vec::new();
-                };
-                r.capture_names()
-                    .flatten()
-                    .filter_map(|n| {
-                        c.name(n).map(|m| {
-                            (
-                                n.to_string(),
-                                String::from_utf8_lossy(m.as_bytes()).into_owned(),
-                            )
-                        })
-                    })
-                    .collect()
-            }
+            Pattern::Fast(r) => match r.captures(text) {
+                Some(c) => pairs(r.capture_names().flatten(), |n| {
+                    c.name(n).map(|m| m.as_bytes().to_vec())
+                }),
+                None => Vec::new(),
+            },
+            Pattern::Perl(r, _) => match r.captures(text) {
+                Ok(Some(c)) => pairs(r.capture_names().flatten(), |n| {
+                    c.name(n).map(|m| m.as_bytes().to_vec())
+                }),
+                _ => Vec::new(),
+            },
         }
     }
 
