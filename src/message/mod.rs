@@ -6,6 +6,7 @@ mod category;
 mod checks;
 pub mod date;
 mod envelope;
+pub mod header_edit;
 pub mod line_ends;
 mod mail_id;
 mod reply;

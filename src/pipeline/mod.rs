@@ -10,7 +10,6 @@
 mod checks;
 mod contract;
 mod log_line;
-mod modify;
 mod record;
 mod trace_headers;
 
@@ -382,7 +381,7 @@ impl Pipeline {
             }
             let rewrite = key.strip_spam || !key.subject_tag.is_empty();
             let skip = if rewrite {
-                prefix.extend_from_slice(&modify::rewrite_header(
+                prefix.extend_from_slice(&crate::message::header_edit::rewrite_header(
                     spool.header_section(),
                     key.strip_spam,
                     &key.subject_tag,

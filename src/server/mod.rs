@@ -87,8 +87,6 @@ fn apply(pipeline: &Pipeline, config: &ArcSwap<Config>, cfg: Config) -> Result<(
     Ok(())
 }
 
-impl Running {}
-
 /// Binds the listeners of `cfg` and serves in the background.
 pub async fn start(cfg: Config) -> Result<Running, ServerError> {
     std::fs::create_dir_all(&cfg.tempdir).map_err(|e| ServerError::Dir {

@@ -7,13 +7,18 @@
 //! differs in places (invisible text, alt texts), which the compatibility harness
 //! (`examples/sa_compat.rs`) measures.
 
-use mail_parser::{MessageParser, PartType};
+use mail_parser::{Message, MessageParser, PartType};
 
 /// The rendered paragraphs of `raw` (a whole message).
 pub fn body_paragraphs(raw: &[u8]) -> Vec<String> {
-    let Some(msg) = MessageParser::default().parse(raw) else {
-        return Vec::new();
-    };
+    match MessageParser::default().parse(raw) {
+        Some(msg) => paragraphs_of(&msg),
+        None => Vec::new(),
+    }
+}
+
+/// The rendered paragraphs of a parsed message.
+pub fn paragraphs_of(msg: &Message) -> Vec<String> {
     let mut text = String::new();
     if let Some(s) = msg.subject() {
         text.push_str(s);

@@ -44,25 +44,20 @@ pub struct MessageView {
     pub relays: Relays,
     /// Bytes of the body (after the header section).
     pub body_len: usize,
-    /// A MIME part had no header section or no blank line after it.
+    /// Text after the final boundary of the top-level multipart.
     pub epilogue: bool,
 }
 
-/// Where the header section ends (after its blank line), in raw bytes.
-pub fn header_end(raw: &[u8]) -> usize {
-    let mut i = 0;
-    while i < raw.len() {
-        let nl = match memchr::memchr(b'\n', &raw[i..]) {
-            Some(p) => i + p,
-            None => return raw.len(),
-        };
-        let line = &raw[i..nl];
-        if line.is_empty() || line == b"\r" {
-            return nl + 1;
-        }
-        i = nl + 1;
+/// Where the body starts: after the header section (the decoder's reading of it) and its
+/// blank line.
+pub fn body_start(raw: &[u8]) -> usize {
+    let head = crate::decode::header_section(raw).len();
+    let rest = &raw[head..];
+    head + if rest.starts_with(b"\r\n") {
+        2
+    } else {
+        usize::from(rest.starts_with(b"\n"))
     }
-    raw.len()
 }
 
 /// Text other than white space after the final `--boundary--` of the top-level multipart.
@@ -84,19 +79,19 @@ impl MessageView {
             Some(_) => raw.splitn(2, |&b| b == b'\n').nth(1).unwrap_or(&[]),
             None => raw,
         };
-        let head_end = header_end(raw);
+        let head_end = body_start(raw);
         let headers = Headers::parse(&raw[..head_end], envelope_from);
         let relays =
             Relays::from_received(headers.raw_values("Received").iter().map(String::as_str));
         let mut view = MessageView {
             full: raw.to_vec(),
-            body: render::body_paragraphs(raw),
             body_len: raw.len().saturating_sub(head_end),
             relays,
             ..MessageView::default()
         };
         let mut uris = UriList::default();
         if let Some(msg) = MessageParser::default().parse(raw) {
+            view.body = render::paragraphs_of(&msg);
             if let Some(b) = msg
                 .parts
                 .first()

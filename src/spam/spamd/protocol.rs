@@ -148,27 +148,13 @@ fn spam_line(o: &Outcome) -> String {
 /// The message's header fields with SpamAssassin's X-Spam-* fields added (incoming ones
 /// removed), as `report_safe 0` writes them.
 pub fn marked_headers(message: &[u8], o: &Outcome) -> Vec<u8> {
-    let end = crate::spam::view::header_end(message);
-    let crlf = message[..end].windows(2).any(|w| w == b"\r\n");
-    let nl: &[u8] = if crlf { b"\r\n" } else { b"\n" };
-    let mut out = Vec::with_capacity(end + 512);
-    let mut skipping = false;
-    let head = &message[..end];
-    for line in head.split_inclusive(|&b| b == b'\n') {
-        if line == b"\n" || line == b"\r\n" {
-            break;
-        }
-        if line.starts_with(b" ") || line.starts_with(b"\t") {
-            if !skipping {
-                out.extend_from_slice(line);
-            }
-            continue;
-        }
-        skipping = line.len() >= 7 && line[..7].eq_ignore_ascii_case(b"X-Spam-");
-        if !skipping {
-            out.extend_from_slice(line);
-        }
-    }
+    let head = crate::decode::header_section(message);
+    let nl: &[u8] = if memchr::memmem::find(head, b"\r\n").is_some() {
+        b"\r\n"
+    } else {
+        b"\n"
+    };
+    let mut out = crate::message::header_edit::rewrite_header(head, true, "");
     let field = |out: &mut Vec<u8>, name: &str, value: &str| {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
@@ -205,7 +191,7 @@ pub fn answer(verb: Verb, o: &Outcome, message: &[u8]) -> Vec<u8> {
         Verb::ReportIfSpam if o.is_spam() => report::report_text(o).into_bytes(),
         Verb::ReportIfSpam => Vec::new(),
         Verb::Process => {
-            let end = crate::spam::view::header_end(message);
+            let end = crate::spam::view::body_start(message);
             let mut m = marked_headers(message, o);
             m.extend_from_slice(&message[end..]);
             m

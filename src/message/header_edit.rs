@@ -1,5 +1,6 @@
-//! Changes to the original header section of a passed copy: incoming `X-Spam-*` fields
-//! removed (nobody forges our verdict for local recipients), and a subject tag.
+//! Changes to an original header section: incoming `X-Spam-*` fields removed (nobody forges
+//! our verdict: the pipeline for local recipients' copies, the spamd listener for PROCESS and
+//! HEADERS), and a subject tag.
 
 /// The header fields of `section` (each with its continuation lines, CRLF-terminated).
 fn fields(section: &[u8]) -> Vec<&[u8]> {
