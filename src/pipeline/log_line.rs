@@ -32,6 +32,8 @@ pub struct LogLine<'a> {
     pub message_id: Option<String>,
     pub mail_id: &'a str,
     pub size: u64,
+    /// The spam score, when the message was scored (`Hits: -` otherwise, as amavisd-new).
+    pub hits: Option<f64>,
     pub queued_as: Option<&'a str>,
     pub reply: &'a Reply,
     pub elapsed: Duration,
@@ -79,8 +81,9 @@ impl LogLine<'_> {
         if let Some(m) = &self.message_id {
             s.push_str(&format!(", Message-ID: {}", printable(m)));
         }
+        let hits = self.hits.map_or("-".to_string(), |h| format!("{h:.3}"));
         s.push_str(&format!(
-            ", mail_id: {}, Hits: -, size: {}",
+            ", mail_id: {}, Hits: {hits}, size: {}",
             self.mail_id, self.size
         ));
         if let Some(q) = self.queued_as {
@@ -141,6 +144,7 @@ mod tests {
             message_id: Some("<id@example.org>".into()),
             mail_id: "abcDEF123456",
             size: 1234,
+            hits: None,
             queued_as: Some("4Abc"),
             reply: &reply,
             elapsed: Duration::from_millis(12),
@@ -163,6 +167,16 @@ mod tests {
                 "(123-01) Blocked INFECTED (Eicar-Test-Signature) {DiscardedOutbound}, \
                  MYNETS/ORIGINATING [192.0.2.1]:4321 "
             ),
+            "{}",
+            line.render()
+        );
+        let line = LogLine {
+            status: "Passed SPAM",
+            hits: Some(1000.8125),
+            ..line
+        };
+        assert!(
+            line.render().contains(", Hits: 1000.812, size: 1234"),
             "{}",
             line.render()
         );

@@ -118,6 +118,8 @@ impl Pipeline {
         // Policy: the banks for this message, then each recipient's settings.
         let mp = st.policies.for_message(&env.client, &env.mail_from);
         let path = mp.path();
+        // Set once the checks have scored the message.
+        let hits: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
         let log = |status: &str, action: &str, reply: &Reply, queued_as: Option<&str>| {
             LogLine {
                 am_id: &am_id,
@@ -128,6 +130,7 @@ impl Pipeline {
                 message_id: spool.header_field("Message-ID"),
                 mail_id: &ids.mail_id,
                 size: spool.len(),
+                hits: hits.get().copied(),
                 queued_as,
                 reply,
                 elapsed: started.elapsed(),
@@ -228,6 +231,9 @@ impl Pipeline {
                 return Outcome::uniform(r, nrcpt);
             }
         };
+        if let Some(s) = &results.spam {
+            let _ = hits.set(s.score);
+        }
         if let VirusScan::Failed { reason } = &results.virus {
             tracing::warn!("({am_id}) virus scan failed: {reason}");
         }
