@@ -1,13 +1,19 @@
-//! What SpamAssassin's HTML eval functions (`html_test`, `html_range`, `html_tag_exists`,
-//! `html_tag_balance`, `html_text_match`, `html_image_only`, `html_image_ratio`) ask about an
-//! HTML part: which tags appear and whether they balance, the visible text and its length,
-//! images and their area, font sizes and colours, comments, the title and link texts.
+//! What SpamAssassin's HTML eval functions (`html_test`, `html_range`, `html_eval`,
+//! `html_tag_exists`, `html_tag_balance`, `html_text_match`, `html_image_only`,
+//! `html_image_ratio`) ask about one HTML part, with SpamAssassin's meaning: tags seen and
+//! left open (never below zero; a close with nothing open counts as `closed_extra`), known
+//! and unknown tags, the source length, the rendered text, images and their area (200 pixels
+//! a side when not given, percentages of an 800x600 screen), the largest font size, font faces
+//! and colours of text actually shown, words split by tags (`obfuscation`), comments, title and
+//! link texts.
 //!
 //! A small tokenizer rather than a DOM crate: these are counts over the tag stream, which is
-//! what SpamAssassin's own HTML parser produces too, and broken HTML (the spammer's kind) must
+//! what SpamAssassin's own parser produces too, and broken HTML (the spammer's kind) must
 //! still give an answer.
 
+use regex::Regex;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 
 /// Tags SpamAssassin knows; others count towards `bad_tag_ratio`.
 const KNOWN_TAGS: &[&str] = &[
@@ -162,36 +168,166 @@ const VOID: &[&str] = &[
 /// Elements whose content is not visible text (the title is kept apart, for `html_text_match`).
 const INVISIBLE: &[&str] = &["script", "style", "head", "noscript", "xml"];
 
-/// The summary of one or more HTML parts.
+/// The summary of one HTML part.
 #[derive(Debug, Default, Clone)]
 pub struct Html {
-    /// Tag names seen (lower case).
+    /// Tags seen, opening or closing (lower case): `html_tag_exists`.
     pub tags: BTreeSet<String>,
-    /// Opening minus closing tags, per tag.
-    pub balance: BTreeMap<String, i64>,
-    /// The visible text.
+    /// Tags still open at the end, never below zero: `html_tag_balance`.
+    pub inside: BTreeMap<String, i64>,
+    /// The rendered (visible) text.
     pub text: String,
-    /// Number of tags, of tags SpamAssassin does not know, of closing tags with nothing open.
+    /// Bytes of HTML source (SpamAssassin's `length`).
+    pub source_len: usize,
+    /// Tags, tags SpamAssassin knows as elements, distinct tags and distinct known ones,
+    /// closing tags with nothing open, words split by a tag.
     pub tag_count: usize,
-    pub bad_tags: usize,
+    pub element_count: usize,
+    pub tags_seen: usize,
+    pub elements_seen: usize,
     pub closed_extra: usize,
-    /// Images and their summed area (width x height where given).
-    pub images: usize,
+    pub obfuscation: usize,
+    /// An `img` tag appeared; the summed area of those with width and height.
+    pub has_img: bool,
     pub image_area: u64,
-    /// The largest font size (1-7; `+N` is relative to 3).
+    /// The largest font size (1-7, starts at 3; `+N` is relative to 3).
     pub max_size: f64,
     /// Comments as written (`<!-- ... -->`, `<!...>`).
     pub comments: Vec<String>,
     pub title: String,
     /// Text inside links; an image inside a link adds `<img>`.
     pub anchor: String,
-    /// Characters written as character references in the text, and all text characters.
-    pub obfuscated_chars: usize,
-    pub text_chars: usize,
     /// Named tests that hold (`html_test`): `embeds`, `font_face_bad`, `font_low_contrast`,
     /// `font_invalid_color`, `form_action_mailto`.
     pub tests: BTreeSet<&'static str>,
 }
+
+/// A colour as SpamAssassin reads one: a name, `#rgb`/`#rrggbb` (other lengths cut or
+/// padded), `rgb(r,g,b)`; anything else is invalid.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Colour {
+    Rgb(u8, u8, u8),
+    Invalid,
+}
+
+/// The text style in force: what `<font>`, `<body>` and table cells set.
+#[derive(Debug, Clone, Copy)]
+struct Style {
+    fg: Colour,
+    bg: Colour,
+}
+
+/// SpamAssassin's font-face test: names of letters, spaces and dashes, a digit at the end,
+/// quoted or not, separated by commas.
+static GOOD_FACE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?i)^\s*["'.]?[a-z ][a-z -]*[a-z]\d?["']?(?:,\s*["']?[a-z][a-z -]*[a-z]\d?["']?)*;?$"#,
+    )
+    .unwrap_or_else(|e| panic!("built-in font face pattern: {e}"))
+});
+
+/// Colour names browsers know (the HTML 4 set and the common CSS ones).
+const NAMED: &[(&str, u32)] = &[
+    ("black", 0x000000),
+    ("silver", 0xc0c0c0),
+    ("gray", 0x808080),
+    ("grey", 0x808080),
+    ("white", 0xffffff),
+    ("maroon", 0x800000),
+    ("red", 0xff0000),
+    ("purple", 0x800080),
+    ("fuchsia", 0xff00ff),
+    ("magenta", 0xff00ff),
+    ("green", 0x008000),
+    ("lime", 0x00ff00),
+    ("olive", 0x808000),
+    ("yellow", 0xffff00),
+    ("navy", 0x000080),
+    ("blue", 0x0000ff),
+    ("teal", 0x008080),
+    ("aqua", 0x00ffff),
+    ("cyan", 0x00ffff),
+    ("orange", 0xffa500),
+    ("darkblue", 0x00008b),
+    ("darkred", 0x8b0000),
+    ("darkgreen", 0x006400),
+    ("darkgray", 0xa9a9a9),
+    ("darkgrey", 0xa9a9a9),
+    ("lightgray", 0xd3d3d3),
+    ("lightgrey", 0xd3d3d3),
+    ("dimgray", 0x696969),
+    ("dimgrey", 0x696969),
+    ("gainsboro", 0xdcdcdc),
+    ("whitesmoke", 0xf5f5f5),
+    ("pink", 0xffc0cb),
+    ("brown", 0xa52a2a),
+    ("gold", 0xffd700),
+    ("beige", 0xf5f5dc),
+    ("ivory", 0xfffff0),
+    ("tan", 0xd2b48c),
+    ("khaki", 0xf0e68c),
+    ("violet", 0xee82ee),
+    ("indigo", 0x4b0082),
+    ("crimson", 0xdc143c),
+    ("coral", 0xff7f50),
+    ("salmon", 0xfa8072),
+    ("orangered", 0xff4500),
+    ("darkorange", 0xff8c00),
+    ("midnightblue", 0x191970),
+    ("steelblue", 0x4682b4),
+    ("royalblue", 0x4169e1),
+    ("skyblue", 0x87ceeb),
+    ("lightblue", 0xadd8e6),
+    ("lightyellow", 0xffffe0),
+    ("lightsteelblue", 0xb0c4de),
+    ("forestgreen", 0x228b22),
+    ("seagreen", 0x2e8b57),
+    ("darkslategray", 0x2f4f4f),
+    ("darkslategrey", 0x2f4f4f),
+    ("slategray", 0x708090),
+    ("slategrey", 0x708090),
+    ("firebrick", 0xb22222),
+    ("darkviolet", 0x9400d3),
+    ("chocolate", 0xd2691e),
+    ("tomato", 0xff6347),
+    ("limegreen", 0x32cd32),
+    ("yellowgreen", 0x9acd32),
+    ("lightgreen", 0x90ee90),
+    ("darkcyan", 0x008b8b),
+    ("cornflowerblue", 0x6495ed),
+    ("dodgerblue", 0x1e90ff),
+    ("deepskyblue", 0x00bfff),
+    ("lavender", 0xe6e6fa),
+    ("linen", 0xfaf0e6),
+    ("snow", 0xfffafa),
+    ("honeydew", 0xf0fff0),
+    ("azure", 0xf0ffff),
+    ("aliceblue", 0xf0f8ff),
+    ("mintcream", 0xf5fffa),
+    ("ghostwhite", 0xf8f8ff),
+    ("floralwhite", 0xfffaf0),
+    ("oldlace", 0xfdf5e6),
+    ("seashell", 0xfff5ee),
+    ("cornsilk", 0xfff8dc),
+    ("lemonchiffon", 0xfffacd),
+    ("wheat", 0xf5deb3),
+    ("darkkhaki", 0xbdb76b),
+    ("goldenrod", 0xdaa520),
+    ("peru", 0xcd853f),
+    ("sienna", 0xa0522d),
+    ("saddlebrown", 0x8b4513),
+    ("hotpink", 0xff69b4),
+    ("deeppink", 0xff1493),
+    ("orchid", 0xda70d6),
+    ("plum", 0xdda0dd),
+    ("thistle", 0xd8bfd8),
+    ("turquoise", 0x40e0d0),
+    ("aquamarine", 0x7fffd4),
+    ("darkmagenta", 0x8b008b),
+    ("mediumblue", 0x0000cd),
+    ("blueviolet", 0x8a2be2),
+    ("cadetblue", 0x5f9ea0),
+];
 
 fn attrs(tag_body: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -294,214 +430,369 @@ fn entities(text: &str, count: &mut usize) -> String {
     out
 }
 
-fn colour(v: &str) -> Option<(u8, u8, u8)> {
-    let v = v.trim().trim_start_matches('#');
-    let named = match v.to_ascii_lowercase().as_str() {
-        "white" => Some((255, 255, 255)),
-        "black" => Some((0, 0, 0)),
-        "red" => Some((255, 0, 0)),
-        "blue" => Some((0, 0, 255)),
-        "green" => Some((0, 128, 0)),
-        "yellow" => Some((255, 255, 0)),
-        "gray" | "grey" => Some((128, 128, 128)),
-        "silver" => Some((192, 192, 192)),
-        _ => None,
+fn colour(v: &str) -> Colour {
+    let c = v.trim().to_ascii_lowercase();
+    if let Some((_, hex)) = NAMED.iter().find(|(n, _)| *n == c) {
+        return Colour::Rgb((hex >> 16) as u8, (hex >> 8) as u8, *hex as u8);
+    }
+    if let Some(inner) = c.strip_prefix("rgb(").and_then(|r| r.strip_suffix(')')) {
+        let n: Vec<u8> = inner
+            .split(',')
+            .filter_map(|x| x.trim().trim_end_matches('%').parse::<u32>().ok())
+            .map(|x| x.min(255) as u8)
+            .collect();
+        return match n[..] {
+            [r, g, b] => Colour::Rgb(r, g, b),
+            _ => Colour::Invalid,
+        };
+    }
+    // Hex without '#' is invalid, as in SpamAssassin (browsers disagree).
+    let Some(hex) = c.strip_prefix('#') else {
+        return Colour::Invalid;
     };
-    if named.is_some() {
-        return named;
+    let mut h: String = hex.chars().filter(char::is_ascii_hexdigit).collect();
+    if h.len() > 6 {
+        h.truncate(6);
     }
-    if v.len() == 6 && v.chars().all(|c| c.is_ascii_hexdigit()) {
-        let p = |i: usize| u8::from_str_radix(&v[i..i + 2], 16).ok();
-        return Some((p(0)?, p(2)?, p(4)?));
+    if h.len() > 3 && h.len() < 6 {
+        h.truncate(3);
     }
-    None
+    while h.len() % 3 != 0 || h.is_empty() {
+        h.push('0');
+    }
+    if h.len() == 3 {
+        h = h.chars().flat_map(|x| [x, x]).collect();
+    }
+    let p = |i: usize| u8::from_str_radix(&h[i..i + 2], 16).unwrap_or(0);
+    Colour::Rgb(p(0), p(2), p(4))
 }
 
-fn brightness((r, g, b): (u8, u8, u8)) -> f64 {
-    (299.0 * r as f64 + 587.0 * g as f64 + 114.0 * b as f64) / 1000.0
+/// SpamAssassin's near-invisibility: the same colour, or a brightness-weighted distance
+/// under 12.
+fn low_contrast(fg: (u8, u8, u8), bg: (u8, u8, u8)) -> bool {
+    let d = |a: u8, b: u8| a as f64 - b as f64;
+    let dist = ((0.2126 * d(fg.0, bg.0)).powi(2)
+        + (0.7152 * d(fg.1, bg.1)).powi(2)
+        + (0.0722 * d(fg.2, bg.2)).powi(2))
+    .sqrt();
+    dist < 12.0
+}
+
+/// Letters and digits (not white space, not ASCII punctuation): a tag between two of these
+/// splits a word.
+fn wordish(c: char) -> bool {
+    !c.is_whitespace() && !c.is_ascii_punctuation()
+}
+
+/// The parser's running state.
+struct Cursor {
+    hidden: Vec<String>,
+    anchors: usize,
+    in_title: bool,
+    /// (tag, style) pushed by tags that set colours.
+    styles: Vec<(String, Style)>,
+    /// The last text chunk ended inside a word.
+    last_wordish: bool,
+}
+
+/// Tags that open a text style (SpamAssassin's list); a closing tag ends its style and those
+/// opened after it.
+const TEXT_STYLE: &[&str] = &[
+    "body", "font", "table", "tr", "th", "td", "big", "small", "basefont", "marquee", "span", "p",
+    "div", "a",
+];
+
+impl Cursor {
+    /// Opens a style for `tag`: the current one, changed by the colours the tag may set.
+    /// As in SpamAssassin, a `bgcolor` attribute changes nothing (only CSS backgrounds do),
+    /// and a new cell or row first ends the open fonts and cells (and rows).
+    fn open_style(&mut self, tag: &str, attrs: &[(String, String)]) {
+        let tag = if tag == "th" { "td" } else { tag };
+        if (tag == "td" || tag == "tr") && self.styles.iter().any(|(t, _)| t == tag) {
+            while let Some((top, _)) = self.styles.last() {
+                let closes = match tag {
+                    "td" => top == "font" || top == "td",
+                    _ => top == "font" || top == "td" || top == "tr",
+                };
+                if !closes {
+                    break;
+                }
+                self.styles.pop();
+            }
+        }
+        let parent = self.style();
+        let mut st = parent;
+        let attr = |k: &str| attrs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let colour_attr = match tag {
+            "font" | "basefont" => attr("color"),
+            "body" => attr("text"),
+            _ => None,
+        };
+        if let Some(c) = colour_attr {
+            st.fg = colour(c);
+        }
+        if matches!(tag, "table" | "td" | "tr" | "span" | "p" | "div" | "a")
+            && let Some(css) = attr("style")
+        {
+            for decl in css.split(';') {
+                let Some((prop, value)) = decl.split_once(':') else {
+                    continue;
+                };
+                let value = value.trim().to_ascii_lowercase();
+                let value = value.trim_end_matches("!important").trim();
+                let c = match value {
+                    "inherit" => continue,
+                    "transparent" => None,
+                    v => Some(colour(v)),
+                };
+                match prop.trim().to_ascii_lowercase().as_str() {
+                    "color" => st.fg = c.unwrap_or(st.bg),
+                    "background-color" => st.bg = c.unwrap_or(parent.bg),
+                    "background" => {
+                        if let Some(c) = value
+                            .split_whitespace()
+                            .map(colour)
+                            .find(|c| *c != Colour::Invalid)
+                        {
+                            st.bg = c;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.styles.push((tag.to_string(), st));
+    }
+
+    fn style(&self) -> Style {
+        self.styles.last().map(|(_, s)| *s).unwrap_or(Style {
+            fg: Colour::Rgb(0, 0, 0),
+            bg: Colour::Rgb(255, 255, 255),
+        })
+    }
 }
 
 impl Html {
-    /// Adds one HTML part.
-    pub fn add(&mut self, html: &str) {
+    /// Parses one HTML part.
+    pub fn parse(html: &str) -> Html {
+        let mut h = Html {
+            source_len: html.len(),
+            max_size: 3.0,
+            ..Html::default()
+        };
+        let mut cur = Cursor {
+            hidden: Vec::new(),
+            anchors: 0,
+            in_title: false,
+            styles: Vec::new(),
+            last_wordish: false,
+        };
         let mut rest = html;
-        let mut hidden: Vec<String> = Vec::new();
-        let mut in_anchor = 0usize;
-        let mut in_title = false;
-        let mut bg: Option<(u8, u8, u8)> = None;
         while !rest.is_empty() {
             let Some(lt) = rest.find('<') else {
-                self.text_run(rest, &hidden, in_anchor > 0, in_title);
+                h.text_run(rest, &mut cur);
                 break;
             };
-            self.text_run(&rest[..lt], &hidden, in_anchor > 0, in_title);
+            h.text_run(&rest[..lt], &mut cur);
             rest = &rest[lt..];
             if rest.starts_with("<!--") {
                 let end = rest.find("-->").map(|e| e + 3).unwrap_or(rest.len());
-                self.comments.push(rest[..end].to_string());
+                h.comments.push(rest[..end].to_string());
                 rest = &rest[end..];
                 continue;
             }
             if rest.starts_with("<!") || rest.starts_with("<?") {
                 let end = rest.find('>').map(|e| e + 1).unwrap_or(rest.len());
-                self.comments.push(rest[..end].to_string());
+                if rest[..end].to_ascii_lowercase().starts_with("<!doctype") {
+                    h.tag_count += 1;
+                    h.element_count += 1;
+                } else {
+                    h.comments.push(rest[..end].to_string());
+                }
                 rest = &rest[end..];
                 continue;
             }
             let second = rest[1..].chars().next();
             if !second.is_some_and(|c| c.is_ascii_alphabetic() || c == '/') {
                 // A lone '<' is text.
-                self.text_run("<", &hidden, in_anchor > 0, in_title);
+                h.text_run("<", &mut cur);
                 rest = &rest[1..];
                 continue;
             }
             let end = rest.find('>').map(|e| e + 1).unwrap_or(rest.len());
             let inner = rest[1..end].trim_end_matches('>');
             rest = &rest[end..];
-            let closing = inner.starts_with('/');
-            let inner = inner.trim_start_matches('/');
-            let name_end = inner
-                .find(|c: char| c.is_ascii_whitespace() || c == '/')
-                .unwrap_or(inner.len());
-            let name = inner[..name_end].to_ascii_lowercase();
-            if name.is_empty() {
-                continue;
+            h.tag(inner, &mut cur);
+        }
+        h
+    }
+
+    fn tag(&mut self, inner: &str, cur: &mut Cursor) {
+        let closing = inner.starts_with('/');
+        let inner = inner.trim_start_matches('/');
+        let name_end = inner
+            .find(|c: char| c.is_ascii_whitespace() || c == '/')
+            .unwrap_or(inner.len());
+        let name = inner[..name_end].to_ascii_lowercase();
+        if name.is_empty() {
+            return;
+        }
+        let known = KNOWN_TAGS.contains(&name.as_str());
+        let first_time = !self.tags.contains(&name);
+        self.tag_count += 1;
+        self.element_count += usize::from(known);
+        self.tags_seen += usize::from(first_time);
+        self.elements_seen += usize::from(first_time && known);
+        self.tags.insert(name.clone());
+        let open = self.inside.entry(name.clone()).or_default();
+        if closing {
+            *open -= 1;
+            if *open < 0 {
+                *open = 0;
+                self.closed_extra += 1;
             }
-            self.tag_count += 1;
-            if !KNOWN_TAGS.contains(&name.as_str()) {
-                self.bad_tags += 1;
+            if let Some(p) = cur.hidden.iter().rposition(|t| *t == name) {
+                cur.hidden.truncate(p);
             }
-            self.tags.insert(name.clone());
-            if closing {
-                let open = self.balance.entry(name.clone()).or_default();
-                if *open <= 0 && !VOID.contains(&name.as_str()) {
-                    self.closed_extra += 1;
-                }
-                *open -= 1;
-                if let Some(p) = hidden.iter().rposition(|h| *h == name) {
-                    hidden.truncate(p);
-                }
-                if name == "a" {
-                    in_anchor = in_anchor.saturating_sub(1);
-                }
-                if name == "title" {
-                    in_title = false;
-                }
-                continue;
+            // Browsers keep rendering after </body>; SpamAssassin keeps its style too.
+            let style_tag = if name == "th" { "td" } else { name.as_str() };
+            if name != "body"
+                && let Some(p) = cur.styles.iter().rposition(|(t, _)| t == style_tag)
+            {
+                cur.styles.truncate(p);
             }
-            if !VOID.contains(&name.as_str()) {
-                *self.balance.entry(name.clone()).or_default() += 1;
-            }
-            let a = attrs(&inner[name_end..]);
-            let attr = |k: &str| a.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
             match name.as_str() {
-                n if INVISIBLE.contains(&n) => hidden.push(name.clone()),
-                "title" => in_title = true,
-                "a" => in_anchor += 1,
-                "img" => {
-                    self.images += 1;
-                    let dim = |k| {
-                        attr(k)
-                            .and_then(|v| v.trim().trim_end_matches("px").parse::<u64>().ok())
-                            .unwrap_or(0)
-                    };
-                    self.image_area += dim("width").saturating_mul(dim("height"));
-                    if in_anchor > 0 {
-                        self.anchor.push_str("<img>");
-                    }
-                }
-                "embed" | "object" | "applet" => {
-                    self.tests.insert("embeds");
-                }
-                "body" => bg = attr("bgcolor").and_then(colour),
-                "form"
-                    if attr("action")
-                        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("mailto:")) =>
-                {
-                    self.tests.insert("form_action_mailto");
-                }
-                "font" => {
-                    if let Some(s) = attr("size") {
-                        let s = s.trim();
-                        let size = if let Some(r) = s.strip_prefix('+') {
-                            r.parse::<f64>().map(|x| 3.0 + x).ok()
-                        } else if let Some(r) = s.strip_prefix('-') {
-                            r.parse::<f64>().map(|x| 3.0 - x).ok()
-                        } else {
-                            s.parse::<f64>().ok()
-                        };
-                        if let Some(v) = size {
-                            self.max_size = self.max_size.max(v);
-                        }
-                    }
-                    if let Some(face) = attr("face")
-                        && face.split(',').any(|f| {
-                            let f = f.trim().trim_matches('"');
-                            !f.is_empty()
-                                && !f
-                                    .chars()
-                                    .all(|c| c.is_ascii_alphanumeric() || " -_".contains(c))
-                        })
-                    {
-                        self.tests.insert("font_face_bad");
-                    }
-                    if let Some(c) = attr("color") {
-                        match colour(c) {
-                            None if !c.trim().is_empty() => {
-                                self.tests.insert("font_invalid_color");
-                            }
-                            Some(fg) => {
-                                let back = bg.unwrap_or((255, 255, 255));
-                                if (brightness(fg) - brightness(back)).abs() < 20.0 {
-                                    self.tests.insert("font_low_contrast");
-                                }
-                            }
-                            None => {}
-                        }
-                    }
-                }
+                "a" => cur.anchors = cur.anchors.saturating_sub(1),
+                "title" => cur.in_title = false,
                 _ => {}
             }
-            if matches!(
-                name.as_str(),
-                "br" | "p" | "div" | "tr" | "li" | "td" | "table"
-            ) {
-                self.text.push('\n');
+            return;
+        }
+        if !VOID.contains(&name.as_str()) {
+            *open += 1;
+        }
+        let a = attrs(&inner[name_end..]);
+        let attr = |k: &str| a.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        match name.as_str() {
+            n if INVISIBLE.contains(&n) => cur.hidden.push(name.clone()),
+            "title" => cur.in_title = true,
+            "a" => cur.anchors += 1,
+            "img" => {
+                self.has_img = true;
+                if cur.anchors > 0 {
+                    self.anchor.push_str("<img>\n");
+                }
+                if let (Some(w), Some(ht)) = (attr("width"), attr("height")) {
+                    let dim = |v: &str, pct: u64| {
+                        let v = v.trim();
+                        let (num, is_pct) = match v.strip_suffix('%') {
+                            Some(n) => (n, true),
+                            None => (v, false),
+                        };
+                        match num.parse::<u64>() {
+                            Ok(0) | Err(_) => 200,
+                            Ok(n) if is_pct => n * pct,
+                            Ok(n) => n,
+                        }
+                    };
+                    self.image_area += dim(w, 8).saturating_mul(dim(ht, 6));
+                }
             }
+            "embed" | "object" => {
+                self.tests.insert("embeds");
+            }
+            "form" => {
+                if attr("action").is_some_and(|v| v.to_ascii_lowercase().contains("mailto:")) {
+                    self.tests.insert("form_action_mailto");
+                }
+            }
+            _ => {}
+        }
+        if matches!(name.as_str(), "font" | "basefont") {
+            if let Some(s) = attr("size") {
+                let s = s.trim();
+                let size = if let Some(r) = s.strip_prefix('+') {
+                    r.parse::<f64>().map(|x| 3.0 + x).ok()
+                } else if let Some(r) = s.strip_prefix('-') {
+                    r.parse::<f64>().map(|x| 3.0 - x).ok()
+                } else {
+                    s.parse::<f64>().ok()
+                };
+                if let Some(v) = size {
+                    self.max_size = self.max_size.max(v);
+                }
+            }
+            if let Some(face) = attr("face")
+                && !GOOD_FACE.is_match(face)
+            {
+                self.tests.insert("font_face_bad");
+            }
+        }
+        if TEXT_STYLE.contains(&name.as_str()) {
+            cur.open_style(&name, &a);
+        }
+        if matches!(
+            name.as_str(),
+            "br" | "p" | "div" | "tr" | "li" | "td" | "table"
+        ) {
+            self.text.push('\n');
+            cur.last_wordish = false;
         }
     }
 
-    fn text_run(&mut self, raw: &str, hidden: &[String], anchor: bool, title: bool) {
+    fn text_run(&mut self, raw: &str, cur: &mut Cursor) {
         if raw.is_empty() {
             return;
         }
         let mut refs = 0;
         let t = entities(raw, &mut refs);
-        if title {
+        if cur.anchors > 0 {
+            self.anchor.push_str(&t);
+        }
+        if cur.in_title {
             self.title.push_str(&t);
             return;
         }
-        if !hidden.is_empty() {
+        if !cur.hidden.is_empty() {
             return;
         }
-        self.obfuscated_chars += refs;
-        self.text_chars += t.chars().filter(|c| !c.is_whitespace()).count();
-        if anchor {
-            self.anchor.push_str(&t);
+        if t.chars().any(|c| !c.is_whitespace()) {
+            let st = cur.style();
+            match (st.fg, st.bg) {
+                (Colour::Invalid, _) | (_, Colour::Invalid) => {
+                    self.tests.insert("font_invalid_color");
+                }
+                (Colour::Rgb(a, b, c), Colour::Rgb(x, y, z)) => {
+                    if low_contrast((a, b, c), (x, y, z)) {
+                        self.tests.insert("font_low_contrast");
+                    }
+                }
+            }
         }
+        if cur.last_wordish && t.chars().next().is_some_and(wordish) {
+            self.obfuscation += 1;
+        }
+        cur.last_wordish = t.chars().last().is_some_and(wordish);
         self.text.push_str(&t);
+    }
+
+    /// Non-white-space characters of the rendered text.
+    pub fn non_space_len(&self) -> usize {
+        self.text.chars().filter(|c| !c.is_whitespace()).count()
     }
 
     /// A named figure for `html_range` / `html_eval`.
     pub fn figure(&self, name: &str) -> Option<f64> {
         let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         Some(match name {
-            "length" => self.text_chars as f64,
+            "length" => self.source_len as f64,
             "max_size" => self.max_size,
-            "bad_tag_ratio" => ratio(self.bad_tags, self.tag_count),
+            "bad_tag_ratio" => ratio(self.tag_count - self.element_count, self.tag_count),
+            "non_element_ratio" => ratio(self.tags_seen - self.elements_seen, self.tags_seen),
             "closed_extra_ratio" => ratio(self.closed_extra, self.tag_count),
-            "obfuscation_ratio" => ratio(self.obfuscated_chars, self.text_chars),
+            "obfuscation_ratio" => ratio(self.obfuscation, self.tag_count),
             "image_area" => self.image_area as f64,
+            "non_space_len" => self.non_space_len() as f64,
             _ => return None,
         })
     }
@@ -523,23 +814,33 @@ mod tests {
 
     #[test]
     fn counts_what_the_eval_functions_ask() {
-        let mut h = Html::default();
-        h.add(
+        let h = Html::parse(
             "<html><head><title>Offer</title><style>p{}</style></head><body bgcolor=white>\
-             <!-- saved from url=(0022) --><font size=+4 color=\"#fefefe\" face=\"@@\">Bu&#121; now</font>\
-             <a href=x><img src=a width=10 height=20></a><blink>x</blink></center></body></html>",
+             <!-- saved from url=(0022) --><font size=+4 face=Arial, Helvetica>Bu<b>y</b> now</font>\
+             <font color=\"#fefefe\">hidden</font><font color=000000>bad</font>\
+             <a href=x><img src=a width=10 height=20></a><xyz>x</xyz></center></body></html>",
         );
-        assert!(h.tags.contains("head") && h.tags.contains("blink"));
-        assert_eq!(h.balance["center"], -1);
+        assert!(h.tags.contains("head") && h.tags.contains("xyz") && h.tags.contains("center"));
+        assert_eq!(h.inside["center"], 0, "never below zero");
         assert_eq!(h.closed_extra, 1);
-        assert_eq!(h.balance["body"], 0);
+        assert_eq!(h.inside["body"], 0);
         assert_eq!(h.title, "Offer");
         assert!(h.text.contains("Buy now") && !h.text.contains("p{}"));
         assert_eq!(h.image_area, 200);
-        assert_eq!(h.anchor, "<img>");
+        assert_eq!(h.anchor, "<img>\n");
         assert_eq!(h.max_size, 7.0);
-        assert!(h.tests.contains("font_low_contrast") && h.tests.contains("font_face_bad"));
+        // Bu<b>y, now</font><font>hidden, hidden</font><font>bad, bad ... <blink>x.
+        assert_eq!(h.obfuscation, 4);
+        for t in ["font_low_contrast", "font_face_bad", "font_invalid_color"] {
+            assert!(h.tests.contains(t), "{t}: {:?}", h.tests);
+        }
         assert_eq!(h.comments.len(), 1);
-        assert!(h.figure("obfuscation_ratio").unwrap() > 0.1);
+        assert!(h.figure("bad_tag_ratio").unwrap() > 0.0);
+        assert_eq!(h.figure("length").unwrap(), h.source_len as f64);
+        assert_eq!(colour("#FFF"), Colour::Rgb(255, 255, 255));
+        assert_eq!(colour("rgb(1, 2, 300)"), Colour::Rgb(1, 2, 255));
+        assert_eq!(colour("ffffff"), Colour::Invalid);
+        assert!(GOOD_FACE.is_match("\"Tahoma\", Verdana, Arial, sans-serif"));
+        assert!(!GOOD_FACE.is_match("Arial,"));
     }
 }

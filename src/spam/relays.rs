@@ -109,6 +109,10 @@ fn hostname_like(s: &str) -> bool {
 pub fn parse(value: &str) -> Option<Relay> {
     let v = value.split_whitespace().collect::<Vec<_>>().join(" ");
     let lower = v.to_ascii_lowercase();
+    // fetchmail's own field records a POP/IMAP download, not an SMTP relay.
+    if lower.contains("(fetchmail-") {
+        return None;
+    }
     let from_at = lower.find("from ")?;
     if from_at > 0 && !lower[..from_at].trim().is_empty() {
         return None;
@@ -148,6 +152,10 @@ pub fn parse(value: &str) -> Option<Relay> {
             }
             if hostname_like(tok) && !lf.contains("unknown [") {
                 r.rdns = tok.to_string();
+            } else if tok.trim_end_matches(')').parse::<IpAddr>().is_ok() && hostname_like(first) {
+                // qmail without a HELO part, `from name (ip)`: the name is the reverse DNS
+                // and was the HELO too.
+                r.rdns = first.to_string();
             }
         }
     }
@@ -241,6 +249,16 @@ mod tests {
         let r = parse("from foo (unknown [203.0.113.1]) by bar").unwrap();
         assert_eq!(r.rdns, "");
         assert!(parse("by localhost with LMTP id x").is_none());
+        let r =
+            parse("from bocelli.example.com (64.41.120.21) by h1.example.net with SMTP").unwrap();
+        assert_eq!(
+            (r.rdns.as_str(), r.helo.as_str()),
+            ("bocelli.example.com", "bocelli.example.com")
+        );
+        assert!(
+            parse("from mail.example.net [193.0.2.9] by localhost with POP3 (fetchmail-5.9.0)")
+                .is_none()
+        );
         assert!(parse("(qmail 123 invoked by uid 0); 1 Jan").is_none());
         let rel = Relays::from_received(
             [

@@ -38,7 +38,8 @@ pub struct MessageView {
     pub rawbody: Vec<String>,
     pub uris: Vec<String>,
     pub parts: Vec<Part>,
-    pub html: Html,
+    /// One summary per HTML part (SpamAssassin's HTML tests look at each part on its own).
+    pub html: Vec<Html>,
     pub has_html: bool,
     pub has_text_plain: bool,
     pub relays: Relays,
@@ -144,7 +145,7 @@ impl MessageView {
                     }
                     PartType::Html(h) => {
                         view.has_html = true;
-                        view.html.add(h);
+                        view.html.push(Html::parse(h));
                         view.rawbody.extend(h.lines().map(|l| format!("{l}\n")));
                         uris.add_html(h);
                     }
@@ -163,9 +164,8 @@ impl MessageView {
                 });
             }
         }
-        if view.has_html {
-            let text = view.html.text.clone();
-            uris.add_text(&text);
+        for h in &view.html {
+            uris.add_text(&h.text);
         }
         view.uris = uris.uris;
         view.headers = headers;

@@ -1,6 +1,8 @@
-//! Eval functions over the HTML parts (SpamAssassin's HTMLEval).
+//! Eval functions over the HTML parts (SpamAssassin's HTMLEval): each holds when some HTML
+//! part satisfies it.
 
 use super::{Ctx, Func, num};
+use crate::spam::html::Html;
 use crate::spam::pattern;
 
 pub(super) fn lookup(name: &str) -> Option<Func> {
@@ -8,11 +10,7 @@ pub(super) fn lookup(name: &str) -> Option<Func> {
         "html_test" => html_test,
         "html_range" => html_range,
         "html_eval" => html_eval,
-        "html_tag_exists" => |c, a| {
-            c.view.has_html
-                && a.first()
-                    .is_some_and(|t| c.view.html.tags.contains(&t.to_ascii_lowercase()))
-        },
+        "html_tag_exists" => tag_exists,
         "html_tag_balance" => tag_balance,
         "html_text_match" => text_match,
         "html_image_only" => image_only,
@@ -21,22 +19,28 @@ pub(super) fn lookup(name: &str) -> Option<Func> {
     })
 }
 
+fn any(ctx: &Ctx, f: impl Fn(&Html) -> bool) -> bool {
+    ctx.view.html.iter().any(f)
+}
+
 fn html_test(ctx: &Ctx, args: &[String]) -> bool {
     match args.first().map(String::as_str) {
         Some("html") => ctx.view.has_html,
-        Some(t) => ctx.view.html.tests.contains(t),
+        Some(t) => any(ctx, |h| h.tests.contains(t)),
         None => false,
     }
 }
 
+/// A figure in (min, max]; `inf` or no max is open.
 fn html_range(ctx: &Ctx, args: &[String]) -> bool {
-    if !ctx.view.has_html {
-        return false;
-    }
-    let Some(v) = args.first().and_then(|f| ctx.view.html.figure(f)) else {
+    let Some(name) = args.first() else {
         return false;
     };
-    num(args, 1).is_none_or(|min| v > min) && num(args, 2).is_none_or(|max| v <= max)
+    any(ctx, |h| {
+        h.figure(name).is_some_and(|v| {
+            num(args, 1).is_none_or(|min| v > min) && num(args, 2).is_none_or(|max| v <= max)
+        })
+    })
 }
 
 /// `op value` as in `'< 384'` or `'!= 0'`.
@@ -60,49 +64,59 @@ fn compare(v: f64, expr: &str) -> bool {
 }
 
 fn html_eval(ctx: &Ctx, args: &[String]) -> bool {
-    ctx.view.has_html
-        && args
-            .first()
-            .and_then(|f| ctx.view.html.figure(f))
-            .is_some_and(|v| compare(v, args.get(1).map(String::as_str).unwrap_or("")))
+    let (Some(name), Some(expr)) = (args.first(), args.get(1)) else {
+        return false;
+    };
+    any(ctx, |h| h.figure(name).is_some_and(|v| compare(v, expr)))
 }
 
+fn tag_exists(ctx: &Ctx, args: &[String]) -> bool {
+    let Some(tag) = args.first().map(|t| t.to_ascii_lowercase()) else {
+        return false;
+    };
+    any(ctx, |h| h.tags.contains(&tag))
+}
+
+/// Tags left open, compared (`'!= 0'`).
 fn tag_balance(ctx: &Ctx, args: &[String]) -> bool {
-    let Some(tag) = args.first() else {
+    let (Some(tag), Some(expr)) = (args.first().map(|t| t.to_ascii_lowercase()), args.get(1))
+    else {
         return false;
     };
-    let Some(b) = ctx.view.html.balance.get(&tag.to_ascii_lowercase()) else {
-        return false;
-    };
-    compare(*b as f64, args.get(1).map(String::as_str).unwrap_or(""))
+    any(ctx, |h| {
+        h.inside.get(&tag).is_some_and(|b| compare(*b as f64, expr))
+    })
 }
 
 fn text_match(ctx: &Ctx, args: &[String]) -> bool {
     let (Some(what), Some(re)) = (args.first(), args.get(1)) else {
         return false;
     };
-    let Some(text) = ctx.view.html.text_of(what) else {
+    let Ok(p) = pattern::compile(&format!("/{re}/")) else {
         return false;
     };
-    pattern::compile(&format!("/{re}/")).is_ok_and(|p| p.is_match(text.as_bytes()))
+    any(ctx, |h| {
+        h.text_of(what).is_some_and(|t| p.is_match(t.as_bytes()))
+    })
 }
 
-/// HTML with images and between `min` and `max` characters of text.
+/// A part with an image and (min, max] bytes of HTML source.
 fn image_only(ctx: &Ctx, args: &[String]) -> bool {
-    let h = &ctx.view.html;
-    let len = h.text_chars as f64;
-    ctx.view.has_html
-        && h.images > 0
-        && num(args, 0).is_none_or(|min| len > min)
-        && num(args, 1).is_none_or(|max| len <= max)
+    any(ctx, |h| {
+        let len = h.source_len as f64;
+        h.has_img
+            && num(args, 0).is_none_or(|min| len > min)
+            && num(args, 1).is_none_or(|max| len <= max)
+    })
 }
 
-/// Text characters per pixel of image area.
+/// Visible characters per pixel of image area, in (min, max].
 fn image_ratio(ctx: &Ctx, args: &[String]) -> bool {
-    let h = &ctx.view.html;
-    if !ctx.view.has_html || h.image_area == 0 {
-        return false;
-    }
-    let r = h.text_chars as f64 / h.image_area as f64;
-    num(args, 0).is_none_or(|min| r > min) && num(args, 1).is_none_or(|max| r <= max)
+    any(ctx, |h| {
+        if h.image_area == 0 {
+            return false;
+        }
+        let r = h.non_space_len() as f64 / h.image_area as f64;
+        num(args, 0).is_none_or(|min| r > min) && num(args, 1).is_none_or(|max| r <= max)
+    })
 }
