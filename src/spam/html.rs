@@ -457,7 +457,7 @@ fn colour(v: &str) -> Colour {
     if h.len() > 3 && h.len() < 6 {
         h.truncate(3);
     }
-    while h.len() % 3 != 0 || h.is_empty() {
+    while !h.len().is_multiple_of(3) || h.is_empty() {
         h.push('0');
     }
     if h.len() == 3 {
@@ -701,10 +701,10 @@ impl Html {
             "embed" | "object" => {
                 self.tests.insert("embeds");
             }
-            "form" => {
-                if attr("action").is_some_and(|v| v.to_ascii_lowercase().contains("mailto:")) {
-                    self.tests.insert("form_action_mailto");
-                }
+            "form"
+                if attr("action").is_some_and(|v| v.to_ascii_lowercase().contains("mailto:")) =>
+            {
+                self.tests.insert("form_action_mailto");
             }
             _ => {}
         }
