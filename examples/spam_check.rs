@@ -41,5 +41,8 @@ fn main() {
         }
     }
     let o = scan::scan(&rules.plan, &view, &rules.lists, Options::default());
+    if args.iter().any(|a| a == "-v") {
+        println!("subtests: {}", o.subtests.join(","));
+    }
     print!("{}", report_text(&o));
 }

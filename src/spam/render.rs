@@ -18,24 +18,33 @@ pub fn body_paragraphs(raw: &[u8]) -> Vec<String> {
 }
 
 /// The rendered paragraphs of a parsed message.
-pub fn paragraphs_of(msg: &Message) -> Vec<String> {
+fn paragraphs_of(msg: &Message) -> Vec<String> {
+    let parts: Vec<(bool, &str)> = msg
+        .parts
+        .iter()
+        .filter_map(|part| match &part.body {
+            PartType::Text(t) => Some((false, t.as_ref())),
+            PartType::Html(h) => Some((true, h.as_ref())),
+            _ => None,
+        })
+        .collect();
+    render(msg.subject(), &parts)
+}
+
+/// The paragraphs of a Subject and text parts (`true`: HTML, rendered to text).
+pub fn render(subject: Option<&str>, parts: &[(bool, &str)]) -> Vec<String> {
     let mut text = String::new();
-    if let Some(s) = msg.subject() {
+    if let Some(s) = subject {
         text.push_str(s);
         text.push_str("\n\n");
     }
-    for part in msg.parts.iter() {
-        match &part.body {
-            PartType::Text(t) => {
-                text.push_str(t);
-                text.push_str("\n\n");
-            }
-            PartType::Html(h) => {
-                text.push_str(&mail_parser::decoders::html::html_to_text(h));
-                text.push_str("\n\n");
-            }
-            _ => {}
+    for (html, t) in parts {
+        if *html {
+            text.push_str(&mail_parser::decoders::html::html_to_text(t));
+        } else {
+            text.push_str(t);
         }
+        text.push_str("\n\n");
     }
     paragraphs(&text)
 }

@@ -30,6 +30,8 @@ pub struct Outcome {
     pub required: f64,
     /// Scoring rules that hit, by name (sub-rules `__X` are not listed).
     pub hits: Vec<Hit>,
+    /// Sub-rules (`__X`) that hit, by name: SpamAssassin's `subtests`, for debugging.
+    pub subtests: Vec<String>,
     /// The scan ended before every rule ran.
     pub stopped_early: bool,
     /// A hit rule has `tflags noautolearn` / `autolearn_force` (for autolearning, issue 9).
@@ -224,7 +226,11 @@ pub fn scan(
     }
     let mut hits: Vec<Hit> = Vec::new();
     let (mut noautolearn, mut autolearn_force) = (false, false);
+    let mut subtests = Vec::new();
     for (i, r) in plan.rules.iter().enumerate() {
+        if counts[i] > 0 && r.name.starts_with("__") {
+            subtests.push(r.name.clone());
+        }
         if counts[i] == 0 || r.name.starts_with("__") || r.score == 0.0 {
             continue;
         }
@@ -238,10 +244,12 @@ pub fn scan(
         });
     }
     hits.sort_by(|a, b| a.name.cmp(&b.name));
+    subtests.sort();
     Outcome {
         score,
         required: plan.required_score,
         hits,
+        subtests,
         stopped_early,
         noautolearn,
         autolearn_force,

@@ -72,6 +72,23 @@ fn epilogue(raw: &[u8], boundary: &str) -> bool {
         .any(|b| !b.is_ascii_whitespace())
 }
 
+/// A text part mail-parser could not decode (its multipart has no closing boundary, say):
+/// the transfer encoding undone here and the charset applied, as SpamAssassin still reads it.
+fn redecode(raw_body: &[u8], encoding: &str, charset: &str) -> Option<String> {
+    use mail_parser::decoders;
+    let bytes = match encoding {
+        "base64" => decoders::base64::base64_decode(raw_body)?,
+        "quoted-printable" => decoders::quoted_printable::quoted_printable_decode(raw_body)?,
+        _ => return None,
+    };
+    Some(
+        match decoders::charsets::map::charset_decoder(charset.as_bytes()) {
+            Some(decode) => decode(&bytes),
+            None => String::from_utf8_lossy(&bytes).into_owned(),
+        },
+    )
+}
+
 impl MessageView {
     /// Builds the view of `raw` (a whole message, LF or CRLF line ends).
     pub fn new(raw: &[u8], envelope_from: &str) -> MessageView {
@@ -92,7 +109,8 @@ impl MessageView {
         };
         let mut uris = UriList::default();
         if let Some(msg) = MessageParser::default().parse(raw) {
-            view.body = render::paragraphs_of(&msg);
+            // Text parts for the body rules, in order; repaired ones as decoded here.
+            let mut texts: Vec<(bool, std::borrow::Cow<str>)> = Vec::new();
             if let Some(b) = msg
                 .parts
                 .first()
@@ -135,21 +153,42 @@ impl MessageView {
                             .content_disposition()
                             .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"))
                         || !matches!(part.body, PartType::Text(_) | PartType::Html(_)));
-                match &part.body {
-                    PartType::Text(t) => {
-                        if ctype == "text/plain" || ctype == "text" {
-                            view.has_text_plain = true;
-                        }
-                        view.rawbody.extend(t.lines().map(|l| format!("{l}\n")));
-                        uris.add_text(t);
+                let repaired = match &part.body {
+                    PartType::Text(_) | PartType::Html(_) if part.is_encoding_problem => {
+                        redecode(raw_body, &encoding, &charset)
                     }
-                    PartType::Html(h) => {
+                    _ => None,
+                };
+                if let Some(text) = repaired {
+                    if ctype == "text/html" {
                         view.has_html = true;
-                        view.html.push(Html::parse(h));
-                        view.rawbody.extend(h.lines().map(|l| format!("{l}\n")));
-                        uris.add_html(h);
+                        view.html.push(Html::parse(&text));
+                        uris.add_html(&text);
+                    } else {
+                        view.has_text_plain |= ctype == "text/plain";
+                        uris.add_text(&text);
                     }
-                    _ => {}
+                    view.rawbody.extend(text.lines().map(|l| format!("{l}\n")));
+                    texts.push((ctype == "text/html", text.into()));
+                } else {
+                    match &part.body {
+                        PartType::Text(t) => {
+                            texts.push((false, t.as_ref().into()));
+                            if ctype == "text/plain" || ctype == "text" {
+                                view.has_text_plain = true;
+                            }
+                            view.rawbody.extend(t.lines().map(|l| format!("{l}\n")));
+                            uris.add_text(t);
+                        }
+                        PartType::Html(h) => {
+                            texts.push((true, h.as_ref().into()));
+                            view.has_html = true;
+                            view.html.push(Html::parse(h));
+                            view.rawbody.extend(h.lines().map(|l| format!("{l}\n")));
+                            uris.add_html(h);
+                        }
+                        _ => {}
+                    }
                 }
                 view.parts.push(Part {
                     headers: Headers::parse(section, ""),
@@ -163,6 +202,8 @@ impl MessageView {
                     leaf,
                 });
             }
+            let parts: Vec<(bool, &str)> = texts.iter().map(|(h, t)| (*h, t.as_ref())).collect();
+            view.body = render::render(msg.subject(), &parts);
         }
         for h in &view.html {
             uris.add_text(&h.text);
@@ -209,5 +250,16 @@ Subject: Hi\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n\
         );
         assert!(v.rawbody.iter().any(|l| l.contains("<a href")));
         assert!(v.full.starts_with(b"Received:"));
+    }
+
+    #[test]
+    fn a_part_without_closing_boundary_is_still_decoded() {
+        let m = b"Subject: s\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b\"\n\n\
+--b\nContent-Type: text/html\nContent-Transfer-Encoding: base64\n\n\
+PGh0bWw+PGJvZHk+PGEgaHJlZj0iaHR0cDovL3guZXhhbXBsZS8iPmdvPC9hPjwvYm9keT48L2h0bWw+\n";
+        let v = MessageView::new(m, "");
+        assert!(v.has_html, "{v:?}");
+        assert_eq!(v.uris, vec!["http://x.example/"]);
+        assert_eq!(v.body, vec!["s", "go"]);
     }
 }
