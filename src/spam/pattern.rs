@@ -113,9 +113,10 @@ pub fn split_literal(lit: &str) -> Result<(String, String), String> {
 }
 
 /// Perl syntax the `regex` crate spells differently: `\Z`, `\h`, `\e`, octal escapes
-/// (`\042`, `\015`), and a `[` inside a character class, which Perl takes literally and
-/// the `regex` crate as a nested class (so are `&&` and `~~`, its set operators).
-fn translate(p: &str) -> String {
+/// (`\042`, `\015`), a `[` inside a character class, which Perl takes literally and the
+/// `regex` crate as a nested class (so are `&&` and `~~`, its set operators), and `$`, which
+/// without /m matches in Perl at the end or before a final newline (header values end in one).
+fn translate(p: &str, multiline: bool) -> String {
     let c: Vec<char> = p.chars().collect();
     let mut out = String::with_capacity(p.len() + 8);
     let mut in_class = false;
@@ -165,7 +166,11 @@ fn translate(p: &str) -> String {
                 }
                 continue;
             }
-            out.push(ch);
+            if ch == '$' && !multiline {
+                out.push_str(r"(?:\n?\z)");
+            } else {
+                out.push(ch);
+            }
             i += 1;
             continue;
         }
@@ -217,7 +222,7 @@ pub fn compile(lit: &str) -> Result<Pattern, String> {
     } else {
         format!("(?{inline})")
     };
-    let translated = format!("{prefix}{}", translate(&pat));
+    let translated = format!("{prefix}{}", translate(&pat, flags.contains('m')));
     // Perl's \w and \d are ASCII on bytes unless the rule says otherwise: (?-u) keeps the
     // linear engine on bytes, as SpamAssassin matches (mostly) raw bytes.
     match regex::bytes::RegexBuilder::new(&format!("(?-u){translated}"))
@@ -427,6 +432,11 @@ mod tests {
         let p = compile("/(\\w)\\1\\1/").unwrap();
         assert!(p.is_match(b"aaa") && !p.is_match(b"abc"));
         assert!(compile("/a\\Z/").unwrap().is_match(b"xa\n"));
+        // Perl's $ without /m: at the end or before a final newline only.
+        assert!(compile("/a$/").unwrap().is_match(b"xa\n"));
+        assert!(!compile("/a$/").unwrap().is_match(b"xa\nb"));
+        assert!(compile("/a$/m").unwrap().is_match(b"xa\nb"));
+        assert!(compile("/[$]x\\$/").unwrap().is_match(b"$x$"));
         // Perl's octal escapes and literal [ inside a class.
         assert!(compile("/\\015/").unwrap().is_match(b"a\rb"));
         assert!(compile("/[\\042\\223]{2}/").unwrap().is_match(b"\"\""));
