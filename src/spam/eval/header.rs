@@ -5,7 +5,9 @@ use super::{Ctx, Func, domain_of, num};
 pub(super) fn lookup(name: &str) -> Option<Func> {
     Some(match name {
         "check_for_missing_to_header" => missing_to,
-        "check_no_relays" => no_relays,
+        "check_outlook_message_id" => outlook_message_id,
+        "similar_recipients" => similar_recipients,
+        "sorted_recipients" => sorted_recipients,
         "check_for_shifted_date" => shifted_date,
         "check_equal_from_domains" => different_from_domains,
         "check_illegal_chars" => illegal_chars,
@@ -20,11 +22,7 @@ fn missing_to(ctx: &Ctx, _: &[String]) -> bool {
     !h.exists("To") && !h.exists("Apparently-To")
 }
 
-fn no_relays(ctx: &Ctx, _: &[String]) -> bool {
-    ctx.view.relays.all().next().is_none()
-}
-
-fn parse_date(v: &str) -> Option<i64> {
+pub(super) fn parse_date(v: &str) -> Option<i64> {
     let dt = mail_parser::DateTime::parse_rfc822(v.trim())?;
     dt.is_valid().then(|| dt.to_timestamp())
 }
@@ -161,4 +159,101 @@ fn subject_all_caps(ctx: &Ctx, _: &[String]) -> bool {
     }
     let letters: Vec<char> = s.chars().filter(char::is_ascii_alphabetic).collect();
     !letters.is_empty() && letters.iter().all(char::is_ascii_uppercase)
+}
+
+/// Outlook's Message-ID carries a timestamp (`<xxxxTTTTTTTT$...$...@`): invalid when it is
+/// far (250 ticks) from both the Date field and the oldest Received date.
+fn outlook_message_id(ctx: &Ctx, _: &[String]) -> bool {
+    static ID: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^<[0-9a-f]{4}([0-9a-f]{8})\$[0-9a-f]{8}\$[0-9a-f]{8}@")
+            .unwrap_or_else(|e| panic!("built-in pattern: {e}"))
+    });
+    static RCVD_DATE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\s.?\d+ \S\S\S \d+ \d+:\d+:\d+ \S+")
+            .unwrap_or_else(|e| panic!("built-in pattern: {e}"))
+    });
+    let Some(id) = ctx.view.header("MESSAGEID") else {
+        return false;
+    };
+    let Some(token) = ID
+        .captures(&id)
+        .and_then(|c| i64::from_str_radix(&c[1], 16).ok())
+    else {
+        return false;
+    };
+    let expected = |t: i64| (t as f64 * 0.0023283064365387 + 27111902.8329849) as i64;
+    let far = |t: Option<i64>| (token - expected(t.unwrap_or(0))).abs() >= 250;
+    let date = ctx
+        .view
+        .headers
+        .raw_values("Date")
+        .first()
+        .and_then(|d| parse_date(d));
+    if !far(date) {
+        return false;
+    }
+    let oldest = ctx
+        .view
+        .headers
+        .raw_values("Received")
+        .last()
+        .and_then(|r| RCVD_DATE.find(r).and_then(|m| parse_date(m.as_str())));
+    far(oldest)
+}
+
+/// The recipients in To and Cc (then Bcc), neighbours that repeat dropped, at most 256.
+fn recipients(ctx: &Ctx) -> Vec<String> {
+    let mut inputs: Vec<String> = Vec::new();
+    for field in [&["To", "Cc"][..], &["Bcc"][..]] {
+        for name in field {
+            for v in ctx.view.headers.raw_values(name) {
+                inputs.extend(super::addresses(&v));
+            }
+        }
+        if inputs.len() >= 5 {
+            break;
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    for a in inputs {
+        if out.last().is_none_or(|p| !p.eq_ignore_ascii_case(&a)) {
+            out.push(a);
+        }
+        if out.len() == 256 {
+            break;
+        }
+    }
+    out
+}
+
+/// How alike the recipients are: pairs sharing the first two characters of the local part,
+/// or of different host names, per pair (5 or more recipients), in [min, max).
+fn similar_recipients(ctx: &Ctx, args: &[String]) -> bool {
+    let addr = recipients(ctx);
+    let mut similar = 0.0;
+    if addr.len() >= 5 {
+        let two = |s: &str| s.chars().take(2).collect::<String>();
+        let host = |a: &str| {
+            a.split_once('@')
+                .map(|(_, h)| h.to_string())
+                .unwrap_or_default()
+        };
+        let (mut hits, mut pairs) = (0usize, 0usize);
+        for i in 0..addr.len() {
+            for j in i + 1..addr.len() {
+                hits += usize::from(two(&addr[i]) == two(&addr[j]));
+                let (hi, hj) = (host(&addr[i]), host(&addr[j]));
+                hits += usize::from(two(&hi) == two(&hj) && hi != hj);
+                pairs += 1;
+            }
+        }
+        similar = hits as f64 / pairs as f64;
+    }
+    num(args, 0).is_none_or(|min| similar >= min) && num(args, 1).is_none_or(|max| similar < max)
+}
+
+/// Seven or more recipients in sorted order.
+fn sorted_recipients(ctx: &Ctx, _: &[String]) -> bool {
+    let addr = recipients(ctx);
+    addr.len() >= 7 && addr.windows(2).all(|w| w[0] <= w[1])
 }

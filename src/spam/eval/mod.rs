@@ -8,6 +8,7 @@ mod freemail;
 mod header;
 mod html;
 mod mime;
+mod relay;
 
 use super::view::MessageView;
 use std::collections::{BTreeMap, BTreeSet};
@@ -108,6 +109,7 @@ fn lookup(name: &str) -> Option<Func> {
         .or_else(|| mime::lookup(name))
         .or_else(|| html::lookup(name))
         .or_else(|| freemail::lookup(name))
+        .or_else(|| relay::lookup(name))
 }
 
 /// How a call can be evaluated.
@@ -143,6 +145,36 @@ fn num(args: &[String], i: usize) -> Option<f64> {
     args.get(i)
         .and_then(|a| a.trim().parse::<f64>().ok())
         .filter(|v| v.is_finite())
+}
+
+/// Every address in a field value (`a@b, "N" <c@d>`), in order.
+fn addresses(v: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut quoted = false;
+    let mut start = 0;
+    let b = v.as_bytes();
+    let mut parts = Vec::new();
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => {
+                parts.push(&v[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&v[start..]);
+    for p in parts {
+        let a = match (p.find('<'), p.rfind('>')) {
+            (Some(l), Some(r)) if l < r => p[l + 1..r].trim(),
+            _ => p.split_whitespace().find(|w| w.contains('@')).unwrap_or(""),
+        };
+        if a.contains('@') {
+            out.push(a.to_string());
+        }
+    }
+    out
 }
 
 /// The domain of an address, lower case.
