@@ -1,5 +1,6 @@
 //! Eval functions over header fields and relays (SpamAssassin's HeaderEval and relay checks).
 
+use super::date::{RCVD_DATE, parse_date};
 use super::{Ctx, Func, domain_of, num};
 
 pub(super) fn lookup(name: &str) -> Option<Func> {
@@ -8,7 +9,6 @@ pub(super) fn lookup(name: &str) -> Option<Func> {
         "check_outlook_message_id" => outlook_message_id,
         "similar_recipients" => similar_recipients,
         "sorted_recipients" => sorted_recipients,
-        "check_for_shifted_date" => shifted_date,
         "check_equal_from_domains" => different_from_domains,
         "check_illegal_chars" => illegal_chars,
         "check_header_count_range" => header_count_range,
@@ -20,61 +20,6 @@ pub(super) fn lookup(name: &str) -> Option<Func> {
 fn missing_to(ctx: &Ctx, _: &[String]) -> bool {
     let h = &ctx.view.headers;
     !h.exists("To") && !h.exists("Apparently-To")
-}
-
-pub(super) fn parse_date(v: &str) -> Option<i64> {
-    let dt = mail_parser::DateTime::parse_rfc822(v.trim())?;
-    dt.is_valid().then(|| dt.to_timestamp())
-}
-
-/// When the message arrived, as SpamAssassin judges it: the date of the topmost `Received`
-/// that has one, after setting aside a first field added on this host (from localhost or
-/// 127.0.0.1, or qmail's `invoked by uid`) and a fetchmail field under it; those count only
-/// when nothing else has a date.
-fn received_time(ctx: &Ctx) -> Option<i64> {
-    let mut received = ctx.view.headers.raw_values("Received");
-    let mut local = Vec::new();
-    let is_local = |r: &str| {
-        let l = r.to_ascii_lowercase();
-        l.starts_with("from localhost ")
-            || l.split(" by ")
-                .next()
-                .is_some_and(|f| f.starts_with("from ") && f.contains("127.0.0.1"))
-            || (l.contains("qmail ") && l.contains(" invoked by uid "))
-    };
-    if received.first().is_some_and(|r| is_local(r)) {
-        local.push(received.remove(0));
-    }
-    if received.first().is_some_and(|r| {
-        r.to_ascii_lowercase().contains("by localhost with ") && r.contains("(fetchmail-")
-    }) {
-        local.push(received.remove(0));
-    } else if let Some(l) = local.pop() {
-        received.insert(0, l);
-    }
-    let date = |r: &String| r.rsplit_once(';').and_then(|(_, d)| parse_date(d));
-    received
-        .iter()
-        .find_map(date)
-        .or_else(|| local.iter().find_map(date))
-}
-
-/// `Date:` minus the arrival time, in hours, within [min, max) (`undef` is open).
-fn shifted_date(ctx: &Ctx, args: &[String]) -> bool {
-    let Some(date) = ctx
-        .view
-        .headers
-        .raw_values("Date")
-        .first()
-        .and_then(|d| parse_date(d))
-    else {
-        return false;
-    };
-    let Some(received) = received_time(ctx) else {
-        return false;
-    };
-    let hours = (date - received) as f64 / 3600.0;
-    num(args, 0).is_none_or(|min| hours >= min) && num(args, 1).is_none_or(|max| hours < max)
 }
 
 /// The domain a registrar hands out: the last two labels, or three under a two-label
@@ -166,10 +111,6 @@ fn subject_all_caps(ctx: &Ctx, _: &[String]) -> bool {
 fn outlook_message_id(ctx: &Ctx, _: &[String]) -> bool {
     static ID: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(r"^<[0-9a-f]{4}([0-9a-f]{8})\$[0-9a-f]{8}\$[0-9a-f]{8}@")
-            .unwrap_or_else(|e| panic!("built-in pattern: {e}"))
-    });
-    static RCVD_DATE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"\s.?\d+ \S\S\S \d+ \d+:\d+:\d+ \S+")
             .unwrap_or_else(|e| panic!("built-in pattern: {e}"))
     });
     let Some(id) = ctx.view.header("MESSAGEID") else {
