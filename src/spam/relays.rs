@@ -97,9 +97,11 @@ fn word_after<'a>(s: &'a str, key: &str) -> Option<&'a str> {
         .find(|w| !w.is_empty())
 }
 
+/// A host name as MTAs write it (`localhost` and bare names too), not an address, not
+/// `unknown`.
 fn hostname_like(s: &str) -> bool {
     !s.is_empty()
-        && s.contains('.')
+        && !s.eq_ignore_ascii_case("unknown")
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_')
         && s.parse::<IpAddr>().is_err()
@@ -120,19 +122,37 @@ pub fn parse(value: &str) -> Option<Relay> {
     // The `from` clause runs to " by ".
     let by_at = lower.find(" by ").unwrap_or(v.len());
     let from = &v[from_at + 5..by_at.max(from_at + 5)];
-    let ip = first_ip(from)?;
+    // The connecting address is the bracketed one, preferably inside the parentheses
+    // (`from 200.1.2.3 (unknown [192.0.2.9])`, `from [10.0.0.4] (host [192.0.2.9])`: the
+    // first is what the client said in HELO).
+    let bracketed = |from_at: usize| {
+        from[from_at..].match_indices('[').find_map(|(i, _)| {
+            let rest = &from[from_at + i + 1..];
+            let end = rest.find(']')?;
+            let cand = rest[..end].strip_prefix("IPv6:").unwrap_or(&rest[..end]);
+            cand.parse::<IpAddr>().is_ok().then(|| cand.to_string())
+        })
+    };
+    let ip = from
+        .find('(')
+        .and_then(bracketed)
+        .or_else(|| bracketed(0))
+        .or_else(|| first_ip(from))?;
     let mut r = Relay {
         ip: ip.clone(),
         ..Relay::default()
     };
     let first = from.split_whitespace().next().unwrap_or("");
     let lf = from.to_ascii_lowercase();
+    let exim = lower.contains("(exim");
     if let Some(h) = word_after(from, "helo=") {
         // Exim: `from rdns ([ip] helo=name)`.
         r.helo = h.trim_matches(|c| c == '[' || c == ']').to_string();
         if hostname_like(first) {
             r.rdns = first.to_string();
         }
+    } else if first.starts_with('[') && !from.contains('(') {
+        // `from [ip] by ...`: no HELO was recorded.
     } else if let Some(h) = word_after(from, "(helo ") {
         // qmail: `from rdns (HELO name) (ip)`.
         r.helo = h.to_string();
@@ -140,18 +160,28 @@ pub fn parse(value: &str) -> Option<Relay> {
             r.rdns = first.to_string();
         }
     } else {
-        // Sendmail and Postfix: `from helo (rdns [ip])`.
-        r.helo = first.trim_matches(|c| c == '[' || c == ']').to_string();
+        // Sendmail and Postfix: `from helo (rdns [ip])`; an address literal as HELO is
+        // shown as `!ip!`, as SpamAssassin does.
+        r.helo = match first.strip_prefix('[').and_then(|f| f.strip_suffix(']')) {
+            Some(literal) => format!("!{literal}!"),
+            None => first.to_string(),
+        };
         if let Some(open) = from.find('(') {
             let inner = &from[open + 1..];
+            let address_only = inner.trim_start().starts_with('[');
             let mut tok = inner.split_whitespace().next().unwrap_or("");
+            tok = tok.split('[').next().unwrap_or(tok);
             // Sendmail writes `ident@rdns`.
             if let Some((ident, host)) = tok.split_once('@') {
-                r.ident = ident.to_string();
+                r.ident = ident.trim_start_matches("IDENT:").to_string();
                 tok = host;
             }
             if hostname_like(tok) && !lf.contains("unknown [") {
                 r.rdns = tok.to_string();
+            } else if address_only && exim && hostname_like(first) {
+                // Exim writes `from name ([ip])` when the HELO name is the reverse DNS
+                // (others, Sendmail first, when there was no reverse DNS).
+                r.rdns = first.to_string();
             } else if tok.trim_end_matches(')').parse::<IpAddr>().is_ok() && hostname_like(first) {
                 // qmail without a HELO part, `from name (ip)`: the name is the reverse DNS
                 // and was the HELO too.
@@ -159,21 +189,24 @@ pub fn parse(value: &str) -> Option<Relay> {
             }
         }
     }
-    if r.helo.eq_ignore_ascii_case("unknown") {
-        r.helo.clear();
-    }
     r.by = word_after(&v[by_at..], " by ").unwrap_or("").to_string();
     r.id = word_after(&v, " id ")
         .unwrap_or("")
         .trim_end_matches(';')
+        .trim_matches(|c| c == '<' || c == '>')
         .to_string();
     if let Some(e) = word_after(&v, "envelope-from ") {
         r.envfrom = e.trim_matches(|c| c == '<' || c == '>').to_string();
+    }
+    if lower.contains("(authenticated") {
+        r.auth = "Sendmail".into();
     }
     if let Some(w) = word_after(&v, " with ") {
         let w = w.to_ascii_uppercase();
         if w.ends_with("SA") || w == "ESMTPA" || w.starts_with("ESMTPSA") || w == "LMTPA" {
             r.auth = w;
+        } else if w == "ASMTP" {
+            r.auth = "asmtp".into();
         }
     }
     Some(r)
@@ -249,6 +282,31 @@ mod tests {
         let r = parse("from foo (unknown [203.0.113.1]) by bar").unwrap();
         assert_eq!(r.rdns, "");
         assert!(parse("by localhost with LMTP id x").is_none());
+        let r = parse("from h.example.com ([192.0.2.5]) by mx.example with esmtp (Exim 4.0) id 1")
+            .unwrap();
+        assert_eq!(
+            r.rdns, "h.example.com",
+            "Exim: the HELO name was the reverse DNS"
+        );
+        let r =
+            parse("from h.example.com ([192.0.2.5]) by mx.example (8.11.6/8.11.6) id 1").unwrap();
+        assert_eq!(r.rdns, "", "Sendmail: no reverse DNS");
+        let r = parse("from [10.0.0.4] (h.example.net [192.0.2.9]) (authenticated) by mx").unwrap();
+        assert_eq!(
+            (
+                r.ip.as_str(),
+                r.helo.as_str(),
+                r.rdns.as_str(),
+                r.auth.as_str()
+            ),
+            ("192.0.2.9", "!10.0.0.4!", "h.example.net", "Sendmail")
+        );
+        let r = parse("from [192.0.2.7] (helo=box) by mx with esmtp (Exim 4.05)").unwrap();
+        assert_eq!((r.ip.as_str(), r.helo.as_str()), ("192.0.2.7", "box"));
+        let r = parse("from [192.0.2.8] by n20.grp.example with NNFMP").unwrap();
+        assert_eq!(r.helo, "");
+        let r = parse("from 200.1.1.1 (unknown [192.0.2.9]) by smtp.example (Postfix)").unwrap();
+        assert_eq!((r.ip.as_str(), r.helo.as_str()), ("192.0.2.9", "200.1.1.1"));
         let r =
             parse("from bocelli.example.com (64.41.120.21) by h1.example.net with SMTP").unwrap();
         assert_eq!(
