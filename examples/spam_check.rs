@@ -24,7 +24,7 @@ fn main() {
         Some(Path::new("/etc/spamassassin")),
     )
     .unwrap_or_else(|e| panic!("rules: {e}"));
-    let view = MessageView::new(&raw, "");
+    let view = MessageView::build(&raw, "", &rules.originating);
     for name in ["X-Spam-Relays-Trusted", "X-Spam-Relays-Untrusted"] {
         println!("{name}: {}", view.header(name).unwrap_or_default());
     }

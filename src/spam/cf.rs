@@ -85,6 +85,8 @@ pub struct Config {
     /// Word lists the eval functions read (`freemail_domains`, `util_rb_tld` ...), every
     /// word of every line, lower case.
     pub lists: BTreeMap<String, BTreeSet<String>>,
+    /// `originating_ip_headers`, in order (`clear_originating_ip_headers` empties it).
+    pub originating_ip_headers: Vec<String>,
     /// ReplaceTags definitions (applied when loading ends).
     pub replace: super::replace_tags::Tags,
     pub problems: Vec<Problem>,
@@ -339,6 +341,10 @@ impl Config {
                 let list = self.lists.entry(directive.to_string()).or_default();
                 list.extend(rest.split_whitespace().map(str::to_ascii_lowercase));
             }
+            "originating_ip_headers" => self
+                .originating_ip_headers
+                .extend(rest.split_whitespace().map(str::to_string)),
+            "clear_originating_ip_headers" => self.originating_ip_headers.clear(),
             other if self.replace.directive(other, rest) => {}
             other => {
                 *self.ignored.entry(other.to_string()).or_default() += 1;

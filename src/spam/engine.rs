@@ -28,6 +28,8 @@ pub struct Rules {
     pub lists: BTreeMap<String, BTreeSet<String>>,
     /// Directives read but not acted on, with counts.
     pub ignored: BTreeMap<String, usize>,
+    /// Fields whose address is the oldest relay (`originating_ip_headers`), in order.
+    pub originating: Vec<String>,
 }
 
 impl Rules {
@@ -58,6 +60,7 @@ impl Rules {
         }
         Ok(Rules {
             plan,
+            originating: cfg.originating_ip_headers.clone(),
             lists: cfg.lists,
             ignored: cfg.ignored,
         })
@@ -103,7 +106,7 @@ impl Rules {
 
     /// Scans one message.
     pub fn check(&self, raw: &[u8], envelope_from: &str, opts: Options) -> Outcome {
-        let view = MessageView::new(raw, envelope_from);
+        let view = MessageView::build(raw, envelope_from, &self.originating);
         scan::scan(&self.plan, &view, &self.lists, opts)
     }
 }

@@ -21,6 +21,9 @@ pub struct Relay {
     pub id: String,
     pub auth: String,
     pub internal: bool,
+    /// The receiving MTA looked the address up and found no reverse DNS (an empty `rdns`
+    /// may also mean it did not look).
+    pub no_rdns: bool,
 }
 
 impl Relay {
@@ -209,16 +212,35 @@ pub fn parse(value: &str) -> Option<Relay> {
             r.auth = "asmtp".into();
         }
     }
+    // Postfix and Sendmail look up every client: `(name [ip])` with no usable name, or
+    // `([ip])`, means there was none.
+    r.no_rdns = r.rdns.is_empty()
+        && from
+            .find('(')
+            .is_some_and(|p| from[p..].contains(&format!("[{}]", r.ip)));
     Some(r)
 }
 
 impl Relays {
     /// Relays from the `Received` values, top first.
     pub fn from_received<'a>(values: impl Iterator<Item = &'a str>) -> Relays {
+        Self::with_originating(values, std::iter::empty())
+    }
+
+    /// Same, with the addresses of fields like `X-Originating-IP` (SpamAssassin's
+    /// `originating_ip_headers`) as the oldest relays, address only.
+    pub fn with_originating<'a>(
+        values: impl Iterator<Item = &'a str>,
+        originating: impl Iterator<Item = String>,
+    ) -> Relays {
         let mut out = Relays::default();
         let mut trusting = true;
-        for v in values {
-            let Some(mut r) = parse(v) else { continue };
+        let synthetic = originating.map(|ip| Relay {
+            ip,
+            ..Relay::default()
+        });
+        for r in values.filter_map(parse).chain(synthetic) {
+            let mut r = r;
             let private = r.ip.parse::<IpAddr>().is_ok_and(|ip| is_private(&ip));
             if trusting && private {
                 r.internal = true;

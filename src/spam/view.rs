@@ -92,6 +92,12 @@ fn redecode(raw_body: &[u8], encoding: &str, charset: &str) -> Option<String> {
 impl MessageView {
     /// Builds the view of `raw` (a whole message, LF or CRLF line ends).
     pub fn new(raw: &[u8], envelope_from: &str) -> MessageView {
+        Self::build(raw, envelope_from, &[])
+    }
+
+    /// Same, with the fields whose address counts as the oldest relay
+    /// (`originating_ip_headers`: `X-Originating-IP` and the like).
+    pub fn build(raw: &[u8], envelope_from: &str, originating: &[String]) -> MessageView {
         // A leading mbox "From " line is not a header field (SpamAssassin skips it too).
         let raw = match raw.strip_prefix(b"From ") {
             Some(_) => raw.splitn(2, |&b| b == b'\n').nth(1).unwrap_or(&[]),
@@ -99,8 +105,19 @@ impl MessageView {
         };
         let head_end = body_start(raw);
         let headers = Headers::parse(&raw[..head_end], envelope_from);
-        let relays =
-            Relays::from_received(headers.raw_values("Received").iter().map(String::as_str));
+        let first_ip = |v: &String| {
+            v.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .find(|t| t.parse::<std::net::Ipv4Addr>().is_ok())
+                .map(str::to_string)
+        };
+        let originating_ips: Vec<String> = originating
+            .iter()
+            .filter_map(|name| headers.raw_values(name).first().and_then(first_ip))
+            .collect();
+        let relays = Relays::with_originating(
+            headers.raw_values("Received").iter().map(String::as_str),
+            originating_ips.into_iter(),
+        );
         let mut view = MessageView {
             full: raw.to_vec(),
             body_len: raw.len().saturating_sub(head_end),

@@ -66,14 +66,11 @@ fn no_rdns_dotcom_helo(ctx: &Ctx, _: &[String]) -> bool {
     ];
     let mut verdict = false;
     for r in untrusted_public(ctx) {
-        if r.helo.is_empty() {
-            continue;
-        }
         let helo = r.helo.to_ascii_lowercase();
         let dotcom = DOTCOMS
             .iter()
             .any(|d| helo == *d || helo.ends_with(&format!(".{d}")));
-        verdict = dotcom && r.rdns.is_empty();
+        verdict = dotcom && r.no_rdns;
     }
     verdict
 }
