@@ -127,7 +127,8 @@ fn capture(r: &Rule, view: &MessageView, tags: &mut HashMap<String, String>) {
     }
 }
 
-fn run_rule(r: &Rule, view: &MessageView, ctx: &Ctx) -> u32 {
+/// Runs one non-meta rule; its hit count.
+pub fn run_rule(r: &Rule, view: &MessageView, ctx: &Ctx) -> u32 {
     let max = max_hits(r);
     let over = |texts: &mut dyn Iterator<Item = &[u8]>, p: &super::pattern::Pattern| -> u32 {
         let mut n = 0;

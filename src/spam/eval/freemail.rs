@@ -3,7 +3,6 @@
 
 use super::header::registrable;
 use super::{Ctx, Func, domain_of};
-use crate::spam::pattern;
 
 pub(super) fn lookup(name: &str) -> Option<Func> {
     Some(match name {
@@ -44,7 +43,7 @@ fn is_freemail(addr: &str, ctx: &Ctx) -> bool {
 fn matches(addr: &str, re: Option<&String>) -> bool {
     match re {
         None => true,
-        Some(re) => pattern::compile(&format!("/{re}/")).is_ok_and(|p| p.is_match(addr.as_bytes())),
+        Some(re) => super::pattern_matches(re, addr.as_bytes()),
     }
 }
 

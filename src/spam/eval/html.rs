@@ -3,7 +3,6 @@
 
 use super::{Ctx, Func, num};
 use crate::spam::html::Html;
-use crate::spam::pattern;
 
 pub(super) fn lookup(name: &str) -> Option<Func> {
     Some(match name {
@@ -92,11 +91,9 @@ fn text_match(ctx: &Ctx, args: &[String]) -> bool {
     let (Some(what), Some(re)) = (args.first(), args.get(1)) else {
         return false;
     };
-    let Ok(p) = pattern::compile(&format!("/{re}/")) else {
-        return false;
-    };
     any(ctx, |h| {
-        h.text_of(what).is_some_and(|t| p.is_match(t.as_bytes()))
+        h.text_of(what)
+            .is_some_and(|t| super::pattern_matches(re, t.as_bytes()))
     })
 }
 

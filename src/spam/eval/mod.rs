@@ -11,8 +11,9 @@ mod html;
 mod mime;
 mod relay;
 
+use super::pattern::Pattern;
 use super::view::MessageView;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A parsed `eval:` call.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,6 +150,31 @@ fn num(args: &[String], i: usize) -> Option<f64> {
         .filter(|v| v.is_finite())
 }
 
+/// A Perl regex literal compiled once per process: eval functions take patterns as
+/// arguments (from the rule files, so a bounded set), and compiling per message cost more
+/// than matching.
+fn cached_pattern(literal: &str) -> Option<std::sync::Arc<Pattern>> {
+    static CACHE: std::sync::LazyLock<
+        std::sync::Mutex<HashMap<String, Option<std::sync::Arc<Pattern>>>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    cache
+        .entry(literal.to_string())
+        .or_insert_with(|| {
+            super::pattern::compile(literal)
+                .ok()
+                .map(std::sync::Arc::new)
+        })
+        .clone()
+}
+
+/// Does `pattern` (a Perl regex without delimiters) match `text`?
+fn pattern_matches(pattern: &str, text: &[u8]) -> bool {
+    cached_pattern(&format!("/{pattern}/")).is_some_and(|p| p.is_match(text))
+}
+
 /// Every address in a field value (`a@b, "N" <c@d>`), in order.
 fn addresses(v: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -193,6 +219,7 @@ fn domain_of(addr: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spam::view::MessageView;
 
     #[test]
     fn parses_calls() {
@@ -216,5 +243,80 @@ mod tests {
         assert!(matches!(status("check_rbl"), Status::Network));
         assert!(matches!(status("check_no_relays"), Status::Implemented));
         assert!(matches!(status("no_such_function"), Status::NotImplemented));
+    }
+
+    fn hits(msg: &str, call: &str) -> bool {
+        let view = MessageView::new(msg.as_bytes(), "");
+        let lists = BTreeMap::new();
+        let ctx = Ctx {
+            view: &view,
+            lists: &lists,
+        };
+        run(&parse(call).unwrap(), &ctx)
+    }
+
+    const EXT: &str = "Received: from mx.example.org (mx.example.org [192.0.2.10]) by in.example.net (Postfix) id 1; Thu, 22 Aug 2002 12:00:00 +0000\n";
+
+    #[test]
+    fn relay_and_forgery_checks() {
+        let yahoo = format!("{EXT}From: a@yahoo.com\nSubject: x\n\nbody\n");
+        assert!(hits(
+            &yahoo,
+            "eval:check_for_forged_yahoo_received_headers()"
+        ));
+        let genuine = format!(
+            "{EXT}Received: from [192.0.2.77] by web1.mail.yahoo.com via HTTP; Thu, 22 Aug 2002 11:59:00 +0000\n\
+             From: a@yahoo.com\n\nbody\n"
+        );
+        assert!(!hits(
+            &genuine,
+            "eval:check_for_forged_yahoo_received_headers()"
+        ));
+        let hotmail = format!("{EXT}From: a@hotmail.com\n\nbody\n");
+        assert!(hits(
+            &hotmail,
+            "eval:check_for_no_hotmail_received_headers()"
+        ));
+        assert!(!hits(
+            &hotmail,
+            "eval:check_for_forged_hotmail_received_headers()"
+        ));
+        let helo = "Received: from 198.51.100.9 (unknown [192.0.2.10]) by in.example.net (Postfix) id 1\n\nx\n";
+        assert!(hits(helo, "eval:helo_ip_mismatch()"));
+        assert!(!hits(&format!("{EXT}\nx\n"), "eval:helo_ip_mismatch()"));
+        let dotcom = "Received: from mail.hotmail.com (unknown [192.0.2.10]) by in.example.net (Postfix) id 1\n\nx\n";
+        assert!(hits(dotcom, "eval:check_for_no_rdns_dotcom_helo()"));
+        let trusted = "Received: from a (a [10.0.0.1]) by b (Postfix) id 1\n\nx\n";
+        assert!(
+            hits(trusted, "eval:check_all_trusted()") && !hits(trusted, "eval:check_no_relays()")
+        );
+        assert!(hits("Subject: x\n\ny\n", "eval:check_no_relays()"));
+    }
+
+    #[test]
+    fn header_checks() {
+        // A Date 4 to 5 hours before the Received date.
+        let past = format!("{EXT}Date: Thu, 22 Aug 2002 07:30:00 +0000\n\nx\n");
+        assert!(hits(&past, "eval:check_for_shifted_date('-6', '-3')"));
+        assert!(!hits(&past, "eval:check_for_shifted_date('-3', '3')"));
+        // Outlook's Message-ID timestamp far from the dates.
+        let msgid = format!(
+            "{EXT}Date: Thu, 22 Aug 2002 12:00:00 +0000\nMessage-ID: <000a12345678$5144d5e1$0ae40bb3@x>\n\nx\n"
+        );
+        assert!(hits(&msgid, "eval:check_outlook_message_id()"));
+        let recips = "To: aa1@x1.example, aa2@x2.example, aa3@x3.example, aa4@x4.example, aa5@x5.example\n\nx\n";
+        assert!(hits(recips, "eval:similar_recipients('0.65','undef')"));
+        assert!(!hits(
+            "To: joe@a.example, sue@b.example\n\nx\n",
+            "eval:similar_recipients('0.65','undef')"
+        ));
+        assert!(hits(
+            "Subject: BUY THESE NOW PLEASE\n\nx\n",
+            "eval:subject_is_all_caps()"
+        ));
+        assert!(!hits(
+            "Subject: Re: lunch plans today\n\nx\n",
+            "eval:subject_is_all_caps()"
+        ));
     }
 }

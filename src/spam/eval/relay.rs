@@ -87,7 +87,7 @@ fn received(ctx: &Ctx) -> String {
 }
 
 fn matches(re: &str, text: &str) -> bool {
-    regex::Regex::new(re).is_ok_and(|r| r.is_match(text))
+    super::pattern_matches(re, text.as_bytes())
 }
 
 const IP: &str = r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}";
