@@ -80,7 +80,7 @@ fn every_shipped_regex_compiles() {
         }
     }
     println!(
-        "{} regex rules: {fast} on regex, {perl} on fancy-regex, {} failed, compiled in {:?}",
+        "{} regex rules: {fast} on regex, {perl} on a backtracking engine (pcre2, else fancy-regex), {} failed, compiled in {:?}",
         fast + perl + failed.len(),
         failed.len(),
         t.elapsed()

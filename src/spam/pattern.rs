@@ -1,8 +1,10 @@
 //! SpamAssassin's regular expressions: Perl literals (`/re/flags`, `m{re}flags`, `m!re!`)
 //! compiled with Perl's meaning as far as the engines allow. The `regex` crate (linear time)
 //! takes every pattern it can; Perl-only syntax (lookaround, backreferences, atomic groups,
-//! possessive quantifiers) goes to fancy-regex; what neither accepts is reported by rule name
-//! with the reason, never silently dropped.
+//! possessive quantifiers) goes to PCRE2 with its JIT (the default `pcre` feature; measured
+//! several times faster than fancy-regex on the shipped rules, and Perl's own dialect), else
+//! to fancy-regex; what none accepts is reported by rule name with the reason, never
+//! silently dropped.
 
 /// A compiled pattern.
 pub enum Pattern {
@@ -11,6 +13,9 @@ pub enum Pattern {
     /// Backtracking engine for Perl-only syntax, behind a linear-time prefilter (the same
     /// pattern loosened, see [`relax`]) that rules out most texts without backtracking.
     Perl(fancy_regex::Regex, Option<regex::bytes::Regex>),
+    /// PCRE2 (JIT) for Perl-only syntax, behind the same prefilter.
+    #[cfg(feature = "pcre")]
+    Pcre(pcre2::bytes::Regex, Option<regex::bytes::Regex>),
 }
 
 impl Pattern {
@@ -20,6 +25,11 @@ impl Pattern {
         match self {
             Pattern::Fast(r) => r.is_match(text),
             Pattern::Perl(r, pre) => {
+                pre.as_ref().is_none_or(|p| p.is_match(text)) && r.is_match(text).unwrap_or(false)
+            }
+            // A match-limit error (catastrophic backtracking) counts as no match.
+            #[cfg(feature = "pcre")]
+            Pattern::Pcre(r, pre) => {
                 pre.as_ref().is_none_or(|p| p.is_match(text)) && r.is_match(text).unwrap_or(false)
             }
         }
@@ -50,6 +60,14 @@ impl Pattern {
                 }),
                 _ => Vec::new(),
             },
+            #[cfg(feature = "pcre")]
+            Pattern::Pcre(r, _) => match r.captures(text) {
+                Ok(Some(c)) => pairs(
+                    r.capture_names().iter().flatten().map(String::as_str),
+                    |n| c.name(n).map(|m| m.as_bytes().to_vec()),
+                ),
+                _ => Vec::new(),
+            },
         }
     }
 
@@ -62,6 +80,12 @@ impl Pattern {
                 .take(max as usize)
                 .take_while(Result::is_ok)
                 .count() as u32,
+            #[cfg(feature = "pcre")]
+            Pattern::Pcre(r, _) => r
+                .find_iter(text)
+                .take(max as usize)
+                .take_while(Result::is_ok)
+                .count() as u32,
         }
     }
 
@@ -70,6 +94,8 @@ impl Pattern {
         match self {
             Pattern::Fast(_) => "regex",
             Pattern::Perl(_, _) => "fancy-regex",
+            #[cfg(feature = "pcre")]
+            Pattern::Pcre(_, _) => "pcre2",
         }
     }
 }
@@ -240,6 +266,10 @@ pub fn compile(lit: &str) -> Result<Pattern, String> {
                     .size_limit(10 << 20)
                     .build()
                     .ok();
+            #[cfg(feature = "pcre")]
+            if let Ok(r) = pcre(&pat, &flags) {
+                return Ok(Pattern::Pcre(r, prefilter));
+            }
             fancy_regex::RegexBuilder::new(&translated)
                 .backtrack_limit(100_000)
                 .build()
@@ -247,6 +277,20 @@ pub fn compile(lit: &str) -> Result<Pattern, String> {
                 .map_err(|e| format!("regex: {fast}; fancy-regex: {e}"))
         }
     }
+}
+
+/// The pattern in PCRE2, which reads Perl's syntax as it is written; bytes, not UTF-8, as
+/// SpamAssassin matches.
+#[cfg(feature = "pcre")]
+fn pcre(pat: &str, flags: &str) -> Result<pcre2::bytes::Regex, pcre2::Error> {
+    pcre2::bytes::RegexBuilder::new()
+        .caseless(flags.contains('i'))
+        .dotall(flags.contains('s'))
+        .multi_line(flags.contains('m'))
+        .extended(flags.contains('x'))
+        .utf(false)
+        .jit_if_available(true)
+        .build(pat)
 }
 
 /// The pattern loosened into one the linear engine takes and that matches whenever the
@@ -426,7 +470,12 @@ mod tests {
         assert_eq!(p.engine(), "regex");
         assert!(p.is_match(b"get FREE   money now"));
         let p = compile("/(?<!not )viagra/i").unwrap();
-        assert_eq!(p.engine(), "fancy-regex");
+        let perl_engine = if cfg!(feature = "pcre") {
+            "pcre2"
+        } else {
+            "fancy-regex"
+        };
+        assert_eq!(p.engine(), perl_engine);
         assert!(p.is_match(b"cheap viagra"));
         assert!(!p.is_match(b"not viagra"));
         let p = compile("/(\\w)\\1\\1/").unwrap();
