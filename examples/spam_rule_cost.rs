@@ -65,6 +65,18 @@ fn main() {
         view_time.as_secs_f64() * 1000.0 / files.len() as f64,
         total.as_secs_f64() * 1000.0 / files.len() as f64
     );
+    let mut by_kind: std::collections::BTreeMap<String, Duration> = Default::default();
+    for (i, c) in cost.iter().enumerate() {
+        *by_kind
+            .entry(format!("{:?}", plan.rules[i].kind))
+            .or_default() += *c;
+    }
+    for (k, c) in &by_kind {
+        println!(
+            "  {k}: {:.2} ms a message",
+            c.as_secs_f64() * 1000.0 / files.len() as f64
+        );
+    }
     let mut order: Vec<usize> = (0..cost.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(cost[i]));
     for &i in order.iter().take(25) {

@@ -93,9 +93,10 @@ impl Rules {
             .map(|(f, n)| format!("{f}({n})"))
             .collect();
         format!(
-            "{} rules active ({}); inactive: {net} network, {bayes} Bayes, {noeval} with eval functions not implemented: {}",
+            "{} rules active ({}; {} body-like rules behind the literal prefilter); inactive: {net} network, {bayes} Bayes, {noeval} with eval functions not implemented: {}",
             self.plan.rules.len(),
             active.join(", "),
+            self.plan.prefilter.filtered_rules(),
             if missing.is_empty() {
                 "none".into()
             } else {

@@ -12,6 +12,7 @@ pub mod html;
 pub mod meta;
 pub mod pattern;
 pub mod plan;
+pub mod prefilter;
 pub mod relays;
 pub mod render;
 pub mod replace_tags;

@@ -89,6 +89,17 @@ impl Pattern {
         }
     }
 
+    /// A linear-time pattern whose matches include this one's: the regex itself, or the
+    /// prefilter in front of a backtracking engine.
+    pub fn linear_source(&self) -> Option<&str> {
+        match self {
+            Pattern::Fast(r) => Some(r.as_str()),
+            Pattern::Perl(_, pre) => pre.as_ref().map(|p| p.as_str()),
+            #[cfg(feature = "pcre")]
+            Pattern::Pcre(_, pre) => pre.as_ref().map(|p| p.as_str()),
+        }
+    }
+
     /// Which engine it runs on.
     pub fn engine(&self) -> &'static str {
         match self {

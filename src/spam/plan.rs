@@ -105,6 +105,8 @@ pub struct Plan {
     pub required_score: f64,
     /// Rules that exist but do not run, with why.
     pub inactive: BTreeMap<String, Inactive>,
+    /// Which body-like rules can match at all, by their literals.
+    pub prefilter: super::prefilter::Prefilter,
 }
 
 /// Order within the non-meta rules: cheap kinds first, then by priority.
@@ -249,10 +251,21 @@ impl Plan {
             .enumerate()
             .map(|(i, r)| (r.name.clone(), i))
             .collect();
+        let prefilter = super::prefilter::Prefilter::build(
+            rules[..first_meta]
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| match &r.test {
+                    Test::Pattern(p) => Some((i, r.kind, p)),
+                    _ => None,
+                }),
+            rules.len(),
+        );
         Plan {
             rules,
             first_meta,
             index,
+            prefilter,
             required_score: cfg.required_score,
             inactive,
         }

@@ -193,8 +193,18 @@ pub fn scan(
     // Negative scores still to come; the score cannot end below `score + negative_left`.
     let mut negative_left: f64 = plan.rules.iter().map(|r| r.score.min(0.0)).sum();
     let mut stopped_early = false;
+    let may_match = plan.prefilter.candidates(|kind| match kind {
+        Kind::Body => view.body.join("\n").into_bytes(),
+        Kind::Rawbody => view.rawbody.concat().into_bytes(),
+        Kind::Uri => view.uris.join("\n").into_bytes(),
+        Kind::Full => view.full.clone(),
+        _ => Vec::new(),
+    });
     for (i, r) in plan.rules[..plan.first_meta].iter().enumerate() {
         negative_left -= r.score.min(0.0);
+        if !may_match[i] {
+            continue;
+        }
         let n = match &r.test {
             Test::Template(def) => run_template(r, def, view, &ctx, &tags),
             _ => run_rule(r, view, &ctx),

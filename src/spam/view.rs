@@ -47,6 +47,9 @@ pub struct MessageView {
     pub body_len: usize,
     /// Text after the final boundary of the top-level multipart.
     pub epilogue: bool,
+    /// Header values already computed (hundreds of header rules ask for a few dozen specs;
+    /// decoding each time cost more than the matching).
+    header_cache: std::cell::RefCell<std::collections::HashMap<String, Option<String>>>,
 }
 
 /// Where the body starts: after the header section (the decoder's reading of it) and its
@@ -232,11 +235,18 @@ impl MessageView {
 
     /// A header value as a header rule asks for it, pseudo-headers included.
     pub fn header(&self, spec: &str) -> Option<String> {
-        let name = spec.split(':').next().unwrap_or(spec).trim();
-        if let Some(v) = self.relays.pseudo_header(name) {
-            return Some(v);
+        if let Some(v) = self.header_cache.borrow().get(spec) {
+            return v.clone();
         }
-        self.headers.get(spec)
+        let name = spec.split(':').next().unwrap_or(spec).trim();
+        let v = self
+            .relays
+            .pseudo_header(name)
+            .or_else(|| self.headers.get(spec));
+        self.header_cache
+            .borrow_mut()
+            .insert(spec.to_string(), v.clone());
+        v
     }
 }
 
