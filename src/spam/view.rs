@@ -24,7 +24,8 @@ pub struct Part {
     pub attachment: bool,
     /// Decoded size.
     pub size: usize,
-    /// A quoted-printable line longer than 76 characters.
+    /// A quoted-printable line longer than 78 characters (RFC 5322's limit; SpamAssassin
+    /// lets RFC 2045's 76 pass, as Apple Mail and Outlook exceed it).
     pub qp_long_line: bool,
     pub leaf: bool,
 }
@@ -73,6 +74,38 @@ fn epilogue(raw: &[u8], boundary: &str) -> bool {
     raw[at + close.len()..]
         .iter()
         .any(|b| !b.is_ascii_whitespace())
+}
+
+/// Longest piece of a text part a rawbody rule sees at once (SpamAssassin's 2048).
+const MAX_CHUNK: usize = 2048;
+
+/// A decoded text part as rawbody rules see it: whole when short, else cut into pieces of
+/// 2 to 4 KiB, preferably after a line break, else after a `>`, else after a space.
+fn short_paragraphs(text: &str) -> Vec<String> {
+    let b = text.as_bytes();
+    if b.len() <= MAX_CHUNK {
+        return vec![text.to_string()];
+    }
+    let mut out = Vec::new();
+    let mut ofs = 0;
+    let find = |c: u8, from: usize| {
+        b.get(from..)
+            .and_then(|r| r.iter().position(|&x| x == c))
+            .map(|p| p + from)
+    };
+    while b.len() - ofs > 2 * MAX_CHUNK {
+        let fits = |j: usize| j + 1 - ofs <= 2 * MAX_CHUNK;
+        let j = [b'\n', b'>', b' ']
+            .iter()
+            .find_map(|&c| find(c, ofs + MAX_CHUNK).filter(|&j| fits(j)))
+            .unwrap_or(ofs + MAX_CHUNK);
+        out.push(String::from_utf8_lossy(&b[ofs..=j]).into_owned());
+        ofs = j + 1;
+    }
+    if ofs < b.len() {
+        out.push(String::from_utf8_lossy(&b[ofs..]).into_owned());
+    }
+    out
 }
 
 /// A text part mail-parser could not decode (its multipart has no closing boundary, say):
@@ -164,7 +197,7 @@ impl MessageView {
                 let qp_long_line = encoding == "quoted-printable"
                     && raw_body
                         .split(|&b| b == b'\n')
-                        .any(|l| l.strip_suffix(b"\r").unwrap_or(l).len() > 76);
+                        .any(|l| l.strip_suffix(b"\r").unwrap_or(l).len() > 78);
                 let filename = part.attachment_name().map(str::to_string);
                 let attachment = leaf
                     && n > 0
@@ -188,7 +221,7 @@ impl MessageView {
                         view.has_text_plain |= ctype == "text/plain";
                         uris.add_text(&text);
                     }
-                    view.rawbody.extend(text.lines().map(|l| format!("{l}\n")));
+                    view.rawbody.extend(short_paragraphs(&text));
                     texts.push((ctype == "text/html", text.into()));
                 } else {
                     match &part.body {
@@ -197,14 +230,14 @@ impl MessageView {
                             if ctype == "text/plain" || ctype == "text" {
                                 view.has_text_plain = true;
                             }
-                            view.rawbody.extend(t.lines().map(|l| format!("{l}\n")));
+                            view.rawbody.extend(short_paragraphs(t));
                             uris.add_text(t);
                         }
                         PartType::Html(h) => {
                             texts.push((true, h.as_ref().into()));
                             view.has_html = true;
                             view.html.push(Html::parse(h));
-                            view.rawbody.extend(h.lines().map(|l| format!("{l}\n")));
+                            view.rawbody.extend(short_paragraphs(h));
                             uris.add_html(h);
                         }
                         _ => {}
@@ -276,6 +309,12 @@ Subject: Hi\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n\
                 .contains("ip=192.0.2.1")
         );
         assert!(v.rawbody.iter().any(|l| l.contains("<a href")));
+        // Long parts come in pieces of 2 to 4 KiB cut after a line break.
+        let long = "line of text\n".repeat(1000);
+        let pieces = short_paragraphs(&long);
+        assert!(pieces.len() > 2 && pieces.iter().all(|p| p.len() <= 2 * MAX_CHUNK));
+        assert_eq!(pieces.concat(), long);
+        assert!(pieces[0].ends_with('\n'));
         assert!(v.full.starts_with(b"Received:"));
     }
 

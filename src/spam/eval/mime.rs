@@ -23,7 +23,7 @@ fn check_for_mime(ctx: &Ctx, args: &[String]) -> bool {
     match args.first().map(String::as_str).unwrap_or("") {
         "mime_attachment" => parts.iter().any(|p| p.attachment),
         "mime_qp_count" => parts.iter().any(|p| p.encoding == "quoted-printable"),
-        "mime_qp_long" => parts.iter().any(|p| p.qp_long_line),
+        "mime_qp_long_line" => parts.iter().any(|p| p.qp_long_line),
         "mime_base64_count" => parts.iter().any(|p| p.encoding == "base64"),
         "mime_body_html_count" => parts.iter().any(|p| p.content_type == "text/html"),
         "mime_body_text_count" => parts
