@@ -165,8 +165,20 @@ const VOID: &[&str] = &[
     "isindex", "keygen", "link", "meta", "param", "source", "spacer", "track", "wbr",
 ];
 
-/// Elements whose content is not visible text (the title is kept apart, for `html_text_match`).
-const INVISIBLE: &[&str] = &["script", "style", "head", "noscript", "xml"];
+/// Elements whose content is not rendered (SpamAssassin shows the title, and everything
+/// else, in the body text).
+const INVISIBLE: &[&str] = &["script", "style"];
+
+/// The white space a tag stands for in the rendered text, opening or closing (SpamAssassin's
+/// rendering: line breaks, paragraph breaks, cell separators).
+fn whitespace_of(tag: &str) -> &'static str {
+    match tag {
+        "br" | "div" => "\n",
+        "li" | "th" | "td" | "dt" | "dd" | "embed" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => " ",
+        "p" | "hr" | "blockquote" | "pre" | "listing" | "plaintext" | "xmp" | "title" => "\n\n",
+        _ => "",
+    }
+}
 
 /// The summary of one HTML part.
 #[derive(Debug, Default, Clone)]
@@ -644,6 +656,11 @@ impl Html {
         self.tags_seen += usize::from(first_time);
         self.elements_seen += usize::from(first_time && known);
         self.tags.insert(name.clone());
+        let ws = whitespace_of(&name);
+        if !ws.is_empty() {
+            self.text.push_str(ws);
+            cur.last_wordish = false;
+        }
         let open = self.inside.entry(name.clone()).or_default();
         if closing {
             *open -= 1;
@@ -731,13 +748,6 @@ impl Html {
         if TEXT_STYLE.contains(&name.as_str()) {
             cur.open_style(&name, &a);
         }
-        if matches!(
-            name.as_str(),
-            "br" | "p" | "div" | "tr" | "li" | "td" | "table"
-        ) {
-            self.text.push('\n');
-            cur.last_wordish = false;
-        }
     }
 
     fn text_run(&mut self, raw: &str, cur: &mut Cursor) {
@@ -751,20 +761,23 @@ impl Html {
         }
         if cur.in_title {
             self.title.push_str(&t);
-            return;
         }
         if !cur.hidden.is_empty() {
             return;
         }
+        // Text in a colour that cannot be seen (or cannot be read) is not rendered.
+        let mut invisible = false;
         if t.chars().any(|c| !c.is_whitespace()) {
             let st = cur.style();
             match (st.fg, st.bg) {
                 (Colour::Invalid, _) | (_, Colour::Invalid) => {
                     self.tests.insert("font_invalid_color");
+                    invisible = true;
                 }
                 (Colour::Rgb(a, b, c), Colour::Rgb(x, y, z)) => {
                     if low_contrast((a, b, c), (x, y, z)) {
                         self.tests.insert("font_low_contrast");
+                        invisible = true;
                     }
                 }
             }
@@ -773,7 +786,9 @@ impl Html {
             self.obfuscation += 1;
         }
         cur.last_wordish = t.chars().last().is_some_and(wordish);
-        self.text.push_str(&t);
+        if !invisible {
+            self.text.push_str(&t);
+        }
     }
 
     /// Non-white-space characters of the rendered text.

@@ -3,9 +3,9 @@
 //! each paragraph's white space runs reduced to one space. Body rules match each paragraph
 //! on its own.
 //!
-//! First version: mail-parser decodes the parts and renders HTML; SpamAssassin's HTML renderer
-//! differs in places (invisible text, alt texts), which the compatibility harness
-//! (`examples/sa_compat.rs`) measures.
+//! mail-parser decodes the parts; HTML is rendered by [`super::html`] with SpamAssassin's
+//! white space for tags and without text nobody can see (script, style, invisible colours).
+//! The compatibility harness (`examples/sa_compat.rs`) measures what still differs.
 
 use mail_parser::{Message, MessageParser, PartType};
 
@@ -31,7 +31,8 @@ fn paragraphs_of(msg: &Message) -> Vec<String> {
     render(msg.subject(), &parts)
 }
 
-/// The paragraphs of a Subject and text parts (`true`: HTML, rendered to text).
+/// The paragraphs of a Subject and text parts (`true`: HTML, rendered as SpamAssassin
+/// renders it, see [`super::html`]).
 pub fn render(subject: Option<&str>, parts: &[(bool, &str)]) -> Vec<String> {
     let mut text = String::new();
     if let Some(s) = subject {
@@ -40,7 +41,7 @@ pub fn render(subject: Option<&str>, parts: &[(bool, &str)]) -> Vec<String> {
     }
     for (html, t) in parts {
         if *html {
-            text.push_str(&mail_parser::decoders::html::html_to_text(t));
+            text.push_str(&super::html::Html::parse(t).text);
         } else {
             text.push_str(t);
         }

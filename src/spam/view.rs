@@ -215,14 +215,16 @@ impl MessageView {
                 if let Some(text) = repaired {
                     if ctype == "text/html" {
                         view.has_html = true;
-                        view.html.push(Html::parse(&text));
+                        let parsed = Html::parse(&text);
+                        texts.push((false, parsed.text.clone().into()));
+                        view.html.push(parsed);
                         uris.add_html(&text);
                     } else {
+                        texts.push((false, text.clone().into()));
                         view.has_text_plain |= ctype == "text/plain";
                         uris.add_text(&text);
                     }
                     view.rawbody.extend(short_paragraphs(&text));
-                    texts.push((ctype == "text/html", text.into()));
                 } else {
                     match &part.body {
                         PartType::Text(t) => {
@@ -234,9 +236,10 @@ impl MessageView {
                             uris.add_text(t);
                         }
                         PartType::Html(h) => {
-                            texts.push((true, h.as_ref().into()));
                             view.has_html = true;
-                            view.html.push(Html::parse(h));
+                            let parsed = Html::parse(h);
+                            texts.push((false, parsed.text.clone().into()));
+                            view.html.push(parsed);
                             view.rawbody.extend(short_paragraphs(h));
                             uris.add_html(h);
                         }
