@@ -173,18 +173,7 @@ impl Headers {
                 }
                 Self::join(v)
             }
-            "EnvelopeFrom" => {
-                // Without an envelope (a file, spamc), SpamAssassin falls back to the
-                // fields a delivering MTA leaves.
-                if self.envelope_from.is_empty() {
-                    ["X-Envelope-From", "Return-Path"]
-                        .iter()
-                        .find_map(|n| self.values(n, true).into_iter().next())
-                        .map(|v| format!("{}\n", first_addr(v.trim())))
-                } else {
-                    Some(format!("{}\n", self.envelope_from))
-                }
-            }
+            "EnvelopeFrom" => self.envelope_from().map(|e| format!("{e}\n")),
             _ => Self::join(self.values(name, raw)),
         }?;
         Some(match modifier {
@@ -192,6 +181,43 @@ impl Headers {
             "name" => first_name(value.trim_end()),
             _ => value,
         })
+    }
+
+    /// The envelope sender when there is an envelope (SMTP); without one (a file, spamc)
+    /// SpamAssassin guesses from fields a delivering MTA leaves: `X-Envelope-From`,
+    /// `Envelope-Sender`, `Return-Path`, each only when it stands above every `Received`
+    /// (below one, anybody could have written it).
+    pub fn envelope_from(&self) -> Option<String> {
+        if !self.envelope_from.is_empty() {
+            return Some(self.envelope_from.clone());
+        }
+        let first_received = self
+            .fields
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case("Received"));
+        for name in ["X-Envelope-From", "Envelope-Sender", "Return-Path"] {
+            let Some(at) = self
+                .fields
+                .iter()
+                .position(|(n, _)| n.eq_ignore_ascii_case(name))
+            else {
+                continue;
+            };
+            if first_received.is_some_and(|r| r < at) {
+                if name == "X-Envelope-From" {
+                    return None;
+                }
+                continue;
+            }
+            let v = String::from_utf8_lossy(&unfold(&self.fields[at].1)).into_owned();
+            return Some(first_addr(v.trim()));
+        }
+        None
+    }
+
+    /// True when an SMTP envelope sender was given.
+    pub fn has_envelope(&self) -> bool {
+        !self.envelope_from.is_empty()
     }
 
     /// Every occurrence of a field, unfolded, not decoded.

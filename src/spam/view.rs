@@ -269,16 +269,49 @@ impl MessageView {
         view
     }
 
+    /// The envelope sender as SpamAssassin finds it: the SMTP envelope; else what the last
+    /// untrusted relay recorded (`envelope-from`); else nothing when fetchmail fetched mail
+    /// with an `X-Sender`; else the fields [`Headers::envelope_from`] trusts.
+    pub fn envelope_from(&self) -> Option<String> {
+        let h = &self.headers;
+        if let Some(e) = h.envelope_from().filter(|_| h.has_envelope()) {
+            return Some(e);
+        }
+        let last_hop = self
+            .relays
+            .untrusted
+            .first()
+            .or_else(|| self.relays.trusted.last());
+        if let Some(r) = last_hop.filter(|r| r.envfrom.contains('@')) {
+            return Some(r.envfrom.clone());
+        }
+        let x_sender = h.raw_values("X-Sender").iter().any(|v| v.contains('@'));
+        if x_sender
+            && h.raw_values("Received")
+                .iter()
+                .any(|r| r.contains("(fetchmail"))
+        {
+            return None;
+        }
+        h.envelope_from()
+    }
+
     /// A header value as a header rule asks for it, pseudo-headers included.
     pub fn header(&self, spec: &str) -> Option<String> {
         if let Some(v) = self.header_cache.borrow().get(spec) {
             return v.clone();
         }
         let name = spec.split(':').next().unwrap_or(spec).trim();
-        let v = self
-            .relays
-            .pseudo_header(name)
-            .or_else(|| self.headers.get(spec));
+        let v = if name == "EnvelopeFrom" {
+            // `:addr` gives the address alone, as for any field.
+            let bare = spec.contains(':');
+            self.envelope_from()
+                .map(|e| if bare { e } else { format!("{e}\n") })
+        } else {
+            self.relays
+                .pseudo_header(name)
+                .or_else(|| self.headers.get(spec))
+        };
         self.header_cache
             .borrow_mut()
             .insert(spec.to_string(), v.clone());
@@ -319,6 +352,38 @@ Subject: Hi\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n\
         assert_eq!(pieces.concat(), long);
         assert!(pieces[0].ends_with('\n'));
         assert!(v.full.starts_with(b"Received:"));
+    }
+
+    #[test]
+    fn envelope_sender_without_an_envelope() {
+        let rcvd =
+            "Received: from a.example (a.example [192.0.2.1]) by mx.example (Postfix) id 1\n";
+        let top = format!("Return-Path: <bounce@lists.example>\n{rcvd}From: x@y.example\n\nb\n");
+        let v = MessageView::new(top.as_bytes(), "");
+        assert_eq!(
+            v.header("EnvelopeFrom:addr").as_deref(),
+            Some("bounce@lists.example")
+        );
+        // Below a Received field anybody could have written it.
+        let below = format!("{rcvd}Return-Path: <bounce@lists.example>\nFrom: x@y.example\n\nb\n");
+        assert_eq!(
+            MessageView::new(below.as_bytes(), "").header("EnvelopeFrom"),
+            None
+        );
+        // What the last relay recorded wins; the SMTP envelope wins over everything.
+        let relayed = "Received: from a.example (a.example [192.0.2.1]) by mx.example (Postfix) id 1 (envelope-from <e@relay.example>)\nReturn-Path: <r@x.example>\n\nb\n";
+        assert_eq!(
+            MessageView::new(relayed.as_bytes(), "")
+                .envelope_from()
+                .as_deref(),
+            Some("e@relay.example")
+        );
+        assert_eq!(
+            MessageView::new(relayed.as_bytes(), "s@smtp.example")
+                .envelope_from()
+                .as_deref(),
+            Some("s@smtp.example")
+        );
     }
 
     #[test]
