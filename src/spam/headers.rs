@@ -215,6 +215,40 @@ impl Headers {
         None
     }
 
+    /// The fields from the `from`-th `Received` field (counted from 0, top down) on, or up
+    /// to the `to`-th `Received` field itself: SpamAssassin's `ALL-EXTERNAL`/`ALL-UNTRUSTED` and
+    /// `ALL-INTERNAL`/`ALL-TRUSTED`. Fields above the first `Received` count as number -1.
+    pub fn all_in_received_range(
+        &self,
+        from: Option<usize>,
+        to: Option<usize>,
+        raw: bool,
+    ) -> Option<String> {
+        let mut index: isize = -1;
+        let mut out = String::new();
+        for (n, v) in &self.fields {
+            let received = n.eq_ignore_ascii_case("Received");
+            if received {
+                index += 1;
+            }
+            // The `to`-th Received field itself is the last one taken.
+            let at_end = to.is_some_and(|t| index == t as isize);
+            if to.is_some_and(|t| index > t as isize) || (at_end && !received) {
+                break;
+            }
+            if from.is_some_and(|f| index < f as isize) {
+                continue;
+            }
+            let v = if raw {
+                String::from_utf8_lossy(&unfold(v)).into_owned()
+            } else {
+                decode(v)
+            };
+            out.push_str(&format!("{n}: {v}\n"));
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
     /// True when an SMTP envelope sender was given.
     pub fn has_envelope(&self) -> bool {
         !self.envelope_from.is_empty()

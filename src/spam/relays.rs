@@ -49,6 +49,9 @@ impl Relay {
 pub struct Relays {
     pub trusted: Vec<Relay>,
     pub untrusted: Vec<Relay>,
+    /// Which `Received` field (from 0, top down) the first untrusted relay came from: where
+    /// the headers outside our trust begin (`ALL-EXTERNAL`).
+    pub first_untrusted_field: Option<usize>,
 }
 
 fn is_private(ip: &IpAddr) -> bool {
@@ -239,13 +242,18 @@ impl Relays {
             ip,
             ..Relay::default()
         });
-        for r in values.filter_map(parse).chain(synthetic) {
-            let mut r = r;
+        let parsed = values
+            .enumerate()
+            .filter_map(|(i, v)| parse(v).map(|r| (Some(i), r)));
+        for (field, mut r) in parsed.chain(synthetic.map(|r| (None, r))) {
             let private = r.ip.parse::<IpAddr>().is_ok_and(|ip| is_private(&ip));
             if trusting && private {
                 r.internal = true;
                 out.trusted.push(r);
             } else {
+                if trusting {
+                    out.first_untrusted_field = field;
+                }
                 trusting = false;
                 out.untrusted.push(r);
             }

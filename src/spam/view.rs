@@ -302,7 +302,15 @@ impl MessageView {
             return v.clone();
         }
         let name = spec.split(':').next().unwrap_or(spec).trim();
-        let v = if name == "EnvelopeFrom" {
+        let raw = spec.ends_with(":raw");
+        let boundary = self.relays.first_untrusted_field;
+        let v = if matches!(name, "ALL-EXTERNAL" | "ALL-UNTRUSTED") {
+            // From the first untrusted relay's Received on; nothing when all are trusted.
+            boundary.and_then(|b| self.headers.all_in_received_range(Some(b), None, raw))
+        } else if matches!(name, "ALL-INTERNAL" | "ALL-TRUSTED") {
+            // Down to that Received; everything when all are trusted.
+            self.headers.all_in_received_range(None, boundary, raw)
+        } else if name == "EnvelopeFrom" {
             // `:addr` gives the address alone, as for any field.
             let bare = spec.contains(':');
             self.envelope_from()
@@ -352,6 +360,36 @@ Subject: Hi\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n\
         assert_eq!(pieces.concat(), long);
         assert!(pieces[0].ends_with('\n'));
         assert!(v.full.starts_with(b"Received:"));
+    }
+
+    #[test]
+    fn headers_by_trust() {
+        let trusted = "Received: from a (a [10.0.0.1]) by mx (Postfix) id 1\nSubject: s\n\nb\n";
+        let all_trusted = MessageView::new(trusted.as_bytes(), "");
+        assert_eq!(all_trusted.header("ALL-EXTERNAL"), None);
+        assert!(
+            all_trusted
+                .header("ALL-INTERNAL")
+                .is_some_and(|h| h.contains("Subject: s"))
+        );
+        let m = "X-Top: 1\nReceived: from a (a [10.0.0.1]) by mx (Postfix) id 1\n\
+Received: from b.example (b.example [192.0.2.1]) by a (Postfix) id 2\nX-Mid: 2\n\
+Received: from c.example (c.example [192.0.2.2]) by b.example (Postfix) id 3\nSubject: s\n\nbody\n";
+        let v = MessageView::new(m.as_bytes(), "");
+        let ext = v.header("ALL-EXTERNAL").unwrap();
+        assert!(
+            ext.starts_with("Received: from b.example")
+                && ext.contains("X-Mid: 2\nReceived: from c.example"),
+            "{ext}"
+        );
+        assert!(!ext.contains("X-Top"));
+        let int = v.header("ALL-INTERNAL").unwrap();
+        assert!(
+            int.starts_with("X-Top: 1\nReceived: from a")
+                && int.contains("Received: from b.example")
+                && !int.contains("X-Mid"),
+            "{int}"
+        );
     }
 
     #[test]
