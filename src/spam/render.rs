@@ -71,6 +71,28 @@ pub fn paragraphs(text: &str) -> Vec<String> {
     if !cur.is_empty() {
         out.push(cur);
     }
+    out.into_iter().flat_map(short_lines).collect()
+}
+
+/// Longest line a body rule sees at once (SpamAssassin's 2048 bytes).
+const MAX_LINE: usize = 2048;
+
+/// A long paragraph cut into lines of at most 2048 bytes, after the last space that fits
+/// (so a URL is not cut in half), else at 2048 bytes (moved back to a character boundary).
+fn short_lines(mut p: String) -> Vec<String> {
+    let mut out = Vec::new();
+    while p.len() > MAX_LINE {
+        let mut cut = p.as_bytes()[..MAX_LINE]
+            .iter()
+            .rposition(|&b| b == b' ')
+            .map_or(MAX_LINE, |i| i + 1);
+        while !p.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let rest = p.split_off(cut);
+        out.push(std::mem::replace(&mut p, rest));
+    }
+    out.push(p);
     out
 }
 
@@ -88,5 +110,13 @@ Buy  now,\r\nsave =E4 lot.\r\n\r\nUnsubscribe below.\r\n--b\r\nContent-Type: tex
         assert_eq!(p[1], "Buy now, save \u{e4} lot.");
         assert_eq!(p[2], "Unsubscribe below.");
         assert!(p.iter().any(|x| x.contains("Hello there")), "{p:?}");
+        // Long paragraphs come as lines of at most 2048 bytes, cut after a space.
+        let long = paragraphs(&"word ".repeat(1000));
+        assert!(
+            long.len() == 3 && long.iter().all(|l| l.len() <= 2048),
+            "{:?}",
+            long.iter().map(String::len).collect::<Vec<_>>()
+        );
+        assert!(long[0].ends_with(' ') && long.concat() == "word ".repeat(1000).trim_end());
     }
 }
