@@ -27,6 +27,9 @@ pub struct Part {
     /// A quoted-printable line longer than 78 characters (RFC 5322's limit; SpamAssassin
     /// lets RFC 2045's 76 pass, as Apple Mail and Outlook exceed it).
     pub qp_long_line: bool,
+    /// Text said to be plain US-ASCII (or with no charset) that has NUL, a lone CR or an
+    /// 8-bit byte in its raw body.
+    pub ascii_illegal: bool,
     pub leaf: bool,
 }
 
@@ -198,6 +201,11 @@ impl MessageView {
                     && raw_body
                         .split(|&b| b == b'\n')
                         .any(|l| l.strip_suffix(b"\r").unwrap_or(l).len() > 78);
+                let ascii_illegal = ctype == "text/plain"
+                    && (charset.is_empty() || charset == "us-ascii")
+                    && raw_body.iter().enumerate().any(|(i, &b)| {
+                        b == 0 || b >= 0x80 || (b == b'\r' && raw_body.get(i + 1) != Some(&b'\n'))
+                    });
                 let filename = part.attachment_name().map(str::to_string);
                 let attachment = leaf
                     && n > 0
@@ -255,6 +263,7 @@ impl MessageView {
                     attachment,
                     size: part.len(),
                     qp_long_line,
+                    ascii_illegal,
                     leaf,
                 });
             }

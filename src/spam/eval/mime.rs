@@ -7,6 +7,7 @@ pub(super) fn lookup(name: &str) -> Option<Func> {
     Some(match name {
         "check_for_mime" => check_for_mime,
         "check_for_mime_html" => |c, _| c.view.has_html,
+        "check_for_ascii_text_illegal" => |c, _| c.view.parts.iter().any(|p| p.ascii_illegal),
         "check_for_mime_html_only" => |c, _| c.view.has_html && !c.view.has_text_plain,
         "check_msg_parse_flags" => parse_flags,
         "image_count" => image_count,
