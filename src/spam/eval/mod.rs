@@ -318,5 +318,14 @@ mod tests {
             "Subject: Re: lunch plans today\n\nx\n",
             "eval:subject_is_all_caps()"
         ));
+        // Plain text said to be ASCII with 8-bit bytes in it.
+        let fake = "Content-Type: text/plain; charset=us-ascii\n\ncaf\u{e9}\n";
+        assert!(hits(fake, "eval:check_for_ascii_text_illegal()"));
+        let fine = "Content-Type: text/plain; charset=iso-8859-1\n\ncaf\u{e9}\n";
+        assert!(!hits(fine, "eval:check_for_ascii_text_illegal()"));
+        assert!(!hits(
+            "Subject: x\r\n\r\nplain\r\n",
+            "eval:check_for_ascii_text_illegal()"
+        ));
     }
 }
