@@ -255,6 +255,54 @@ mod tests {
         run(&parse(call).unwrap(), &ctx)
     }
 
+    fn hits_with_freemail(msg: &str, call: &str) -> bool {
+        let view = MessageView::new(msg.as_bytes(), "");
+        let mut lists = BTreeMap::new();
+        lists.insert(
+            "freemail_domains".to_string(),
+            ["free.example".to_string(), "mail.example".to_string()].into(),
+        );
+        let ctx = Ctx {
+            view: &view,
+            lists: &lists,
+        };
+        run(&parse(call).unwrap(), &ctx)
+    }
+
+    #[test]
+    fn freemail_replies() {
+        let r = |m: &str, w: &str| {
+            hits_with_freemail(m, &format!("eval:check_freemail_replyto('{w}')"))
+        };
+        // Different free mail addresses in From and Reply-To.
+        assert!(r(
+            "From: a@free.example\nReply-To: b@mail.example\n\nx\n",
+            "replyto"
+        ));
+        assert!(!r(
+            "From: a@free.example\nReply-To: a@free.example\n\nx\n",
+            "replyto"
+        ));
+        // Replies go elsewhere than the free mail address the body offers.
+        assert!(r(
+            "From: a@free.example\n\nwrite to c@mail.example now\n",
+            "reply"
+        ));
+        assert!(!r(
+            "From: a@free.example\n\nwrite to a@free.example now\n",
+            "reply"
+        ));
+        assert!(!r(
+            "From: a@company.example\n\nwrite to c@mail.example now\n",
+            "reply"
+        ));
+        // Quoted reply attributions are not offers.
+        assert!(!r(
+            "From: a@free.example\n\nc@mail.example wrote: hi\n",
+            "reply"
+        ));
+    }
+
     const EXT: &str = "Received: from mx.example.org (mx.example.org [192.0.2.10]) by in.example.net (Postfix) id 1; Thu, 22 Aug 2002 12:00:00 +0000\n";
 
     #[test]
