@@ -196,6 +196,7 @@ impl Checks {
                     } else {
                         None
                     },
+                    ..Options::default()
                 },
             )),
             _ => None,

@@ -6,7 +6,7 @@ use super::cf::Config;
 use super::plan::{Inactive, Plan};
 use super::scan::{self, Options, Outcome};
 use super::view::MessageView;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Why rules could not be loaded.
@@ -25,7 +25,7 @@ pub enum SpamError {
 /// One compiled rule set with what its eval functions read.
 pub struct Rules {
     pub plan: Plan,
-    pub lists: BTreeMap<String, BTreeSet<String>>,
+    pub lists: super::eval::Lists,
     /// Directives read but not acted on, with counts.
     pub ignored: BTreeMap<String, usize>,
     /// Fields whose address is the oldest relay (`originating_ip_headers`), in order.
@@ -61,7 +61,7 @@ impl Rules {
         Ok(Rules {
             plan,
             originating: cfg.originating_ip_headers.clone(),
-            lists: cfg.lists,
+            lists: super::eval::Lists::new(cfg.lists),
             ignored: cfg.ignored,
         })
     }
@@ -93,10 +93,16 @@ impl Rules {
             .map(|(f, n)| format!("{f}({n})"))
             .collect();
         format!(
-            "{} rules active ({}; {} body-like rules behind the literal prefilter); inactive: {net} network, {bayes} Bayes, {noeval} with eval functions not implemented: {}",
+            "{} rules active ({}; {} body-like rules behind the prefilter, {} of them in one-pass Vectorscan databases{}); inactive: {net} network, {bayes} Bayes, {noeval} with eval functions not implemented: {}",
             self.plan.rules.len(),
             active.join(", "),
             self.plan.prefilter.filtered_rules(),
+            self.plan.prefilter.one_pass_rules(),
+            if cfg!(hyperscan) {
+                ""
+            } else {
+                ": built without libhs"
+            },
             if missing.is_empty() {
                 "none".into()
             } else {

@@ -7,6 +7,8 @@
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
     Rule(String),
+    /// A rule already looked up: its index in the hit counts ([`Expr::resolve`]).
+    Slot(usize),
     Num(f64),
     Not(Box<Expr>),
     Neg(Box<Expr>),
@@ -28,6 +30,12 @@ pub enum Op {
     Ne,
     And,
     Or,
+}
+
+/// What a leaf of an expression names.
+enum Leaf<'a> {
+    Name(&'a str),
+    Slot(usize),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -164,22 +172,55 @@ pub fn parse(s: &str) -> Result<Expr, String> {
 impl Expr {
     /// The value, with `hits` giving each rule's hit count.
     pub fn eval(&self, hits: &dyn Fn(&str) -> f64) -> f64 {
+        self.value(&|leaf| match leaf {
+            Leaf::Name(n) => hits(n),
+            Leaf::Slot(_) => 0.0,
+        })
+    }
+
+    /// The value over hit counts by index, for an expression [`Expr::resolve`]d against
+    /// the same indexes (metas run per message; looking names up each time cost more than
+    /// the arithmetic).
+    pub fn eval_counts(&self, counts: &[u32]) -> f64 {
+        self.value(&|leaf| match leaf {
+            Leaf::Slot(i) => counts.get(i).map_or(0.0, |&c| f64::from(c)),
+            Leaf::Name(_) => 0.0,
+        })
+    }
+
+    /// The same expression with each rule name replaced by its index; a name `index` does
+    /// not know counts 0, as a rule that does not exist.
+    pub fn resolve(&self, index: &dyn Fn(&str) -> Option<usize>) -> Expr {
+        match self {
+            Expr::Rule(n) => index(n).map_or(Expr::Num(0.0), Expr::Slot),
+            Expr::Slot(i) => Expr::Slot(*i),
+            Expr::Num(x) => Expr::Num(*x),
+            Expr::Not(e) => Expr::Not(Box::new(e.resolve(index))),
+            Expr::Neg(e) => Expr::Neg(Box::new(e.resolve(index))),
+            Expr::Bin(l, op, r) => {
+                Expr::Bin(Box::new(l.resolve(index)), *op, Box::new(r.resolve(index)))
+            }
+        }
+    }
+
+    fn value(&self, hits: &dyn Fn(Leaf) -> f64) -> f64 {
         let b = |x: bool| f64::from(u8::from(x));
         match self {
-            Expr::Rule(n) => hits(n),
+            Expr::Rule(n) => hits(Leaf::Name(n)),
+            Expr::Slot(i) => hits(Leaf::Slot(*i)),
             Expr::Num(x) => *x,
-            Expr::Not(e) => b(e.eval(hits) == 0.0),
-            Expr::Neg(e) => -e.eval(hits),
+            Expr::Not(e) => b(e.value(hits) == 0.0),
+            Expr::Neg(e) => -e.value(hits),
             Expr::Bin(l, op, r) => {
-                let a = l.eval(hits);
+                let a = l.value(hits);
                 // && and || short-circuit and yield a truth value, as SpamAssassin's
                 // compiled metas use them.
                 match op {
-                    Op::And => return b(a != 0.0 && r.eval(hits) != 0.0),
-                    Op::Or => return b(a != 0.0 || r.eval(hits) != 0.0),
+                    Op::And => return b(a != 0.0 && r.value(hits) != 0.0),
+                    Op::Or => return b(a != 0.0 || r.value(hits) != 0.0),
                     _ => {}
                 }
-                let c = r.eval(hits);
+                let c = r.value(hits);
                 match op {
                     Op::Mul => a * c,
                     Op::Div => {
@@ -211,7 +252,7 @@ impl Expr {
                     out.push(n.clone());
                 }
             }
-            Expr::Num(_) => {}
+            Expr::Num(_) | Expr::Slot(_) => {}
             Expr::Not(e) | Expr::Neg(e) => e.rules(out),
             Expr::Bin(l, _, r) => {
                 l.rules(out);
@@ -244,6 +285,16 @@ mod tests {
         // Precedence: || is loosest, then &&, then comparisons, then + -, then * /.
         assert_eq!(eval("A || B && C", &["A"]), 1.0);
         assert_eq!(eval("1 + 2 * 3 == 7", &[]), 1.0);
+    }
+
+    #[test]
+    fn resolved_expressions_read_counts_by_index() {
+        let e = parse("A + B > 1 && !MISSING")
+            .unwrap()
+            .resolve(&|n| ["A", "B"].iter().position(|x| *x == n));
+        assert_eq!(e.eval_counts(&[1, 1]), 1.0);
+        assert_eq!(e.eval_counts(&[2, 0]), 1.0);
+        assert_eq!(e.eval_counts(&[1, 0]), 0.0);
     }
 
     #[test]

@@ -9,6 +9,8 @@ pub mod engine;
 pub mod eval;
 pub mod headers;
 pub mod html;
+#[cfg(hyperscan)]
+pub mod hyperscan;
 pub mod meta;
 pub mod pattern;
 pub mod plan;

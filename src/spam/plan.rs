@@ -251,12 +251,24 @@ impl Plan {
             .enumerate()
             .map(|(i, r)| (r.name.clone(), i))
             .collect();
+        for r in &mut rules[first_meta..] {
+            if let Test::Meta(e) = &r.test {
+                r.test = Test::Meta(e.resolve(&|n| index.get(n).copied()));
+            }
+        }
         let prefilter = super::prefilter::Prefilter::build(
             rules[..first_meta]
                 .iter()
                 .enumerate()
                 .filter_map(|(i, r)| match &r.test {
-                    Test::Pattern(p) => Some((i, r.kind, p)),
+                    Test::Pattern(p) => Some((
+                        i,
+                        r.kind,
+                        p,
+                        cfg.rules
+                            .get(&r.name)
+                            .and_then(|d| pattern::literal_of(r.kind, &d.definition)),
+                    )),
                     _ => None,
                 }),
             rules.len(),

@@ -11,7 +11,7 @@ use super::cf::Kind;
 use super::eval::{self, Ctx};
 use super::plan::{Plan, Rule, Test};
 use super::view::MessageView;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 
 /// One rule that hit.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +62,21 @@ impl Outcome {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
     pub stop_at: Option<f64>,
+    /// Which prefilter rules out rules before they run; only tests and the harness choose.
+    pub prefilter: PrefilterUse,
+}
+
+/// Which prefilter a scan uses. All of them give the same result (tests check it); they
+/// differ in speed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PrefilterUse {
+    /// The one-pass stage once compiled, the literal one until then.
+    #[default]
+    Best,
+    /// Literals only.
+    Literal,
+    /// None: every rule runs.
+    Off,
 }
 
 fn max_hits(r: &Rule) -> u32 {
@@ -94,6 +109,34 @@ fn run_template(
     ctx: &Ctx,
     tags: &HashMap<String, String>,
 ) -> u32 {
+    // Each tag value is a literal of the completed pattern: a text without it cannot match,
+    // and compiling the pattern for nothing cost more than all other uri rules.
+    let text: Option<&[u8]> = match r.kind {
+        Kind::Body => Some(&view.body_joined),
+        Kind::Rawbody => Some(&view.rawbody_joined),
+        Kind::Uri => Some(&view.uris_joined),
+        Kind::Full => Some(&view.full),
+        _ => None,
+    };
+    if let Some(text) = text {
+        let mut rest = def;
+        while let Some(p) = rest.find("%{") {
+            let Some(end) = rest[p..].find('}').map(|e| e + p) else {
+                return 0;
+            };
+            let Some(value) = tags.get(&rest[p + 2..end]) else {
+                return 0;
+            };
+            let found = aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build([value.as_bytes()])
+                .is_ok_and(|ac| value.is_empty() || ac.is_match(text));
+            if !found {
+                return 0;
+            }
+            rest = &rest[end + 1..];
+        }
+    }
     let Some(def) = fill(def, tags) else { return 0 };
     let test = match r.kind {
         Kind::Header => super::headers::HeaderTest::parse(&def).map(Test::Header),
@@ -179,13 +222,24 @@ pub fn run_rule(r: &Rule, view: &MessageView, ctx: &Ctx) -> u32 {
     }
 }
 
+/// Which rules of `plan` can match `view` at all (the literal prefilter); the others are
+/// not run.
+pub fn candidates(plan: &Plan, view: &MessageView, using: PrefilterUse) -> Vec<bool> {
+    if using == PrefilterUse::Off {
+        return vec![true; plan.rules.len()];
+    }
+    plan.prefilter
+        .candidates(using == PrefilterUse::Literal, |kind| match kind {
+            Kind::Body => view.body_joined.as_slice().into(),
+            Kind::Rawbody => view.rawbody_joined.as_slice().into(),
+            Kind::Uri => view.uris_joined.as_slice().into(),
+            Kind::Full => view.full.as_slice().into(),
+            _ => (&[][..]).into(),
+        })
+}
+
 /// Scans `view` with `plan`.
-pub fn scan(
-    plan: &Plan,
-    view: &MessageView,
-    lists: &BTreeMap<String, BTreeSet<String>>,
-    opts: Options,
-) -> Outcome {
+pub fn scan(plan: &Plan, view: &MessageView, lists: &eval::Lists, opts: Options) -> Outcome {
     let ctx = Ctx { view, lists };
     let mut counts = vec![0u32; plan.rules.len()];
     let mut tags: HashMap<String, String> = HashMap::new();
@@ -193,13 +247,7 @@ pub fn scan(
     // Negative scores still to come; the score cannot end below `score + negative_left`.
     let mut negative_left: f64 = plan.rules.iter().map(|r| r.score.min(0.0)).sum();
     let mut stopped_early = false;
-    let may_match = plan.prefilter.candidates(|kind| match kind {
-        Kind::Body => view.body.join("\n").into_bytes().into(),
-        Kind::Rawbody => view.rawbody.concat().into_bytes().into(),
-        Kind::Uri => view.uris.join("\n").into_bytes().into(),
-        Kind::Full => view.full.as_slice().into(),
-        _ => (&[][..]).into(),
-    });
+    let may_match = candidates(plan, view, opts.prefilter);
     for (i, r) in plan.rules[..plan.first_meta].iter().enumerate() {
         negative_left -= r.score.min(0.0);
         if !may_match[i] {
@@ -223,12 +271,7 @@ pub fn scan(
     }
     for (k, r) in plan.rules[plan.first_meta..].iter().enumerate() {
         let Test::Meta(expr) = &r.test else { continue };
-        let value = expr.eval(&|name: &str| {
-            plan.index
-                .get(name)
-                .map(|&i| f64::from(counts[i]))
-                .unwrap_or(0.0)
-        });
+        let value = expr.eval_counts(&counts);
         let i = plan.first_meta + k;
         if value != 0.0 {
             counts[i] = 1;

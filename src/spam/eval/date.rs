@@ -204,21 +204,24 @@ fn received_times(ctx: &Ctx) -> Vec<i64> {
 /// `Date:` (or `Resent-Date:`) minus the closest Received date, in hours, within
 /// [min, max) (`undef` is open). No Date or no Received date: a difference of 0.
 fn shifted_date(ctx: &Ctx, args: &[String]) -> bool {
-    let h = &ctx.view.headers;
-    let date = ["Resent-Date", "Date"]
-        .iter()
-        .flat_map(|n| h.raw_values(n))
-        .find_map(|d| parse_date(&d));
-    let mut diff = 0i64;
-    if let Some(date) = date {
-        let mut diffs: Vec<i64> = received_times(ctx).iter().map(|t| date - t).collect();
-        if diffs.len() > 1 && diffs.last() == Some(&0) {
-            diffs.pop();
+    let diff = *ctx.view.date_shift.get_or_init(|| {
+        let h = &ctx.view.headers;
+        let date = ["Resent-Date", "Date"]
+            .iter()
+            .flat_map(|n| h.raw_values(n))
+            .find_map(|d| parse_date(&d));
+        let mut diff = 0i64;
+        if let Some(date) = date {
+            let mut diffs: Vec<i64> = received_times(ctx).iter().map(|t| date - t).collect();
+            if diffs.len() > 1 && diffs.last() == Some(&0) {
+                diffs.pop();
+            }
+            if let Some(d) = diffs.iter().min_by_key(|d| d.abs()) {
+                diff = *d;
+            }
         }
-        if let Some(d) = diffs.iter().min_by_key(|d| d.abs()) {
-            diff = *d;
-        }
-    }
+        diff
+    });
     let hours = diff as f64;
     num(args, 0).is_none_or(|min| hours >= min * 3600.0)
         && num(args, 1).is_none_or(|max| hours < max * 3600.0)

@@ -16,27 +16,14 @@ fn is_freemail(addr: &str, ctx: &Ctx) -> bool {
     let Some(domain) = domain_of(addr) else {
         return false;
     };
-    let listed = |list: &str| {
-        ctx.lists.get(list).is_some_and(|l| {
-            l.contains(&domain)
-                || l.iter().any(|d| {
-                    d.contains('*') && {
-                        let (pre, post) = d.split_once('*').unwrap_or((d, ""));
-                        domain.starts_with(pre)
-                            && domain.ends_with(post)
-                            && domain.len() >= pre.len() + post.len()
-                    }
-                })
-        })
-    };
     let exempt = ["freemail_welcomelist", "freemail_whitelist"]
         .iter()
         .any(|l| {
-            ctx.lists.get(*l).is_some_and(|w| {
+            ctx.lists.get(l).is_some_and(|w| {
                 w.contains(&addr.trim().to_ascii_lowercase()) || w.contains(&domain)
             })
         });
-    listed("freemail_domains") && !exempt
+    ctx.lists.is_freemail_domain(&domain) && !exempt
 }
 
 fn matches(addr: &str, re: Option<&String>) -> bool {

@@ -25,8 +25,53 @@ pub struct Call {
 /// What an eval function may read besides the message.
 pub struct Ctx<'a> {
     pub view: &'a MessageView,
-    /// Word lists from the configuration (`freemail_domains`, `util_rb_2tld` ...).
-    pub lists: &'a BTreeMap<String, BTreeSet<String>>,
+    pub lists: &'a Lists,
+}
+
+/// Word lists from the configuration (`freemail_domains`, `util_rb_2tld` ...), with what is
+/// derived from them once per rule set.
+#[derive(Debug, Default)]
+pub struct Lists {
+    words: BTreeMap<String, BTreeSet<String>>,
+    /// The `freemail_domains` entries with `*` or `?`, as one anchored pattern, as
+    /// SpamAssassin's FreeMail plugin compiles them (`*` stays within one label).
+    freemail_wild: Option<regex::Regex>,
+}
+
+impl Lists {
+    pub fn new(words: BTreeMap<String, BTreeSet<String>>) -> Lists {
+        let wild: Vec<String> = words
+            .get("freemail_domains")
+            .into_iter()
+            .flatten()
+            .filter(|d| d.contains(['*', '?']))
+            .map(|d| regex::escape(d).replace(r"\*", "[^.]*").replace(r"\?", "."))
+            .collect();
+        let freemail_wild = if wild.is_empty() {
+            None
+        } else {
+            regex::Regex::new(&format!("^(?:{})$", wild.join("|"))).ok()
+        };
+        Lists {
+            words,
+            freemail_wild,
+        }
+    }
+
+    /// The entries of one list.
+    pub fn get(&self, name: &str) -> Option<&BTreeSet<String>> {
+        self.words.get(name)
+    }
+
+    /// Is `domain` (lower case) a free mail domain: listed, or matching a wildcard entry?
+    pub fn is_freemail_domain(&self, domain: &str) -> bool {
+        self.get("freemail_domains")
+            .is_some_and(|l| l.contains(domain))
+            || self
+                .freemail_wild
+                .as_ref()
+                .is_some_and(|re| re.is_match(domain))
+    }
 }
 
 type Func = fn(&Ctx, &[String]) -> bool;
@@ -245,9 +290,44 @@ mod tests {
         assert!(matches!(status("no_such_function"), Status::NotImplemented));
     }
 
+    #[test]
+    fn freemail_wildcards_stay_within_a_label() {
+        let mut words = BTreeMap::new();
+        words.insert(
+            "freemail_domains".to_string(),
+            [
+                "gmail.com",
+                "yahoo.co*.*",
+                "mail2*.com",
+                "*.onmicrosoft.com",
+            ]
+            .map(String::from)
+            .into(),
+        );
+        let lists = Lists::new(words);
+        for d in [
+            "gmail.com",
+            "yahoo.co.uk",
+            "yahoo.com.br",
+            "mail2world.com",
+            "x.onmicrosoft.com",
+        ] {
+            assert!(lists.is_freemail_domain(d), "{d}");
+        }
+        for d in [
+            "gmail.com.evil",
+            "yahoo.co.uk.evil",
+            "mail2a.b.com",
+            "yahoo.de",
+            "onmicrosoft.com",
+        ] {
+            assert!(!lists.is_freemail_domain(d), "{d}");
+        }
+    }
+
     fn hits(msg: &str, call: &str) -> bool {
         let view = MessageView::new(msg.as_bytes(), "");
-        let lists = BTreeMap::new();
+        let lists = Lists::default();
         let ctx = Ctx {
             view: &view,
             lists: &lists,
@@ -262,6 +342,7 @@ mod tests {
             "freemail_domains".to_string(),
             ["free.example".to_string(), "mail.example".to_string()].into(),
         );
+        let lists = Lists::new(lists);
         let ctx = Ctx {
             view: &view,
             lists: &lists,

@@ -1,0 +1,279 @@
+//! Vectorscan (Intel Hyperscan's portable fork, Debian `libvectorscan-dev`): many regular
+//! expressions scanned in one pass over a text, as rspamd scans its rules. The spam engine
+//! uses it as a prefilter ([`super::prefilter`]): each rule is compiled with
+//! `HS_FLAG_PREFILTER` (a superset of its matches, so Perl-only syntax is accepted too), and a
+//! rule runs on its own engine only when Vectorscan reports it.
+//!
+//! Hand-written bindings to the seven functions used, rather than a crate: the crates that
+//! exist either build Vectorscan from source (cmake, Boost, about six minutes and 2 GB per
+//! build), need bindgen and libclang at build time, or are unmaintained (see
+//! `../shared/notes/crates.md`). Built only when build.rs finds `libhs` (cfg `hyperscan`).
+
+use std::ffi::{CStr, CString, c_char, c_int, c_uint, c_ulonglong, c_void};
+use std::sync::Mutex;
+
+#[repr(C)]
+struct HsDatabase {
+    _private: [u8; 0],
+}
+
+#[repr(C)]
+struct HsScratch {
+    _private: [u8; 0],
+}
+
+#[repr(C)]
+struct HsCompileError {
+    message: *const c_char,
+    expression: c_int,
+}
+
+type MatchHandler = unsafe extern "C" fn(
+    id: c_uint,
+    from: c_ulonglong,
+    to: c_ulonglong,
+    flags: c_uint,
+    context: *mut c_void,
+) -> c_int;
+
+#[link(name = "hs")]
+unsafe extern "C" {
+    fn hs_compile_multi(
+        expressions: *const *const c_char,
+        flags: *const c_uint,
+        ids: *const c_uint,
+        elements: c_uint,
+        mode: c_uint,
+        platform: *const c_void,
+        db: *mut *mut HsDatabase,
+        error: *mut *mut HsCompileError,
+    ) -> c_int;
+    fn hs_free_compile_error(error: *mut HsCompileError) -> c_int;
+    fn hs_free_database(db: *mut HsDatabase) -> c_int;
+    fn hs_alloc_scratch(db: *const HsDatabase, scratch: *mut *mut HsScratch) -> c_int;
+    fn hs_free_scratch(scratch: *mut HsScratch) -> c_int;
+    fn hs_scan(
+        db: *const HsDatabase,
+        data: *const c_char,
+        length: c_uint,
+        flags: c_uint,
+        scratch: *mut HsScratch,
+        on_event: Option<MatchHandler>,
+        context: *mut c_void,
+    ) -> c_int;
+}
+
+const HS_SUCCESS: c_int = 0;
+const HS_MODE_BLOCK: c_uint = 1;
+pub const CASELESS: u32 = 1;
+pub const DOTALL: u32 = 2;
+pub const MULTILINE: u32 = 4;
+pub const SINGLEMATCH: u32 = 8;
+pub const ALLOWEMPTY: u32 = 16;
+pub const PREFILTER: u32 = 128;
+
+/// A compiled set of patterns, ready to scan from any thread.
+pub struct Database {
+    db: *mut HsDatabase,
+    /// Scratch spaces not in use (one is needed per scan running at the same time).
+    scratch: Mutex<Vec<*mut HsScratch>>,
+}
+
+// SAFETY: a compiled database is immutable and Vectorscan documents concurrent scans of one
+// database as safe, each with its own scratch; scratch spaces are handed out one per scan
+// under the mutex and never shared while in use.
+unsafe impl Send for Database {}
+unsafe impl Sync for Database {}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let scratch = std::mem::take(
+            self.scratch
+                .get_mut()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        // SAFETY: each pointer came from hs_alloc_scratch/hs_compile_multi and is freed once.
+        unsafe {
+            for s in scratch {
+                hs_free_scratch(s);
+            }
+            hs_free_database(self.db);
+        }
+    }
+}
+
+/// Why a set did not compile: the index of the pattern Vectorscan refused (when it names one)
+/// and its message.
+#[derive(Debug)]
+pub struct CompileError {
+    pub pattern: Option<usize>,
+    pub message: String,
+}
+
+impl Database {
+    /// Compiles `patterns` (source, flags); pattern `i` reports id `i`.
+    pub fn compile(patterns: &[(String, u32)]) -> Result<Database, CompileError> {
+        let sources: Vec<CString> = patterns
+            .iter()
+            .map(|(p, _)| CString::new(p.as_str()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| CompileError {
+                pattern: None,
+                message: format!("NUL in a pattern: {e}"),
+            })?;
+        let ptrs: Vec<*const c_char> = sources.iter().map(|s| s.as_ptr()).collect();
+        let flags: Vec<c_uint> = patterns.iter().map(|(_, f)| *f).collect();
+        let ids: Vec<c_uint> = (0..patterns.len() as c_uint).collect();
+        let mut db: *mut HsDatabase = std::ptr::null_mut();
+        let mut err: *mut HsCompileError = std::ptr::null_mut();
+        // SAFETY: the three arrays have `patterns.len()` elements and outlive the call; the
+        // out-pointers are valid; the error is freed below.
+        let rc = unsafe {
+            hs_compile_multi(
+                ptrs.as_ptr(),
+                flags.as_ptr(),
+                ids.as_ptr(),
+                patterns.len() as c_uint,
+                HS_MODE_BLOCK,
+                std::ptr::null(),
+                &mut db,
+                &mut err,
+            )
+        };
+        if rc != HS_SUCCESS {
+            let mut e = CompileError {
+                pattern: None,
+                message: format!("hs_compile_multi failed ({rc})"),
+            };
+            if !err.is_null() {
+                // SAFETY: Vectorscan set `err` to a valid error with a C string message.
+                unsafe {
+                    let msg = (*err).message;
+                    if !msg.is_null() {
+                        e.message = CStr::from_ptr(msg).to_string_lossy().into_owned();
+                    }
+                    e.pattern = usize::try_from((*err).expression).ok();
+                    hs_free_compile_error(err);
+                }
+            }
+            return Err(e);
+        }
+        let mut scratch: *mut HsScratch = std::ptr::null_mut();
+        // SAFETY: db is a valid database; scratch starts null as the API asks.
+        if unsafe { hs_alloc_scratch(db, &mut scratch) } != HS_SUCCESS {
+            // SAFETY: db came from hs_compile_multi above and is not used again.
+            unsafe { hs_free_database(db) };
+            return Err(CompileError {
+                pattern: None,
+                message: "hs_alloc_scratch failed".into(),
+            });
+        }
+        Ok(Database {
+            db,
+            scratch: Mutex::new(vec![scratch]),
+        })
+    }
+
+    /// Calls `hit` with the id of each pattern that matches `text` (once per pattern with
+    /// `SINGLEMATCH`). `false` when the scan could not run (the caller must then assume every
+    /// pattern may match).
+    pub fn scan(&self, text: &[u8], hit: &mut dyn FnMut(usize)) -> bool {
+        let Ok(len) = c_uint::try_from(text.len()) else {
+            return false;
+        };
+        let taken = self
+            .scratch
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
+        let scratch = match taken {
+            Some(s) => s,
+            None => {
+                let mut s: *mut HsScratch = std::ptr::null_mut();
+                // SAFETY: db is valid; a null scratch asks for a new one.
+                if unsafe { hs_alloc_scratch(self.db, &mut s) } != HS_SUCCESS {
+                    return false;
+                }
+                s
+            }
+        };
+        unsafe extern "C" fn on_match(
+            id: c_uint,
+            _from: c_ulonglong,
+            _to: c_ulonglong,
+            _flags: c_uint,
+            context: *mut c_void,
+        ) -> c_int {
+            // SAFETY: `context` is the `&mut &mut dyn FnMut` passed to hs_scan below, alive
+            // for the whole scan.
+            let hit = unsafe { &mut *(context as *mut &mut dyn FnMut(usize)) };
+            hit(id as usize);
+            0
+        }
+        let mut hit = hit;
+        // SAFETY: db and scratch are valid, the scratch is ours alone for this call, text is
+        // `len` bytes, and the context points at `hit`, which outlives the call.
+        let rc = unsafe {
+            hs_scan(
+                self.db,
+                text.as_ptr().cast(),
+                len,
+                0,
+                scratch,
+                Some(on_match),
+                (&mut hit as *mut &mut dyn FnMut(usize)).cast(),
+            )
+        };
+        self.scratch
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(scratch);
+        rc == HS_SUCCESS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_pass_reports_each_matching_pattern() {
+        let db = Database::compile(&[
+            ("free\\s+money".into(), CASELESS | SINGLEMATCH),
+            ("^viagra$".into(), MULTILINE | SINGLEMATCH),
+            // Lookbehind: only in prefilter mode.
+            ("(?<!not )cheap".into(), SINGLEMATCH | PREFILTER),
+        ])
+        .unwrap();
+        let mut seen = Vec::new();
+        assert!(db.scan(b"Get FREE  money\nviagra\nnot cheap", &mut |id| {
+            seen.push(id)
+        }));
+        seen.sort();
+        // The prefiltered pattern may report a superset: "not cheap" counts here.
+        assert_eq!(seen, [0, 1, 2]);
+        let mut none = Vec::new();
+        assert!(db.scan(b"nothing here", &mut |id| none.push(id)));
+        assert!(none.is_empty());
+        let Err(bad) = Database::compile(&[("ok".into(), 0), ("(unclosed".into(), 0)]) else {
+            panic!("an unclosed group compiled");
+        };
+        assert_eq!(bad.pattern, Some(1), "{}", bad.message);
+    }
+
+    #[test]
+    fn scans_from_many_threads() {
+        let db = Database::compile(&[("b+c".into(), SINGLEMATCH)]).unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..100 {
+                        let mut n = 0;
+                        assert!(db.scan(b"abbbc", &mut |_| n += 1));
+                        assert_eq!(n, 1);
+                    }
+                });
+            }
+        });
+    }
+}
