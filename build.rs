@@ -1,4 +1,4 @@
-//! Finds Vectorscan/Hyperscan (`libhs`, Debian `libvectorscan-dev`) with pkg-config. When it
+//! Finds Hyperscan (`libhs`, Debian `libhyperscan-dev`) with pkg-config. When it
 //! is there the spam engine scans all body-like rules in one pass (`src/spam/hyperscan.rs`);
 //! without it the build still works and the engine falls back to its literal prefilter,
 //! which is slower but gives the same results. The filter logs which one it uses.

@@ -93,15 +93,14 @@ impl Rules {
             .map(|(f, n)| format!("{f}({n})"))
             .collect();
         format!(
-            "{} rules active ({}; {} body-like rules behind the prefilter, {} of them in one-pass Vectorscan databases{}); inactive: {net} network, {bayes} Bayes, {noeval} with eval functions not implemented: {}",
+            "{} rules active ({}; {} rules behind the prefilter, {}); inactive: {net} network, {bayes} Bayes, {noeval} with eval functions not implemented: {}",
             self.plan.rules.len(),
             active.join(", "),
             self.plan.prefilter.filtered_rules(),
-            self.plan.prefilter.one_pass_rules(),
-            if cfg!(hyperscan) {
-                ""
-            } else {
-                ": built without libhs"
+            match self.plan.prefilter.one_pass_rules() {
+                _ if !cfg!(hyperscan) => "literals only: built without libhs".to_string(),
+                0 => "literals until the one-pass Hyperscan stage is compiled".to_string(),
+                n => format!("{n} of them in one-pass Hyperscan databases"),
             },
             if missing.is_empty() {
                 "none".into()

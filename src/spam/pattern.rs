@@ -238,12 +238,12 @@ fn translate(p: &str, multiline: bool) -> String {
     out
 }
 
-/// Longest pattern offered to Vectorscan: the longer ones are the ReplaceTags-expanded
+/// Longest pattern offered to Hyperscan: the longer ones are the ReplaceTags-expanded
 /// "fuzzy word" rules of several KiB, each taking up to seconds to compile.
 #[cfg(hyperscan)]
 pub const MAX_ONE_PASS_SOURCE: usize = 1000;
 
-/// Largest `{n,m}` bound offered to Vectorscan: its compile time grows with the bound
+/// Largest `{n,m}` bound offered to Hyperscan: its compile time grows with the bound
 /// (one shipped rule with `{0,2048}` took 20 s alone).
 #[cfg(hyperscan)]
 pub const MAX_ONE_PASS_REPEAT: u32 = 255;
@@ -276,13 +276,12 @@ fn max_bounded_repeat(pat: &str) -> u32 {
     max
 }
 
-/// The literal as Vectorscan reads it for the one-pass prefilter, with its flags: compiled in
-/// prefilter mode over the rule's texts joined with line breaks, its matches must include
-/// the rule's. So its anchors become line anchors (`\A` `^`, `\z` `\Z` `$` with
+/// The literal as Hyperscan reads it for the one-pass prefilter, with its flags: run over
+/// the rule's texts joined with line breaks, its matches must include the rule's. So its anchors become line anchors (`\A` `^`, `\z` `\Z` `$` with
 /// multi-line mode) and a pattern that turns multi-line mode off inside is not offered
-/// (`None`: the rule keeps the literal prefilter). So is a pattern Vectorscan would take
+/// (`None`: the rule keeps the literal prefilter). So is a pattern Hyperscan would take
 /// seconds to compile (see [`MAX_ONE_PASS_SOURCE`]). Perl-only syntax is left as it is:
-/// the caller loosens it with [`relax`] when Vectorscan refuses it (Vectorscan's own
+/// the caller loosens it with [`relax`] when Hyperscan refuses it (Hyperscan's own
 /// prefilter mode made the whole set compile ten times slower).
 #[cfg(hyperscan)]
 pub fn hyperscan_source(lit: &str) -> Option<(String, u32)> {
@@ -354,6 +353,9 @@ pub fn hyperscan_source(lit: &str) -> Option<(String, u32)> {
     Some((out, hs_flags))
 }
 
+/// Most memory one rule's lazy DFA may use per thread.
+const DFA_CACHE: usize = 16 << 20;
+
 /// Compiles a Perl regex literal.
 pub fn compile(lit: &str) -> Result<Pattern, String> {
     let (pat, flags) = split_literal(lit)?;
@@ -378,12 +380,17 @@ pub fn compile(lit: &str) -> Result<Pattern, String> {
     let translated = format!("{prefix}{}", translate(&pat, flags.contains('m')));
     // Perl's \w and \d are ASCII on bytes unless the rule says otherwise: (?-u) keeps the
     // linear engine on bytes, as SpamAssassin matches (mostly) raw bytes.
+    // The lazy DFA's cache: the default 2 MiB made the largest shipped rules rebuild their
+    // states over and over (a tenth of the scan time); a cache only grows as far as its
+    // rule needs.
     match regex::bytes::RegexBuilder::new(&format!("(?-u){translated}"))
         .size_limit(10 << 20)
+        .dfa_size_limit(DFA_CACHE)
         .build()
         .or_else(|_| {
             regex::bytes::RegexBuilder::new(&translated)
                 .size_limit(10 << 20)
+                .dfa_size_limit(DFA_CACHE)
                 .build()
         }) {
         Ok(r) => Ok(Pattern::Fast(r)),

@@ -102,6 +102,9 @@ pub struct Plan {
     pub first_meta: usize,
     /// Index by name, for metas.
     pub index: HashMap<String, usize>,
+    /// The header specs (`From:addr`, `ALL` ...) the prefilter looks at: those of header
+    /// regex rules that hit on a match (not `!~`, not `[if-unset: ...]`).
+    pub header_specs: Vec<String>,
     pub required_score: f64,
     /// Rules that exist but do not run, with why.
     pub inactive: BTreeMap<String, Inactive>,
@@ -261,6 +264,14 @@ impl Plan {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, r)| match &r.test {
+                    Test::Header(t) if !t.negate && t.if_unset.is_none() => Some((
+                        i,
+                        r.kind,
+                        &t.pattern,
+                        cfg.rules
+                            .get(&r.name)
+                            .and_then(|d| pattern::literal_of(r.kind, &d.definition)),
+                    )),
                     Test::Pattern(p) => Some((
                         i,
                         r.kind,
@@ -273,10 +284,20 @@ impl Plan {
                 }),
             rules.len(),
         );
+        let mut header_specs: Vec<String> = rules[..first_meta]
+            .iter()
+            .filter_map(|r| match &r.test {
+                Test::Header(t) if !t.negate && t.if_unset.is_none() => Some(t.spec.clone()),
+                _ => None,
+            })
+            .collect();
+        header_specs.sort();
+        header_specs.dedup();
         Plan {
             rules,
             first_meta,
             index,
+            header_specs,
             prefilter,
             required_score: cfg.required_score,
             inactive,

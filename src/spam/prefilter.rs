@@ -58,8 +58,8 @@ struct Table {
     owners: Vec<Vec<usize>>,
 }
 
-/// A set of Vectorscan databases over one kind of text; together they hold every rule of
-/// that kind Vectorscan accepted.
+/// A set of Hyperscan databases over one kind of text; together they hold every rule of
+/// that kind Hyperscan accepted.
 #[cfg(hyperscan)]
 struct OnePass {
     kind: Kind,
@@ -79,29 +79,30 @@ struct Stage {
     filtered: Vec<bool>,
 }
 
-/// What the background compile needs of a rule: plan index, kind, Vectorscan source and
-/// flags (when it has one), and its literals (for the rules Vectorscan does not hold).
+/// What the background compile needs of a rule: plan index, kind, Hyperscan source and
+/// flags (when it has one), and its literals (for the rules Hyperscan does not hold).
 #[cfg(hyperscan)]
 type Offer = (usize, Kind, Option<(String, u32)>, Option<Vec<Vec<u8>>>);
 
 /// The prefilter of a plan: the literal stage from the start and, in a build with
-/// Vectorscan, the one-pass stage once its background compile is done (it takes seconds for
+/// Hyperscan, the one-pass stage once its background compile is done (it takes seconds for
 /// the shipped rules: compiling it at start-up would hold mail up, so the literal stage
 /// answers meanwhile; both give the same results).
 #[derive(Default)]
 pub struct Prefilter {
     literal: Stage,
     #[cfg(hyperscan)]
-    one_pass: std::sync::Arc<std::sync::OnceLock<Stage>>,
+    /// Set once the background compile ends: the stage, or `None` when it gave up.
+    one_pass: std::sync::Arc<std::sync::OnceLock<Option<Stage>>>,
 }
 
-/// Patterns per Vectorscan database: compiling a few hundred at once took twice as long as
+/// Patterns per Hyperscan database: compiling a few hundred at once took twice as long as
 /// the same patterns in sets of this size, and the extra passes cost little.
 #[cfg(hyperscan)]
 const ONE_PASS_SET: usize = 128;
 
 /// Compiles one kind's patterns (`(plan index, source, flags)`) in sets of
-/// [`ONE_PASS_SET`]; a pattern Vectorscan refuses is retried loosened ([`relax`]: no
+/// [`ONE_PASS_SET`]; a pattern Hyperscan refuses is retried loosened ([`relax`]: no
 /// lookaround or backreference) and else left out. `None` when `alive` says the plan is
 /// gone. Also returns the plan indexes left out.
 ///
@@ -203,9 +204,19 @@ impl Stage {
 
     fn candidates<'t>(&self, texts: &dyn Fn(Kind) -> std::borrow::Cow<'t, [u8]>) -> Vec<bool> {
         let mut may = self.filtered.iter().map(|f| !f).collect::<Vec<bool>>();
+        // Each kind's text once (the header text is assembled per message).
+        let mut cache: Vec<(Kind, std::borrow::Cow<'t, [u8]>)> = Vec::new();
+        let mut text_of = |kind: Kind| -> std::borrow::Cow<'t, [u8]> {
+            if let Some((_, t)) = cache.iter().find(|(k, _)| *k == kind) {
+                return t.clone();
+            }
+            let t = texts(kind);
+            cache.push((kind, t.clone()));
+            t
+        };
         #[cfg(hyperscan)]
         for one in &self.one_pass {
-            let text = texts(one.kind);
+            let text = text_of(one.kind);
             let scanned = one.db.scan(&text, &mut |id| {
                 if let Some(&rule) = one.rules.get(id) {
                     may[rule] = true;
@@ -219,7 +230,7 @@ impl Stage {
         }
         for (kind, table) in &self.tables {
             let Some(ac) = &table.automaton else { continue };
-            let text = texts(*kind);
+            let text = text_of(*kind);
             for m in ac.find_overlapping_iter(&text) {
                 for &rule in &table.owners[m.pattern().as_usize()] {
                     may[rule] = true;
@@ -232,7 +243,7 @@ impl Stage {
 
 impl Prefilter {
     /// Builds the literal automata for `rules` (plan order: `(index, kind, pattern, Perl
-    /// literal)`) and, with Vectorscan, starts compiling the one-pass stage in the
+    /// literal)`) and, with Hyperscan, starts compiling the one-pass stage in the
     /// background.
     pub fn build<'a>(
         rules: impl Iterator<Item = (usize, Kind, &'a Pattern, Option<String>)>,
@@ -240,7 +251,10 @@ impl Prefilter {
     ) -> Prefilter {
         let rules: Vec<_> = rules
             .filter(|(_, kind, _, _)| {
-                matches!(kind, Kind::Body | Kind::Rawbody | Kind::Uri | Kind::Full)
+                matches!(
+                    kind,
+                    Kind::Header | Kind::Body | Kind::Rawbody | Kind::Uri | Kind::Full
+                )
             })
             .map(|(i, kind, p, lit)| (i, kind, source(p).and_then(prefix_literals), lit))
             .collect();
@@ -268,6 +282,7 @@ impl Prefilter {
                 tracing::warn!(
                     "spam: one-pass prefilter not started ({e}); literal prefilter only"
                 );
+                let _ = one_pass.set(None);
             }
             Prefilter { literal, one_pass }
         }
@@ -292,7 +307,7 @@ impl Prefilter {
 
     fn stage(&self) -> &Stage {
         #[cfg(hyperscan)]
-        if let Some(s) = self.one_pass.get() {
+        if let Some(Some(s)) = self.one_pass.get() {
             return s;
         }
         &self.literal
@@ -304,18 +319,18 @@ impl Prefilter {
         self.stage().filtered.iter().filter(|f| **f).count()
     }
 
-    /// How many rules the one-pass (Vectorscan) databases hold; 0 until they are compiled,
-    /// and in a build without Vectorscan.
+    /// How many rules the one-pass (Hyperscan) databases hold; 0 until they are compiled,
+    /// and in a build without Hyperscan.
     pub fn one_pass_rules(&self) -> usize {
         #[cfg(hyperscan)]
-        if let Some(s) = self.one_pass.get() {
+        if let Some(Some(s)) = self.one_pass.get() {
             return s.one_pass.iter().map(|o| o.rules.len()).sum();
         }
         0
     }
 
     /// Waits up to `limit` for the one-pass stage (benchmarks and tests that measure or
-    /// check it); whether it is in use. `false` at once in a build without Vectorscan.
+    /// check it) or for its compile to give up; whether it is in use. `false` at once in a build without Hyperscan.
     pub fn wait_one_pass(&self, limit: std::time::Duration) -> bool {
         #[cfg(hyperscan)]
         {
@@ -323,7 +338,7 @@ impl Prefilter {
             while self.one_pass.get().is_none() && std::time::Instant::now() < until {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
-            self.one_pass.get().is_some()
+            matches!(self.one_pass.get(), Some(Some(_)))
         }
         #[cfg(not(hyperscan))]
         {
@@ -339,9 +354,18 @@ impl Prefilter {
 fn build_one_pass(
     offers: Vec<Offer>,
     len: usize,
-    target: std::sync::Weak<std::sync::OnceLock<Stage>>,
+    target: std::sync::Weak<std::sync::OnceLock<Option<Stage>>>,
 ) {
     let started = std::time::Instant::now();
+    if !super::hyperscan::self_check() {
+        tracing::error!(
+            "spam: libhs failed its self-check (Debian's Vectorscan 5.4.9 misses matches; install libhyperscan-dev): literal prefilter only"
+        );
+        if let Some(t) = target.upgrade() {
+            let _ = t.set(None);
+        }
+        return;
+    }
     let alive = || target.strong_count() > 0;
     let mut kinds: Vec<Kind> = offers.iter().map(|o| o.1).collect();
     kinds.sort();
@@ -380,9 +404,9 @@ fn build_one_pass(
     }
     stage.one_pass = one_pass;
     if let Some(t) = target.upgrade() {
-        let _ = t.set(stage);
+        let _ = t.set(Some(stage));
         tracing::info!(
-            "spam: one-pass prefilter ready: {held} rules in {sets} Vectorscan databases, compiled in {:.1} s ({refused} refused, left to the literal prefilter)",
+            "spam: one-pass prefilter ready: {held} rules in {sets} Hyperscan databases, compiled in {:.1} s ({refused} refused, left to the literal prefilter)",
             started.elapsed().as_secs_f64()
         );
     }

@@ -127,10 +127,8 @@ fn run_template(
             let Some(value) = tags.get(&rest[p + 2..end]) else {
                 return 0;
             };
-            let found = aho_corasick::AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .build([value.as_bytes()])
-                .is_ok_and(|ac| value.is_empty() || ac.is_match(text));
+            let v = value.as_bytes();
+            let found = v.is_empty() || text.windows(v.len()).any(|w| w.eq_ignore_ascii_case(v));
             if !found {
                 return 0;
             }
@@ -234,8 +232,23 @@ pub fn candidates(plan: &Plan, view: &MessageView, using: PrefilterUse) -> Vec<b
             Kind::Rawbody => view.rawbody_joined.as_slice().into(),
             Kind::Uri => view.uris_joined.as_slice().into(),
             Kind::Full => view.full.as_slice().into(),
+            Kind::Header => header_text(plan, view).into(),
             _ => (&[][..]).into(),
         })
+}
+
+/// The values header rules test, one after the other, then an empty line: a rule whose
+/// pattern matches an absent field's empty value still finds a match there.
+fn header_text(plan: &Plan, view: &MessageView) -> Vec<u8> {
+    let mut text = Vec::new();
+    for spec in &plan.header_specs {
+        if let Some(v) = view.header(spec) {
+            text.extend_from_slice(v.as_bytes());
+            text.push(b'\n');
+        }
+    }
+    text.extend_from_slice(b"\n\n");
+    text
 }
 
 /// Scans `view` with `plan`.
