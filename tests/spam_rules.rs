@@ -5,6 +5,9 @@
 use amavisd::spam::cf::{Config, Kind};
 use std::path::Path;
 
+#[path = "../benches/common/mod.rs"]
+mod corpus;
+
 const RULES: &str = "/usr/share/spamassassin";
 const SITE: &str = "/etc/spamassassin";
 
@@ -141,17 +144,11 @@ fn header_regex_rules_run_on_the_corpus() {
         }
     }
     assert!(failed.is_empty(), "{failed:#?}");
-    let dir = corpus_dir();
-    let mut files: Vec<_> = ["easy-ham-1", "spam-1"]
-        .iter()
-        .flat_map(|set| std::fs::read_dir(Path::new(&dir).join(set)).expect("corpus set"))
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files.truncate(300);
+    let files = ham_and_spam();
+    let files = &files[..300];
     let t = std::time::Instant::now();
     let mut hits: std::collections::BTreeMap<&str, usize> = Default::default();
-    for f in &files {
+    for f in files {
         let raw = std::fs::read(f).unwrap();
         let end = raw
             .windows(2)
@@ -201,14 +198,7 @@ fn prefilters_change_no_result() {
             rules.summary()
         );
     }
-    let dir = corpus_dir();
-    let mut files: Vec<_> = ["easy-ham-1", "spam-1"]
-        .iter()
-        .flat_map(|set| std::fs::read_dir(Path::new(&dir).join(set)).expect("corpus set"))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-        .collect();
-    files.sort();
+    let files = ham_and_spam();
     let step = (files.len() / 150).max(1);
     let mut checked = 0;
     let mut hit = 0;
@@ -243,20 +233,17 @@ fn prefilters_change_no_result() {
     );
 }
 
-/// The corpus folder: `AMAVISD_CORPUS`, else what ../shared/scripts/fetch-corpus.sh fetches.
-fn corpus_dir() -> String {
-    std::env::var("AMAVISD_CORPUS").unwrap_or_else(|_| {
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/scripts/fetch-corpus.sh"
-        );
-        let out = std::process::Command::new("bash")
-            .arg(script)
-            .output()
-            .expect("fetch-corpus.sh");
-        assert!(out.status.success(), "fetch-corpus.sh failed");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    })
+/// The corpus's first easy-ham and spam sets, sorted by name (`AMAVISD_CORPUS`, else what
+/// ../shared/scripts/fetch-corpus.sh fetches); a test that needs them fails without them.
+fn ham_and_spam() -> Vec<std::path::PathBuf> {
+    let dir =
+        corpus::corpus().expect("the SpamAssassin corpus (../shared/scripts/fetch-corpus.sh)");
+    let mut files: Vec<_> = ["easy-ham-1", "spam-1"]
+        .iter()
+        .flat_map(|set| corpus::set_files(&dir, set))
+        .collect();
+    files.sort();
+    files
 }
 
 /// Rule names one outcome has and the other lacks (scoring rules and sub-rules).
