@@ -39,6 +39,7 @@ fn main() {
         let ctx = Ctx {
             view: &view,
             lists: &rules.lists,
+            bayes: None,
         };
         let may = amavisd::spam::scan::candidates(plan, &view, Default::default());
         for (i, r) in plan.rules[..plan.first_meta].iter().enumerate() {

@@ -262,3 +262,47 @@ fn differences(a: &amavisd::spam::scan::Outcome, b: &amavisd::spam::scan::Outcom
         b.difference(&a).collect::<Vec<_>>()
     )
 }
+
+/// With Bayes on, the shipped BAYES_xx rules read the message's probability and score as
+/// score set 2 scores them; with Bayes off set 0 applies, which gives them no score.
+#[test]
+fn bayes_rules_score_set_two() {
+    use amavisd::spam::engine::Rules;
+    use amavisd::spam::plan::Inactive;
+    use amavisd::spam::scan::Options;
+    let msg = b"From: a@example.org\nTo: b@example.com\nSubject: hello\n\nJust a note.\n";
+    let on = Rules::load_with(Path::new(RULES), Some(Path::new(SITE)), true).expect("rules");
+    let hits = |p: Option<f64>| {
+        on.check(
+            msg,
+            "",
+            Options {
+                bayes: p,
+                ..Options::default()
+            },
+        )
+        .hits
+        .into_iter()
+        .filter(|h| h.name.starts_with("BAYES_"))
+        .map(|h| (h.name, h.score))
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        hits(Some(0.9995)),
+        [
+            ("BAYES_99".to_string(), 3.8),
+            ("BAYES_999".to_string(), 0.2)
+        ]
+    );
+    assert_eq!(hits(Some(0.0)), [("BAYES_00".to_string(), -1.5)]);
+    assert_eq!(hits(None), [], "untrained: no BAYES_ rule");
+    let off = Rules::load(Path::new(RULES), Some(Path::new(SITE))).expect("rules");
+    // Score set 0 gives them no score: they are not even compiled.
+    assert!(!off.plan.index.contains_key("BAYES_99"));
+    assert!(
+        !off.plan
+            .inactive
+            .values()
+            .any(|w| *w == Inactive::NoEval("check_bayes".into()))
+    );
+}

@@ -8,10 +8,9 @@ use std::path::PathBuf;
 
 /// The first `n` messages of easy ham, spam and hard ham, by file name (so the three sets
 /// interleave).
+#[allow(dead_code)]
 pub fn dev_files(n: usize) -> Vec<PathBuf> {
-    let root = corpus::corpus().unwrap_or_else(|| {
-        panic!("no corpus: set AMAVISD_CORPUS or run ../shared/scripts/fetch-corpus.sh")
-    });
+    let root = corpus_root();
     let mut files: Vec<PathBuf> = ["easy-ham-1", "spam-1", "hard-ham-1"]
         .iter()
         .flat_map(|s| corpus::set_files(&root, s))
@@ -19,4 +18,18 @@ pub fn dev_files(n: usize) -> Vec<PathBuf> {
     files.sort_by_key(|p| p.file_name().map(|f| f.to_owned()));
     files.truncate(n);
     files
+}
+
+/// The corpus folder; panics (with what to do) without it.
+#[allow(dead_code)]
+pub fn corpus_root() -> PathBuf {
+    corpus::corpus().unwrap_or_else(|| {
+        panic!("no corpus: set AMAVISD_CORPUS or run ../shared/scripts/fetch-corpus.sh")
+    })
+}
+
+/// One set's message files, sorted.
+#[allow(dead_code)]
+pub fn set_files(root: &std::path::Path, set: &str) -> Vec<PathBuf> {
+    corpus::set_files(root, set)
 }

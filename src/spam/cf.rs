@@ -394,8 +394,14 @@ impl Config {
     /// SpamAssassin's default when no `score` line names it (1.0, or -1.0 with `tflags nice`;
     /// 0.01 for `T_` rules; 0 for `__` sub-rules).
     pub fn score_of(&self, rule: &RuleDef) -> f64 {
+        self.score_in(rule, 0)
+    }
+
+    /// The score in score set `set` (0: no Bayes, no network; 2: Bayes, no network); a rule
+    /// with one score has it in every set.
+    pub fn score_in(&self, rule: &RuleDef, set: usize) -> f64 {
         match &rule.score {
-            Some(v) => v[0],
+            Some(v) => v.get(set).or(v.first()).copied().unwrap_or(0.0),
             None if rule.name.starts_with("__") => 0.0,
             None if rule.name.starts_with("T_") => 0.01,
             None if rule.tflags.iter().any(|t| t == "nice") => -1.0,

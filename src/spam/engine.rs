@@ -35,6 +35,16 @@ pub struct Rules {
 impl Rules {
     /// Reads and compiles the rule files; any problem is an error.
     pub fn load(rules_dir: &Path, site_dir: Option<&Path>) -> Result<Rules, SpamError> {
+        Self::load_with(rules_dir, site_dir, false)
+    }
+
+    /// Same, with Bayes on (`bayes`: score set 2 and the BAYES_xx rules; the caller gives
+    /// each message's probability in [`Options::bayes`]) or off.
+    pub fn load_with(
+        rules_dir: &Path,
+        site_dir: Option<&Path>,
+        bayes: bool,
+    ) -> Result<Rules, SpamError> {
         let cfg = Config::load(rules_dir, site_dir);
         if let Some(p) = cfg.problems.first() {
             return Err(SpamError::Rule {
@@ -46,7 +56,7 @@ impl Rules {
         if cfg.rules.is_empty() {
             return Err(SpamError::NoRules(rules_dir.to_path_buf()));
         }
-        let plan = Plan::compile(&cfg);
+        let plan = Plan::compile_with(&cfg, bayes);
         for (name, why) in &plan.inactive {
             if let Inactive::Broken(reason) = why
                 && let Some(r) = cfg.rules.get(name)

@@ -3,6 +3,7 @@
 //! ([`scan`]); [`engine`] holds the loaded rules and swaps them on reload; [`spamd`] speaks
 //! the spamc protocol.
 
+pub mod bayes;
 pub mod cf;
 pub mod condition;
 pub mod engine;

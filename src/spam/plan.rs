@@ -125,7 +125,7 @@ fn cost(kind: Kind) -> u8 {
     }
 }
 
-fn compile_test(r: &RuleDef) -> Result<Test, Inactive> {
+fn compile_test(r: &RuleDef, bayes: bool) -> Result<Test, Inactive> {
     let def = r.definition.trim();
     if def.contains("%{") && r.kind != Kind::Meta {
         return Ok(Test::Template(def.to_string()));
@@ -134,6 +134,7 @@ fn compile_test(r: &RuleDef) -> Result<Test, Inactive> {
         return match eval::status(&call.name) {
             Status::Implemented => Ok(Test::Eval(call)),
             Status::Network => Err(Inactive::Network),
+            Status::Bayes if bayes => Ok(Test::Eval(call)),
             Status::Bayes => Err(Inactive::Bayes),
             Status::NotImplemented => Err(Inactive::NoEval(call.name)),
         };
@@ -180,6 +181,13 @@ fn compile_test(r: &RuleDef) -> Result<Test, Inactive> {
 impl Plan {
     /// Compiles `cfg` with score set 0 (no Bayes, no network tests).
     pub fn compile(cfg: &Config) -> Plan {
+        Self::compile_with(cfg, false)
+    }
+
+    /// Compiles `cfg` with Bayes on (`bayes`: score set 2, the BAYES_xx rules active) or off
+    /// (score set 0).
+    pub fn compile_with(cfg: &Config, bayes: bool) -> Plan {
+        let set = if bayes { 2 } else { 0 };
         // Which rules are needed: every rule that scores, and what the metas among them name.
         let mut needed: BTreeSet<String> = BTreeSet::new();
         let mut stack: Vec<String> = cfg
@@ -187,7 +195,7 @@ impl Plan {
             .values()
             // Rules that capture tags are needed by the `%{NAME}` rules that use them.
             .filter(|r| {
-                (cfg.score_of(r) != 0.0 && !r.name.starts_with("__"))
+                (cfg.score_in(r, set) != 0.0 && !r.name.starts_with("__"))
                     || r.definition.contains("(?<")
             })
             .map(|r| r.name.clone())
@@ -215,14 +223,14 @@ impl Plan {
             // `tflags net` alone does not switch a rule off: with the network off its eval
             // functions do not hit and score set 0 gives most of them no score.
             let tflags = Tflags::of(r);
-            match compile_test(r) {
+            match compile_test(r, bayes) {
                 Ok(test) => {
                     let rule = Rule {
                         name: name.clone(),
                         captures: r.definition.contains("(?<") || r.definition.contains("(?P<"),
                         kind: r.kind,
                         test,
-                        score: cfg.score_of(r),
+                        score: cfg.score_in(r, set),
                         tflags,
                         priority: r.priority,
                         describe: r.describe.clone().unwrap_or_default(),

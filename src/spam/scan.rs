@@ -62,6 +62,9 @@ impl Outcome {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
     pub stop_at: Option<f64>,
+    /// The message's Bayes probability (read by the BAYES_xx rules of a plan compiled with
+    /// Bayes on).
+    pub bayes: Option<f64>,
     /// Which prefilter rules out rules before they run; only tests and the harness choose.
     pub prefilter: PrefilterUse,
 }
@@ -253,7 +256,11 @@ fn header_text(plan: &Plan, view: &MessageView) -> Vec<u8> {
 
 /// Scans `view` with `plan`.
 pub fn scan(plan: &Plan, view: &MessageView, lists: &eval::Lists, opts: Options) -> Outcome {
-    let ctx = Ctx { view, lists };
+    let ctx = Ctx {
+        view,
+        lists,
+        bayes: opts.bayes,
+    };
     let mut counts = vec![0u32; plan.rules.len()];
     let mut tags: HashMap<String, String> = HashMap::new();
     let mut score = 0.0;

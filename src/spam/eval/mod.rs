@@ -26,6 +26,8 @@ pub struct Call {
 pub struct Ctx<'a> {
     pub view: &'a MessageView,
     pub lists: &'a Lists,
+    /// The message's Bayes spam probability, when Bayes is on and trained.
+    pub bayes: Option<f64>,
 }
 
 /// Word lists from the configuration (`freemail_domains`, `util_rb_2tld` ...), with what is
@@ -165,17 +167,17 @@ pub enum Status {
     Implemented,
     /// Needs the network (off).
     Network,
-    /// Bayes: no answer until issue 9's classifier is trained.
+    /// Bayes (`check_bayes`): active in a plan compiled with Bayes on.
     Bayes,
     NotImplemented,
 }
 
 /// Whether `name` is one of ours.
 pub fn status(name: &str) -> Status {
-    if lookup(name).is_some() {
-        Status::Implemented
-    } else if name == "check_bayes" {
+    if name == "check_bayes" {
         Status::Bayes
+    } else if lookup(name).is_some() {
+        Status::Implemented
     } else if NETWORK.contains(&name) || NETWORK_FAMILIES.iter().any(|p| name.starts_with(p)) {
         Status::Network
     } else {
@@ -185,7 +187,18 @@ pub fn status(name: &str) -> Status {
 
 /// Runs a call; `false` for functions we do not have.
 pub fn run(call: &Call, ctx: &Ctx) -> bool {
+    if call.name == "check_bayes" {
+        return check_bayes(ctx, &call.args);
+    }
     lookup(&call.name).is_some_and(|f| f(ctx, &call.args))
+}
+
+/// `check_bayes(min, max)`: the probability is above `min` (or `min` is 0) and at most `max`
+/// (or `max` is `undef`), as SpamAssassin's BAYES_xx rules read it.
+fn check_bayes(ctx: &Ctx, args: &[String]) -> bool {
+    let Some(p) = ctx.bayes else { return false };
+    let min = num(args, 0).unwrap_or(0.0);
+    (min == 0.0 || p > min) && num(args, 1).is_none_or(|max| p <= max)
 }
 
 /// An argument as a number; `undef`, `inf` and missing ones are unbounded.
@@ -291,6 +304,25 @@ mod tests {
     }
 
     #[test]
+    fn bayes_ranges() {
+        let view = MessageView::new(b"Subject: x\n\nx\n", "");
+        let lists = Lists::default();
+        let at = |p: Option<f64>, call: &str| {
+            let ctx = Ctx {
+                view: &view,
+                lists: &lists,
+                bayes: p,
+            };
+            run(&parse(call).unwrap(), &ctx)
+        };
+        assert!(at(Some(0.0), "eval:check_bayes('0.00', '0.01')"));
+        assert!(!at(Some(0.01), "eval:check_bayes('0.01', '0.05')"));
+        assert!(at(Some(0.01), "eval:check_bayes('0.00', '0.01')"));
+        assert!(at(Some(0.9999), "eval:check_bayes('0.999', '1.00')"));
+        assert!(!at(None, "eval:check_bayes('0.00', '0.01')"));
+    }
+
+    #[test]
     fn freemail_wildcards_stay_within_a_label() {
         let mut words = BTreeMap::new();
         words.insert(
@@ -331,6 +363,7 @@ mod tests {
         let ctx = Ctx {
             view: &view,
             lists: &lists,
+            bayes: None,
         };
         run(&parse(call).unwrap(), &ctx)
     }
@@ -346,6 +379,7 @@ mod tests {
         let ctx = Ctx {
             view: &view,
             lists: &lists,
+            bayes: None,
         };
         run(&parse(call).unwrap(), &ctx)
     }

@@ -1,0 +1,150 @@
+//! Five-fold cross-validation over the corpus development set (easy-ham-1 and hard-ham-1 as
+//! ham, spam-1 as spam): each fold is classified by a Bayes store trained on the other four.
+//! Prints the ham false-positive rate and the spam recall for rules alone (score set 0,
+//! threshold 5.0), Bayes alone (probability above 0.99, BAYES_99, and above 0.5), and rules +
+//! Bayes (score set 2 with the BAYES_xx rules, threshold 5.0).
+//!
+//! ```text
+//! cargo run --release --example bayes_cv [-- MIN_LEARNED]   # default 200 of each class
+//! ```
+
+mod common;
+
+use amavisd::spam::bayes::{self, Class, MemoryStore};
+use amavisd::spam::engine::Rules;
+use amavisd::spam::scan::Options;
+use amavisd::spam::view::MessageView;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const FOLDS: usize = 5;
+
+struct Msg {
+    raw: Vec<u8>,
+    spam: bool,
+    key: bayes::MessageKey,
+    tokens: Vec<u64>,
+}
+
+/// Ham flagged and spam caught, as "fp% / recall%".
+#[derive(Default)]
+struct Tally {
+    ham: usize,
+    spam: usize,
+    fp: usize,
+    caught: usize,
+}
+
+impl Tally {
+    fn add(&mut self, is_spam: bool, flagged: bool) {
+        if is_spam {
+            self.spam += 1;
+            self.caught += usize::from(flagged);
+        } else {
+            self.ham += 1;
+            self.fp += usize::from(flagged);
+        }
+    }
+
+    fn show(&self, what: &str) {
+        println!(
+            "{what:<40} false positives {:>3} of {} ham ({:.2} %), spam recall {} of {} ({:.2} %)",
+            self.fp,
+            self.ham,
+            100.0 * self.fp as f64 / self.ham.max(1) as f64,
+            self.caught,
+            self.spam,
+            100.0 * self.caught as f64 / self.spam.max(1) as f64
+        );
+    }
+}
+
+fn main() {
+    let min_learned: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(200);
+    let root = common::corpus_root();
+    let t = Instant::now();
+    let rules = Rules::load(
+        Path::new("/usr/share/spamassassin"),
+        Some(Path::new("/etc/spamassassin")),
+    )
+    .expect("rules");
+    let with_bayes = Rules::load_with(
+        Path::new("/usr/share/spamassassin"),
+        Some(Path::new("/etc/spamassassin")),
+        true,
+    )
+    .expect("rules");
+    let mut msgs = Vec::new();
+    for (set, spam) in [
+        ("easy-ham-1", false),
+        ("hard-ham-1", false),
+        ("spam-1", true),
+    ] {
+        for f in common::set_files(&root, set) {
+            let raw = std::fs::read(&f).unwrap_or_default();
+            let view = MessageView::new(&raw, "");
+            let tokens = bayes::tokens::tokens(&view)
+                .iter()
+                .map(|t| bayes::tokens::hash(t))
+                .collect();
+            msgs.push(Msg {
+                key: bayes::message_key(&view, &raw),
+                raw,
+                spam,
+                tokens,
+            });
+        }
+    }
+    // Folds by a hash of the message, so that each holds ham and spam in the set's shares.
+    let fold_of = |m: &Msg| (m.key[0] as usize) % FOLDS;
+    println!(
+        "{} messages ({} spam), tokenized in {:.1} s",
+        msgs.len(),
+        msgs.iter().filter(|m| m.spam).count(),
+        t.elapsed().as_secs_f64()
+    );
+    for r in [&rules, &with_bayes] {
+        r.plan.prefilter.wait_one_pass(Duration::from_secs(600));
+    }
+    let (mut rules_alone, mut bayes_99, mut bayes_50, mut both) = Default::default();
+    let mut tokens_held = 0;
+    let t = Instant::now();
+    for fold in 0..FOLDS {
+        let mut store = MemoryStore::default();
+        for m in msgs.iter().filter(|m| fold_of(m) != fold) {
+            let class = if m.spam { Class::Spam } else { Class::Ham };
+            bayes::learn(&mut store, &m.key, class, &m.tokens);
+        }
+        tokens_held += store.len();
+        for m in msgs.iter().filter(|m| fold_of(m) == fold) {
+            let p = bayes::probability(&store, &m.tokens, min_learned);
+            let alone = rules.check(&m.raw, "", Options::default()).score;
+            let combined = with_bayes
+                .check(
+                    &m.raw,
+                    "",
+                    Options {
+                        bayes: p,
+                        ..Options::default()
+                    },
+                )
+                .score;
+            Tally::add(&mut rules_alone, m.spam, alone >= 5.0);
+            Tally::add(&mut bayes_99, m.spam, p.is_some_and(|p| p > 0.99));
+            Tally::add(&mut bayes_50, m.spam, p.is_some_and(|p| p > 0.5));
+            Tally::add(&mut both, m.spam, combined >= 5.0);
+        }
+    }
+    println!(
+        "{FOLDS} folds in {:.1} s; {} distinct tokens per store on average",
+        t.elapsed().as_secs_f64(),
+        tokens_held / FOLDS
+    );
+    Tally::show(&rules_alone, "rules alone (score >= 5)");
+    Tally::show(&bayes_99, "Bayes alone (p > 0.99, BAYES_99)");
+    Tally::show(&bayes_50, "Bayes alone (p > 0.5)");
+    Tally::show(&both, "rules + Bayes (score set 2, >= 5)");
+}
