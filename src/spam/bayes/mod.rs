@@ -5,6 +5,8 @@
 //! its tokens over.
 
 pub mod classify;
+pub mod sources;
+pub mod sql_store;
 pub mod tokens;
 
 use std::collections::HashMap;
@@ -30,8 +32,8 @@ pub enum Learned {
     NotLearned,
 }
 
-/// A message's identity for learning: its Message-ID when it has one, else a hash of its
-/// body, so that the same message learned twice is recognised.
+/// A message's identity for learning: a hash of its Message-ID when it has one, else of
+/// the whole message, so that the same message learned twice is recognised.
 pub type MessageKey = [u8; 32];
 
 /// Token counts and learned messages. Implementations: [`MemoryStore`] here; the shared
@@ -90,7 +92,7 @@ pub fn probability(store: &dyn Store, tokens: &[u64], min_learned: u64) -> Optio
     classify::combine(probs, nspam, nham)
 }
 
-/// The key of a message: SHA-256 of its Message-ID, else of its body.
+/// The key of a message: SHA-256 of its Message-ID, else of the whole message.
 pub fn message_key(view: &crate::spam::view::MessageView, raw: &[u8]) -> MessageKey {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
@@ -99,7 +101,7 @@ pub fn message_key(view: &crate::spam::view::MessageView, raw: &[u8]) -> Message
         .filter(|m| !m.trim().is_empty())
     {
         Some(id) => h.update(id.trim().as_bytes()),
-        None => h.update(&raw[crate::spam::view::body_start(raw)..]),
+        None => h.update(raw),
     }
     h.finalize().into()
 }

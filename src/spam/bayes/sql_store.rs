@@ -1,0 +1,309 @@
+//! Bayes counts in SQL: SQLite (the embedded default) or PostgreSQL (shared by filter
+//! nodes), through sqlx's `Any` driver as the SQL log uses it. Three tables, created on first
+//! use: `bayes_vars` (messages learned per user), `bayes_token` (per user and token hash: spam
+//! and ham counts, last use) and `bayes_seen` (which messages were learned as what, so that
+//! learning again is recognised). A user's rows are apart from every other user's; the site's
+//! store is the user `""`.
+//!
+//! Each learn or forget is one transaction: a message is counted wholly or not at all.
+
+use super::{Class, Learned, MessageKey};
+use crate::sql_log::Dialect;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, AssertSqlSafe, Row};
+
+/// Why the store could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum BayesError {
+    #[error("bayes store {url}: {reason}")]
+    Open { url: String, reason: String },
+    #[error("bayes store: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+/// Tokens looked up per query (a bound on the statement's size).
+const LOOKUP_BATCH: usize = 500;
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS bayes_vars (username VARCHAR(200) NOT NULL PRIMARY KEY, \
+     spam_count BIGINT NOT NULL DEFAULT 0, ham_count BIGINT NOT NULL DEFAULT 0)",
+    "CREATE TABLE IF NOT EXISTS bayes_token (username VARCHAR(200) NOT NULL, token BIGINT NOT NULL, \
+     spam_count INTEGER NOT NULL DEFAULT 0, ham_count INTEGER NOT NULL DEFAULT 0, \
+     atime BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (username, token))",
+    "CREATE TABLE IF NOT EXISTS bayes_seen (username VARCHAR(200) NOT NULL, msgkey VARCHAR(64) NOT NULL, \
+     flag VARCHAR(1) NOT NULL, PRIMARY KEY (username, msgkey))",
+];
+
+/// A SQL Bayes store.
+pub struct SqlStore {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+fn hex(key: &MessageKey) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn flag(class: Class) -> &'static str {
+    match class {
+        Class::Spam => "s",
+        Class::Ham => "h",
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl SqlStore {
+    /// Connects to `url` (`sqlite:FILE` or `postgres://...`) and creates the tables if
+    /// missing.
+    pub async fn open(url: &str) -> Result<SqlStore, BayesError> {
+        sqlx::any::install_default_drivers();
+        let fail = |reason: String| BayesError::Open {
+            url: url.to_string(),
+            reason,
+        };
+        let dialect = match Dialect::of(url) {
+            Some(d @ (Dialect::Sqlite | Dialect::Postgres)) => d,
+            _ => return Err(fail("not a sqlite: or postgres:// URL".into())),
+        };
+        let mut full = url.to_string();
+        if dialect == Dialect::Sqlite && !full.contains("mode=") {
+            full.push_str(if full.contains('?') {
+                "&mode=rwc"
+            } else {
+                "?mode=rwc"
+            });
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(std::time::Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=10000"] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&full)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        for stmt in SCHEMA {
+            sqlx::query(*stmt)
+                .execute(&pool)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+        }
+        Ok(SqlStore { pool, dialect })
+    }
+
+    /// Messages learned for `user`: (spam, ham).
+    pub async fn totals(&self, user: &str) -> Result<(u64, u64), BayesError> {
+        let sql = self
+            .dialect
+            .sql("SELECT spam_count, ham_count FROM bayes_vars WHERE username = ?");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(user)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => (
+                r.try_get::<i64, _>(0)?.max(0) as u64,
+                r.try_get::<i64, _>(1)?.max(0) as u64,
+            ),
+            None => (0, 0),
+        })
+    }
+
+    /// (spam, ham) counts of each token for `user`, in order; (0, 0) for unknown ones.
+    pub async fn counts(&self, user: &str, tokens: &[u64]) -> Result<Vec<(u32, u32)>, BayesError> {
+        let mut found = std::collections::HashMap::with_capacity(tokens.len());
+        for batch in tokens.chunks(LOOKUP_BATCH) {
+            let marks = vec!["?"; batch.len()].join(",");
+            let sql = self.dialect.sql(&format!(
+                "SELECT token, spam_count, ham_count FROM bayes_token \
+                 WHERE username = ? AND token IN ({marks})"
+            ));
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(user);
+            for t in batch {
+                q = q.bind(*t as i64);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                let t: i64 = r.try_get(0)?;
+                let s: i32 = r.try_get(1)?;
+                let h: i32 = r.try_get(2)?;
+                found.insert(t as u64, (s.max(0) as u32, h.max(0) as u32));
+            }
+        }
+        Ok(tokens
+            .iter()
+            .map(|t| found.get(t).copied().unwrap_or((0, 0)))
+            .collect())
+    }
+
+    /// Learns a message as `class` for `user`: once; moved over when learned as the other
+    /// class.
+    pub async fn learn(
+        &self,
+        user: &str,
+        key: &MessageKey,
+        class: Class,
+        tokens: &[u64],
+    ) -> Result<Learned, BayesError> {
+        let mut tx = self.pool.begin().await?;
+        let was = self.learned_as(&mut tx, user, key).await?;
+        let outcome = match was {
+            Some(c) if c == class => Learned::Unchanged,
+            Some(other) => {
+                self.apply(&mut tx, user, key, other, tokens, -1).await?;
+                self.apply(&mut tx, user, key, class, tokens, 1).await?;
+                Learned::Flipped
+            }
+            None => {
+                self.apply(&mut tx, user, key, class, tokens, 1).await?;
+                Learned::New
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Takes a learned message back out.
+    pub async fn forget(
+        &self,
+        user: &str,
+        key: &MessageKey,
+        tokens: &[u64],
+    ) -> Result<Learned, BayesError> {
+        let mut tx = self.pool.begin().await?;
+        let outcome = match self.learned_as(&mut tx, user, key).await? {
+            Some(c) => {
+                self.apply(&mut tx, user, key, c, tokens, -1).await?;
+                Learned::Forgotten
+            }
+            None => Learned::NotLearned,
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn learned_as(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        user: &str,
+        key: &MessageKey,
+    ) -> Result<Option<Class>, BayesError> {
+        let sql = self
+            .dialect
+            .sql("SELECT flag FROM bayes_seen WHERE username = ? AND msgkey = ?");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(user)
+            .bind(hex(key))
+            .fetch_optional(&mut **tx)
+            .await?;
+        Ok(match row {
+            Some(r) => match r.try_get::<String, _>(0)?.as_str() {
+                "s" => Some(Class::Spam),
+                _ => Some(Class::Ham),
+            },
+            None => None,
+        })
+    }
+
+    /// Adds (`delta` 1) or removes (-1) one message of `class`: its tokens, the totals and
+    /// the seen record.
+    async fn apply(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        user: &str,
+        key: &MessageKey,
+        class: Class,
+        tokens: &[u64],
+        delta: i32,
+    ) -> Result<(), BayesError> {
+        let col = match class {
+            Class::Spam => "spam_count",
+            Class::Ham => "ham_count",
+        };
+        let d = self.dialect;
+        let exec = |sql: String| sqlx::query(AssertSqlSafe(d.sql(&sql)));
+        if delta > 0 {
+            exec(format!(
+                "INSERT INTO bayes_vars (username, {col}) VALUES (?, 1) \
+                 ON CONFLICT (username) DO UPDATE SET {col} = bayes_vars.{col} + 1"
+            ))
+            .bind(user)
+            .execute(&mut **tx)
+            .await?;
+            let at = now();
+            for t in tokens {
+                exec(format!(
+                    "INSERT INTO bayes_token (username, token, {col}, atime) VALUES (?, ?, 1, ?) \
+                     ON CONFLICT (username, token) DO UPDATE SET {col} = bayes_token.{col} + 1, \
+                     atime = excluded.atime"
+                ))
+                .bind(user)
+                .bind(*t as i64)
+                .bind(at)
+                .execute(&mut **tx)
+                .await?;
+            }
+            exec("INSERT INTO bayes_seen (username, msgkey, flag) VALUES (?, ?, ?)".into())
+                .bind(user)
+                .bind(hex(key))
+                .bind(flag(class))
+                .execute(&mut **tx)
+                .await?;
+        } else {
+            exec(format!(
+                "UPDATE bayes_vars SET {col} = CASE WHEN {col} > 0 THEN {col} - 1 ELSE 0 END \
+                 WHERE username = ?"
+            ))
+            .bind(user)
+            .execute(&mut **tx)
+            .await?;
+            for t in tokens {
+                exec(format!(
+                    "UPDATE bayes_token SET {col} = CASE WHEN {col} > 0 THEN {col} - 1 ELSE 0 END \
+                     WHERE username = ? AND token = ?"
+                ))
+                .bind(user)
+                .bind(*t as i64)
+                .execute(&mut **tx)
+                .await?;
+            }
+            exec(
+                "DELETE FROM bayes_token WHERE username = ? AND spam_count = 0 AND ham_count = 0"
+                    .into(),
+            )
+            .bind(user)
+            .execute(&mut **tx)
+            .await?;
+            exec("DELETE FROM bayes_seen WHERE username = ? AND msgkey = ?".into())
+                .bind(user)
+                .bind(hex(key))
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Distinct tokens held for `user` (the store's size).
+    pub async fn token_count(&self, user: &str) -> Result<u64, BayesError> {
+        let sql = self
+            .dialect
+            .sql("SELECT COUNT(*) FROM bayes_token WHERE username = ?");
+        let n: i64 = sqlx::query(AssertSqlSafe(sql))
+            .bind(user)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(n.max(0) as u64)
+    }
+}
