@@ -84,17 +84,9 @@ async fn semantics(url: &str) {
             .await
             .unwrap();
     }
-    let (ns, nh) = store.totals(&c).await.unwrap();
-    let p = |tokens: Vec<(u32, u32)>| {
-        bayes::classify::combine(
-            tokens
-                .into_iter()
-                .filter_map(|(s, h)| bayes::classify::token_probability(s, h, ns, nh)),
-            ns,
-            nh,
-        )
-        .unwrap()
-    };
+    let totals = store.totals(&c).await.unwrap();
+    assert!(bayes::trained(totals, 5) && !bayes::trained(totals, 6));
+    let p = |counts: Vec<(u32, u32)>| bayes::from_counts(totals, counts).unwrap();
     assert!(p(store.counts(&c, &[1, 2, 3]).await.unwrap()) > 0.9);
     assert!(p(store.counts(&c, &[4, 5, 6]).await.unwrap()) < 0.1);
 }

@@ -232,3 +232,96 @@ async fn reload_with_a_broken_rule_file_keeps_the_running_rules() {
     assert!(!out.contains("LOCAL_MARKER"), "{out}");
     running.stop().await;
 }
+
+/// With `spam.bayes_store` set, the filter reads the store amavisd-learn trains: a message
+/// like the learned spam gets BAYES_99 (score set 2) in its X-Spam-Status, one like the
+/// learned ham BAYES_00; an untrained store gives no BAYES_ rule at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bayes_store_reaches_the_headers() {
+    use amavisd::spam::bayes::sql_store::SqlStore;
+    use amavisd::spam::bayes::{self, Class};
+    use amavisd::spam::view::MessageView;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("bayes.sqlite").display());
+    let spammy = |i: usize| {
+        message(
+            &format!("zqxv offer {i}"),
+            "zqxv wonder pills vkrt deals qplm",
+        )
+    };
+    let hammy = |i: usize| {
+        message(
+            &format!("minutes {i}"),
+            "meeting agenda budget review notes",
+        )
+    };
+    let rig = Rig::start_with(SinkMode::Accept, false, |c| {
+        spam_on(c);
+        c.policy.spam_tag_level = Some(-999.0);
+        c.spam.bayes_store = url.clone();
+        c.spam.bayes_min_learned = 3;
+    })
+    .await;
+    let status = |data: &[u8]| {
+        let text = String::from_utf8_lossy(data).into_owned();
+        let start = text.find("X-Spam-Status:").expect("X-Spam-Status");
+        let end = text[start..]
+            .find("\r\n\r\n")
+            .map_or(text.len(), |e| start + e);
+        text[start..end]
+            .replace("\r\n\t", " ")
+            .replace("\r\n ", " ")
+    };
+    // Untrained: no BAYES_ rule.
+    let r = send(&rig, &spammy(0)).await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    assert!(!status(&rig.sink.received()[0].data).contains("BAYES_"));
+    // Train 3 spam and 3 ham (different Message-IDs), as amavisd-learn does.
+    let store = SqlStore::open(&url).await.unwrap();
+    for i in 1..=3 {
+        for (raw, class) in [(spammy(i), Class::Spam), (hammy(i), Class::Ham)] {
+            let raw = String::from_utf8(raw)
+                .unwrap()
+                .replace("<t1@example.org>", &format!("<t{i}{class:?}@example.org>"));
+            let view = MessageView::new(raw.as_bytes(), "");
+            let tokens: Vec<u64> = bayes::tokens::tokens(&view)
+                .iter()
+                .map(|t| bayes::tokens::hash(t))
+                .collect();
+            store
+                .learn(
+                    "",
+                    &bayes::message_key(&view, raw.as_bytes()),
+                    class,
+                    &tokens,
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let r = send(&rig, &spammy(9)).await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let s = status(&rig.sink.received()[1].data);
+    assert!(s.contains("BAYES_99=3.8"), "{s}");
+    let r = send(&rig, &hammy(9)).await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let s = status(&rig.sink.received()[2].data);
+    assert!(s.contains("BAYES_00=-1.5"), "{s}");
+    rig.stop().await;
+}
+
+/// A Bayes store that cannot answer makes mail wait: 451, nothing delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_bayes_store_makes_mail_wait() {
+    let rig = Rig::start_with(SinkMode::Accept, false, |c| {
+        spam_on(c);
+        // Nothing listens there.
+        c.spam.bayes_store = format!("postgres://postgres@127.0.0.1:{}/test", free_port());
+        c.spam.bayes_min_learned = 1;
+    })
+    .await;
+    let r = send(&rig, &message("lunch", "See you at noon.")).await;
+    assert!(r.starts_with("451 4.3.0"), "{r}");
+    assert!(rig.sink.received().is_empty());
+    rig.stop().await;
+}

@@ -12,6 +12,7 @@ use crate::decode::{self, Decoded};
 use crate::message::{CheckResults, SpamResult, Spool, Unchecked, VirusScan};
 use crate::policy_bank::Policy;
 use crate::spam::SpamConfig;
+use crate::spam::bayes::sql_store::SqlStore;
 use crate::spam::engine::Rules;
 use crate::spam::scan::Options;
 use std::collections::BTreeMap;
@@ -25,6 +26,10 @@ pub enum CheckError {
     Spool(std::io::Error),
     #[error("decoding failed: {0}")]
     Decode(String),
+    /// The Bayes store did not answer: the message waits (451) rather than pass with a
+    /// score that lacks its Bayes part, as with any check that could not run.
+    #[error("{0}")]
+    Bayes(String),
 }
 
 /// Which checks the recipients' policies ask for.
@@ -68,6 +73,29 @@ impl CheckRequest {
         }
         req
     }
+}
+
+/// The message's Bayes probability from the site's store; `None` until the store holds
+/// `min` of each class. Runs on the blocking pool, so it may wait for the store.
+fn bayes_probability(
+    runtime: &tokio::runtime::Handle,
+    store: &SqlStore,
+    min: u64,
+    view: &crate::spam::view::MessageView,
+) -> Result<Option<f64>, crate::spam::bayes::sql_store::BayesError> {
+    use crate::spam::bayes::{self, tokens};
+    let hashes: Vec<u64> = tokens::tokens(view)
+        .iter()
+        .map(|t| tokens::hash(t))
+        .collect();
+    runtime.block_on(async {
+        let totals = store.totals("").await?;
+        if !bayes::trained(totals, min) {
+            return Ok(None);
+        }
+        let counts = store.counts("", &hashes).await?;
+        Ok(bayes::from_counts(totals, counts))
+    })
 }
 
 /// The engine's hits plus a scanner's spam names, which amavisd-new adds as tests
@@ -114,6 +142,8 @@ pub struct Checks {
     av: av::Engine,
     /// The spam rules and settings; `None` when the engine is off.
     spam: Option<(Arc<Rules>, SpamConfig)>,
+    /// The Bayes store (`spam.bayes_store`), when there is one.
+    bayes: Option<Arc<SqlStore>>,
 }
 
 impl Checks {
@@ -149,14 +179,22 @@ impl Checks {
             } else if cfg.spam.enabled {
                 let site = (!cfg.spam.site_dir.as_os_str().is_empty())
                     .then_some(cfg.spam.site_dir.as_path());
-                let rules = Rules::load(&cfg.spam.rules_dir, site)
-                    .map_err(|e| bad("spam.rules_dir".into(), e.to_string()))?;
+                let rules =
+                    Rules::load_with(&cfg.spam.rules_dir, site, !cfg.spam.bayes_store.is_empty())
+                        .map_err(|e| bad("spam.rules_dir".into(), e.to_string()))?;
                 tracing::info!(
                     "spam rules from {}: {}",
                     cfg.spam.rules_dir.display(),
                     rules.summary()
                 );
                 Some((Arc::new(rules), cfg.spam.clone()))
+            } else {
+                None
+            },
+            bayes: if cfg.spam.enabled && !cfg.spam.bayes_store.is_empty() {
+                Some(Arc::new(SqlStore::new(&cfg.spam.bayes_store).map_err(
+                    |e| bad("spam.bayes_store".into(), e.to_string()),
+                )?))
             } else {
                 None
             },
@@ -202,6 +240,11 @@ impl Checks {
             _ => None,
         };
         let sender = req.sender.clone();
+        let bayes = self
+            .bayes
+            .clone()
+            .zip(self.spam.as_ref().map(|(_, c)| c.bayes_min_learned));
+        let runtime = tokio::runtime::Handle::current();
         let (decoded, banned, spam) = tokio::task::spawn_blocking(move || {
             let raw = spool.to_bytes_blocking().map_err(CheckError::Spool)?;
             let decoded = decode::decode_message(&raw, &limits, &tempdir);
@@ -209,7 +252,19 @@ impl Checks {
                 .iter()
                 .map(|(n, set)| (n.clone(), banned::check(&decoded, set)))
                 .collect();
-            let spam = spam.map(|(rules, opts)| rules.check(&raw, &sender, opts));
+            let failed = std::cell::RefCell::new(None);
+            let probability = |view: &crate::spam::view::MessageView| {
+                let (store, min) = bayes.as_ref()?;
+                bayes_probability(&runtime, store, *min, view).unwrap_or_else(|e| {
+                    *failed.borrow_mut() = Some(e.to_string());
+                    None
+                })
+            };
+            let spam =
+                spam.map(|(rules, opts)| rules.check_with(&raw, &sender, opts, Some(&probability)));
+            if let Some(e) = failed.into_inner() {
+                return Err(CheckError::Bayes(e));
+            }
             Ok::<_, CheckError>((decoded, banned, spam))
         })
         .await

@@ -22,6 +22,9 @@ pub enum SpamError {
     NoRules(PathBuf),
 }
 
+/// Gives a parsed message's Bayes probability.
+pub type BayesOf<'a> = dyn Fn(&MessageView) -> Option<f64> + 'a;
+
 /// One compiled rule set with what its eval functions read.
 pub struct Rules {
     pub plan: Plan,
@@ -122,7 +125,22 @@ impl Rules {
 
     /// Scans one message.
     pub fn check(&self, raw: &[u8], envelope_from: &str, opts: Options) -> Outcome {
+        self.check_with(raw, envelope_from, opts, None)
+    }
+
+    /// Scans one message, its Bayes probability given by `bayes` from the parsed message
+    /// (when set, it takes the place of [`Options::bayes`]).
+    pub fn check_with(
+        &self,
+        raw: &[u8],
+        envelope_from: &str,
+        mut opts: Options,
+        bayes: Option<&BayesOf<'_>>,
+    ) -> Outcome {
         let view = MessageView::build(raw, envelope_from, &self.originating);
+        if let Some(f) = bayes {
+            opts.bayes = f(&view);
+        }
         scan::scan(&self.plan, &view, &self.lists, opts)
     }
 }

@@ -26,6 +26,14 @@ pub struct SpamConfig {
     pub early_stop: bool,
     /// A spamd (SPAMC/1.5) listener for spamc clients, `127.0.0.1:783` style; empty for none.
     pub spamd_listen: String,
+    /// The Bayes store `amavisd-learn` trains (`sqlite:var/bayes.sqlite`, `postgres://...`);
+    /// empty for no Bayes. With a store the rules score with SpamAssassin's score set 2
+    /// (Bayes, no network) and the BAYES_xx rules read it; a store that cannot answer makes
+    /// mail wait (451), as any check that could not run.
+    pub bayes_store: String,
+    /// Learned spam and learned ham, each, before Bayes answers (SpamAssassin's
+    /// `bayes_min_spam_num` / `bayes_min_ham_num`).
+    pub bayes_min_learned: u64,
 }
 
 impl Default for SpamConfig {
@@ -37,6 +45,8 @@ impl Default for SpamConfig {
             max_size: 409_600,
             early_stop: true,
             spamd_listen: String::new(),
+            bayes_store: String::new(),
+            bayes_min_learned: 200,
         }
     }
 }

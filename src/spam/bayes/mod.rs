@@ -81,12 +81,21 @@ pub fn forget(store: &mut dyn Store, key: &MessageKey, tokens: &[u64]) -> Learne
 /// ham were learned (SpamAssassin's `bayes_min_spam_num`/`bayes_min_ham_num`, 200 each) or
 /// when no token is telling.
 pub fn probability(store: &dyn Store, tokens: &[u64], min_learned: u64) -> Option<f64> {
-    let (nspam, nham) = store.totals();
-    if nspam < min_learned || nham < min_learned || nspam == 0 || nham == 0 {
+    let totals = store.totals();
+    if !trained(totals, min_learned) {
         return None;
     }
-    let probs = store
-        .counts(tokens)
+    from_counts(totals, store.counts(tokens))
+}
+
+/// Whether a store with these (spam, ham) totals may answer.
+pub fn trained((nspam, nham): (u64, u64), min_learned: u64) -> bool {
+    nspam >= min_learned.max(1) && nham >= min_learned.max(1)
+}
+
+/// The probability from a store's totals and the counts of a message's tokens.
+pub fn from_counts((nspam, nham): (u64, u64), counts: Vec<(u32, u32)>) -> Option<f64> {
+    let probs = counts
         .into_iter()
         .filter_map(|(s, h)| classify::token_probability(s, h, nspam, nham));
     classify::combine(probs, nspam, nham)

@@ -21,6 +21,10 @@ pub enum BayesError {
     Sql(#[from] sqlx::Error),
 }
 
+/// How long a lookup waits for a connection: a message waits at most this long for an
+/// unreachable store before its check fails (451) and Postfix retries it later.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Tokens looked up per query (a bound on the statement's size).
 const LOOKUP_BATCH: usize = 500;
 
@@ -38,6 +42,9 @@ const SCHEMA: &[&str] = &[
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
+    url: String,
+    /// The tables exist (created on first use).
+    ready: tokio::sync::OnceCell<()>,
 }
 
 fn hex(key: &MessageKey) -> String {
@@ -61,6 +68,15 @@ impl SqlStore {
     /// Connects to `url` (`sqlite:FILE` or `postgres://...`) and creates the tables if
     /// missing.
     pub async fn open(url: &str) -> Result<SqlStore, BayesError> {
+        let store = Self::new(url)?;
+        store.ready().await?;
+        Ok(store)
+    }
+
+    /// The store for `url`, connecting on first use (the filter builds it at start-up and
+    /// on reload, outside any async context; a database down at start only costs the
+    /// messages scanned meanwhile their Bayes answer). Call within a tokio runtime.
+    pub fn new(url: &str) -> Result<SqlStore, BayesError> {
         sqlx::any::install_default_drivers();
         let fail = |reason: String| BayesError::Open {
             url: url.to_string(),
@@ -80,7 +96,7 @@ impl SqlStore {
         }
         let pool = AnyPoolOptions::new()
             .max_connections(4)
-            .acquire_timeout(std::time::Duration::from_secs(30))
+            .acquire_timeout(CONNECT_TIMEOUT)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
@@ -91,20 +107,38 @@ impl SqlStore {
                     Ok(())
                 })
             })
-            .connect(&full)
-            .await
+            .connect_lazy(&full)
             .map_err(|e| fail(e.to_string()))?;
-        for stmt in SCHEMA {
-            sqlx::query(*stmt)
-                .execute(&pool)
-                .await
-                .map_err(|e| fail(e.to_string()))?;
-        }
-        Ok(SqlStore { pool, dialect })
+        Ok(SqlStore {
+            pool,
+            dialect,
+            url: url.to_string(),
+            ready: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// Creates the tables once.
+    async fn ready(&self) -> Result<(), BayesError> {
+        self.ready
+            .get_or_try_init(|| async {
+                for stmt in SCHEMA {
+                    sqlx::query(*stmt)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| BayesError::Open {
+                            url: self.url.clone(),
+                            reason: e.to_string(),
+                        })?;
+                }
+                Ok(())
+            })
+            .await
+            .map(|_| ())
     }
 
     /// Messages learned for `user`: (spam, ham).
     pub async fn totals(&self, user: &str) -> Result<(u64, u64), BayesError> {
+        self.ready().await?;
         let sql = self
             .dialect
             .sql("SELECT spam_count, ham_count FROM bayes_vars WHERE username = ?");
@@ -123,6 +157,7 @@ impl SqlStore {
 
     /// (spam, ham) counts of each token for `user`, in order; (0, 0) for unknown ones.
     pub async fn counts(&self, user: &str, tokens: &[u64]) -> Result<Vec<(u32, u32)>, BayesError> {
+        self.ready().await?;
         let mut found = std::collections::HashMap::with_capacity(tokens.len());
         for batch in tokens.chunks(LOOKUP_BATCH) {
             let marks = vec!["?"; batch.len()].join(",");
@@ -156,6 +191,7 @@ impl SqlStore {
         class: Class,
         tokens: &[u64],
     ) -> Result<Learned, BayesError> {
+        self.ready().await?;
         let mut tx = self.pool.begin().await?;
         let was = self.learned_as(&mut tx, user, key).await?;
         let outcome = match was {
@@ -181,6 +217,7 @@ impl SqlStore {
         key: &MessageKey,
         tokens: &[u64],
     ) -> Result<Learned, BayesError> {
+        self.ready().await?;
         let mut tx = self.pool.begin().await?;
         let outcome = match self.learned_as(&mut tx, user, key).await? {
             Some(c) => {
@@ -296,6 +333,7 @@ impl SqlStore {
 
     /// Distinct tokens held for `user` (the store's size).
     pub async fn token_count(&self, user: &str) -> Result<u64, BayesError> {
+        self.ready().await?;
         let sql = self
             .dialect
             .sql("SELECT COUNT(*) FROM bayes_token WHERE username = ?");
