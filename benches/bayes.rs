@@ -1,0 +1,109 @@
+//! `cargo bench --bench bayes`: the Bayes store on each backend: learn messages/s, classify
+//! ms a message (tokens, lookups and the combination), and store size. SQLite in a temporary
+//! file; PostgreSQL at 127.0.0.1:5432/test when it answers (skipped otherwise: a benchmark,
+//! not a test). Learns easy-ham-1 and spam-1 of the corpus development set, then classifies
+//! hard-ham-1.
+
+mod common;
+
+use amavisd::spam::bayes::sql_store::SqlStore;
+use amavisd::spam::bayes::{self, Class};
+use amavisd::spam::view::MessageView;
+use std::time::Instant;
+
+struct Msg {
+    key: bayes::MessageKey,
+    tokens: Vec<u64>,
+}
+
+fn prepare(raw: &[u8]) -> Msg {
+    let view = MessageView::new(raw, "");
+    Msg {
+        key: bayes::message_key(&view, raw),
+        tokens: bayes::tokens::tokens(&view)
+            .iter()
+            .map(|t| bayes::tokens::hash(t))
+            .collect(),
+    }
+}
+
+async fn run(url: &str, label: &str, train: &[(Msg, Class)], test: &[Vec<u8>]) {
+    let store = match SqlStore::open(url).await {
+        Ok(s) => s,
+        Err(e) => {
+            println!("{label}: skipped ({e})");
+            return;
+        }
+    };
+    let user = format!("bench-{}", std::process::id());
+    let t = Instant::now();
+    for (m, class) in train {
+        store
+            .learn(&user, &m.key, *class, &m.tokens)
+            .await
+            .expect("learn");
+    }
+    let learn_rate = train.len() as f64 / t.elapsed().as_secs_f64();
+    let tokens = store.token_count(&user).await.expect("count");
+    let t = Instant::now();
+    let mut spam = 0;
+    for raw in test {
+        // What the filter does per message: parse, tokenize, look up, combine.
+        let m = prepare(raw);
+        let totals = store.totals(&user).await.expect("totals");
+        let counts = store.counts(&user, &m.tokens).await.expect("counts");
+        if bayes::from_counts(totals, counts).is_some_and(|p| p > 0.5) {
+            spam += 1;
+        }
+    }
+    let ms = t.elapsed().as_secs_f64() * 1000.0 / test.len() as f64;
+    println!(
+        "{label}: learn {learn_rate:.0} msg/s ({} messages); classify {ms:.2} ms a message ({} of {} hard ham called spam); {tokens} distinct tokens, {:.0} per 10,000 messages learned",
+        train.len(),
+        spam,
+        test.len(),
+        tokens as f64 * 10_000.0 / train.len() as f64
+    );
+    for (m, _) in train {
+        let _ = store.forget(&user, &m.key, &m.tokens).await;
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let Some(root) = common::corpus() else {
+        eprintln!("bayes bench: no corpus (../shared/scripts/fetch-corpus.sh)");
+        return;
+    };
+    let read = |set: &str| -> Vec<Vec<u8>> {
+        common::set_files(&root, set)
+            .iter()
+            .map(|f| std::fs::read(f).unwrap_or_default())
+            .collect()
+    };
+    let mut train: Vec<(Msg, Class)> = Vec::new();
+    for (set, class) in [("easy-ham-1", Class::Ham), ("spam-1", Class::Spam)] {
+        train.extend(read(set).iter().map(|raw| (prepare(raw), class)));
+    }
+    let test = read("hard-ham-1");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("bayes.sqlite");
+    run(
+        &format!("sqlite:{}", file.display()),
+        "SQLite",
+        &train,
+        &test,
+    )
+    .await;
+    println!(
+        "SQLite file after forgetting everything again: {} KiB",
+        std::fs::metadata(&file).map_or(0, |m| m.len() / 1024)
+    );
+    run(
+        "postgres://postgres@127.0.0.1:5432/test",
+        "PostgreSQL",
+        &train,
+        &test,
+    )
+    .await;
+}
