@@ -204,20 +204,25 @@ impl Stage {
 
     fn candidates<'t>(&self, texts: &dyn Fn(Kind) -> std::borrow::Cow<'t, [u8]>) -> Vec<bool> {
         let mut may = self.filtered.iter().map(|f| !f).collect::<Vec<bool>>();
-        // Each kind's text once (the header text is assembled per message).
-        let mut cache: Vec<(Kind, std::borrow::Cow<'t, [u8]>)> = Vec::new();
-        let mut text_of = |kind: Kind| -> std::borrow::Cow<'t, [u8]> {
-            if let Some((_, t)) = cache.iter().find(|(k, _)| *k == kind) {
-                return t.clone();
-            }
-            let t = texts(kind);
-            cache.push((kind, t.clone()));
-            t
+        // Each kind's text once, borrowed by every database and table of that kind (the
+        // header text is assembled per message; a copy per database was wasted work).
+        let mut kinds: Vec<Kind> = self.tables.iter().map(|(k, _)| *k).collect();
+        #[cfg(hyperscan)]
+        kinds.extend(self.one_pass.iter().map(|o| o.kind));
+        kinds.sort();
+        kinds.dedup();
+        let cache: Vec<(Kind, std::borrow::Cow<'t, [u8]>)> =
+            kinds.into_iter().map(|k| (k, texts(k))).collect();
+        let text_of = |kind: Kind| -> &[u8] {
+            cache
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map_or(&[][..], |(_, t)| t.as_ref())
         };
         #[cfg(hyperscan)]
         for one in &self.one_pass {
             let text = text_of(one.kind);
-            let scanned = one.db.scan(&text, &mut |id| {
+            let scanned = one.db.scan(text, &mut |id| {
                 if let Some(&rule) = one.rules.get(id) {
                     may[rule] = true;
                 }
@@ -231,7 +236,7 @@ impl Stage {
         for (kind, table) in &self.tables {
             let Some(ac) = &table.automaton else { continue };
             let text = text_of(*kind);
-            for m in ac.find_overlapping_iter(&text) {
+            for m in ac.find_overlapping_iter(text) {
                 for &rule in &table.owners[m.pattern().as_usize()] {
                     may[rule] = true;
                 }
