@@ -91,17 +91,33 @@ fn max_hits(r: &Rule) -> u32 {
 }
 
 /// Fills `%{NAME}` from the captured tags; `None` when one is unset.
-fn fill(template: &str, tags: &HashMap<String, String>) -> Option<String> {
+/// Also gives the values filled in.
+fn fill<'t>(template: &str, tags: &'t HashMap<String, String>) -> Option<(String, Vec<&'t str>)> {
     let mut out = String::with_capacity(template.len());
+    let mut values = Vec::new();
     let mut rest = template;
     while let Some(p) = rest.find("%{") {
         out.push_str(&rest[..p]);
         let end = rest[p..].find('}')? + p;
-        out.push_str(&regex::escape(tags.get(&rest[p + 2..end])?));
+        let value = tags.get(&rest[p + 2..end])?;
+        out.push_str(&regex::escape(value));
+        values.push(value.as_str());
         rest = &rest[end + 1..];
     }
     out.push_str(rest);
-    Some(out)
+    Some((out, values))
+}
+
+/// The text a body-like rule of `kind` runs over, its pieces joined by line breaks; `None`
+/// for the other kinds.
+fn joined_text(view: &MessageView, kind: Kind) -> Option<&[u8]> {
+    match kind {
+        Kind::Body => Some(&view.body_joined),
+        Kind::Rawbody => Some(&view.rawbody_joined),
+        Kind::Uri => Some(&view.uris_joined),
+        Kind::Full => Some(&view.full),
+        _ => None,
+    }
 }
 
 /// Runs a `%{NAME}` rule: the definition completed and compiled for this message.
@@ -112,33 +128,18 @@ fn run_template(
     ctx: &Ctx,
     tags: &HashMap<String, String>,
 ) -> u32 {
+    let Some((def, values)) = fill(def, tags) else {
+        return 0;
+    };
     // Each tag value is a literal of the completed pattern: a text without it cannot match,
     // and compiling the pattern for nothing cost more than all other uri rules.
-    let text: Option<&[u8]> = match r.kind {
-        Kind::Body => Some(&view.body_joined),
-        Kind::Rawbody => Some(&view.rawbody_joined),
-        Kind::Uri => Some(&view.uris_joined),
-        Kind::Full => Some(&view.full),
-        _ => None,
-    };
-    if let Some(text) = text {
-        let mut rest = def;
-        while let Some(p) = rest.find("%{") {
-            let Some(end) = rest[p..].find('}').map(|e| e + p) else {
-                return 0;
-            };
-            let Some(value) = tags.get(&rest[p + 2..end]) else {
-                return 0;
-            };
-            let v = value.as_bytes();
-            let found = v.is_empty() || text.windows(v.len()).any(|w| w.eq_ignore_ascii_case(v));
-            if !found {
-                return 0;
-            }
-            rest = &rest[end + 1..];
+    if let Some(text) = joined_text(view, r.kind) {
+        let present =
+            |v: &[u8]| v.is_empty() || text.windows(v.len()).any(|w| w.eq_ignore_ascii_case(v));
+        if !values.iter().all(|v| present(v.as_bytes())) {
+            return 0;
         }
     }
-    let Some(def) = fill(def, tags) else { return 0 };
     let test = match r.kind {
         Kind::Header => super::headers::HeaderTest::parse(&def).map(Test::Header),
         kind => super::pattern::literal_of(kind, &def)
@@ -231,12 +232,8 @@ pub fn candidates(plan: &Plan, view: &MessageView, using: PrefilterUse) -> Vec<b
     }
     plan.prefilter
         .candidates(using == PrefilterUse::Literal, |kind| match kind {
-            Kind::Body => view.body_joined.as_slice().into(),
-            Kind::Rawbody => view.rawbody_joined.as_slice().into(),
-            Kind::Uri => view.uris_joined.as_slice().into(),
-            Kind::Full => view.full.as_slice().into(),
             Kind::Header => header_text(plan, view).into(),
-            _ => (&[][..]).into(),
+            kind => joined_text(view, kind).unwrap_or_default().into(),
         })
 }
 
