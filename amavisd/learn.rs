@@ -11,7 +11,6 @@
 
 use amavisd::spam::bayes::sql_store::SqlStore;
 use amavisd::spam::bayes::{self, Class, Learned, sources};
-use amavisd::spam::view::MessageView;
 use clap::Parser;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -102,12 +101,7 @@ async fn main() -> ExitCode {
             }
         };
         for raw in sources::messages(&data) {
-            let view = MessageView::new(raw, "");
-            let key = bayes::message_key(&view, raw);
-            let tokens: Vec<u64> = bayes::tokens::tokens(&view)
-                .iter()
-                .map(|t| bayes::tokens::hash(t))
-                .collect();
+            let (key, tokens) = bayes::learnable(raw);
             let done = if args.forget {
                 store.forget(&args.user, &key, &tokens).await
             } else {

@@ -8,7 +8,6 @@ mod common;
 
 use amavisd::spam::bayes::sql_store::SqlStore;
 use amavisd::spam::bayes::{self, Class};
-use amavisd::spam::view::MessageView;
 use std::time::Instant;
 
 struct Msg {
@@ -17,14 +16,8 @@ struct Msg {
 }
 
 fn prepare(raw: &[u8]) -> Msg {
-    let view = MessageView::new(raw, "");
-    Msg {
-        key: bayes::message_key(&view, raw),
-        tokens: bayes::tokens::tokens(&view)
-            .iter()
-            .map(|t| bayes::tokens::hash(t))
-            .collect(),
-    }
+    let (key, tokens) = bayes::learnable(raw);
+    Msg { key, tokens }
 }
 
 async fn run(url: &str, label: &str, train: &[(Msg, Class)], test: &[Vec<u8>]) {

@@ -13,7 +13,6 @@ mod common;
 use amavisd::spam::bayes::{self, Class, MemoryStore};
 use amavisd::spam::engine::Rules;
 use amavisd::spam::scan::Options;
-use amavisd::spam::view::MessageView;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -85,13 +84,9 @@ fn main() {
     ] {
         for f in common::set_files(&root, set) {
             let raw = std::fs::read(&f).unwrap_or_default();
-            let view = MessageView::new(&raw, "");
-            let tokens = bayes::tokens::tokens(&view)
-                .iter()
-                .map(|t| bayes::tokens::hash(t))
-                .collect();
+            let (key, tokens) = bayes::learnable(&raw);
             msgs.push(Msg {
-                key: bayes::message_key(&view, &raw),
+                key,
                 raw,
                 spam,
                 tokens,

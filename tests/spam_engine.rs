@@ -240,7 +240,6 @@ async fn reload_with_a_broken_rule_file_keeps_the_running_rules() {
 async fn bayes_store_reaches_the_headers() {
     use amavisd::spam::bayes::sql_store::SqlStore;
     use amavisd::spam::bayes::{self, Class};
-    use amavisd::spam::view::MessageView;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("bayes.sqlite").display());
     let spammy = |i: usize| {
@@ -283,20 +282,8 @@ async fn bayes_store_reaches_the_headers() {
             let raw = String::from_utf8(raw)
                 .unwrap()
                 .replace("<t1@example.org>", &format!("<t{i}{class:?}@example.org>"));
-            let view = MessageView::new(raw.as_bytes(), "");
-            let tokens: Vec<u64> = bayes::tokens::tokens(&view)
-                .iter()
-                .map(|t| bayes::tokens::hash(t))
-                .collect();
-            store
-                .learn(
-                    "",
-                    &bayes::message_key(&view, raw.as_bytes()),
-                    class,
-                    &tokens,
-                )
-                .await
-                .unwrap();
+            let (key, tokens) = bayes::learnable(raw.as_bytes());
+            store.learn("", &key, class, &tokens).await.unwrap();
         }
     }
     let r = send(&rig, &spammy(9)).await;

@@ -83,11 +83,8 @@ fn bayes_probability(
     min: u64,
     view: &crate::spam::view::MessageView,
 ) -> Result<Option<f64>, crate::spam::bayes::sql_store::BayesError> {
-    use crate::spam::bayes::{self, tokens};
-    let hashes: Vec<u64> = tokens::tokens(view)
-        .iter()
-        .map(|t| tokens::hash(t))
-        .collect();
+    use crate::spam::bayes;
+    let hashes = bayes::tokens::hashed(view);
     runtime.block_on(async {
         let totals = store.totals("").await?;
         if !bayes::trained(totals, min) {

@@ -115,6 +115,13 @@ pub fn message_key(view: &crate::spam::view::MessageView, raw: &[u8]) -> Message
     h.finalize().into()
 }
 
+/// What learning a message needs: its key and its hashed tokens (the message parsed as
+/// the rules parse it).
+pub fn learnable(raw: &[u8]) -> (MessageKey, Vec<u64>) {
+    let view = crate::spam::view::MessageView::new(raw, "");
+    (message_key(&view, raw), tokens::hashed(&view))
+}
+
 /// Counts in memory: tests, the cross-validation harness, and a store's reference
 /// behaviour.
 #[derive(Debug, Default)]

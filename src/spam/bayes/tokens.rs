@@ -147,6 +147,11 @@ pub fn tokens(view: &MessageView) -> BTreeSet<String> {
     out
 }
 
+/// The message's tokens as the store keys them.
+pub fn hashed(view: &MessageView) -> Vec<u64> {
+    tokens(view).iter().map(|t| hash(t)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
