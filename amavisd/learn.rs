@@ -3,13 +3,17 @@
 //!
 //! ```text
 //! amavisd-learn --spam|--ham|--forget [--db URL] [--user U] PATH...
+//! amavisd-learn --purge [--db URL] [--user U] [--max-age-days N] [--hapax-days N] [--max-tokens N]
 //! ```
 //!
 //! Learning a message again changes nothing; learning it as the other class moves it over.
-//! The store is `sqlite:var/bayes.sqlite` unless `--db` names another (`postgres://...`).
-//! Exit status 0 when every message was read and stored.
+//! The store is `sqlite:var/bayes.sqlite` unless `--db` names another (`postgres://...`,
+//! `redis://...`). `--purge` removes old tokens (every user's, or `--user`'s), as the filter
+//! does on its own every `spam.bayes_purge_interval`. Exit status 0 when every message was
+//! read and stored.
 
-use amavisd::spam::bayes::sql_store::SqlStore;
+use amavisd::spam::SpamConfig;
+use amavisd::spam::bayes::store::{self, SharedStore, TokenStore};
 use amavisd::spam::bayes::{self, Class, Learned, sources};
 use clap::Parser;
 use std::io::{IsTerminal, Write};
@@ -32,14 +36,28 @@ struct Args {
     /// Take the messages back out.
     #[arg(long, group = "what")]
     forget: bool,
-    /// The store: sqlite:FILE or postgres://...
+    /// Remove old tokens: not learned for --max-age-days, hapaxes not learned for
+    /// --hapax-days, then the least recently learned beyond --max-tokens.
+    #[arg(long, group = "what")]
+    purge: bool,
+    /// The store: sqlite:FILE, postgres://... or redis://...
     #[arg(long, default_value = "sqlite:var/bayes.sqlite")]
     db: String,
-    /// Whose store (dspam-style per-user training); empty for the site's.
-    #[arg(long, default_value = "")]
-    user: String,
+    /// Whose store (dspam-style per-user training); empty for the site's. With --purge and
+    /// no --user: every user's.
+    #[arg(long)]
+    user: Option<String>,
+    /// Purge: days since a token was last learned before it goes (0: kept).
+    #[arg(long, default_value_t = SpamConfig::default().bayes_token_max_age_days)]
+    max_age_days: u64,
+    /// Purge: the same for tokens seen in one message only (0: kept).
+    #[arg(long, default_value_t = SpamConfig::default().bayes_hapax_max_age_days)]
+    hapax_days: u64,
+    /// Purge: tokens kept per user at most (0: no bound).
+    #[arg(long, default_value_t = SpamConfig::default().bayes_max_tokens)]
+    max_tokens: u64,
     /// Files, folders (walked recursively) and mbox files.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "purge")]
     paths: Vec<PathBuf>,
 }
 
@@ -74,13 +92,17 @@ async fn main() -> ExitCode {
     {
         let _ = std::fs::create_dir_all(dir);
     }
-    let store = match SqlStore::open(&args.db).await {
+    let store = match SharedStore::open(&args.db).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("amavisd-learn: {e}");
             return ExitCode::FAILURE;
         }
     };
+    if args.purge {
+        return purge(&store, &args).await;
+    }
+    let user = args.user.clone().unwrap_or_default();
     let files = match sources::files(&args.paths) {
         Ok(f) => f,
         Err(e) => {
@@ -103,9 +125,9 @@ async fn main() -> ExitCode {
         for raw in sources::messages(&data) {
             let (key, tokens) = bayes::learnable(raw);
             let done = if args.forget {
-                store.forget(&args.user, &key, &tokens).await
+                store.forget(&user, &key, &tokens).await
             } else {
-                store.learn(&args.user, &key, class, &tokens).await
+                store.learn(&user, &key, class, &tokens).await
             };
             match done {
                 Ok(Learned::New) => new += 1,
@@ -123,7 +145,7 @@ async fn main() -> ExitCode {
     }
     let total = new + unchanged + flipped + forgotten;
     let rate = total as f64 / started.elapsed().as_secs_f64().max(1e-9);
-    match store.totals(&args.user).await {
+    match store.totals(&user).await {
         Ok((s, h)) => println!(
             "{total} messages: {new} learned, {flipped} moved to the other class, {forgotten} forgotten, {unchanged} unchanged, {failed} failed ({rate:.0}/s); the store holds {s} spam and {h} ham"
         ),
@@ -136,5 +158,30 @@ async fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// `--purge`: one user's tokens, or every user's.
+async fn purge(store: &SharedStore, args: &Args) -> ExitCode {
+    let p = SpamConfig {
+        bayes_token_max_age_days: args.max_age_days,
+        bayes_hapax_max_age_days: args.hapax_days,
+        bayes_max_tokens: args.max_tokens,
+        ..SpamConfig::default()
+    }
+    .purge(store::now());
+    let done = match &args.user {
+        Some(u) => store.purge(u, &p).await.map(|n| (1, n)),
+        None => store::purge_all(store, &p).await,
+    };
+    match done {
+        Ok((users, removed)) => {
+            println!("purged {removed} tokens of {users} users");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("amavisd-learn: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

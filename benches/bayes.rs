@@ -1,12 +1,12 @@
 //! `cargo bench --bench bayes`: the Bayes store on each backend: learn messages/s, classify
 //! ms a message (tokens, lookups and the combination), and store size. SQLite in a temporary
-//! file; PostgreSQL at 127.0.0.1:5432/test when it answers (skipped otherwise: a benchmark,
-//! not a test). Learns easy-ham-1 and spam-1 of the corpus development set, then classifies
+//! file; PostgreSQL at 127.0.0.1:5432/test and Redis at 127.0.0.1:6379 when they answer
+//! (skipped otherwise: a benchmark, not a test). Learns easy-ham-1 and spam-1 of the corpus development set, then classifies
 //! hard-ham-1.
 
 mod common;
 
-use amavisd::spam::bayes::sql_store::SqlStore;
+use amavisd::spam::bayes::store::{SharedStore, TokenStore};
 use amavisd::spam::bayes::{self, Class};
 use std::time::Instant;
 
@@ -21,7 +21,7 @@ fn prepare(raw: &[u8]) -> Msg {
 }
 
 async fn run(url: &str, label: &str, train: &[(Msg, Class)], test: &[Vec<u8>]) {
-    let store = match SqlStore::open(url).await {
+    let store = match SharedStore::open(url).await {
         Ok(s) => s,
         Err(e) => {
             println!("{label}: skipped ({e})");
@@ -107,4 +107,5 @@ async fn main() {
         &test,
     )
     .await;
+    run("redis://127.0.0.1:6379/0", "Redis", &train, &test).await;
 }

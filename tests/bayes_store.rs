@@ -1,12 +1,15 @@
-//! The Bayes stores for real: SQLite (the embedded default) and PostgreSQL (127.0.0.1:5432,
-//! database `test`, started by .ci/run; a test that cannot reach it fails). The same checks
-//! run on each: learning is counted once, moves over when the class changes, forgets, keeps
-//! users apart, and classifies. Then `amavisd-learn` over a maildir and an mbox.
+//! The Bayes stores for real: SQLite (the embedded default), PostgreSQL (127.0.0.1:5432,
+//! database `test`) and Redis (127.0.0.1:6379), both started by .ci/run; a test that cannot
+//! reach its server fails. The same checks run on each, through the one `TokenStore` trait:
+//! learning is counted once, moves over when the class changes, forgets, keeps users apart,
+//! classifies, merges a user's store over the site's, and purges by age, hapax and size.
+//! Then `amavisd-learn` over a maildir and an mbox, and its `--purge`.
 
-use amavisd::spam::bayes::sql_store::SqlStore;
+use amavisd::spam::bayes::store::{self, Purge, SharedStore, TokenStore};
 use amavisd::spam::bayes::{self, Class, Learned};
 
 const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+const REDIS: &str = "redis://127.0.0.1:6379/0";
 const LEARN: &str = env!("CARGO_BIN_EXE_amavisd-learn");
 
 /// A user name of its own for each run, so runs sharing a database do not meet.
@@ -22,7 +25,7 @@ fn user(tag: &str) -> String {
 }
 
 async fn semantics(url: &str) {
-    let store = SqlStore::open(url)
+    let store = SharedStore::open(url)
         .await
         .unwrap_or_else(|e| panic!("{url}: {e}"));
     let (u, other) = (user("u"), user("other"));
@@ -89,6 +92,100 @@ async fn semantics(url: &str) {
     let p = |counts: Vec<(u32, u32)>| bayes::from_counts(totals, counts).unwrap();
     assert!(p(store.counts(&c, &[1, 2, 3]).await.unwrap()) > 0.9);
     assert!(p(store.counts(&c, &[4, 5, 6]).await.unwrap()) < 0.1);
+    // A user's store over the site's (here `c` plays the site): the user's own mail (60
+    // spam without tokens 1-3, 10 ham with them) turns tokens 1-3 around once merged; alone,
+    // the user has learned too little ham to answer.
+    let own = user("own");
+    for i in 0..60u8 {
+        store
+            .learn(&own, &[i; 32], Class::Spam, &[7, 8])
+            .await
+            .unwrap();
+    }
+    for i in 0..10u8 {
+        store
+            .learn(&own, &[100 + i; 32], Class::Ham, &[1, 2, 3])
+            .await
+            .unwrap();
+    }
+    let site = store::probability(&store, &[&c], &[1, 2, 3], 5)
+        .await
+        .unwrap()
+        .unwrap();
+    let merged = store::probability(&store, &[&c, &own], &[1, 2, 3], 11)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(site > 0.9 && merged < 0.2, "site {site}, merged {merged}");
+    assert_eq!(
+        store::probability(&store, &[&own], &[1, 2, 3], 11)
+            .await
+            .unwrap(),
+        None,
+        "the user alone has 10 ham"
+    );
+    purging(&store).await;
+}
+
+/// Purging by age, by hapax age and by size; only the user named.
+async fn purging(store: &SharedStore) {
+    let (u, other) = (user("purge"), user("purge-other"));
+    store
+        .learn(&u, &[1; 32], Class::Spam, &[1, 2, 3])
+        .await
+        .unwrap();
+    store
+        .learn(&u, &[2; 32], Class::Ham, &[3, 4])
+        .await
+        .unwrap();
+    store
+        .learn(&other, &[1; 32], Class::Spam, &[1, 2])
+        .await
+        .unwrap();
+    assert!(store.users().await.unwrap().contains(&u));
+    const DAY: u64 = 86_400;
+    let now = store::now();
+    let later = |days: i64| now + days * DAY as i64;
+    // Ten days on: nothing is 30 days old; the hapaxes 1, 2 and 4 are older than 5 days.
+    let p = Purge {
+        now: later(10),
+        max_age: 30 * DAY,
+        hapax_max_age: 5 * DAY,
+        max_tokens: 0,
+    };
+    assert_eq!(store.purge(&u, &p).await.unwrap(), 3);
+    assert_eq!(
+        store.counts(&u, &[3, 1]).await.unwrap(),
+        vec![(1, 1), (0, 0)]
+    );
+    assert_eq!(
+        store.token_count(&other).await.unwrap(),
+        2,
+        "other users untouched"
+    );
+    // Size: five new tokens, at most 2 kept.
+    store
+        .learn(&u, &[3; 32], Class::Spam, &[5, 6, 7, 8, 9])
+        .await
+        .unwrap();
+    let p = Purge {
+        now,
+        max_age: 0,
+        hapax_max_age: 0,
+        max_tokens: 2,
+    };
+    assert_eq!(store.purge(&u, &p).await.unwrap(), 4);
+    assert_eq!(store.token_count(&u).await.unwrap(), 2);
+    // Age: 100 days on, everything goes; the messages stay counted (the totals).
+    let p = Purge {
+        now: later(100),
+        max_age: 90 * DAY,
+        hapax_max_age: 0,
+        max_tokens: 0,
+    };
+    assert_eq!(store.purge(&u, &p).await.unwrap(), 2);
+    assert_eq!(store.token_count(&u).await.unwrap(), 0);
+    assert_eq!(store.totals(&u).await.unwrap(), (2, 1));
 }
 
 #[tokio::test]
@@ -104,6 +201,11 @@ async fn sqlite_store() {
 #[tokio::test]
 async fn postgres_store() {
     semantics(PG).await;
+}
+
+#[tokio::test]
+async fn redis_store() {
+    semantics(REDIS).await;
 }
 
 #[tokio::test]
@@ -166,6 +268,19 @@ From b@x Mon Jan  1 00:00:00 2024\nMessage-ID: <h2@x>\nSubject: notes\n\nthe min
     // Per user: apart from the site's store.
     let out = run(&["--user", "joe@example.com", "--spam", &one]);
     assert!(out.contains("holds 1 spam and 0 ham"), "{out}");
+    // Purging: every user's store at most 5 tokens, then joe's at most 1; then nothing to do.
+    let out = run(&["--purge", "--max-tokens", "5"]);
+    assert!(out.contains("tokens of 2 users"), "{out}");
+    let out = run(&["--purge", "--user", "joe@example.com", "--max-tokens", "1"]);
+    assert!(
+        out.starts_with("purged ") && out.contains("of 1 users"),
+        "{out}"
+    );
+    let store = SharedStore::open(&db).await.unwrap();
+    assert_eq!(store.token_count("joe@example.com").await.unwrap(), 1);
+    assert!(store.token_count("").await.unwrap() <= 5);
+    let out = run(&["--purge", "--max-tokens", "5"]);
+    assert!(out.contains("purged 0 tokens"), "{out}");
     // A path that does not exist is an error, not silence.
     let out = std::process::Command::new(LEARN)
         .args(["--db", &db, "--spam", "/nonexistent/x"])

@@ -238,7 +238,7 @@ async fn reload_with_a_broken_rule_file_keeps_the_running_rules() {
 /// learned ham BAYES_00; an untrained store gives no BAYES_ rule at all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bayes_store_reaches_the_headers() {
-    use amavisd::spam::bayes::sql_store::SqlStore;
+    use amavisd::spam::bayes::store::{SharedStore, TokenStore};
     use amavisd::spam::bayes::{self, Class};
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("bayes.sqlite").display());
@@ -259,6 +259,7 @@ async fn bayes_store_reaches_the_headers() {
         c.policy.spam_tag_level = Some(-999.0);
         c.spam.bayes_store = url.clone();
         c.spam.bayes_min_learned = 3;
+        c.spam.bayes_auto_learn = false;
     })
     .await;
     let status = |data: &[u8]| {
@@ -276,7 +277,7 @@ async fn bayes_store_reaches_the_headers() {
     assert!(r.starts_with("250 2.0.0"), "{r}");
     assert!(!status(&rig.sink.received()[0].data).contains("BAYES_"));
     // Train 3 spam and 3 ham (different Message-IDs), as amavisd-learn does.
-    let store = SqlStore::open(&url).await.unwrap();
+    let store = SharedStore::open(&url).await.unwrap();
     for i in 1..=3 {
         for (raw, class) in [(spammy(i), Class::Spam), (hammy(i), Class::Ham)] {
             let raw = String::from_utf8(raw)

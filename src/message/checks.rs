@@ -104,6 +104,9 @@ pub struct CheckResults {
     pub virus_fakes_sender: bool,
     /// The spam check, when it ran.
     pub spam: Option<SpamResult>,
+    /// The spam check as recipients with their own Bayes store see it, by Bayes user name
+    /// (their store over the site's may fire other BAYES_ rules).
+    pub spam_per_user: BTreeMap<String, SpamResult>,
     /// The message is list or bulk mail (List-Id, List-Post, Precedence bulk/list/junk):
     /// no bounce goes back to it.
     pub bulk: bool,

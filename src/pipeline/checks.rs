@@ -12,7 +12,8 @@ use crate::decode::{self, Decoded};
 use crate::message::{CheckResults, SpamResult, Spool, Unchecked, VirusScan};
 use crate::policy_bank::Policy;
 use crate::spam::SpamConfig;
-use crate::spam::bayes::sql_store::SqlStore;
+use crate::spam::bayes::store::{self as bayes_store, BayesError, SharedStore};
+use crate::spam::bayes::{self, Class};
 use crate::spam::engine::Rules;
 use crate::spam::scan::Options;
 use std::collections::BTreeMap;
@@ -46,6 +47,8 @@ pub struct CheckRequest {
     pub spam_stop_at: Option<f64>,
     /// The envelope sender (SpamAssassin's `EnvelopeFrom`).
     pub sender: String,
+    /// Recipients with their own Bayes store (`bayes_per_user`), by user name, each once.
+    pub bayes_users: Vec<String>,
 }
 
 impl CheckRequest {
@@ -75,30 +78,54 @@ impl CheckRequest {
     }
 }
 
-/// The message's Bayes probability from the site's store; `None` until the store holds
-/// `min` of each class. Runs on the blocking pool, so it may wait for the store.
-fn bayes_probability(
+/// The user name of a recipient's own Bayes store: the address in lower case without its
+/// address extension, as SpamAssassin's per-user Bayes under amavisd-new keys it.
+pub fn bayes_user(address: &str, delimiter: &str) -> String {
+    let ext = crate::policy_bank::lookup::extension(address, delimiter);
+    let plain = match (delimiter.chars().next(), ext) {
+        (Some(d), Some(ext)) => address.replacen(&format!("{d}{ext}"), "", 1),
+        _ => address.to_string(),
+    };
+    plain.to_lowercase()
+}
+
+/// The message's Bayes probability from the site's store, then from each of `users`' stores
+/// over the site's; `None` until the store holds `min` of each class. Runs on the blocking
+/// pool, so it may wait for the store.
+fn bayes_probabilities(
     runtime: &tokio::runtime::Handle,
-    store: &SqlStore,
+    store: &SharedStore,
     min: u64,
-    view: &crate::spam::view::MessageView,
-) -> Result<Option<f64>, crate::spam::bayes::sql_store::BayesError> {
-    use crate::spam::bayes;
-    let hashes = bayes::tokens::hashed(view);
+    users: &[String],
+    tokens: &[u64],
+) -> Result<Vec<Option<f64>>, BayesError> {
     runtime.block_on(async {
-        let totals = store.totals("").await?;
-        if !bayes::trained(totals, min) {
-            return Ok(None);
+        let mut out = vec![bayes_store::probability(store, &[""], tokens, min).await?];
+        for u in users {
+            out.push(bayes_store::probability(store, &["", u], tokens, min).await?);
         }
-        let counts = store.counts("", &hashes).await?;
-        Ok(bayes::from_counts(totals, counts))
+        Ok(out)
     })
 }
+
+/// The Bayes store and what the filter does with it.
+struct BayesSetup {
+    store: Arc<SharedStore>,
+    min_learned: u64,
+    /// Autolearn thresholds (spam at, ham below), when autolearning is on.
+    autolearn: Option<(f64, f64)>,
+    /// Autolearning waiting for the store: bounded, so a slow store sheds learning, never
+    /// mail.
+    learning: Arc<tokio::sync::Semaphore>,
+}
+
+/// Autolearns running at once at most; beyond, messages are not learned (`autolearn=no`).
+const AUTOLEARN_QUEUE: usize = 8;
 
 /// The engine's hits plus a scanner's spam names, which amavisd-new adds as tests
 /// `AV:<name>`; `None` when neither ran or found anything.
 fn spam_result(
-    engine: Option<crate::spam::scan::Outcome>,
+    engine: Option<&crate::spam::scan::Outcome>,
     av: &[(String, f64)],
 ) -> Option<SpamResult> {
     if engine.is_none() && av.is_empty() {
@@ -110,6 +137,7 @@ fn spam_result(
         autolearn: String::new(),
     };
     if let Some(o) = engine {
+        let o = o.clone();
         r.score = o.score;
         r.tests = o.hits.into_iter().map(|h| (h.name, h.score)).collect();
         r.autolearn = "no".into();
@@ -140,7 +168,7 @@ pub struct Checks {
     /// The spam rules and settings; `None` when the engine is off.
     spam: Option<(Arc<Rules>, SpamConfig)>,
     /// The Bayes store (`spam.bayes_store`), when there is one.
-    bayes: Option<Arc<SqlStore>>,
+    bayes: Option<BayesSetup>,
 }
 
 impl Checks {
@@ -151,6 +179,19 @@ impl Checks {
             key,
             reason,
         };
+        if cfg.spam.bayes_store.is_empty() {
+            for (key, to) in [
+                ("bayes_report_spam_to", &cfg.spam.bayes_report_spam_to),
+                ("bayes_report_ham_to", &cfg.spam.bayes_report_ham_to),
+            ] {
+                if !to.is_empty() {
+                    return Err(bad(
+                        format!("spam.{key}"),
+                        "a report address needs a Bayes store (spam.bayes_store)".into(),
+                    ));
+                }
+            }
+        }
         Ok(Checks {
             limits: cfg.decode.clone(),
             tempdir: cfg.tempdir.clone(),
@@ -189,9 +230,18 @@ impl Checks {
                 None
             },
             bayes: if cfg.spam.enabled && !cfg.spam.bayes_store.is_empty() {
-                Some(Arc::new(SqlStore::new(&cfg.spam.bayes_store).map_err(
-                    |e| bad("spam.bayes_store".into(), e.to_string()),
-                )?))
+                Some(BayesSetup {
+                    store: Arc::new(
+                        SharedStore::new(&cfg.spam.bayes_store)
+                            .map_err(|e| bad("spam.bayes_store".into(), e.to_string()))?,
+                    ),
+                    min_learned: cfg.spam.bayes_min_learned,
+                    autolearn: cfg.spam.bayes_auto_learn.then_some((
+                        cfg.spam.bayes_auto_learn_threshold_spam,
+                        cfg.spam.bayes_auto_learn_threshold_nonspam,
+                    )),
+                    learning: Arc::new(tokio::sync::Semaphore::new(AUTOLEARN_QUEUE)),
+                })
             } else {
                 None
             },
@@ -201,6 +251,11 @@ impl Checks {
     /// The spam rules in force, for the spamd listener.
     pub fn spam_rules(&self) -> Option<Arc<Rules>> {
         self.spam.as_ref().map(|(r, _)| Arc::clone(r))
+    }
+
+    /// The Bayes store, when there is one (reports and the purge task use it).
+    pub fn bayes_store(&self) -> Option<Arc<SharedStore>> {
+        self.bayes.as_ref().map(|b| Arc::clone(&b.store))
     }
 
     /// True when a virus scanner is configured.
@@ -226,7 +281,10 @@ impl Checks {
             Some((rules, cfg)) if req.spam && spool.len() as usize <= cfg.max_size => Some((
                 Arc::clone(rules),
                 Options {
-                    stop_at: if cfg.early_stop {
+                    // Autolearning weighs complete scans only, as SpamAssassin's are.
+                    stop_at: if cfg.early_stop
+                        && self.bayes.as_ref().is_none_or(|b| b.autolearn.is_none())
+                    {
                         req.spam_stop_at
                     } else {
                         None
@@ -239,10 +297,11 @@ impl Checks {
         let sender = req.sender.clone();
         let bayes = self
             .bayes
-            .clone()
-            .zip(self.spam.as_ref().map(|(_, c)| c.bayes_min_learned));
+            .as_ref()
+            .map(|b| (Arc::clone(&b.store), b.min_learned));
+        let users = req.bayes_users.clone();
         let runtime = tokio::runtime::Handle::current();
-        let (decoded, banned, spam) = tokio::task::spawn_blocking(move || {
+        let (decoded, banned, outcomes, learnable) = tokio::task::spawn_blocking(move || {
             let raw = spool.to_bytes_blocking().map_err(CheckError::Spool)?;
             let decoded = decode::decode_message(&raw, &limits, &tempdir);
             let banned: BTreeMap<String, _> = sets
@@ -250,19 +309,26 @@ impl Checks {
                 .map(|(n, set)| (n.clone(), banned::check(&decoded, set)))
                 .collect();
             let failed = std::cell::RefCell::new(None);
-            let probability = |view: &crate::spam::view::MessageView| {
-                let (store, min) = bayes.as_ref()?;
-                bayes_probability(&runtime, store, *min, view).unwrap_or_else(|e| {
+            let learnable = std::cell::RefCell::new(None);
+            let probabilities = |view: &crate::spam::view::MessageView| {
+                let Some((store, min)) = bayes.as_ref() else {
+                    return vec![None];
+                };
+                let tokens = bayes::tokens::hashed(view);
+                let p = bayes_probabilities(&runtime, store, *min, &users, &tokens);
+                *learnable.borrow_mut() = Some((bayes::message_key(view, &raw), tokens));
+                p.unwrap_or_else(|e| {
                     *failed.borrow_mut() = Some(e.to_string());
-                    None
+                    vec![None]
                 })
             };
-            let spam =
-                spam.map(|(rules, opts)| rules.check_with(&raw, &sender, opts, Some(&probability)));
+            let outcomes = spam
+                .map(|(rules, opts)| rules.check_each_bayes(&raw, &sender, opts, &probabilities))
+                .unwrap_or_default();
             if let Some(e) = failed.into_inner() {
                 return Err(CheckError::Bayes(e));
             }
-            Ok::<_, CheckError>((decoded, banned, spam))
+            Ok::<_, CheckError>((decoded, banned, outcomes, learnable.into_inner()))
         })
         .await
         .map_err(|e| CheckError::Decode(crate::catch_panic::join_error_text(e)))??;
@@ -286,17 +352,71 @@ impl Checks {
                 ),
             });
         }
+        let mut spam = spam_result(outcomes.first(), &scanned.spam);
+        if let Some(s) = spam.as_mut().filter(|_| !outcomes.is_empty()) {
+            s.autolearn = self.autolearn(outcomes.first(), learnable);
+        }
+        let spam_per_user = req
+            .bayes_users
+            .iter()
+            .zip(outcomes.iter().skip(1))
+            .filter_map(|(u, o)| {
+                let mut r = spam_result(Some(o), &scanned.spam)?;
+                r.autolearn = "no".into();
+                Some((u.clone(), r))
+            })
+            .collect();
         let results = CheckResults {
             parts: decoded.parts.len(),
             unchecked,
             bad_header: decoded.bad_header.clone(),
             banned,
             virus: scanned.scan,
-            spam: spam_result(spam, &scanned.spam),
+            spam,
+            spam_per_user,
             virus_spam: scanned.spam,
             virus_fakes_sender: scanned.fakes_sender,
             bulk,
         };
         Ok((results, decoded))
+    }
+
+    /// Learns the message into the site's store in the background when autolearning says
+    /// so; gives SpamAssassin's `autolearn=` word for X-Spam-Status.
+    fn autolearn(
+        &self,
+        outcome: Option<&crate::spam::scan::Outcome>,
+        learnable: Option<(bayes::MessageKey, Vec<u64>)>,
+    ) -> String {
+        let Some(b) = &self.bayes else {
+            return "disabled".into();
+        };
+        let (Some((spam_at, ham_below)), Some(o)) = (b.autolearn, outcome) else {
+            return "disabled".into();
+        };
+        let (Some(class), Some((key, tokens))) =
+            (bayes::autolearn::decide(o, spam_at, ham_below), learnable)
+        else {
+            return "no".into();
+        };
+        let Ok(permit) = Arc::clone(&b.learning).try_acquire_owned() else {
+            tracing::warn!(
+                "autolearn skipped: {AUTOLEARN_QUEUE} already waiting for the Bayes store"
+            );
+            return "no".into();
+        };
+        let store = Arc::clone(&b.store);
+        tokio::spawn(async move {
+            use crate::spam::bayes::store::TokenStore;
+            if let Err(e) = store.learn("", &key, class, &tokens).await {
+                tracing::warn!("autolearn failed: {e}");
+            }
+            drop(permit);
+        });
+        match class {
+            Class::Spam => "spam",
+            Class::Ham => "ham",
+        }
+        .into()
     }
 }

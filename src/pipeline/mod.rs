@@ -11,6 +11,7 @@ mod checks;
 mod contract;
 mod log_line;
 mod record;
+mod report;
 mod trace_headers;
 
 pub use checks::{CheckError, CheckRequest, Checks};
@@ -89,9 +90,40 @@ impl Pipeline {
         })
     }
 
-    /// The spam rules now in force (the spamd listener scans with them).
-    pub fn spam_rules(&self) -> Option<Arc<crate::spam::engine::Rules>> {
-        self.state.load().checks.spam_rules()
+    /// The spam rules and Bayes store now in force (the spamd listener scans and learns
+    /// with them).
+    pub fn spamd_engines(&self) -> crate::spam::spamd::Engines {
+        let st = self.state.load();
+        crate::spam::spamd::Engines {
+            rules: st.checks.spam_rules(),
+            bayes: st
+                .checks
+                .bayes_store()
+                .map(|b| (b, st.cfg.spam.bayes_min_learned)),
+        }
+    }
+
+    /// Purges every user's Bayes tokens as `[spam]` says (the server runs it every
+    /// `spam.bayes_purge_interval`); gives (users, tokens removed), or `None` without a store.
+    pub async fn purge_bayes(&self) -> Option<Result<(u64, u64), String>> {
+        let st = self.state.load_full();
+        let store = st.checks.bayes_store()?;
+        let purge = st.cfg.spam.purge(crate::spam::bayes::store::now());
+        Some(
+            crate::spam::bayes::store::purge_all(store.as_ref(), &purge)
+                .await
+                .map_err(|e| e.to_string()),
+        )
+    }
+
+    /// Seconds between automatic Bayes purges now configured (0: none).
+    pub fn bayes_purge_interval(&self) -> u64 {
+        let st = self.state.load();
+        if st.checks.bayes_store().is_some() {
+            st.cfg.spam.bayes_purge_interval
+        } else {
+            0
+        }
     }
 
     /// Takes a new configuration for messages that start from now on; messages in flight finish
@@ -218,6 +250,21 @@ impl Pipeline {
         }
         let mut req = CheckRequest::for_policies(policies.iter().map(|p| p.as_ref()));
         req.sender = env.mail_from.clone();
+        // Recipients with their own Bayes store over the site's.
+        let bayes_users: Vec<Option<String>> = env
+            .recipients
+            .iter()
+            .zip(&policies)
+            .map(|(r, p)| {
+                (p.bayes_per_user && !p.bypass_spam_checks)
+                    .then(|| checks::bayes_user(&r.address, &p.recipient_delimiter))
+            })
+            .collect();
+        for u in bayes_users.iter().flatten() {
+            if !req.bayes_users.contains(u) {
+                req.bayes_users.push(u.clone());
+            }
+        }
         let results = match st.checks.run(Arc::clone(&spool), &req).await {
             Ok((results, _decoded)) => results,
             Err(e) => {
@@ -256,6 +303,7 @@ impl Pipeline {
                         policy: p,
                         local: local[i],
                         list: lists[i],
+                        bayes_user: bayes_users[i].as_deref(),
                     },
                 )
             })
@@ -308,6 +356,43 @@ impl Pipeline {
             );
             Outcome::uniform(r, nrcpt)
         };
+
+        // Copies to a report address retrain the reporting user's store and go no further.
+        for (i, r) in env.recipients.iter().enumerate() {
+            let Some(class) = report::class_of(&r.address, &st.cfg.spam) else {
+                continue;
+            };
+            let reply = match st.checks.bayes_store() {
+                Some(store) if mp.policy.originating => {
+                    let user = checks::bayes_user(&env.mail_from, &mp.policy.recipient_delimiter);
+                    match report::learn(&store, &user, class, Arc::clone(&spool)).await {
+                        Ok(n) => {
+                            tracing::info!(
+                                "({am_id}) report from <{user}>: {n} message(s) learned as {class:?}"
+                            );
+                            Reply::new(
+                                250,
+                                "2.7.0",
+                                format!("Ok, {n} reported message(s) learned, id={am_id}"),
+                            )
+                        }
+                        Err(e) => {
+                            tracing::error!("({am_id}) report from <{user}> not learned: {e}");
+                            let r = Reply::new(
+                                451,
+                                "4.3.0",
+                                format!(
+                                    "Error in processing, id={am_id}, Bayes store: try again later"
+                                ),
+                            );
+                            return wait(r, &verdicts).await;
+                        }
+                    }
+                }
+                _ => Reply::new(554, "5.7.1", "Reports are taken from local users only"),
+            };
+            verdicts[i] = report::verdict(&verdicts[i], reply);
+        }
 
         // SMTP has one reply: a recipient that must wait makes the whole message wait, before
         // anything is delivered.

@@ -69,6 +69,10 @@ pub struct Policy {
     /// `$sa_quarantine_cutoff_level`: not quarantined from this score on (none: off).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spam_quarantine_cutoff_level: Option<f64>,
+    /// Bayes with this recipient's own token store over the site's (dspam's merged groups;
+    /// SpamAssassin's per-user Bayes): the recipient's reports (`spam.bayes_report_*_to`,
+    /// release `report`) train it. Off: the site's store alone.
+    pub bayes_per_user: bool,
     /// `message_size_limit`: larger messages are OVERSIZED for this recipient; 0 is none.
     pub message_size_limit: u64,
     /// `$soft_bounce`: rejects and bounces become 4xx (for testing a new setup).
@@ -187,6 +191,7 @@ impl Default for Policy {
             spam_kill_level: 6.9,
             spam_dsn_cutoff_level: 10.0,
             spam_quarantine_cutoff_level: None,
+            bayes_per_user: false,
             message_size_limit: 0,
             soft_bounce: false,
             originating: false,

@@ -17,6 +17,7 @@ use arc_swap::ArcSwap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// A server running in this process.
@@ -116,9 +117,10 @@ pub async fn start(cfg: Config) -> Result<Running, ServerError> {
     tokio::spawn(release.serve(Arc::clone(&pipeline), rx.clone()));
     if let Some(listener) = spamd {
         let p = Arc::clone(&pipeline);
-        let rules: crate::spam::spamd::RulesSource = Arc::new(move || p.spam_rules());
+        let rules: crate::spam::spamd::RulesSource = Arc::new(move || p.spamd_engines());
         tokio::spawn(crate::spam::spamd::serve(listener, rules, rx.clone()));
     }
+    tokio::spawn(purge_bayes(Arc::clone(&pipeline), rx.clone()));
     let task = tokio::spawn(serve(
         listeners,
         Arc::clone(&config),
@@ -134,6 +136,38 @@ pub async fn start(cfg: Config) -> Result<Running, ServerError> {
         config,
         pipeline,
     })
+}
+
+/// Purges the Bayes store a minute after start (a filter restarted often still purges), then
+/// every `spam.bayes_purge_interval` as the configuration in force says.
+async fn purge_bayes(pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver<bool>) {
+    /// How often a configuration without purging is looked at again (a reload may add it).
+    const IDLE: Duration = Duration::from_secs(60);
+    let mut wait = IDLE;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() {
+                    return;
+                }
+                continue;
+            }
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let every = pipeline.bayes_purge_interval();
+        if every == 0 {
+            wait = IDLE;
+            continue;
+        }
+        wait = Duration::from_secs(every);
+        match pipeline.purge_bayes().await {
+            Some(Ok((users, removed))) => {
+                tracing::info!("bayes purge: {removed} tokens removed from {users} users' stores")
+            }
+            Some(Err(e)) => tracing::warn!("bayes purge failed: {e}"),
+            None => {}
+        }
+    }
 }
 
 /// `amavisd foreground`: serves until SIGTERM/SIGINT, reloads on SIGHUP.

@@ -143,4 +143,30 @@ impl Rules {
         }
         scan::scan(&self.plan, &view, &self.lists, opts)
     }
+
+    /// Scans one message once for each Bayes probability `bayes` gives from the parsed
+    /// message (the site's, then each per-user store's), parsing it once. A probability
+    /// that fires the same BAYES_ rules as an earlier one reuses that outcome.
+    pub fn check_each_bayes(
+        &self,
+        raw: &[u8],
+        envelope_from: &str,
+        opts: Options,
+        bayes: &dyn Fn(&MessageView) -> Vec<Option<f64>>,
+    ) -> Vec<Outcome> {
+        let view = MessageView::build(raw, envelope_from, &self.originating);
+        let mut done: Vec<(Vec<bool>, Outcome)> = Vec::new();
+        bayes(&view)
+            .into_iter()
+            .map(|p| {
+                let fires = self.plan.bayes_rules_at(p);
+                if let Some((_, o)) = done.iter().find(|(f, _)| *f == fires) {
+                    return o.clone();
+                }
+                let o = scan::scan(&self.plan, &view, &self.lists, Options { bayes: p, ..opts });
+                done.push((fires, o.clone()));
+                o
+            })
+            .collect()
+    }
 }

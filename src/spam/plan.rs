@@ -44,8 +44,23 @@ pub struct Tflags {
     pub maxhits: Option<u32>,
     pub noautolearn: bool,
     pub autolearn_force: bool,
+    /// `autolearn_header` / `autolearn_body`: count the rule's points as that area's.
+    pub autolearn_area: Option<Area>,
     pub learn: bool,
     pub net: bool,
+}
+
+/// Where a rule's points count for autolearning (SpamAssassin needs 3 from each of header
+/// and body rules before it learns a message as spam).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Area {
+    Head,
+    Body,
+    /// A meta: its points are shared out by how many of its direct sub-rules are header and
+    /// body rules (head share, body share).
+    Split(f64, f64),
+    /// Neither (full, or a meta over neither).
+    Neither,
 }
 
 impl Tflags {
@@ -56,6 +71,8 @@ impl Tflags {
                 "multiple" => t.multiple = true,
                 "noautolearn" => t.noautolearn = true,
                 "autolearn_force" => t.autolearn_force = true,
+                "autolearn_header" => t.autolearn_area = Some(Area::Head),
+                "autolearn_body" => t.autolearn_area = Some(Area::Body),
                 "learn" => t.learn = true,
                 "net" => t.net = true,
                 other => {
@@ -78,9 +95,45 @@ pub struct Rule {
     pub kind: Kind,
     pub test: Test,
     pub score: f64,
+    /// Its score without Bayes (score set 0), which autolearning counts.
+    pub score_no_bayes: f64,
+    /// Where its points count for autolearning.
+    pub area: Area,
     pub tflags: Tflags,
     pub priority: i32,
     pub describe: String,
+}
+
+/// A rule's autolearn area as SpamAssassin sorts test types: header (and header eval) rules
+/// are head; body, rawbody, uri and MIME-header rules body; metas by their direct
+/// sub-rules.
+fn area_of(cfg: &Config, r: &RuleDef) -> Area {
+    let plain = |k: Kind| match k {
+        Kind::Header => Area::Head,
+        Kind::Body | Kind::Rawbody | Kind::Uri | Kind::Mimeheader => Area::Body,
+        Kind::Full | Kind::Meta => Area::Neither,
+    };
+    if r.kind != Kind::Meta {
+        return plain(r.kind);
+    }
+    let Ok(e) = meta::parse(&r.definition) else {
+        return Area::Neither;
+    };
+    let mut deps = Vec::new();
+    e.rules(&mut deps);
+    let (mut head, mut body) = (0u32, 0u32);
+    for d in &deps {
+        match cfg.rules.get(d).map(|d| plain(d.kind)) {
+            Some(Area::Head) => head += 1,
+            Some(Area::Body) => body += 1,
+            _ => {}
+        }
+    }
+    if head + body == 0 {
+        return Area::Neither;
+    }
+    let all = f64::from(head + body);
+    Area::Split(f64::from(head) / all, f64::from(body) / all)
 }
 
 /// Why a rule does not run.
@@ -179,6 +232,20 @@ fn compile_test(r: &RuleDef, bayes: bool) -> Result<Test, Inactive> {
 }
 
 impl Plan {
+    /// Which `check_bayes` rules fire at probability `p`, in plan order: two probabilities
+    /// with the same answer score a message alike.
+    pub fn bayes_rules_at(&self, p: Option<f64>) -> Vec<bool> {
+        self.rules
+            .iter()
+            .filter_map(|r| match &r.test {
+                Test::Eval(c) if c.name == "check_bayes" => {
+                    Some(super::eval::bayes_in_range(p, &c.args))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Compiles `cfg` with score set 0 (no Bayes, no network tests).
     pub fn compile(cfg: &Config) -> Plan {
         Self::compile_with(cfg, false)
@@ -231,6 +298,8 @@ impl Plan {
                         kind: r.kind,
                         test,
                         score: cfg.score_in(r, set),
+                        score_no_bayes: cfg.score_in(r, set & !2),
+                        area: area_of(cfg, r),
                         tflags,
                         priority: r.priority,
                         describe: r.describe.clone().unwrap_or_default(),

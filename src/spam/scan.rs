@@ -34,9 +34,24 @@ pub struct Outcome {
     pub subtests: Vec<String>,
     /// The scan ended before every rule ran.
     pub stopped_early: bool,
-    /// A hit rule has `tflags noautolearn` / `autolearn_force` (for autolearning, issue 9).
-    pub noautolearn: bool,
-    pub autolearn_force: bool,
+    /// What autolearning weighs (SpamAssassin's autolearn points).
+    pub learn_points: LearnPoints,
+}
+
+/// SpamAssassin's autolearn points of a scan: the hit rules' scores without Bayes, leaving
+/// out rules with `tflags noautolearn`, and those with `tflags learn` (the BAYES_ rules)
+/// counted apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LearnPoints {
+    /// The score as autolearning sees it.
+    pub points: f64,
+    /// Of which from header rules, and from body rules.
+    pub head: f64,
+    pub body: f64,
+    /// What the learner (Bayes) said, in points.
+    pub learned: f64,
+    /// A hit rule has `tflags autolearn_force`: the header and body minimums do not apply.
+    pub force: bool,
 }
 
 impl Outcome {
@@ -154,6 +169,8 @@ fn run_template(
         kind: r.kind,
         test,
         score: r.score,
+        score_no_bayes: r.score_no_bayes,
+        area: r.area,
         tflags: r.tflags.clone(),
         priority: r.priority,
         describe: String::new(),
@@ -296,7 +313,7 @@ pub fn scan(plan: &Plan, view: &MessageView, lists: &eval::Lists, opts: Options)
         }
     }
     let mut hits: Vec<Hit> = Vec::new();
-    let (mut noautolearn, mut autolearn_force) = (false, false);
+    let mut lp = LearnPoints::default();
     let mut subtests = Vec::new();
     for (i, r) in plan.rules.iter().enumerate() {
         if counts[i] > 0 && r.name.starts_with("__") {
@@ -305,8 +322,7 @@ pub fn scan(plan: &Plan, view: &MessageView, lists: &eval::Lists, opts: Options)
         if counts[i] == 0 || r.name.starts_with("__") || r.score == 0.0 {
             continue;
         }
-        noautolearn |= r.tflags.noautolearn;
-        autolearn_force |= r.tflags.autolearn_force;
+        learn_points(r, counts[i], &mut lp);
         hits.push(Hit {
             name: r.name.clone(),
             score: r.score * f64::from(counts[i]),
@@ -322,7 +338,37 @@ pub fn scan(plan: &Plan, view: &MessageView, lists: &eval::Lists, opts: Options)
         hits,
         subtests,
         stopped_early,
-        noautolearn,
-        autolearn_force,
+        learn_points: LearnPoints {
+            // SpamAssassin rounds to 3 decimals, so 11.9995 reaches 12.
+            points: (lp.points * 1000.0).round() / 1000.0,
+            ..lp
+        },
     }
+}
+
+/// Adds one hit rule to the autolearn points, as SpamAssassin's `_get_autolearn_points`.
+fn learn_points(r: &Rule, count: u32, lp: &mut LearnPoints) {
+    use super::plan::Area;
+    if r.tflags.noautolearn {
+        return;
+    }
+    if r.tflags.learn {
+        lp.learned += r.score * f64::from(count);
+        return;
+    }
+    lp.force |= r.tflags.autolearn_force;
+    let s = r.score_no_bayes * f64::from(count);
+    if s == 0.0 {
+        return;
+    }
+    match r.tflags.autolearn_area.unwrap_or(r.area) {
+        Area::Head => lp.head += s,
+        Area::Body => lp.body += s,
+        Area::Split(h, b) => {
+            lp.head += (s * h * 1000.0).round() / 1000.0;
+            lp.body += (s * b * 1000.0).round() / 1000.0;
+        }
+        Area::Neither => {}
+    }
+    lp.points += s;
 }

@@ -34,6 +34,30 @@ pub struct SpamConfig {
     /// Learned spam and learned ham, each, before Bayes answers (SpamAssassin's
     /// `bayes_min_spam_num` / `bayes_min_ham_num`).
     pub bayes_min_learned: u64,
+    /// Purging: a token not learned for this many days goes (dspam's `PurgeUnused`, 90);
+    /// 0 keeps tokens however old.
+    pub bayes_token_max_age_days: u64,
+    /// Purging: a token seen in one message only (a hapax, most of a store and the least
+    /// telling) goes after this many days (dspam's `PurgeHapaxes`, 30); 0 keeps them.
+    pub bayes_hapax_max_age_days: u64,
+    /// Purging: at most this many tokens per user, the least recently learned going first
+    /// (SpamAssassin's `bayes_expiry_max_db_size`, 150,000); 0: no bound.
+    pub bayes_max_tokens: u64,
+    /// Seconds between automatic purges by the filter (SpamAssassin's expiry period, 12
+    /// hours); 0: only `amavisd-learn --purge`.
+    pub bayes_purge_interval: u64,
+    /// Learn from the filter's own verdicts (SpamAssassin's `bayes_auto_learn`): mail scoring
+    /// at least `bayes_auto_learn_threshold_spam` without Bayes (with at least 3 points each
+    /// from header and body rules) as spam, below `bayes_auto_learn_threshold_nonspam` as ham.
+    pub bayes_auto_learn: bool,
+    pub bayes_auto_learn_threshold_spam: f64,
+    pub bayes_auto_learn_threshold_nonspam: f64,
+    /// Report addresses (dspam's `spam-USER@` / `notspam-USER@`): a user sends or forwards
+    /// missed spam to the first and false positives to the second; the reported message (an
+    /// attached message/rfc822 part, else the whole mail) retrains the sender's own store and
+    /// the report is not delivered. Empty: no report address.
+    pub bayes_report_spam_to: String,
+    pub bayes_report_ham_to: String,
 }
 
 impl Default for SpamConfig {
@@ -47,6 +71,28 @@ impl Default for SpamConfig {
             spamd_listen: String::new(),
             bayes_store: String::new(),
             bayes_min_learned: 200,
+            bayes_token_max_age_days: 90,
+            bayes_hapax_max_age_days: 30,
+            bayes_max_tokens: 150_000,
+            bayes_purge_interval: 43_200,
+            bayes_auto_learn: true,
+            bayes_auto_learn_threshold_spam: 12.0,
+            bayes_auto_learn_threshold_nonspam: 0.1,
+            bayes_report_spam_to: String::new(),
+            bayes_report_ham_to: String::new(),
+        }
+    }
+}
+
+impl SpamConfig {
+    /// What a purge at time `now` removes, from these settings.
+    pub fn purge(&self, now: i64) -> crate::spam::bayes::store::Purge {
+        const DAY: u64 = 86_400;
+        crate::spam::bayes::store::Purge {
+            now,
+            max_age: self.bayes_token_max_age_days.saturating_mul(DAY),
+            hapax_max_age: self.bayes_hapax_max_age_days.saturating_mul(DAY),
+            max_tokens: self.bayes_max_tokens,
         }
     }
 }

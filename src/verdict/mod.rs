@@ -52,6 +52,9 @@ pub struct RecipientInput<'a> {
     pub local: bool,
     /// The sender on this recipient's white/blacklist.
     pub list: SenderList,
+    /// The recipient's own Bayes store (`bayes_per_user`), whose spam result
+    /// ([`CheckResults::spam_per_user`]) this recipient sees instead of the site's.
+    pub bayes_user: Option<&'a str>,
 }
 
 /// The message-wide facts.
@@ -340,11 +343,18 @@ fn listed(r: &CheckResults, list: SenderList) -> Option<SpamResult> {
 pub fn decide(m: &MessageInput, rc: &RecipientInput) -> Verdict {
     let p = rc.policy;
     let adjusted;
-    let r = if rc.list == SenderList::None {
+    let own = rc
+        .bayes_user
+        .and_then(|u| m.results.spam_per_user.get(u))
+        .filter(|s| Some(*s) != m.results.spam.as_ref());
+    let r = if rc.list == SenderList::None && own.is_none() {
         m.results
     } else {
         let mut c = m.results.clone();
-        c.spam = listed(m.results, rc.list);
+        if let Some(s) = own {
+            c.spam = Some(s.clone());
+        }
+        c.spam = listed(&c, rc.list);
         adjusted = c;
         &adjusted
     };

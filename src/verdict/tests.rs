@@ -20,6 +20,7 @@ fn clean() -> CheckResults {
         virus_spam: vec![],
         virus_fakes_sender: false,
         spam: None,
+        spam_per_user: Default::default(),
         bulk: false,
     }
 }
@@ -101,6 +102,7 @@ fn run_at(
             policy: p,
             local,
             list: SenderList::None,
+            bayes_user: None,
         },
     )
 }
@@ -514,6 +516,7 @@ fn white_and_blacklists_move_the_spam_score() {
                 policy: &Policy::default(),
                 local: true,
                 list,
+                bayes_user: None,
             },
         )
     };

@@ -4,9 +4,12 @@
 //! so that learning a message again changes nothing and learning it as the other class moves
 //! its tokens over.
 
+pub mod autolearn;
 pub mod classify;
+pub mod redis_store;
 pub mod sources;
 pub mod sql_store;
+pub mod store;
 pub mod tokens;
 
 use std::collections::HashMap;
@@ -36,8 +39,9 @@ pub enum Learned {
 /// the whole message, so that the same message learned twice is recognised.
 pub type MessageKey = [u8; 32];
 
-/// Token counts and learned messages. Implementations: [`MemoryStore`] here; the shared
-/// stores (SQLite, PostgreSQL, Redis) implement the same operations.
+/// Token counts and learned messages in memory ([`MemoryStore`]), for one user. The shared
+/// stores (SQLite, PostgreSQL, Redis) have the same operations per user, asynchronous:
+/// [`store::TokenStore`].
 pub trait Store {
     /// Messages learned: (spam, ham).
     fn totals(&self) -> (u64, u64);

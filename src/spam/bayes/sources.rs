@@ -64,6 +64,28 @@ pub fn messages(data: &[u8]) -> Vec<&[u8]> {
     out
 }
 
+/// The messages a report carries: each attached `message/rfc822` part (a report forwarded
+/// "as attachment"), else the report itself (a message redirected or bounced as is).
+pub fn reported(raw: &[u8]) -> Vec<Vec<u8>> {
+    let attached: Vec<Vec<u8>> = mail_parser::MessageParser::default()
+        .parse(raw)
+        .map(|m| {
+            m.parts
+                .iter()
+                .filter_map(|p| match &p.body {
+                    mail_parser::PartType::Message(inner) => Some(inner.raw_message().to_vec()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if attached.is_empty() {
+        vec![raw.to_vec()]
+    } else {
+        attached
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +109,22 @@ mod tests {
         std::fs::write(d.path().join("top"), "b").unwrap();
         let f = files(&[d.path().to_path_buf()]).unwrap();
         assert_eq!(f, vec![d.path().join("cur/1"), d.path().join("top")]);
+    }
+
+    #[test]
+    fn reports_carry_attached_messages_or_are_one() {
+        let report = b"From: u@x\r\nSubject: Fwd\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nspam!\r\n\
+--b\r\nContent-Type: message/rfc822\r\n\r\nMessage-ID: <s1@y>\r\nSubject: pills\r\n\r\ncheap\r\n\
+--b\r\nContent-Type: message/rfc822\r\n\r\nMessage-ID: <s2@y>\r\nSubject: loans\r\n\r\nfast\r\n--b--\r\n";
+        let got = reported(report);
+        assert_eq!(got.len(), 2);
+        assert!(
+            got[0].starts_with(b"Message-ID: <s1@y>")
+                && got[0].trim_ascii_end().ends_with(b"cheap")
+        );
+        assert!(got[1].starts_with(b"Message-ID: <s2@y>"));
+        let plain = b"Subject: pills\r\n\r\ncheap\r\n";
+        assert_eq!(reported(plain), vec![plain.to_vec()]);
     }
 }

@@ -7,19 +7,11 @@
 //!
 //! Each learn or forget is one transaction: a message is counted wholly or not at all.
 
+use super::store::{BayesError, Purge, TokenStore, now};
 use super::{Class, Learned, MessageKey};
 use crate::sql_log::Dialect;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, AssertSqlSafe, Row};
-
-/// Why the store could not answer.
-#[derive(Debug, thiserror::Error)]
-pub enum BayesError {
-    #[error("bayes store {url}: {reason}")]
-    Open { url: String, reason: String },
-    #[error("bayes store: {0}")]
-    Sql(#[from] sqlx::Error),
-}
 
 /// How long a lookup waits for a connection: a message waits at most this long for an
 /// unreachable store before its check fails (451) and Postfix retries it later.
@@ -36,6 +28,8 @@ const SCHEMA: &[&str] = &[
      atime BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (username, token))",
     "CREATE TABLE IF NOT EXISTS bayes_seen (username VARCHAR(200) NOT NULL, msgkey VARCHAR(64) NOT NULL, \
      flag VARCHAR(1) NOT NULL, PRIMARY KEY (username, msgkey))",
+    // Purging finds the least recently learned tokens.
+    "CREATE INDEX IF NOT EXISTS bayes_token_atime ON bayes_token (username, atime)",
 ];
 
 /// A SQL Bayes store.
@@ -56,12 +50,6 @@ fn flag(class: Class) -> &'static str {
         Class::Spam => "s",
         Class::Ham => "h",
     }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 impl SqlStore {
@@ -135,9 +123,10 @@ impl SqlStore {
             .await
             .map(|_| ())
     }
+}
 
-    /// Messages learned for `user`: (spam, ham).
-    pub async fn totals(&self, user: &str) -> Result<(u64, u64), BayesError> {
+impl TokenStore for SqlStore {
+    async fn totals(&self, user: &str) -> Result<(u64, u64), BayesError> {
         self.ready().await?;
         let sql = self
             .dialect
@@ -156,7 +145,7 @@ impl SqlStore {
     }
 
     /// (spam, ham) counts of each token for `user`, in order; (0, 0) for unknown ones.
-    pub async fn counts(&self, user: &str, tokens: &[u64]) -> Result<Vec<(u32, u32)>, BayesError> {
+    async fn counts(&self, user: &str, tokens: &[u64]) -> Result<Vec<(u32, u32)>, BayesError> {
         self.ready().await?;
         let mut found = std::collections::HashMap::with_capacity(tokens.len());
         for batch in tokens.chunks(LOOKUP_BATCH) {
@@ -184,7 +173,7 @@ impl SqlStore {
 
     /// Learns a message as `class` for `user`: once; moved over when learned as the other
     /// class.
-    pub async fn learn(
+    async fn learn(
         &self,
         user: &str,
         key: &MessageKey,
@@ -211,7 +200,7 @@ impl SqlStore {
     }
 
     /// Takes a learned message back out.
-    pub async fn forget(
+    async fn forget(
         &self,
         user: &str,
         key: &MessageKey,
@@ -230,6 +219,77 @@ impl SqlStore {
         Ok(outcome)
     }
 
+    /// Distinct tokens held for `user` (the store's size).
+    async fn token_count(&self, user: &str) -> Result<u64, BayesError> {
+        self.ready().await?;
+        let sql = self
+            .dialect
+            .sql("SELECT COUNT(*) FROM bayes_token WHERE username = ?");
+        let n: i64 = sqlx::query(AssertSqlSafe(sql))
+            .bind(user)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn users(&self) -> Result<Vec<String>, BayesError> {
+        self.ready().await?;
+        let rows = sqlx::query("SELECT username FROM bayes_vars")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).map_err(BayesError::from))
+            .collect()
+    }
+
+    async fn purge(&self, user: &str, purge: &Purge) -> Result<u64, BayesError> {
+        self.ready().await?;
+        let d = self.dialect;
+        let mut removed = 0;
+        let older = |age: u64| purge.now.saturating_sub(age.min(i64::MAX as u64) as i64);
+        if purge.max_age > 0 {
+            removed += sqlx::query(AssertSqlSafe(
+                d.sql("DELETE FROM bayes_token WHERE username = ? AND atime < ?"),
+            ))
+            .bind(user)
+            .bind(older(purge.max_age))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        if purge.hapax_max_age > 0 {
+            removed += sqlx::query(AssertSqlSafe(d.sql(
+                "DELETE FROM bayes_token WHERE username = ? AND spam_count + ham_count <= 1 \
+                 AND atime < ?",
+            )))
+            .bind(user)
+            .bind(older(purge.hapax_max_age))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        if purge.max_tokens > 0 {
+            let held = self.token_count(user).await?;
+            if held > purge.max_tokens {
+                let excess = (held - purge.max_tokens).min(i64::MAX as u64) as i64;
+                removed += sqlx::query(AssertSqlSafe(d.sql(
+                    "DELETE FROM bayes_token WHERE username = ? AND token IN \
+                     (SELECT token FROM bayes_token WHERE username = ? ORDER BY atime, token LIMIT ?)",
+                )))
+                .bind(user)
+                .bind(user)
+                .bind(excess)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            }
+        }
+        Ok(removed)
+    }
+}
+
+impl SqlStore {
     async fn learned_as(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -329,19 +389,5 @@ impl SqlStore {
                 .await?;
         }
         Ok(())
-    }
-
-    /// Distinct tokens held for `user` (the store's size).
-    pub async fn token_count(&self, user: &str) -> Result<u64, BayesError> {
-        self.ready().await?;
-        let sql = self
-            .dialect
-            .sql("SELECT COUNT(*) FROM bayes_token WHERE username = ?");
-        let n: i64 = sqlx::query(AssertSqlSafe(sql))
-            .bind(user)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
-        Ok(n.max(0) as u64)
     }
 }

@@ -196,7 +196,12 @@ pub fn run(call: &Call, ctx: &Ctx) -> bool {
 /// `check_bayes(min, max)`: the probability is above `min` (or `min` is 0) and at most `max`
 /// (or `max` is `undef`), as SpamAssassin's BAYES_xx rules read it.
 fn check_bayes(ctx: &Ctx, args: &[String]) -> bool {
-    let Some(p) = ctx.bayes else { return false };
+    bayes_in_range(ctx.bayes, args)
+}
+
+/// Whether `check_bayes(args)` hits at probability `p` (`None`: Bayes did not answer).
+pub fn bayes_in_range(p: Option<f64>, args: &[String]) -> bool {
+    let Some(p) = p else { return false };
     let min = num(args, 0).unwrap_or(0.0);
     (min == 0.0 || p > min) && num(args, 1).is_none_or(|max| p <= max)
 }

@@ -1,9 +1,14 @@
 //! A spamd-protocol listener (`[spam] spamd_listen`), so spamc and other spamd clients can
 //! use the embedded engine: one request per connection, the message read whole (bounded by
-//! [`MAX_MESSAGE`]), scanned on the blocking pool with the rules in force at that moment.
+//! [`MAX_MESSAGE`]), scanned on the blocking pool with the rules and Bayes store in force at
+//! that moment. TELL (`spamc -L spam|ham|forget`) trains the Bayes store: the site's, or a
+//! user's own when `User` is an address (per-user stores are keyed by address; spamc sends
+//! the Unix login by default, which is not one).
 
 pub mod protocol;
 
+use crate::spam::bayes::store::{self as bayes_store, SharedStore, TokenStore};
+use crate::spam::bayes::{self, Class, Learned};
 use crate::spam::engine::Rules;
 use crate::spam::scan::Options;
 use protocol::{ProtoError, Verb};
@@ -20,8 +25,17 @@ pub const MAX_MESSAGE: usize = 64 << 20;
 /// How long a client may take to send its request.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Where the listener gets the rules: the pipeline's, which change on reload.
-pub type RulesSource = Arc<dyn Fn() -> Option<Arc<Rules>> + Send + Sync>;
+/// What the listener scans and learns with.
+#[derive(Clone, Default)]
+pub struct Engines {
+    /// The rules; `None` when the engine is off.
+    pub rules: Option<Arc<Rules>>,
+    /// The Bayes store, with the messages of each class it must hold before it answers.
+    pub bayes: Option<(Arc<SharedStore>, u64)>,
+}
+
+/// Where the listener gets them: the pipeline's, which change on reload.
+pub type RulesSource = Arc<dyn Fn() -> Engines + Send + Sync>;
 
 /// Accepts spamc connections until `shutdown` turns true.
 pub async fn serve(listener: TcpListener, rules: RulesSource, mut shutdown: watch::Receiver<bool>) {
@@ -114,28 +128,99 @@ async fn request(
         message.extend_from_slice(&rest);
     }
     message.truncate(len);
+    let engines = rules();
     if req.verb == Verb::Tell {
-        // Learning is Bayes' job (issue 9); until then TELL says so instead of pretending.
-        return Err(ProtoError {
-            code: protocol::EX_UNAVAILABLE,
-            text: "TELL: learning is not available (no Bayes store yet)".into(),
-        });
+        return tell(&req, engines, message).await.map(Some);
     }
-    let Some(rules) = rules() else {
+    let Some(rules) = engines.rules else {
         return Err(ProtoError {
             code: protocol::EX_UNAVAILABLE,
             text: "the spam engine is off ([spam] enabled = false)".into(),
         });
     };
     let verb = req.verb;
+    let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        let o = rules.check(&message, "", Options::default());
-        protocol::answer(verb, &o, &message)
+        let failed = std::cell::RefCell::new(None);
+        let probability = |view: &crate::spam::view::MessageView| {
+            let (store, min) = engines.bayes.as_ref()?;
+            let tokens = bayes::tokens::hashed(view);
+            runtime
+                .block_on(bayes_store::probability(
+                    store.as_ref(),
+                    &[""],
+                    &tokens,
+                    *min,
+                ))
+                .unwrap_or_else(|e| {
+                    *failed.borrow_mut() = Some(e);
+                    None
+                })
+        };
+        let o = rules.check_with(&message, "", Options::default(), Some(&probability));
+        match failed.into_inner() {
+            // As the filter: no answer rather than a score without its Bayes part.
+            Some(e) => Err(ProtoError {
+                code: protocol::EX_UNAVAILABLE,
+                text: e.to_string(),
+            }),
+            None => Ok(protocol::answer(verb, &o, &message)),
+        }
     })
     .await
-    .map(Some)
     .map_err(|e| ProtoError {
         code: protocol::EX_SOFTWARE,
         text: format!("internal error: {}", crate::catch_panic::join_error_text(e)),
-    })
+    })?
+    .map(Some)
+}
+
+/// TELL: learns (`Set: local`) or forgets (`Remove: local`) the message. `remote` (reporting
+/// to Razor and the like) is not done and so not listed in the answer, as spamd without
+/// those plugins.
+async fn tell(
+    req: &protocol::Request,
+    engines: Engines,
+    message: Vec<u8>,
+) -> Result<Vec<u8>, ProtoError> {
+    let Some((store, _)) = engines.bayes else {
+        return Err(ProtoError {
+            code: protocol::EX_UNAVAILABLE,
+            text: "TELL: no Bayes store (spam.bayes_store)".into(),
+        });
+    };
+    let user = req
+        .user
+        .as_deref()
+        .filter(|u| u.contains('@'))
+        .map(str::to_lowercase)
+        .unwrap_or_default();
+    let (key, tokens) = tokio::task::spawn_blocking(move || bayes::learnable(&message))
+        .await
+        .map_err(|e| ProtoError {
+            code: protocol::EX_SOFTWARE,
+            text: format!("internal error: {}", crate::catch_panic::join_error_text(e)),
+        })?;
+    let fail = |e: bayes_store::BayesError| ProtoError {
+        code: protocol::EX_UNAVAILABLE,
+        text: e.to_string(),
+    };
+    let (mut did_set, mut did_remove) = (false, false);
+    if let Some(class) = req.tell_class()? {
+        let class = if class == "spam" {
+            Class::Spam
+        } else {
+            Class::Ham
+        };
+        let l = store
+            .learn(&user, &key, class, &tokens)
+            .await
+            .map_err(fail)?;
+        did_set = matches!(l, Learned::New | Learned::Flipped);
+    }
+    if req.tells("remove") {
+        let l = store.forget(&user, &key, &tokens).await.map_err(fail)?;
+        did_remove = l == Learned::Forgotten;
+    }
+    Ok(protocol::told(did_set, did_remove))
 }

@@ -43,6 +43,34 @@ pub struct Request {
     pub remove: Option<String>,
 }
 
+impl Request {
+    /// TELL's `Set` or `Remove` (`which`) names `local`.
+    pub fn tells(&self, which: &str) -> bool {
+        let v = if which == "set" {
+            &self.set
+        } else {
+            &self.remove
+        };
+        v.as_deref()
+            .is_some_and(|v| v.split(',').any(|x| x.trim().eq_ignore_ascii_case("local")))
+    }
+
+    /// The class TELL learns the message as (`Set: local` with `Message-class: spam|ham`);
+    /// an error when `Set` asks without a valid class, as spamd answers.
+    pub fn tell_class(&self) -> Result<Option<&str>, ProtoError> {
+        if !self.tells("set") {
+            return Ok(None);
+        }
+        match self.message_class.as_deref() {
+            Some(c @ ("spam" | "ham")) => Ok(Some(c)),
+            _ => Err(err(
+                EX_PROTOCOL,
+                "(Message-class header contains invalid class)",
+            )),
+        }
+    }
+}
+
 /// A request that cannot be served, with spamd's status and text.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{code} {text}")]
@@ -129,6 +157,20 @@ pub fn parse_head(head: &[u8]) -> Result<Request, ProtoError> {
 /// The answer to PING.
 pub fn pong() -> Vec<u8> {
     b"SPAMD/1.5 0 PONG\r\n".to_vec()
+}
+
+/// The answer to TELL: what was done (spamc prints "successfully" when it was, "already"
+/// otherwise).
+pub fn told(did_set: bool, did_remove: bool) -> Vec<u8> {
+    let mut a = String::from("SPAMD/1.1 0 EX_OK\r\n");
+    if did_set {
+        a.push_str("DidSet: local\r\n");
+    }
+    if did_remove {
+        a.push_str("DidRemove: local\r\n");
+    }
+    a.push_str("\r\n\r\n");
+    a.into_bytes()
 }
 
 /// An error answer.
