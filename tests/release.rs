@@ -297,3 +297,96 @@ async fn report_sends_an_abuse_report_with_the_message() {
     }
     rig.stop().await;
 }
+
+/// Release requests retrain Bayes (`spam.bayes_learn_on_release`): Debian's Perl client
+/// releasing mail quarantined as spam teaches the site's store and the recipient's own that
+/// it is ham; the same client named `amavisd-report` reporting a message teaches spam.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_and_report_retrain_bayes() {
+    use amavisd::spam::bayes::store::{SharedStore, TokenStore};
+    const GTUBE: &str = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}/r.sqlite", dir.path().display());
+    let bayes_url = format!("sqlite:{}/bayes.sqlite", dir.path().display());
+    let (u, b) = (url.clone(), bayes_url.clone());
+    let rig = Rig::start_with(SinkMode::Accept, false, move |c| {
+        c.sql = SqlConfig {
+            url: u,
+            ..SqlConfig::default()
+        };
+        c.spam.enabled = true;
+        c.spam.rules_dir = "/usr/share/spamassassin".into();
+        c.spam.site_dir = "/etc/spamassassin".into();
+        c.spam.bayes_store = b;
+        c.spam.bayes_auto_learn = false;
+        c.policy.final_spam_destiny = amavisd::message::Destiny::Discard;
+    })
+    .await;
+    let socket = rig.tmp.path().join("release.sock");
+    let perl = perl_client(rig.tmp.path(), &socket);
+    let report = rig.tmp.path().join("amavisd-report");
+    std::fs::copy(&perl, &report).unwrap();
+    let spam = format!(
+        "From: s@example.org\r\nTo: A@example.com\r\nSubject: gtube\r\nMessage-ID: <gtube-rt@example.org>\r\n\r\n{GTUBE}\r\n"
+    );
+    let mut cl = rig.client().await;
+    let r = cl
+        .send_mail(
+            false,
+            "s@example.org",
+            &["A+tag@example.com"],
+            spam.as_bytes(),
+        )
+        .await;
+    assert!(
+        r.starts_with("250 2.7.0"),
+        "spam discarded and quarantined: {r}"
+    );
+    let r = cl
+        .send_mail(
+            false,
+            "s@example.org",
+            &["b@example.com"],
+            &exe_mail("rt-banned"),
+        )
+        .await;
+    assert!(r.starts_with("250 2.7.0"), "{r}");
+    let log = store(&url).await;
+    let (spam_id, spam_secret) = ids(&log, "gtube").await;
+    let (banned_id, banned_secret) = ids(&log, "rt-banned").await;
+    let bayes = SharedStore::open(&bayes_url).await.unwrap();
+    assert_eq!(bayes.totals("").await.unwrap(), (0, 0));
+
+    // Releasing the spam: a false positive, learned as ham for the site and for <a@...>.
+    let (ok, err) = run(
+        &["perl", "-T", perl.to_str().unwrap()],
+        &[&format!("spam-{spam_id}.gz"), &spam_secret],
+    )
+    .await;
+    assert!(ok && err.contains("250 2.0.0"), "{err}");
+    assert_eq!(bayes.totals("").await.unwrap(), (0, 1));
+    assert_eq!(bayes.totals("a@example.com").await.unwrap(), (0, 1));
+
+    // Reporting the banned message: spam, for the site and for <b@...>.
+    let (ok, err) = run(
+        &["perl", "-T", report.to_str().unwrap()],
+        &[
+            &format!("banned-{banned_id}"),
+            &banned_secret,
+            "abuse@example.net",
+        ],
+    )
+    .await;
+    assert!(ok && err.contains("250 2.0.0"), "{err}");
+    assert_eq!(bayes.totals("").await.unwrap(), (1, 1));
+    assert_eq!(bayes.totals("b@example.com").await.unwrap(), (1, 0));
+    // Releasing banned (not spam) mail teaches nothing.
+    let (ok, err) = run(
+        &["perl", "-T", perl.to_str().unwrap()],
+        &[&format!("banned-{banned_id}"), &banned_secret],
+    )
+    .await;
+    assert!(ok && err.contains("250 2.0.0"), "{err}");
+    assert_eq!(bayes.totals("").await.unwrap(), (1, 1));
+    rig.stop().await;
+}

@@ -238,62 +238,30 @@ async fn reload_with_a_broken_rule_file_keeps_the_running_rules() {
 /// learned ham BAYES_00; an untrained store gives no BAYES_ rule at all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bayes_store_reaches_the_headers() {
-    use amavisd::spam::bayes::store::{SharedStore, TokenStore};
-    use amavisd::spam::bayes::{self, Class};
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("bayes.sqlite").display());
-    let spammy = |i: usize| {
-        message(
-            &format!("zqxv offer {i}"),
-            "zqxv wonder pills vkrt deals qplm",
-        )
-    };
-    let hammy = |i: usize| {
-        message(
-            &format!("minutes {i}"),
-            "meeting agenda budget review notes",
-        )
-    };
-    let rig = Rig::start_with(SinkMode::Accept, false, |c| {
+    let u = url.clone();
+    let rig = Rig::start_with(SinkMode::Accept, false, move |c| {
         spam_on(c);
         c.policy.spam_tag_level = Some(-999.0);
-        c.spam.bayes_store = url.clone();
+        c.spam.bayes_store = u;
         c.spam.bayes_min_learned = 3;
         c.spam.bayes_auto_learn = false;
     })
     .await;
-    let status = |data: &[u8]| {
-        let text = String::from_utf8_lossy(data).into_owned();
-        let start = text.find("X-Spam-Status:").expect("X-Spam-Status");
-        let end = text[start..]
-            .find("\r\n\r\n")
-            .map_or(text.len(), |e| start + e);
-        text[start..end]
-            .replace("\r\n\t", " ")
-            .replace("\r\n ", " ")
-    };
     // Untrained: no BAYES_ rule.
     let r = send(&rig, &spammy(0)).await;
     assert!(r.starts_with("250 2.0.0"), "{r}");
-    assert!(!status(&rig.sink.received()[0].data).contains("BAYES_"));
-    // Train 3 spam and 3 ham (different Message-IDs), as amavisd-learn does.
-    let store = SharedStore::open(&url).await.unwrap();
-    for i in 1..=3 {
-        for (raw, class) in [(spammy(i), Class::Spam), (hammy(i), Class::Ham)] {
-            let raw = String::from_utf8(raw)
-                .unwrap()
-                .replace("<t1@example.org>", &format!("<t{i}{class:?}@example.org>"));
-            let (key, tokens) = bayes::learnable(raw.as_bytes());
-            store.learn("", &key, class, &tokens).await.unwrap();
-        }
-    }
+    assert!(!spam_status(&rig.sink.received()[0].data).contains("BAYES_"));
+    // Train 3 spam and 3 ham, as amavisd-learn does.
+    train_site(&url).await;
     let r = send(&rig, &spammy(9)).await;
     assert!(r.starts_with("250 2.0.0"), "{r}");
-    let s = status(&rig.sink.received()[1].data);
+    let s = spam_status(&rig.sink.received()[1].data);
     assert!(s.contains("BAYES_99=3.8"), "{s}");
     let r = send(&rig, &hammy(9)).await;
     assert!(r.starts_with("250 2.0.0"), "{r}");
-    let s = status(&rig.sink.received()[2].data);
+    let s = spam_status(&rig.sink.received()[2].data);
     assert!(s.contains("BAYES_00=-1.5"), "{s}");
     rig.stop().await;
 }
@@ -312,4 +280,292 @@ async fn an_unreachable_bayes_store_makes_mail_wait() {
     assert!(r.starts_with("451 4.3.0"), "{r}");
     assert!(rig.sink.received().is_empty());
     rig.stop().await;
+}
+
+/// The X-Spam-Status field of a delivered copy, unfolded.
+fn spam_status(data: &[u8]) -> String {
+    let text = String::from_utf8_lossy(data).into_owned();
+    let start = text.find("X-Spam-Status:").expect("X-Spam-Status");
+    let end = text[start..]
+        .find("\r\n\r\n")
+        .map_or(text.len(), |e| start + e);
+    text[start..end]
+        .replace("\r\n\t", " ")
+        .replace("\r\n ", " ")
+}
+
+/// A message that the site's training makes spammy.
+fn spammy(i: usize) -> Vec<u8> {
+    message(
+        &format!("zqxv offer {i}"),
+        "zqxv wonder pills vkrt deals qplm",
+    )
+    .pipe_id(i, "s")
+}
+
+fn hammy(i: usize) -> Vec<u8> {
+    message(
+        &format!("minutes {i}"),
+        "meeting agenda budget review notes",
+    )
+    .pipe_id(i, "h")
+}
+
+/// Gives a test message its own Message-ID (learning keys messages by it).
+trait PipeId {
+    fn pipe_id(self, i: usize, tag: &str) -> Vec<u8>;
+}
+
+impl PipeId for Vec<u8> {
+    fn pipe_id(self, i: usize, tag: &str) -> Vec<u8> {
+        String::from_utf8(self)
+            .unwrap()
+            .replace("<t1@example.org>", &format!("<t{i}{tag}@example.org>"))
+            .into_bytes()
+    }
+}
+
+/// Learns 3 spammy and 3 hammy messages into the site's store.
+async fn train_site(url: &str) {
+    use amavisd::spam::bayes::store::{SharedStore, TokenStore};
+    use amavisd::spam::bayes::{self, Class};
+    let store = SharedStore::open(url).await.unwrap();
+    for i in 1..=3 {
+        for (raw, class) in [(spammy(i), Class::Spam), (hammy(i), Class::Ham)] {
+            let (key, tokens) = bayes::learnable(&raw);
+            store.learn("", &key, class, &tokens).await.unwrap();
+        }
+    }
+}
+
+/// A report as a mail client forwards it: a note, then each reported message attached.
+fn report_of(messages: &[Vec<u8>]) -> Vec<u8> {
+    let mut m = String::from(
+        "From: u@example.com\r\nTo: ham-report@example.com\r\nSubject: not spam\r\n\
+Message-ID: <report1@example.com>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"r\"\r\n\r\n--r\r\nContent-Type: text/plain\r\n\r\nThese are mine.\r\n",
+    );
+    for msg in messages {
+        m.push_str("--r\r\nContent-Type: message/rfc822\r\n\r\n");
+        m.push_str(&String::from_utf8_lossy(msg));
+    }
+    m.push_str("--r--\r\n");
+    m.into_bytes()
+}
+
+/// One SMTP transaction with `XFORWARD ADDR=` (empty: none); the reply after the dot.
+async fn send_from(rig: &Rig, addr: &str, from: &str, to: &[&str], msg: &[u8]) -> String {
+    let mut c = rig.client().await;
+    assert!(c.cmd("EHLO client.example").await.starts_with("250"));
+    if !addr.is_empty() {
+        let r = c.cmd(&format!("XFORWARD ADDR={addr}")).await;
+        assert!(r.starts_with("250"), "{r}");
+    }
+    assert!(
+        c.cmd(&format!("MAIL FROM:<{from}>"))
+            .await
+            .starts_with("250")
+    );
+    for t in to {
+        assert!(c.cmd(&format!("RCPT TO:<{t}>")).await.starts_with("250"));
+    }
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    c.send(&stuff(msg)).await;
+    c.reply().await
+}
+
+/// dspam-style per-user training through the filter: a recipient with `bayes_per_user` sees
+/// the site's Bayes until the user reports false positives to the ham report address (from
+/// our own network); then that user's copy loses BAYES_99 while another recipient's keeps
+/// it. A report from outside our networks is refused and teaches nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_user_stores_and_report_addresses() {
+    use amavisd::spam::bayes::store::{SharedStore, TokenStore};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("bayes.sqlite").display());
+    let u = url.clone();
+    let rig = Rig::start_with(SinkMode::Accept, false, move |c| {
+        spam_on(c);
+        c.policy.spam_tag_level = Some(-999.0);
+        c.spam.bayes_store = u;
+        c.spam.bayes_min_learned = 3;
+        c.spam.bayes_auto_learn = false;
+        c.spam.bayes_report_spam_to = "spam-report@example.com".into();
+        c.spam.bayes_report_ham_to = "ham-report@example.com".into();
+        c.mynetworks = vec!["10.0.0.0/8".into()];
+        c.recipients.insert(
+            "u@example.com".into(),
+            "bayes_per_user = true".parse().unwrap(),
+        );
+    })
+    .await;
+    train_site(&url).await;
+    let to = ["u@example.com", "v@example.com"];
+    let r = send_from(&rig, "", "s@example.org", &to, &spammy(9)).await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let got = rig.sink.received();
+    assert_eq!(got.len(), 1, "the same copy for both");
+    assert!(spam_status(&got[0].data).contains("BAYES_99"));
+
+    // From outside our networks: refused, nothing learned, nothing delivered.
+    let report = report_of(&(20..26).map(spammy).collect::<Vec<_>>());
+    let r = send_from(
+        &rig,
+        "192.0.2.7",
+        "u@example.com",
+        &["ham-report@example.com"],
+        &report,
+    )
+    .await;
+    assert!(r.starts_with("554 5.7.1"), "{r}");
+    let store = SharedStore::open(&url).await.unwrap();
+    assert_eq!(store.totals("u@example.com").await.unwrap(), (0, 0));
+    // From our network (MYNETS): six false positives learned into u's own store.
+    let r = send_from(
+        &rig,
+        "10.1.2.3",
+        "U+x@example.com",
+        &["ham-report@example.com"],
+        &report,
+    )
+    .await;
+    assert!(
+        r.starts_with("250 2.7.0") && r.contains("6 reported"),
+        "{r}"
+    );
+    assert_eq!(store.totals("u@example.com").await.unwrap(), (0, 6));
+    assert_eq!(
+        store.totals("").await.unwrap(),
+        (3, 3),
+        "the site's store untouched"
+    );
+    assert_eq!(rig.sink.received().len(), 1, "reports are not delivered");
+
+    // Now u's copy differs from v's: two transactions.
+    let r = send_from(&rig, "", "s@example.org", &to, &spammy(30)).await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let got = rig.sink.received();
+    assert_eq!(got.len(), 3);
+    let copy = |who: &str| {
+        got[1..]
+            .iter()
+            .find(|m| m.rcpts.iter().any(|r| r.contains(who)))
+            .map(|m| spam_status(&m.data))
+            .unwrap_or_else(|| panic!("no copy for {who}"))
+    };
+    let (mine, theirs) = (copy("<u@example.com>"), copy("<v@example.com>"));
+    assert!(theirs.contains("BAYES_99"), "{theirs}");
+    assert!(
+        !mine.contains("BAYES_99") && !mine.contains("BAYES_9"),
+        "{mine}"
+    );
+    rig.stop().await;
+}
+
+/// Autolearning with SpamAssassin's thresholds: a message scoring 12 or more without Bayes,
+/// with 3 points each from header and body rules, is learned as spam after the reply; a
+/// message below 0.1 as ham; the X-Spam-Status says which.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autolearn_learns_the_clear_cases() {
+    use amavisd::spam::bayes::store::{SharedStore, TokenStore};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("bayes.sqlite").display());
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(
+        site.join("local.cf"),
+        "header LOCAL_AL_HEAD Subject =~ /zqxv/\nscore LOCAL_AL_HEAD 7.0\n\
+         body LOCAL_AL_BODY /vkrt/\nscore LOCAL_AL_BODY 7.0\n",
+    )
+    .unwrap();
+    let (u, s) = (url.clone(), site.clone());
+    let rig = Rig::start_with(SinkMode::Accept, false, move |c| {
+        spam_on(c);
+        c.spam.site_dir = s;
+        c.policy.spam_tag_level = Some(-999.0);
+        c.spam.bayes_store = u;
+        c.policy.final_spam_destiny = amavisd::message::Destiny::Pass;
+    })
+    .await;
+    let store = SharedStore::open(&url).await.unwrap();
+    let r = send(&rig, &spammy(1)).await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let status = spam_status(&rig.sink.received()[0].data);
+    assert!(status.contains("autolearn=spam"), "{status}");
+    let mut learned = (0, 0);
+    for _ in 0..100 {
+        learned = store.totals("").await.unwrap();
+        if learned == (1, 0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(learned, (1, 0));
+    let r = send(&rig, &hammy(1)).await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let status = spam_status(&rig.sink.received()[1].data);
+    assert!(status.contains("autolearn=ham"), "{status}");
+    for _ in 0..100 {
+        learned = store.totals("").await.unwrap();
+        if learned == (1, 1) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(learned, (1, 1));
+    // Between the thresholds: not learned.
+    let r = send(
+        &rig,
+        &message("zqxv middling", "nothing much").pipe_id(2, "m"),
+    )
+    .await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let status = spam_status(&rig.sink.received()[2].data);
+    assert!(status.contains("autolearn=no"), "{status}");
+    rig.stop().await;
+}
+
+/// spamc -L (TELL) trains the store the filter reads: learned once ("successfully"), then
+/// "already"; forget takes it out; without a store TELL is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spamc_learn_tells_our_bayes_store() {
+    use amavisd::spam::bayes::store::{SharedStore, TokenStore};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("bayes.sqlite").display());
+    let tmp = tempfile::tempdir().expect("tempdir").keep();
+    let mut cfg = common::config("smtp:[127.0.0.1]:9", &tmp);
+    spam_on(&mut cfg);
+    cfg.spam.spamd_listen = "127.0.0.1:0".into();
+    cfg.spam.bayes_store = url.clone();
+    let running = server::start(cfg).await.expect("server");
+    let port = running.spamd_addr.expect("spamd").port();
+    let store = SharedStore::open(&url).await.unwrap();
+    let m = spammy(1);
+    let (code, out) = spamc(port, &["-L", "spam"], &m).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Message successfully un/learned"), "{out}");
+    assert_eq!(store.totals("").await.unwrap(), (1, 0));
+    let (_, out) = spamc(port, &["-L", "spam"], &m).await;
+    assert!(out.contains("Message was already un/learned"), "{out}");
+    let (_, out) = spamc(port, &["-L", "ham"], &m).await;
+    assert!(out.contains("successfully"), "{out}");
+    assert_eq!(store.totals("").await.unwrap(), (0, 1));
+    // A user named by address has a store of its own.
+    let (_, out) = spamc(port, &["-L", "spam", "-u", "Joe@example.com"], &m).await;
+    assert!(out.contains("successfully"), "{out}");
+    assert_eq!(store.totals("joe@example.com").await.unwrap(), (1, 0));
+    let (_, out) = spamc(port, &["-L", "forget"], &m).await;
+    assert!(out.contains("successfully"), "{out}");
+    assert_eq!(store.totals("").await.unwrap(), (0, 0));
+    running.stop().await;
+
+    let tmp = tempfile::tempdir().expect("tempdir").keep();
+    let mut cfg = common::config("smtp:[127.0.0.1]:9", &tmp);
+    spam_on(&mut cfg);
+    cfg.spam.spamd_listen = "127.0.0.1:0".into();
+    let running = server::start(cfg).await.expect("server");
+    let port = running.spamd_addr.expect("spamd").port();
+    let (code, out) = spamc(port, &["-L", "spam"], &m).await;
+    assert_ne!(code, 0, "{out}");
+    running.stop().await;
 }

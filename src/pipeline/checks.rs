@@ -78,17 +78,6 @@ impl CheckRequest {
     }
 }
 
-/// The user name of a recipient's own Bayes store: the address in lower case without its
-/// address extension, as SpamAssassin's per-user Bayes under amavisd-new keys it.
-pub fn bayes_user(address: &str, delimiter: &str) -> String {
-    let ext = crate::policy_bank::lookup::extension(address, delimiter);
-    let plain = match (delimiter.chars().next(), ext) {
-        (Some(d), Some(ext)) => address.replacen(&format!("{d}{ext}"), "", 1),
-        _ => address.to_string(),
-    };
-    plain.to_lowercase()
-}
-
 /// The message's Bayes probability from the site's store, then from each of `users`' stores
 /// over the site's; `None` until the store holds `min` of each class. Runs on the blocking
 /// pool, so it may wait for the store.
@@ -100,9 +89,9 @@ fn bayes_probabilities(
     tokens: &[u64],
 ) -> Result<Vec<Option<f64>>, BayesError> {
     runtime.block_on(async {
-        let mut out = vec![bayes_store::probability(store, &[""], tokens, min).await?];
+        let mut out = vec![bayes_store::probability(store, "", "", tokens, min).await?];
         for u in users {
-            out.push(bayes_store::probability(store, &["", u], tokens, min).await?);
+            out.push(bayes_store::probability(store, "", u, tokens, min).await?);
         }
         Ok(out)
     })
@@ -362,7 +351,11 @@ impl Checks {
             .zip(outcomes.iter().skip(1))
             .filter_map(|(u, o)| {
                 let mut r = spam_result(Some(o), &scanned.spam)?;
-                r.autolearn = "no".into();
+                // Autolearning is the site's: the user's copy says what it did.
+                r.autolearn = spam
+                    .as_ref()
+                    .map(|s| s.autolearn.clone())
+                    .unwrap_or_default();
                 Some((u.clone(), r))
             })
             .collect();

@@ -257,7 +257,7 @@ impl Pipeline {
             .zip(&policies)
             .map(|(r, p)| {
                 (p.bayes_per_user && !p.bypass_spam_checks)
-                    .then(|| checks::bayes_user(&r.address, &p.recipient_delimiter))
+                    .then(|| crate::spam::bayes::user_of(&r.address, &p.recipient_delimiter))
             })
             .collect();
         for u in bayes_users.iter().flatten() {
@@ -364,7 +364,8 @@ impl Pipeline {
             };
             let reply = match st.checks.bayes_store() {
                 Some(store) if mp.policy.originating => {
-                    let user = checks::bayes_user(&env.mail_from, &mp.policy.recipient_delimiter);
+                    let user =
+                        crate::spam::bayes::user_of(&env.mail_from, &mp.policy.recipient_delimiter);
                     match report::learn(&store, &user, class, Arc::clone(&spool)).await {
                         Ok(n) => {
                             tracing::info!(
@@ -953,7 +954,12 @@ impl crate::release::ReleaseHandler for Pipeline {
     ) -> impl Future<Output = crate::release::Attrs> + Send {
         let st = self.state.load_full();
         async move {
+            let bayes = st.checks.bayes_store();
             let ctx = crate::release::ReleaseContext {
+                bayes: bayes
+                    .as_deref()
+                    .filter(|_| st.cfg.spam.bayes_learn_on_release),
+                recipient_delimiter: &st.cfg.policy.recipient_delimiter,
                 store: st.store.as_deref(),
                 quarantine: &st.cfg.quarantine,
                 forwarder: &st.forwarder,

@@ -18,11 +18,18 @@ pub use server::{ReleaseConfig, ReleaseHandler, ReleaseListener};
 use crate::message::{Recipient, Reply, Spool, XForward, check_secret, date};
 use crate::quarantine::{self, QuarantineConfig};
 use crate::smtp_out::{Forwarder, OutMessage};
+use crate::spam::bayes::store::{SharedStore, TokenStore};
+use crate::spam::bayes::{self, Class};
 use crate::sql_log::Store;
 use sqlx::{AssertSqlSafe, Row};
 
 /// What a release needs from the running filter.
 pub struct ReleaseContext<'a> {
+    /// The Bayes store a report (spam) or the release of spam (a false positive, ham)
+    /// retrains (`spam.bayes_learn_on_release`); `None`: no retraining.
+    pub bayes: Option<&'a SharedStore>,
+    /// How the original recipients' own store names are found (`recipient_delimiter`).
+    pub recipient_delimiter: &'a str,
     pub store: Option<&'a Store>,
     pub quarantine: &'a QuarantineConfig,
     pub forwarder: &'a Forwarder,
@@ -58,6 +65,8 @@ fn valid_mail_id(id: &str) -> bool {
 struct Row0 {
     quar_type: char,
     quar_loc: String,
+    /// amavisd-new's content type (`S` spam, `Y` spammy, `V` virus ...).
+    content: char,
 }
 
 async fn msgs_row(
@@ -67,8 +76,9 @@ async fn msgs_row(
 ) -> Result<Option<Row0>, String> {
     let d = store.dialect();
     let sql = d.sql(&format!(
-        "SELECT {}, quar_loc FROM msgs WHERE partition_tag = ? AND mail_id = ?",
-        d.text("quar_type")
+        "SELECT {}, quar_loc, {} FROM msgs WHERE partition_tag = ? AND mail_id = ?",
+        d.text("quar_type"),
+        d.text("content")
     ));
     let row = store
         .timed(async {
@@ -83,9 +93,11 @@ async fn msgs_row(
     Ok(row.map(|r| {
         let qt: Option<String> = r.try_get(0).ok();
         let loc: Vec<u8> = r.try_get(1).unwrap_or_default();
+        let content: Option<String> = r.try_get(2).ok();
         Row0 {
             quar_type: qt.and_then(|s| s.chars().next()).unwrap_or(' '),
             quar_loc: String::from_utf8_lossy(&loc).into_owned(),
+            content: content.and_then(|s| s.chars().next()).unwrap_or(' '),
         }
     }))
 }
@@ -288,6 +300,22 @@ pub async fn handle(ctx: &ReleaseContext<'_>, req: &Attrs) -> Attrs {
     } else {
         (sender, head, String::new())
     };
+    // A report says the message is spam; releasing spam says it was not.
+    let was_spam = match &known {
+        Some(r) if r.content != ' ' => matches!(r.content, 'S' | 'Y'),
+        // File quarantine without SQL: amavisd-new's spam file names.
+        _ => file_name(&quar_loc).starts_with("spam"),
+    };
+    let class = match kind {
+        "report" => Some(Class::Spam),
+        "release" if was_spam => Some(Class::Ham),
+        _ => None,
+    };
+    let retrain_as = class.filter(|_| ctx.bayes.is_some()).map(|c| {
+        let (key, tokens) = bayes::learnable(&u.message);
+        (c, key, tokens)
+    });
+    let to = u.to.clone();
     let spool = Spool::from_bytes(u.message);
     let recipients: Vec<Recipient> = rcpts
         .iter()
@@ -333,12 +361,52 @@ pub async fn handle(ctx: &ReleaseContext<'_>, req: &Attrs) -> Attrs {
             {
                 mark_released(store, mail_id, partition_tag, &rcpts).await;
             }
+            if let (Some(store), Some((class, key, tokens)), true) = (ctx.bayes, &retrain_as, ok) {
+                let users = retrain_users(&to, ctx.recipient_delimiter);
+                retrain(store, *class, key, tokens, &users, mail_id).await;
+            }
         }
         Err(e) => {
             return fail(451, e.status(), &format!("cannot forward to {via}: {e}"));
         }
     }
     a
+}
+
+/// The last component of a quarantine location.
+fn file_name(loc: &str) -> &str {
+    loc.rsplit('/').next().unwrap_or(loc)
+}
+
+/// The stores a release retrains: the site's and each original recipient's own (dspam: a
+/// user's correction trains the user's store).
+fn retrain_users(to: &[String], delimiter: &str) -> Vec<String> {
+    let mut users = vec![String::new()];
+    for r in to {
+        let user = bayes::user_of(r, delimiter);
+        if !users.contains(&user) {
+            users.push(user);
+        }
+    }
+    users
+}
+
+/// Learns a released or reported message as `class` into `users`' stores. The release itself
+/// is done; a store that fails only logs.
+async fn retrain(
+    store: &SharedStore,
+    class: Class,
+    key: &bayes::MessageKey,
+    tokens: &[u64],
+    users: &[String],
+    mail_id: &str,
+) {
+    for user in users {
+        match store.learn(user, key, class, tokens).await {
+            Ok(l) => tracing::info!("({mail_id}) learned as {class:?} for <{user}>: {l:?}"),
+            Err(e) => tracing::warn!("({mail_id}) not learned as {class:?} for <{user}>: {e}"),
+        }
+    }
 }
 
 /// The parts of an abuse report (RFC 5965) around the original message: a text part, the

@@ -58,6 +58,10 @@ pub struct SpamConfig {
     /// the report is not delivered. Empty: no report address.
     pub bayes_report_spam_to: String,
     pub bayes_report_ham_to: String,
+    /// Retrain on the release tool's requests: `report` (amavisd-report) learns the message
+    /// as spam, releasing mail quarantined as spam learns it as ham (a false positive); into
+    /// the site's store and each original recipient's own.
+    pub bayes_learn_on_release: bool,
 }
 
 impl Default for SpamConfig {
@@ -80,6 +84,7 @@ impl Default for SpamConfig {
             bayes_auto_learn_threshold_nonspam: 0.1,
             bayes_report_spam_to: String::new(),
             bayes_report_ham_to: String::new(),
+            bayes_learn_on_release: true,
         }
     }
 }

@@ -26,6 +26,39 @@ pub fn token_probability(spam: u32, ham: u32, nspam: u64, nham: u64) -> Option<f
     Some((S * X + n * ratio) / (S + n))
 }
 
+/// How many of a user's own observations of a token weigh as much as the site's estimate of
+/// it: one report moves a token halfway from the site's opinion to the user's.
+const SITE_WEIGHT: f64 = 1.0;
+
+/// A token's probability for a user with an own store over the site's (dspam's per-user
+/// training): Robinson's estimate with the site's probability as the prior (weighing
+/// [`SITE_WEIGHT`] observations) instead of `X`, so the user's reports move the site's
+/// opinion as they add up. `site` is the site's probability of the token (`None`: unknown
+/// there); `spam` of `nspam` and `ham` of `nham` are the user's counts.
+pub fn token_probability_over(
+    site: Option<f64>,
+    spam: u32,
+    ham: u32,
+    nspam: u64,
+    nham: u64,
+) -> Option<f64> {
+    let n = f64::from(spam) + f64::from(ham);
+    if n == 0.0 {
+        return site;
+    }
+    // A user who reported only one class: the token was seen only in that class.
+    let ratio = match (nspam, nham) {
+        (0, _) => 0.0,
+        (_, 0) => 1.0,
+        _ => {
+            let (s, h) = (f64::from(spam), f64::from(ham));
+            (s * nham as f64) / (h * nspam as f64 + s * nham as f64)
+        }
+    };
+    let (prior, strength) = site.map_or((X, S), |p| (p, SITE_WEIGHT));
+    Some((strength * prior + n * ratio) / (strength + n))
+}
+
 /// Probability that at least `x2` is reached by chance, chi-square with `2 * half` degrees
 /// of freedom (the series for even degrees).
 fn chi2q(x2: f64, half: usize) -> f64 {
@@ -81,6 +114,21 @@ mod tests {
         assert!(once > 0.9 && once < 1.0, "{once}");
         assert_eq!(token_probability(1, 0, 0, 100), None);
         assert_eq!(token_probability(0, 0, 100, 100), None);
+    }
+
+    #[test]
+    fn a_users_reports_move_the_sites_opinion() {
+        let site = token_probability(50, 0, 100, 100);
+        // Unknown to the user: the site's.
+        assert_eq!(token_probability_over(site, 0, 0, 0, 5), site);
+        // One ham report: halfway, no longer telling; more: ham.
+        let once = token_probability_over(site, 0, 1, 0, 1).unwrap();
+        assert!((once - 0.5).abs() < MIN_STRENGTH, "{once}");
+        let often = token_probability_over(site, 0, 10, 0, 10).unwrap();
+        assert!(often < 0.5 - MIN_STRENGTH, "{often}");
+        // Unknown to the site: Robinson's prior, as for the site itself.
+        let fresh = token_probability_over(None, 3, 0, 3, 0).unwrap();
+        assert!(fresh > 0.99, "{fresh}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use super::redis_store::RedisStore;
 use super::sql_store::SqlStore;
-use super::{Class, Learned, MessageKey};
+use super::{Class, Learned, MessageKey, classify};
 use std::future::Future;
 
 /// Why a store could not answer.
@@ -151,34 +151,45 @@ impl TokenStore for SharedStore {
     }
 }
 
-/// The spam probability of a message's `tokens` over the stores of `users` taken together
-/// (dspam's merged groups: a user's store over the site's `""`, counts and totals added);
-/// `None` until the sum holds `min_learned` of each class, or when no token is telling.
+/// The spam probability of a message's `tokens`: from the `site` store (the filter's is
+/// `""`) when `user` is empty, else from `user`'s own store over the site's
+/// ([`classify::token_probability_over`]: each token the user learned moves the site's
+/// estimate of it). `None` until the site's store (or the user's) holds `min_learned` of each
+/// class, or when no token is telling.
 pub async fn probability<S: TokenStore>(
     store: &S,
-    users: &[&str],
+    site_user: &str,
+    user: &str,
     tokens: &[u64],
     min_learned: u64,
 ) -> Result<Option<f64>, BayesError> {
-    let mut totals = (0, 0);
-    let mut holding = Vec::with_capacity(users.len());
-    for u in users {
-        let (s, h) = store.totals(u).await?;
-        totals = (totals.0 + s, totals.1 + h);
-        if s + h > 0 {
-            holding.push(*u);
-        }
-    }
-    if !super::trained(totals, min_learned) {
+    let site = store.totals(site_user).await?;
+    let own = if user.is_empty() {
+        (0, 0)
+    } else {
+        store.totals(user).await?
+    };
+    let site_ok = super::trained(site, min_learned);
+    if !site_ok && !super::trained(own, min_learned) {
         return Ok(None);
     }
-    let mut counts = vec![(0u32, 0u32); tokens.len()];
-    for u in holding {
-        for (sum, (s, h)) in counts.iter_mut().zip(store.counts(u, tokens).await?) {
-            *sum = (sum.0.saturating_add(s), sum.1.saturating_add(h));
-        }
+    let site_counts = if site_ok {
+        store.counts(site_user, tokens).await?
+    } else {
+        vec![(0, 0); tokens.len()]
+    };
+    if own == (0, 0) {
+        return Ok(super::from_counts(site, site_counts));
     }
-    Ok(super::from_counts(totals, counts))
+    let own_counts = store.counts(user, tokens).await?;
+    let probs = site_counts
+        .into_iter()
+        .zip(own_counts)
+        .filter_map(|((gs, gh), (us, uh))| {
+            let at_site = classify::token_probability(gs, gh, site.0, site.1);
+            classify::token_probability_over(at_site, us, uh, own.0, own.1)
+        });
+    Ok(classify::combine(probs, site.0 + own.0, site.1 + own.1))
 }
 
 /// Purges every user's tokens; gives (users, tokens removed).

@@ -148,7 +148,8 @@ async fn request(
             runtime
                 .block_on(bayes_store::probability(
                     store.as_ref(),
-                    &[""],
+                    "",
+                    "",
                     &tokens,
                     *min,
                 ))
