@@ -145,6 +145,7 @@ async fn purging(store: &SharedStore) {
         max_age: 30 * DAY,
         hapax_max_age: 5 * DAY,
         max_tokens: 0,
+        seen_max_age: 0,
     };
     assert_eq!(store.purge(&u, &p).await.unwrap(), 3);
     assert_eq!(
@@ -166,6 +167,7 @@ async fn purging(store: &SharedStore) {
         max_age: 0,
         hapax_max_age: 0,
         max_tokens: 2,
+        seen_max_age: 0,
     };
     assert_eq!(store.purge(&u, &p).await.unwrap(), 4);
     assert_eq!(store.token_count(&u).await.unwrap(), 2);
@@ -175,10 +177,32 @@ async fn purging(store: &SharedStore) {
         max_age: 90 * DAY,
         hapax_max_age: 0,
         max_tokens: 0,
+        seen_max_age: 0,
     };
     assert_eq!(store.purge(&u, &p).await.unwrap(), 2);
     assert_eq!(store.token_count(&u).await.unwrap(), 0);
     assert_eq!(store.totals(&u).await.unwrap(), (2, 1));
+    // The learned-message records stay until their own age runs out.
+    let again = || store.learn(&u, &[1; 32], Class::Spam, &[1]);
+    assert_eq!(again().await.unwrap(), Learned::Unchanged);
+    let p = Purge {
+        now: later(100),
+        max_age: 0,
+        hapax_max_age: 0,
+        max_tokens: 0,
+        seen_max_age: 30 * DAY,
+    };
+    assert_eq!(
+        store.purge(&u, &p).await.unwrap(),
+        0,
+        "no tokens left to go"
+    );
+    assert_eq!(
+        again().await.unwrap(),
+        Learned::New,
+        "forgotten that it was learned"
+    );
+    assert_eq!(store.totals(&u).await.unwrap(), (3, 1));
 }
 
 #[tokio::test]

@@ -43,6 +43,10 @@ pub struct SpamConfig {
     /// Purging: at most this many tokens per user, the least recently learned going first
     /// (SpamAssassin's `bayes_expiry_max_db_size`, 150,000); 0: no bound.
     pub bayes_max_tokens: u64,
+    /// Purging: the record that a message was learned (which makes learning it again change
+    /// nothing) goes after this many days, so the store stays bounded however much is
+    /// learned; 0 keeps the records.
+    pub bayes_seen_max_age_days: u64,
     /// Seconds between automatic purges by the filter (SpamAssassin's expiry period, 12
     /// hours); 0: only `amavisd-learn --purge`.
     pub bayes_purge_interval: u64,
@@ -78,6 +82,7 @@ impl Default for SpamConfig {
             bayes_token_max_age_days: 90,
             bayes_hapax_max_age_days: 30,
             bayes_max_tokens: 150_000,
+            bayes_seen_max_age_days: 365,
             bayes_purge_interval: 43_200,
             bayes_auto_learn: true,
             bayes_auto_learn_threshold_spam: 12.0,
@@ -98,6 +103,7 @@ impl SpamConfig {
             max_age: self.bayes_token_max_age_days.saturating_mul(DAY),
             hapax_max_age: self.bayes_hapax_max_age_days.saturating_mul(DAY),
             max_tokens: self.bayes_max_tokens,
+            seen_max_age: self.bayes_seen_max_age_days.saturating_mul(DAY),
         }
     }
 }

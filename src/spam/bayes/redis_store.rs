@@ -2,7 +2,8 @@
 //! user's name as the hash tag (`bayes:{USER}:...`):
 //! `vars` (hash: `spam`, `ham` messages learned), `s` and `h` (hashes from the token's 8
 //! bytes to its spam and ham counts), `a` (token to the time it was last learned) and `seen`
-//! (message key to `s` or `h`). The set `bayes:users` names the users.
+//! (message key to `s` or `h`), with `seenat` (a sorted set of message keys by the time
+//! they were learned, for purging). The set `bayes:users` names the users.
 //!
 //! Learning and forgetting run as one Lua script each, so a message counts wholly or not at
 //! all and two nodes learning the same message count it once.
@@ -18,7 +19,7 @@ const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Tokens per purge script call: bounds how long one call holds Redis.
 const PURGE_BATCH: usize = 1000;
 
-/// Learns (`s`, `h`) or forgets (`f`) one message. KEYS: vars, s, h, a, seen, users.
+/// Learns (`s`, `h`) or forgets (`f`) one message. KEYS: vars, s, h, a, seen, users, seenat.
 /// ARGV: message key, `s`/`h`/`f`, now, user, tokens...
 const LEARN: &str = r"
 local was = redis.call('HGET', KEYS[5], ARGV[1])
@@ -39,8 +40,10 @@ local function apply(class, delta)
   end
   if delta > 0 then
     redis.call('HSET', KEYS[5], ARGV[1], class)
+    redis.call('ZADD', KEYS[7], ARGV[3], ARGV[1])
   else
     redis.call('HDEL', KEYS[5], ARGV[1])
+    redis.call('ZREM', KEYS[7], ARGV[1])
   end
 end
 redis.call('SADD', KEYS[6], ARGV[4])
@@ -86,11 +89,20 @@ end
 return removed
 ";
 
+/// Drops up to 1000 learned-message records older than ARGV[1]. KEYS: seenat, seen.
+const PURGE_SEEN: &str = r"
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, 1000)
+for _, k in ipairs(old) do redis.call('HDEL', KEYS[2], k) end
+if #old > 0 then redis.call('ZREM', KEYS[1], unpack(old)) end
+return #old
+";
+
 /// A Redis Bayes store.
 pub struct RedisStore {
     conn: ConnectionManager,
     learn: redis::Script,
     purge: redis::Script,
+    purge_seen: redis::Script,
 }
 
 fn key(user: &str, what: &str) -> String {
@@ -121,6 +133,7 @@ impl RedisStore {
             conn,
             learn: redis::Script::new(LEARN),
             purge: redis::Script::new(PURGE),
+            purge_seen: redis::Script::new(PURGE_SEEN),
         })
     }
 
@@ -135,7 +148,12 @@ impl RedisStore {
         for k in ["vars", "s", "h", "a", "seen"] {
             inv.key(key(user, k));
         }
-        inv.key(USERS).arg(&msg[..]).arg(what).arg(now()).arg(user);
+        inv.key(USERS)
+            .key(key(user, "seenat"))
+            .arg(&msg[..])
+            .arg(what)
+            .arg(now())
+            .arg(user);
         for t in tokens {
             inv.arg(&field(*t)[..]);
         }
@@ -288,6 +306,20 @@ impl TokenStore for RedisStore {
                 .map(|(t, _)| t)
                 .collect();
             removed += self.purge_tokens(user, &due, old, hold).await?;
+        }
+        if purge.seen_max_age > 0 {
+            let before = cutoff(purge.seen_max_age);
+            loop {
+                let mut inv = self.purge_seen.prepare_invoke();
+                inv.key(key(user, "seenat"))
+                    .key(key(user, "seen"))
+                    .arg(before);
+                let mut conn = self.conn.clone();
+                let n: u64 = inv.invoke_async(&mut conn).await?;
+                if n < 1000 {
+                    break;
+                }
+            }
         }
         if purge.max_tokens > 0 && self.token_count(user).await? > purge.max_tokens {
             let mut ages = self.ages(user).await?;

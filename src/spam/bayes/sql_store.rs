@@ -27,7 +27,8 @@ const SCHEMA: &[&str] = &[
      spam_count INTEGER NOT NULL DEFAULT 0, ham_count INTEGER NOT NULL DEFAULT 0, \
      atime BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (username, token))",
     "CREATE TABLE IF NOT EXISTS bayes_seen (username VARCHAR(200) NOT NULL, msgkey VARCHAR(64) NOT NULL, \
-     flag VARCHAR(1) NOT NULL, PRIMARY KEY (username, msgkey))",
+     flag VARCHAR(1) NOT NULL, atime BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (username, msgkey))",
+    "CREATE INDEX IF NOT EXISTS bayes_seen_atime ON bayes_seen (username, atime)",
     // Purging finds the least recently learned tokens.
     "CREATE INDEX IF NOT EXISTS bayes_token_atime ON bayes_token (username, atime)",
 ];
@@ -269,6 +270,15 @@ impl TokenStore for SqlStore {
             .await?
             .rows_affected();
         }
+        if purge.seen_max_age > 0 {
+            sqlx::query(AssertSqlSafe(
+                d.sql("DELETE FROM bayes_seen WHERE username = ? AND atime < ?"),
+            ))
+            .bind(user)
+            .bind(older(purge.seen_max_age))
+            .execute(&self.pool)
+            .await?;
+        }
         if purge.max_tokens > 0 {
             let held = self.token_count(user).await?;
             if held > purge.max_tokens {
@@ -351,12 +361,15 @@ impl SqlStore {
                 .execute(&mut **tx)
                 .await?;
             }
-            exec("INSERT INTO bayes_seen (username, msgkey, flag) VALUES (?, ?, ?)".into())
-                .bind(user)
-                .bind(hex(key))
-                .bind(flag(class))
-                .execute(&mut **tx)
-                .await?;
+            exec(
+                "INSERT INTO bayes_seen (username, msgkey, flag, atime) VALUES (?, ?, ?, ?)".into(),
+            )
+            .bind(user)
+            .bind(hex(key))
+            .bind(flag(class))
+            .bind(at)
+            .execute(&mut **tx)
+            .await?;
         } else {
             exec(format!(
                 "UPDATE bayes_vars SET {col} = CASE WHEN {col} > 0 THEN {col} - 1 ELSE 0 END \

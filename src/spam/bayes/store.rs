@@ -32,6 +32,9 @@ pub struct Purge {
     pub hapax_max_age: u64,
     /// At most this many tokens stay, the least recently learned going first; 0: no bound.
     pub max_tokens: u64,
+    /// Records of which messages were learned go after this many seconds (a message learned
+    /// again later counts again); 0 keeps them.
+    pub seen_max_age: u64,
 }
 
 /// The time now, in seconds since the epoch.
@@ -72,7 +75,8 @@ pub trait TokenStore: Send + Sync {
     fn token_count(&self, user: &str) -> impl Future<Output = Result<u64, BayesError>> + Send;
     /// Every user with counts, the site's `""` included.
     fn users(&self) -> impl Future<Output = Result<Vec<String>, BayesError>> + Send;
-    /// Removes `user`'s tokens as `purge` says; gives how many went.
+    /// Removes `user`'s tokens (and old learned-message records) as `purge` says; gives how
+    /// many tokens went.
     fn purge(
         &self,
         user: &str,
