@@ -295,6 +295,13 @@ impl TokenStore for SqlStore {
                 .rows_affected();
             }
         }
+        if d == Dialect::Postgres && removed > 0 {
+            // Fresh statistics after a large delete, or lookups may plan sequential scans
+            // (autovacuum gets there too, later).
+            sqlx::query("ANALYZE bayes_token")
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(removed)
     }
 }
