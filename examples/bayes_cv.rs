@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 const FOLDS: usize = 5;
 
 struct Msg {
+    name: String,
     raw: Vec<u8>,
     spam: bool,
     key: bayes::MessageKey,
@@ -58,12 +59,33 @@ impl Tally {
     }
 }
 
+/// Prints a message's 40 most telling tokens: text, counts in its fold's store, probability.
+fn explain_tokens(store: &MemoryStore, m: &Msg) {
+    use amavisd::spam::bayes::{Store, classify, tokens};
+    let view = amavisd::spam::view::MessageView::new(&m.raw, "");
+    let (ns, nh) = store.totals();
+    let mut rows: Vec<(f64, String, (u32, u32))> = tokens::tokens(&view)
+        .into_iter()
+        .filter_map(|t| {
+            let c = store.counts(&[tokens::hash(&t)])[0];
+            classify::token_probability(c.0, c.1, ns, nh).map(|p| (p, t, c))
+        })
+        .collect();
+    rows.sort_by(|a, b| (b.0 - 0.5).abs().total_cmp(&(a.0 - 0.5).abs()));
+    println!("{}: {} tokens with a probability", m.name, rows.len());
+    for (p, t, (s, h)) in rows.iter().take(40) {
+        println!("  {p:.3} {s:>4} {h:>5} {t}");
+    }
+}
+
 fn main() {
     let min_learned: u64 = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(200);
     let root = common::corpus_root();
+    let show = std::env::var_os("AMAVISD_CV_SHOW").is_some();
+    let explain = std::env::var("AMAVISD_CV_EXPLAIN").ok();
     let t = Instant::now();
     let rules = Rules::load(
         Path::new("/usr/share/spamassassin"),
@@ -86,6 +108,10 @@ fn main() {
             let raw = std::fs::read(&f).unwrap_or_default();
             let (key, tokens) = bayes::learnable(&raw);
             msgs.push(Msg {
+                name: format!(
+                    "{set}/{}",
+                    f.file_name().unwrap_or_default().to_string_lossy()
+                ),
                 key,
                 raw,
                 spam,
@@ -131,6 +157,19 @@ fn main() {
             Tally::add(&mut bayes_99, m.spam, p.is_some_and(|p| p > 0.99));
             Tally::add(&mut bayes_50, m.spam, p.is_some_and(|p| p > 0.5));
             Tally::add(&mut both, m.spam, combined >= 5.0);
+            // AMAVISD_CV_EXPLAIN=NAME: the most telling tokens of the messages so named.
+            if explain.as_deref().is_some_and(|e| m.name.contains(e)) {
+                explain_tokens(&store, m);
+            }
+            // AMAVISD_CV_SHOW=1: each message rules + Bayes gets wrong.
+            if show && m.spam != (combined >= 5.0) {
+                println!(
+                    "{} {}: rules {alone:.1}, p {}, rules + Bayes {combined:.1}",
+                    if m.spam { "missed" } else { "false positive" },
+                    m.name,
+                    p.map_or("-".into(), |p| format!("{p:.3}"))
+                );
+            }
         }
     }
     println!(

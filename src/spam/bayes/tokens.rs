@@ -8,7 +8,9 @@
 //!   about the sender and the sending software; Received fields give their addresses and
 //!   host names only; Message-ID, the address fields and the mailer fields are grouped
 //!   (`*m`, `*F`, `*x`) so that one mailer's spelling of a field name does not split them;
-//! - URLs: each host name and its parent domains (`D:example.com`), and the URL's path words.
+//! - URLs: each host name and its parent domains (`D:example.com`), and the URL's path words;
+//! - Chinese, Japanese and Korean text, written without word spaces, as overlapping pairs of
+//!   characters rather than one skip token per sentence.
 //!
 //! Tokens are hashed to 64 bits (SHA-256, first 8 bytes) for storage: stores stay compact and
 //! nodes sharing a store agree on the hash.
@@ -88,6 +90,42 @@ fn body_token(w: &str) -> Option<String> {
     Some(t)
 }
 
+/// Chinese, Japanese and Korean script, written without spaces between words.
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x3040..=0x30ff      // Hiragana, Katakana
+        | 0x3400..=0x4dbf    // CJK Extension A
+        | 0x4e00..=0x9fff    // CJK Unified Ideographs
+        | 0xac00..=0xd7af    // Hangul syllables
+        | 0xf900..=0xfaff) // CJK Compatibility Ideographs
+}
+
+/// Text in a script without word spaces as overlapping pairs of characters (the usual way
+/// to index such text: most words are one or two characters); runs of other letters in it as
+/// words.
+fn cjk_tokens(w: &str, out: &mut BTreeSet<String>) {
+    let chars: Vec<char> = w.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let cjk = is_cjk(chars[i]);
+        let start = i;
+        while i < chars.len() && is_cjk(chars[i]) == cjk {
+            i += 1;
+        }
+        let run = &chars[start..i];
+        if cjk {
+            if run.len() == 1 {
+                out.insert(run[0].to_string());
+            }
+            for pair in run.windows(2) {
+                out.insert(pair.iter().collect());
+            }
+        } else if let Some(t) = body_token(&run.iter().collect::<String>()) {
+            out.insert(t);
+        }
+    }
+}
+
 /// A host name and its parent domains down to two labels.
 fn domains(host: &str, out: &mut BTreeSet<String>) {
     let host = host.trim_matches('.').to_ascii_lowercase();
@@ -102,7 +140,9 @@ pub fn tokens(view: &MessageView) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for para in &view.body {
         for w in words(para) {
-            if let Some(t) = body_token(w) {
+            if w.chars().any(is_cjk) {
+                cjk_tokens(w, &mut out);
+            } else if let Some(t) = body_token(w) {
                 out.insert(t);
             }
         }
@@ -182,6 +222,22 @@ Antidisestablishmentarianism is long.\r\n";
         }
         assert!(!t.contains("at"), "too short");
         assert!(!t.contains("free"), "capitals kept apart");
+    }
+
+    #[test]
+    fn text_without_word_spaces_becomes_character_pairs() {
+        let msg = "Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\u{4f18}\u{60e0}\u{4ef7}\u{683c}ABCD\u{597d}\r\n";
+        let t = tokens(&MessageView::new(msg.as_bytes(), ""));
+        for want in [
+            "\u{4f18}\u{60e0}",
+            "\u{60e0}\u{4ef7}",
+            "\u{4ef7}\u{683c}",
+            "ABCD",
+            "\u{597d}",
+        ] {
+            assert!(t.contains(want), "{want} missing from {t:?}");
+        }
+        assert!(!t.iter().any(|x| x.starts_with("sk:")), "{t:?}");
     }
 
     #[test]
