@@ -40,39 +40,6 @@ fn exe_mail() -> Vec<u8> {
     )
 }
 
-/// One transaction with an XFORWARD line (empty: none); the reply (LMTP: all of them).
-async fn send_xf(
-    addr: std::net::SocketAddr,
-    lmtp: bool,
-    xforward: &str,
-    from: &str,
-    rcpts: &[&str],
-    msg: &[u8],
-) -> String {
-    let mut c = Client::connect(addr).await;
-    let hello = if lmtp { "LHLO t" } else { "EHLO t" };
-    assert!(c.cmd(hello).await.starts_with("250"));
-    if !xforward.is_empty() {
-        let r = c.cmd(&format!("XFORWARD {xforward}")).await;
-        assert!(r.starts_with("250"), "{r}");
-    }
-    assert!(
-        c.cmd(&format!("MAIL FROM:<{from}>"))
-            .await
-            .starts_with("250")
-    );
-    for r in rcpts {
-        assert!(c.cmd(&format!("RCPT TO:<{r}>")).await.starts_with("250"));
-    }
-    assert!(c.cmd("DATA").await.starts_with("354"));
-    c.send(&stuff(msg)).await;
-    let mut out = String::new();
-    for _ in 0..if lmtp { rcpts.len() } else { 1 } {
-        out.push_str(&c.reply().await);
-    }
-    out
-}
-
 #[tokio::test]
 async fn bank_by_listening_port() {
     let port = free_port();

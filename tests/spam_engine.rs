@@ -241,14 +241,7 @@ async fn bayes_store_reaches_the_headers() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("bayes.sqlite").display());
     let u = url.clone();
-    let rig = Rig::start_with(SinkMode::Accept, false, move |c| {
-        spam_on(c);
-        c.policy.spam_tag_level = Some(-999.0);
-        c.spam.bayes_store = u;
-        c.spam.bayes_min_learned = 3;
-        c.spam.bayes_auto_learn = false;
-    })
-    .await;
+    let rig = Rig::start_with(SinkMode::Accept, false, move |c| bayes_on(c, u)).await;
     // Untrained: no BAYES_ rule.
     let r = send(&rig, &spammy(0)).await;
     assert!(r.starts_with("250 2.0.0"), "{r}");
@@ -280,6 +273,16 @@ async fn an_unreachable_bayes_store_makes_mail_wait() {
     assert!(r.starts_with("451 4.3.0"), "{r}");
     assert!(rig.sink.received().is_empty());
     rig.stop().await;
+}
+
+/// The engine with a Bayes store that answers after 3 of each class, spam headers for every
+/// score, no autolearning (the tests train the store themselves).
+fn bayes_on(c: &mut Config, url: String) {
+    spam_on(c);
+    c.policy.spam_tag_level = Some(-999.0);
+    c.spam.bayes_store = url;
+    c.spam.bayes_min_learned = 3;
+    c.spam.bayes_auto_learn = false;
 }
 
 /// The X-Spam-Status field of a delivered copy, unfolded.
@@ -353,27 +356,6 @@ Content-Type: multipart/mixed; boundary=\"r\"\r\n\r\n--r\r\nContent-Type: text/p
     m.into_bytes()
 }
 
-/// One SMTP transaction with `XFORWARD ADDR=` (empty: none); the reply after the dot.
-async fn send_from(rig: &Rig, addr: &str, from: &str, to: &[&str], msg: &[u8]) -> String {
-    let mut c = rig.client().await;
-    assert!(c.cmd("EHLO client.example").await.starts_with("250"));
-    if !addr.is_empty() {
-        let r = c.cmd(&format!("XFORWARD ADDR={addr}")).await;
-        assert!(r.starts_with("250"), "{r}");
-    }
-    assert!(
-        c.cmd(&format!("MAIL FROM:<{from}>"))
-            .await
-            .starts_with("250")
-    );
-    for t in to {
-        assert!(c.cmd(&format!("RCPT TO:<{t}>")).await.starts_with("250"));
-    }
-    assert!(c.cmd("DATA").await.starts_with("354"));
-    c.send(&stuff(msg)).await;
-    c.reply().await
-}
-
 /// dspam-style per-user training through the filter: a recipient with `bayes_per_user` sees
 /// the site's Bayes until the user reports false positives to the ham report address (from
 /// our own network); then that user's copy loses BAYES_99 while another recipient's keeps
@@ -385,11 +367,7 @@ async fn per_user_stores_and_report_addresses() {
     let url = format!("sqlite:{}", dir.path().join("bayes.sqlite").display());
     let u = url.clone();
     let rig = Rig::start_with(SinkMode::Accept, false, move |c| {
-        spam_on(c);
-        c.policy.spam_tag_level = Some(-999.0);
-        c.spam.bayes_store = u;
-        c.spam.bayes_min_learned = 3;
-        c.spam.bayes_auto_learn = false;
+        bayes_on(c, u);
         c.spam.bayes_report_spam_to = "spam-report@example.com".into();
         c.spam.bayes_report_ham_to = "ham-report@example.com".into();
         c.mynetworks = vec!["10.0.0.0/8".into()];
@@ -401,7 +379,7 @@ async fn per_user_stores_and_report_addresses() {
     .await;
     train_site(&url).await;
     let to = ["u@example.com", "v@example.com"];
-    let r = send_from(&rig, "", "s@example.org", &to, &spammy(9)).await;
+    let r = send_xf(rig.addr, false, "", "s@example.org", &to, &spammy(9)).await;
     assert!(r.starts_with("250 2.0.0"), "{r}");
     let got = rig.sink.received();
     assert_eq!(got.len(), 1, "the same copy for both");
@@ -409,9 +387,10 @@ async fn per_user_stores_and_report_addresses() {
 
     // From outside our networks: refused, nothing learned, nothing delivered.
     let report = report_of(&(20..26).map(spammy).collect::<Vec<_>>());
-    let r = send_from(
-        &rig,
-        "192.0.2.7",
+    let r = send_xf(
+        rig.addr,
+        false,
+        "ADDR=192.0.2.7",
         "u@example.com",
         &["ham-report@example.com"],
         &report,
@@ -421,9 +400,10 @@ async fn per_user_stores_and_report_addresses() {
     let store = SharedStore::open(&url).await.unwrap();
     assert_eq!(store.totals("u@example.com").await.unwrap(), (0, 0));
     // From our network (MYNETS): six false positives learned into u's own store.
-    let r = send_from(
-        &rig,
-        "10.1.2.3",
+    let r = send_xf(
+        rig.addr,
+        false,
+        "ADDR=10.1.2.3",
         "U+x@example.com",
         &["ham-report@example.com"],
         &report,
@@ -442,7 +422,7 @@ async fn per_user_stores_and_report_addresses() {
     assert_eq!(rig.sink.received().len(), 1, "reports are not delivered");
 
     // Now u's copy differs from v's: two transactions.
-    let r = send_from(&rig, "", "s@example.org", &to, &spammy(30)).await;
+    let r = send_xf(rig.addr, false, "", "s@example.org", &to, &spammy(30)).await;
     assert!(r.starts_with("250 2.0.0"), "{r}");
     let got = rig.sink.received();
     assert_eq!(got.len(), 3);
