@@ -342,12 +342,13 @@ async fn train_site(url: &str) {
 }
 
 /// A report as a mail client forwards it: a note, then each reported message attached.
-fn report_of(messages: &[Vec<u8>]) -> Vec<u8> {
+fn report_of(subject: &str, messages: &[Vec<u8>]) -> Vec<u8> {
     let mut m = String::from(
-        "From: u@example.com\r\nTo: ham-report@example.com\r\nSubject: not spam\r\n\
+        "From: u@example.com\r\nTo: ham-report@example.com\r\nSubject: SUBJECT\r\n\
 Message-ID: <report1@example.com>\r\nMIME-Version: 1.0\r\n\
-Content-Type: multipart/mixed; boundary=\"r\"\r\n\r\n--r\r\nContent-Type: text/plain\r\n\r\nThese are mine.\r\n",
-    );
+Content-Type: multipart/mixed; boundary=\"r\"\r\n\r\n--r\r\nContent-Type: text/plain\r\n\r\nAbout these: SUBJECT\r\n",
+    )
+    .replace("SUBJECT", subject);
     for msg in messages {
         m.push_str("--r\r\nContent-Type: message/rfc822\r\n\r\n");
         m.push_str(&String::from_utf8_lossy(msg));
@@ -386,12 +387,23 @@ async fn per_user_stores_and_report_addresses() {
     assert!(spam_status(&got[0].data).contains("BAYES_99"));
 
     // From outside our networks: refused, nothing learned, nothing delivered.
-    let report = report_of(&(20..26).map(spammy).collect::<Vec<_>>());
+    let report = report_of("not spam", &(20..26).map(spammy).collect::<Vec<_>>());
     let r = send_xf(
         rig.addr,
         false,
         "ADDR=192.0.2.7",
         "u@example.com",
+        &["ham-report@example.com"],
+        &report,
+    )
+    .await;
+    assert!(r.starts_with("554 5.7.1"), "{r}");
+    // Without a sender there is no one to learn for.
+    let r = send_xf(
+        rig.addr,
+        false,
+        "ADDR=10.1.2.3",
+        "",
         &["ham-report@example.com"],
         &report,
     )
@@ -465,6 +477,8 @@ async fn autolearn_learns_the_clear_cases() {
         c.policy.spam_tag_level = Some(-999.0);
         c.spam.bayes_store = u;
         c.policy.final_spam_destiny = amavisd::message::Destiny::Pass;
+        c.policy.originating = true;
+        c.spam.bayes_report_spam_to = "spam-report@example.com".into();
     })
     .await;
     let store = SharedStore::open(&url).await.unwrap();
@@ -502,6 +516,22 @@ async fn autolearn_learns_the_clear_cases() {
     assert!(r.starts_with("250 2.0.0"), "{r}");
     let status = spam_status(&rig.sink.received()[2].data);
     assert!(status.contains("autolearn=no"), "{status}");
+    // A report is learned for its sender; the report itself (spammy enough to autolearn)
+    // is not autolearned into the site's store.
+    let r = rig
+        .client()
+        .await
+        .send_mail(
+            false,
+            "s@example.org",
+            &["spam-report@example.com"],
+            &report_of("zqxv vkrt again", &[spammy(5)]),
+        )
+        .await;
+    assert!(r.starts_with("250 2.7.0"), "{r}");
+    assert_eq!(store.totals("s@example.org").await.unwrap(), (1, 0));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(store.totals("").await.unwrap(), (1, 1));
     rig.stop().await;
 }
 

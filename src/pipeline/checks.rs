@@ -49,6 +49,9 @@ pub struct CheckRequest {
     pub sender: String,
     /// Recipients with their own Bayes store (`bayes_per_user`), by user name, each once.
     pub bayes_users: Vec<String>,
+    /// Do not autolearn this message (a report: what it carries is learned on its own, the
+    /// wrapper must not be).
+    pub no_autolearn: bool,
 }
 
 impl CheckRequest {
@@ -343,7 +346,11 @@ impl Checks {
         }
         let mut spam = spam_result(outcomes.first(), &scanned.spam);
         if let Some(s) = spam.as_mut().filter(|_| !outcomes.is_empty()) {
-            s.autolearn = self.autolearn(outcomes.first(), learnable);
+            s.autolearn = if req.no_autolearn {
+                "no".into()
+            } else {
+                self.autolearn(outcomes.first(), learnable)
+            };
         }
         let spam_per_user = req
             .bayes_users

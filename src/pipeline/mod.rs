@@ -265,6 +265,10 @@ impl Pipeline {
                 req.bayes_users.push(u.clone());
             }
         }
+        req.no_autolearn = env
+            .recipients
+            .iter()
+            .any(|r| report::class_of(&r.address, &st.cfg.spam).is_some());
         let results = match st.checks.run(Arc::clone(&spool), &req).await {
             Ok((results, _decoded)) => results,
             Err(e) => {
@@ -363,7 +367,7 @@ impl Pipeline {
                 continue;
             };
             let reply = match st.checks.bayes_store() {
-                Some(store) if mp.policy.originating => {
+                Some(store) if mp.policy.originating && !env.mail_from.is_empty() => {
                     let user =
                         crate::spam::bayes::user_of(&env.mail_from, &mp.policy.recipient_delimiter);
                     match report::learn(&store, &user, class, Arc::clone(&spool)).await {
@@ -390,6 +394,7 @@ impl Pipeline {
                         }
                     }
                 }
+                // Reports train the sender's own store: from our users, with a sender.
                 _ => Reply::new(554, "5.7.1", "Reports are taken from local users only"),
             };
             verdicts[i] = report::verdict(&verdicts[i], reply);

@@ -22,7 +22,8 @@ pub struct SpamConfig {
     pub max_size: usize,
     /// Stop a scan once the score cannot drop below the highest kill level of the message's
     /// recipients whatever the remaining rules do. The X-Spam-Status tests list is then
-    /// shorter; off gives every hit.
+    /// shorter; off gives every hit. Autolearning (a Bayes store with `bayes_auto_learn`)
+    /// needs whole scans and turns it off.
     pub early_stop: bool,
     /// A spamd (SPAMC/1.5) listener for spamc clients, `127.0.0.1:783` style; empty for none.
     pub spamd_listen: String,
