@@ -5,8 +5,8 @@
 //!   capitals carry meaning (`FREE` stays apart from `free`), 3 to 15 bytes; a longer word
 //!   becomes a skip token `sk:` + its first 7 bytes, as a long token is mostly noise;
 //! - header tokens with the field as prefix (`HFrom:joe`), from the fields that say something
-//!   about the sender and the sending software; Received fields give their addresses and
-//!   host names only; Message-ID, the address fields and the mailer fields are grouped
+//!   about the sender and the sending software; the two Received fields nearest the sender
+//!   give their addresses and host names (the hops above are the receiving site's own); Message-ID, the address fields and the mailer fields are grouped
 //!   (`*m`, `*F`, `*x`) so that one mailer's spelling of a field name does not split them;
 //! - URLs: each host name and its parent domains (`D:example.com`), and the URL's path words;
 //! - Chinese, Japanese and Korean text, written without word spaces, as overlapping pairs of
@@ -148,8 +148,19 @@ pub fn tokens(view: &MessageView) -> BTreeSet<String> {
         }
     }
     for (field, prefix) in FIELDS {
-        let Some(v) = view.header(&format!("{field}:raw")) else {
-            continue;
+        let v = if *field == "Received" {
+            // The two hops nearest the sender, as SpamAssassin's Bayes: the ones above are
+            // the same for every message a site receives (its own relays) and teach nothing.
+            let all = view.headers.raw_values("Received");
+            if all.is_empty() {
+                continue;
+            }
+            all[all.len().saturating_sub(2)..].join(" ")
+        } else {
+            let Some(v) = view.header(&format!("{field}:raw")) else {
+                continue;
+            };
+            v
         };
         let mut n = 0;
         for w in words(&v) {
