@@ -579,3 +579,40 @@ async fn spamc_learn_tells_our_bayes_store() {
     assert_ne!(code, 0, "{out}");
     running.stop().await;
 }
+
+/// A Redis store that does not answer makes mail wait too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_redis_store_makes_mail_wait() {
+    let rig = Rig::start_with(SinkMode::Accept, false, |c| {
+        spam_on(c);
+        c.spam.bayes_store = format!("redis://127.0.0.1:{}/0", free_port());
+        c.spam.bayes_min_learned = 1;
+    })
+    .await;
+    let r = send(&rig, &message("lunch", "See you at noon.")).await;
+    assert!(r.starts_with("451 4.3.0"), "{r}");
+    assert!(rig.sink.received().is_empty());
+    rig.stop().await;
+}
+
+/// The filter's purge (what its timer runs) applies `[spam]`'s bounds to every user's store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_filter_purges_its_store() {
+    use amavisd::spam::bayes::store::{SharedStore, TokenStore};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("bayes.sqlite").display());
+    train_site(&url).await;
+    let store = SharedStore::open(&url).await.unwrap();
+    let held = store.token_count("").await.unwrap();
+    assert!(held > 10, "{held}");
+    let u = url.clone();
+    let rig = Rig::start_with(SinkMode::Accept, false, move |c| {
+        bayes_on(c, u);
+        c.spam.bayes_max_tokens = 10;
+    })
+    .await;
+    let (users, removed) = rig.server.purge_bayes().await.expect("a store").unwrap();
+    assert_eq!((users, removed), (1, held - 10));
+    assert_eq!(store.token_count("").await.unwrap(), 10);
+    rig.stop().await;
+}

@@ -57,6 +57,12 @@ impl Running {
         apply(&self.pipeline, &self.config, cfg)
     }
 
+    /// Purges the Bayes store now, as the timer does every `spam.bayes_purge_interval`;
+    /// (users, tokens removed), or `None` without a store.
+    pub async fn purge_bayes(&self) -> Option<Result<(u64, u64), String>> {
+        self.pipeline.purge_bayes().await
+    }
+
     /// Reads `path` and reloads, the reading and compiling (rules take a second) on the
     /// blocking pool so sessions keep being served meanwhile.
     pub async fn reload_from(&self, path: &Path) -> Result<(), ConfigError> {
