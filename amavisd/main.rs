@@ -1,4 +1,5 @@
-//! `amavisd [-c FILE] foreground|start|stop|reload|status`
+//! `amavisd [-c FILE] foreground|start|stop|reload|status|init-db`
+//! `amavisd convert-config AMAVISD.CONF...` (TOML on stdout, what was not converted on stderr)
 //!
 //! Exit codes follow LSB init scripts: 0 ok, 1 error, 3 not running (status).
 
@@ -27,6 +28,9 @@ struct Args {
     /// What to do.
     #[arg(value_enum, default_value_t = Action::Foreground)]
     action: Action,
+    /// convert-config: the amavisd-new configuration files, in the order amavisd-new reads
+    /// them (amavisd.conf, or the conf.d files).
+    files: Vec<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -43,10 +47,16 @@ enum Action {
     Status,
     /// Create the SQL tables ([sql] url) that are missing, and exit.
     InitDb,
+    /// Write the TOML for an amavisd-new configuration (amavisd.conf) to stdout.
+    ConvertConfig,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Reads amavisd-new's files, not ours: before our configuration is loaded.
+    if let Action::ConvertConfig = args.action {
+        return convert_config(&args.files);
+    }
     let cfg = match Config::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
@@ -55,6 +65,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match args.action {
+        Action::ConvertConfig => return convert_config(&args.files),
         Action::Foreground => {
             init_logging(&cfg);
             let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -105,6 +116,34 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `amavisd convert-config FILE...`: TOML on stdout, the settings not converted on stderr.
+fn convert_config(files: &[PathBuf]) -> ExitCode {
+    if files.is_empty() {
+        eprintln!("amavisd: convert-config needs the amavisd-new configuration file(s)");
+        return ExitCode::from(1);
+    }
+    let mut sources = Vec::new();
+    for f in files {
+        match std::fs::read(f) {
+            Ok(b) => sources.push(String::from_utf8_lossy(&b).into_owned()),
+            Err(e) => {
+                eprintln!("amavisd: {}: {e}", f.display());
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let out = amavisd::config::convert::convert(&sources);
+    print!("{}", out.toml);
+    if !out.unconverted.is_empty() {
+        eprintln!(
+            "amavisd: not converted ({}): {}",
+            out.unconverted.len(),
+            out.unconverted.join(" ")
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 /// `amavisd init-db`: the schema of sql/*.sql for the configured database.

@@ -6,9 +6,11 @@
 //! of the file is wrong. Semantic checks (a limit of zero, a malformed `forward_method`) happen in
 //! [`Config::validate`] after serde has accepted the shapes.
 
+pub mod convert;
 mod error;
 mod forward;
 mod limits;
+pub mod perl_conf;
 
 pub use error::ConfigError;
 pub use forward::{ForwardMethod, ForwardTarget};

@@ -185,6 +185,15 @@ impl Policies {
         })
     }
 
+    /// The settings with bank `name` alone loaded over `[policy]` (for tools and tests);
+    /// `None` for an unknown bank.
+    pub fn bank(&self, name: &str) -> Option<Policy> {
+        let b = self.banks.get(name)?;
+        let mut t = self.base.clone();
+        overlay(&mut t, b);
+        to_policy(&t).ok()
+    }
+
     /// The banks for a message, by socket, client address and sender, and their settings.
     pub fn for_message(&self, client: &ClientInfo, sender: &str) -> MessagePolicy {
         let mut names: Vec<String> = Vec::new();
