@@ -78,6 +78,7 @@ fn a_sites_amavisd_conf_converts() {
     let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/convert/amavisd.conf");
     let (toml, stderr, cfg) = convert(&[conf]);
     assert_eq!(cfg.myhostname, "mx1.example.com");
+    assert_eq!(cfg.user, "amavis");
     assert_eq!(cfg.mynetworks, ["127.0.0.0/8", "[::1]", "192.0.2.0/24"]);
     assert_eq!(cfg.policy.local_domains, [".example.com", "example.net"]);
     let ports: Vec<&str> = cfg
@@ -118,7 +119,7 @@ fn a_sites_amavisd_conf_converts() {
         "$policy_bank{'ORIGINATING'}{forward_method}",
         "@spam_lovers_maps",
         "@av_scanners",
-        "$daemon_user",
+        "$max_servers",
     ] {
         assert!(stderr.contains(name), "{name} not listed: {stderr}");
     }

@@ -197,3 +197,74 @@ fn init_db_creates_the_tables() {
     assert_eq!(code, 1);
     assert!(out.contains("sql.url"), "{out}");
 }
+
+/// Started as root with `user = "nobody"`: the daemon binds, hands its folders and sockets to
+/// nobody, drops root for good (all four uids), and still passes mail, logs it to SQLite and
+/// stops cleanly. Needs root, as CI runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drops_to_the_configured_user() {
+    use amavisd::server::privileges;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    assert_eq!(
+        privileges::current_uid(),
+        0,
+        "this test starts amavisd as root (CI runs as root)"
+    );
+    let nobody = privileges::lookup("nobody", "").expect("user nobody");
+    let sink = Sink::new(SinkMode::Accept, true);
+    let (sink_port, sink_task) = sink.spawn().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // nobody must be able to reach the folders inside.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let port = free_port();
+    let cfg = write_config(dir.path(), port, sink_port, "user = \"nobody\"");
+    let (code, text) = amavisd(&cfg, "start");
+    let _stop = StopOnDrop(cfg.clone());
+    assert_eq!(code, 0, "{text}");
+    let pid = std::fs::read_to_string(dir.path().join("amavisd.pid"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let log_path = dir.path().join("amavisd.log");
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(
+        eventually(|| log().contains("running as user \"nobody\"")).await,
+        "{}",
+        log()
+    );
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uids = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(|u| u.parse::<u32>().unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(uids, vec![nobody.uid; 4], "{status}");
+    // Its folders and its release socket are nobody's; the socket is 0660.
+    let owner = |p: &str| std::fs::metadata(dir.path().join(p)).unwrap().uid();
+    assert_eq!(owner("tmp"), nobody.uid);
+    assert_eq!(owner("quarantine"), nobody.uid);
+    assert_eq!(owner("amavisd.sock"), nobody.uid);
+    let mode = std::fs::metadata(dir.path().join("amavisd.sock"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o660);
+    // Mail still passes, and is logged to SQLite by nobody.
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut c = Client::connect(addr).await;
+    let r = c
+        .send_mail(false, "s@example.org", &["u@example.com"], SIMPLE)
+        .await;
+    assert!(r.starts_with("250 2.0.0"), "{r}\n{}", log());
+    assert_eq!(owner("amavisd.sqlite"), nobody.uid);
+    let (code, text) = amavisd(&cfg, "stop");
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        !dir.path().join("amavisd.pid").exists(),
+        "removed by nobody"
+    );
+    sink_task.abort();
+}

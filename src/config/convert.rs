@@ -38,6 +38,8 @@ const GLOBAL: &[(&str, &str, Kind)] = &[
     ("notify_method", "notify_method", Kind::Str),
     ("TEMPBASE", "tempdir", Kind::Str),
     ("pid_file", "pid_file", Kind::Str),
+    ("daemon_user", "user", Kind::Str),
+    ("daemon_group", "group", Kind::Str),
     ("QUARANTINEDIR", "quarantine.directory", Kind::Str),
     (
         "quarantine_subdir_levels",

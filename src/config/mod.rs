@@ -143,6 +143,11 @@ pub struct Config {
     pub tempdir: PathBuf,
     /// The daemon writes its process id here; `stop`, `reload` and `status` read it.
     pub pid_file: PathBuf,
+    /// Run as this user once the sockets are bound (amavisd-new's `$daemon_user`); empty:
+    /// as whoever started us.
+    pub user: String,
+    /// ... and this group (`$daemon_group`); empty: the user's primary group.
+    pub group: String,
     /// Inbound limits.
     pub limits: Limits,
     /// Outbound (reinjection) limits and connection cache.
@@ -195,6 +200,8 @@ impl Default for Config {
             notify_method: String::new(),
             tempdir: PathBuf::from("var/tmp"),
             pid_file: PathBuf::from("var/amavisd.pid"),
+            user: String::new(),
+            group: String::new(),
             limits: Limits::default(),
             forward: ForwardLimits::default(),
             decode: crate::decode::Limits::default(),

@@ -29,6 +29,8 @@ pub enum ServerError {
     Signal(std::io::Error),
     #[error("cannot start the daemon: {0}")]
     Spawn(String),
+    #[error("cannot run as the configured user: {0}")]
+    Privileges(String),
     #[error("process {pid} did not stop within {secs} s")]
     StopTimeout { pid: i32, secs: u64 },
 }

@@ -6,6 +6,7 @@
 
 mod control;
 mod error;
+pub mod privileges;
 
 pub use control::{alive, read_pid, reload, start_daemon, status, stop};
 pub use error::ServerError;
@@ -187,9 +188,34 @@ pub async fn run_foreground(path: &Path) -> Result<(), ServerError> {
     {
         return Err(ServerError::AlreadyRunning { pid, pid_file });
     }
+    privileges::set_umask();
+    let account = match cfg.user.as_str() {
+        "" => None,
+        user => Some(privileges::lookup(user, &cfg.group)?),
+    };
+    if let Some(a) = account
+        && privileges::current_uid() != 0
+        && privileges::current_uid() != a.uid
+    {
+        return Err(ServerError::Privileges(format!(
+            "start as root to run as user {:?}",
+            cfg.user
+        )));
+    }
+    let writable = cfg.clone();
     let running = start(cfg).await?;
     write_pid(&pid_file)?;
     let _pid_guard = PidFile(pid_file);
+    if let Some(a) = account.filter(|a| a.uid != privileges::current_uid()) {
+        privileges::prepare(&writable, a)?;
+        privileges::drop_to(a)?;
+        tracing::info!(
+            "running as user {:?} (uid {}, gid {})",
+            writable.user,
+            a.uid,
+            a.gid
+        );
+    }
     tracing::info!("amavisd-rs started, listening on {:?}", running.addrs);
     let sig = |k| signal(k).map_err(ServerError::Signal);
     let (mut term, mut int, mut hup) = (
