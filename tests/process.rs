@@ -268,3 +268,32 @@ async fn drops_to_the_configured_user() {
     );
     sink_task.abort();
 }
+
+/// The shipped systemd unit passes `systemd-analyze verify` (with ExecStart pointed at the
+/// binary just built); .ci/run installs systemd for it.
+#[test]
+fn the_systemd_unit_verifies() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/systemd/amavisd-rs.service"),
+    )
+    .unwrap();
+    assert!(unit.contains("ExecStart=/usr/local/bin/amavisd "));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("amavisd-rs.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/amavisd ", &format!("{BIN} ")),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze (apt-get install systemd; .ci/run does)");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        !text.contains("amavisd-rs.service"),
+        "warnings about the unit: {text}"
+    );
+}
