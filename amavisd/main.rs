@@ -97,7 +97,10 @@ fn main() -> ExitCode {
             }
         },
         Action::Status => match server::status(&cfg) {
-            Ok(pid) => Ok(format!("amavisd is running, pid {pid}")),
+            Ok(pid) => Ok(match server::live_status(&cfg) {
+                Ok(live) => format!("amavisd is running, pid {pid}; {live}"),
+                Err(e) => format!("amavisd is running, pid {pid} ({e})"),
+            }),
             Err(e) => {
                 println!("{e}");
                 return ExitCode::from(3);

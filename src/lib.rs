@@ -41,4 +41,5 @@ pub mod smtp_in;
 pub mod smtp_out;
 pub mod spam;
 pub mod sql_log;
+pub mod stats;
 pub mod verdict;

@@ -297,3 +297,81 @@ fn the_systemd_unit_verifies() {
         "warnings about the unit: {text}"
     );
 }
+
+/// `[metrics] listen`: Prometheus scrapes the counters over HTTP; `amavisd status` shows the
+/// session in flight (stage, age, client, size) and the counters since start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_endpoint_and_live_status() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sink = Sink::new(SinkMode::Accept, true);
+    let (sink_port, sink_task) = sink.spawn().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (port, metrics_port) = (free_port(), free_port());
+    let cfg = write_config(dir.path(), port, sink_port, "");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        "[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n"
+    ));
+    std::fs::write(&cfg, text).unwrap();
+    let (code, out) = amavisd(&cfg, "start");
+    let _stop = StopOnDrop(cfg.clone());
+    assert_eq!(code, 0, "{out}");
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut c = Client::connect(addr).await;
+    let r = c
+        .send_mail(false, "s@example.org", &["u@example.com"], SIMPLE)
+        .await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+
+    let scrape = || async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", metrics_port))
+            .await
+            .expect("metrics endpoint");
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).await.unwrap();
+        body
+    };
+    let body = scrape().await;
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    for want in [
+        "amavisd_recipients_total{category=\"clean\",destiny=\"pass\"} 1",
+        "amavisd_messages_total{reply=\"2xx\"} 1",
+        "amavisd_stage_seconds_bucket{stage=\"checks\",le=",
+        "amavisd_stage_seconds_count{stage=\"forward\"} 1",
+        "amavisd_bytes_in_total ",
+        "amavisd_bytes_out_total ",
+        "amavisd_sessions_in_flight 1",
+    ] {
+        assert!(body.contains(want), "missing {want}:\n{body}");
+    }
+
+    // A message half-sent: status shows its session receiving.
+    let mut busy = Client::connect(addr).await;
+    busy.cmd("EHLO x").await;
+    busy.cmd("MAIL FROM:<s@example.org>").await;
+    busy.cmd("RCPT TO:<u@example.com>").await;
+    busy.cmd("DATA").await;
+    busy.send(b"Subject: in flight\r\n\r\nsome text\r\n").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let cfg2 = cfg.clone();
+    let (code, out) = tokio::task::spawn_blocking(move || amavisd(&cfg2, "status"))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 sessions in flight"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("receiving") && l.contains("127.0.0.1")),
+        "{out}"
+    );
+    assert!(
+        out.contains("amavisd_recipients_total{category=\"clean\",destiny=\"pass\"} 1"),
+        "{out}"
+    );
+    busy.send(b".\r\n").await;
+    assert!(busy.reply().await.starts_with("250"));
+    sink_task.abort();
+}

@@ -160,6 +160,8 @@ pub struct Config {
     pub av: crate::av::AvConfig,
     /// The embedded spam engine.
     pub spam: crate::spam::SpamConfig,
+    /// The Prometheus endpoint.
+    pub metrics: crate::stats::MetricsConfig,
     /// What happens to checked mail (destinies, lovers, bypasses, spam levels, tags ...).
     pub policy: crate::policy_bank::Policy,
     /// Policy banks: tables of `[policy]` keys that override them.
@@ -208,6 +210,7 @@ impl Default for Config {
             banned: crate::banned::BannedConfig::default(),
             av: crate::av::AvConfig::default(),
             spam: crate::spam::SpamConfig::default(),
+            metrics: crate::stats::MetricsConfig::default(),
             policy: crate::policy_bank::Policy::default(),
             policy_bank: BTreeMap::new(),
             policy_bank_select: Vec::new(),
@@ -293,6 +296,9 @@ impl Config {
         if self.listen.is_empty() {
             return Err(bad("listen", "at least one listener is needed".into()));
         }
+        self.metrics
+            .address()
+            .map_err(|e| bad("metrics.listen", e))?;
         for (i, l) in self.listen.iter().enumerate() {
             match (&l.inet, &l.unix) {
                 (Some(a), None) => {

@@ -39,6 +39,21 @@ impl Category {
         }
     }
 
+    /// The label value in metrics (`clean`, `bad_header`, `virus`).
+    pub fn metric_name(self) -> &'static str {
+        match self {
+            Category::Virus => "virus",
+            Category::Banned => "banned",
+            Category::Unchecked => "unchecked",
+            Category::Spam => "spam",
+            Category::Spammy => "spammy",
+            Category::BadHeader => "bad_header",
+            Category::Oversized => "oversized",
+            Category::Mta => "mta_blocked",
+            Category::Clean => "clean",
+        }
+    }
+
     /// The name in the log line (`INFECTED`, `BAD-HEADER-7`, `UNCHECKED-ENCRYPTED`).
     pub fn log_name(self, minor: u8) -> String {
         match (self, minor) {
@@ -74,6 +89,17 @@ pub enum Destiny {
 }
 
 impl Destiny {
+    /// The label value in metrics (`pass`, `discard` ..., as in the configuration).
+    pub fn metric_name(self) -> &'static str {
+        match self {
+            Destiny::Pass => "pass",
+            Destiny::Discard => "discard",
+            Destiny::Bounce => "bounce",
+            Destiny::Reject => "reject",
+            Destiny::Tempfail => "tempfail",
+        }
+    }
+
     /// The word in the log line's `{...}` (`Discarded`, `Relayed`).
     pub fn log_word(self) -> &'static str {
         match self {

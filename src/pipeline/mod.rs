@@ -205,6 +205,7 @@ impl Pipeline {
                 }
                 Err(e) => {
                     // amavisd-new defers mail whose recipient settings cannot be read.
+                    crate::stats::sql_error();
                     tracing::error!("({am_id}) SQL lookup for <{}>: {e}", r.address);
                     let reply = Reply::new(
                         451,
@@ -238,6 +239,7 @@ impl Pipeline {
             };
             if let Err(e) = store.log_start(&start).await {
                 // A site that logs to SQL relies on every message being there: wait.
+                crate::stats::sql_error();
                 tracing::error!("({am_id}) {e}");
                 let r = Reply::new(
                     451,
@@ -248,6 +250,7 @@ impl Pipeline {
                 return Outcome::uniform(r, nrcpt);
             }
         }
+        crate::stats::stage("policy", started.elapsed());
         let mut req = CheckRequest::for_policies(policies.iter().map(|p| p.as_ref()));
         req.sender = env.mail_from.clone();
         // Recipients with their own Bayes store over the site's.
@@ -269,7 +272,11 @@ impl Pipeline {
             .recipients
             .iter()
             .any(|r| report::class_of(&r.address, &st.cfg.spam).is_some());
-        let results = match st.checks.run(Arc::clone(&spool), &req).await {
+        crate::stats::sessions::stage("checks");
+        let checks_began = Instant::now();
+        let checked = st.checks.run(Arc::clone(&spool), &req).await;
+        crate::stats::stage("checks", checks_began.elapsed());
+        let results = match checked {
             Ok((results, _decoded)) => results,
             Err(e) => {
                 tracing::error!("({am_id}) checks failed: {e}");
@@ -286,6 +293,7 @@ impl Pipeline {
             let _ = hits.set(s.score);
         }
         if let VirusScan::Failed { reason } = &results.virus {
+            crate::stats::scanner_error();
             tracing::warn!("({am_id}) virus scan failed: {reason}");
         }
         let input = MessageInput {
@@ -337,9 +345,12 @@ impl Pipeline {
                     end.quar_loc = q.quar_loc.clone();
                 }
                 // The message's fate is settled: a failure here can only be logged.
+                let began = Instant::now();
                 if let Err(e) = store.log_end(&ids.mail_id, &end, &rows).await {
+                    crate::stats::sql_error();
                     tracing::error!("({am_id}) cannot complete the SQL log: {e}");
                 }
+                crate::stats::stage("sql_log", began.elapsed());
             }
         };
         // The whole message waits: logged, and the same 4xx for every recipient.
@@ -411,8 +422,13 @@ impl Pipeline {
             return wait(r, &verdicts).await;
         }
 
+        for v in &verdicts {
+            crate::stats::recipient(v.category.metric_name(), v.destiny.metric_name());
+        }
         // Blocked copies are kept before anyone hears 250: a copy that cannot be stored makes
         // the message wait.
+        crate::stats::sessions::stage("quarantine");
+        let quarantine_began = Instant::now();
         let stored = match self
             .quarantine(
                 &st,
@@ -436,6 +452,7 @@ impl Pipeline {
                 return wait(r, &verdicts).await;
             }
         };
+        crate::stats::stage("quarantine", quarantine_began.elapsed());
         if stored.is_some() {
             for (i, v) in verdicts.iter_mut().enumerate() {
                 if v.destiny == Destiny::Pass && local[i] {
@@ -469,6 +486,8 @@ impl Pipeline {
             }
         }
         let via = st.forwarder.method().to_string();
+        crate::stats::sessions::stage("forward");
+        let forward_began = Instant::now();
         let mut queued_as = None;
         let mut next_hop: Vec<Option<Reply>> = vec![None; nrcpt];
         for (key, members) in &groups {
@@ -507,6 +526,7 @@ impl Pipeline {
             };
             match st.forwarder.deliver(&out).await {
                 Ok(d) => {
+                    crate::stats::bytes_out(spool.len());
                     queued_as = queued_as.or(d.queued_as);
                     for (&i, r) in members.iter().zip(d.replies) {
                         next_hop[i] = Some(r.clone());
@@ -529,6 +549,7 @@ impl Pipeline {
                 }
             }
         }
+        crate::stats::stage("forward", forward_began.elapsed());
         let outcomes: Vec<RcptOutcome> = outcomes
             .into_iter()
             .map(|o| {
@@ -959,6 +980,13 @@ impl crate::release::ReleaseHandler for Pipeline {
     ) -> impl Future<Output = crate::release::Attrs> + Send {
         let st = self.state.load_full();
         async move {
+            if req.get("request") == Some("status") {
+                let mut a = crate::release::Attrs::default();
+                for (n, v) in crate::stats::status_attrs() {
+                    a.push(n, v);
+                }
+                return a;
+            }
             let bayes = st.checks.bayes_store();
             let ctx = crate::release::ReleaseContext {
                 bayes: bayes
@@ -977,7 +1005,10 @@ impl crate::release::ReleaseHandler for Pipeline {
 }
 
 impl MessageHandler for Pipeline {
-    fn handle(&self, envelope: Envelope, spool: Spool) -> impl Future<Output = Outcome> + Send {
-        self.process(envelope, spool)
+    async fn handle(&self, envelope: Envelope, spool: Spool) -> Outcome {
+        let began = Instant::now();
+        let outcome = self.process(envelope, spool).await;
+        crate::stats::stage("total", began.elapsed());
+        outcome
     }
 }

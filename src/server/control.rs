@@ -68,6 +68,68 @@ pub fn status(cfg: &Config) -> Result<i32, ServerError> {
     running_pid(cfg)
 }
 
+/// The running daemon's own account of itself (sessions in flight, counters), asked over
+/// its release socket (`request=status`), as lines for `amavisd status`.
+pub fn live_status(cfg: &Config) -> Result<String, ServerError> {
+    use std::io::{BufRead, BufReader, Write};
+    let fail = |e: std::io::Error| ServerError::Spawn(format!("status: {e}"));
+    let timeout = Some(std::time::Duration::from_secs(5));
+    let lines: Vec<String> = if !cfg.release.unix.as_os_str().is_empty() {
+        let mut s = std::os::unix::net::UnixStream::connect(&cfg.release.unix).map_err(fail)?;
+        s.set_read_timeout(timeout).map_err(fail)?;
+        s.write_all(b"request=status\r\n\r\n").map_err(fail)?;
+        read_attrs(BufReader::new(s)).map_err(fail)?
+    } else if !cfg.release.inet.is_empty() {
+        let mut s = std::net::TcpStream::connect(&cfg.release.inet).map_err(fail)?;
+        s.set_read_timeout(timeout).map_err(fail)?;
+        s.write_all(b"request=status\r\n\r\n").map_err(fail)?;
+        read_attrs(BufReader::new(s)).map_err(fail)?
+    } else {
+        return Err(ServerError::Spawn(
+            "status: no release socket is configured ([release] unix or inet)".into(),
+        ));
+    };
+    fn read_attrs(r: impl BufRead) -> std::io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        for line in r.lines() {
+            let line = line?;
+            if line.trim().is_empty() {
+                break;
+            }
+            out.push(line);
+        }
+        Ok(out)
+    }
+    let mut uptime = String::new();
+    let mut sessions = Vec::new();
+    let mut counters = Vec::new();
+    for l in &lines {
+        match crate::release::ampdp::parse_line(l) {
+            Some((n, v)) if n == "uptime" => uptime = v,
+            Some((n, v)) if n == "session" => sessions.push(v),
+            Some((n, v)) if n == "counter" => counters.push(v),
+            _ => {}
+        }
+    }
+    let mut out = format!("up {uptime} s; {} sessions in flight\n", sessions.len());
+    if !sessions.is_empty() {
+        out.push_str("  id      stage         age s  client           size\n");
+        for s in &sessions {
+            let f: Vec<&str> = s.split(' ').collect();
+            if let [id, stage, age, client, size] = f.as_slice() {
+                out.push_str(&format!(
+                    "  #{id:<6} {stage:<12} {age:>6}  {client:<15} {size:>8}\n"
+                ));
+            }
+        }
+    }
+    out.push_str("counters since start:\n");
+    for c in &counters {
+        out.push_str(&format!("  {c}\n"));
+    }
+    Ok(out)
+}
+
 /// Starts `amavisd -c CONFIG foreground` detached (new session, stdin closed, output appended to
 /// `log.file`) and waits until it has written its pid file.
 pub fn start_daemon(config_path: &Path, cfg: &Config) -> Result<i32, ServerError> {

@@ -8,7 +8,7 @@ mod control;
 mod error;
 pub mod privileges;
 
-pub use control::{alive, read_pid, reload, start_daemon, status, stop};
+pub use control::{alive, live_status, read_pid, reload, start_daemon, status, stop};
 pub use error::ServerError;
 
 use crate::config::{Config, ConfigError};
@@ -102,6 +102,8 @@ pub async fn start(cfg: Config) -> Result<Running, ServerError> {
         source: e,
     })?;
     let cfg = Arc::new(cfg);
+    crate::stats::install(cfg.metrics.address().ok().flatten())
+        .map_err(|e| ServerError::Bind(std::io::Error::other(e.to_string())))?;
     let pipeline = Arc::new(Pipeline::new(Arc::clone(&cfg))?);
     let listeners = bind_all(&cfg).await.map_err(ServerError::Bind)?;
     let addrs = listeners.local_addrs();

@@ -158,8 +158,9 @@ async fn accept_loop<H: MessageHandler>(bound: Bound, ctx: AcceptCtx<H>) {
                     ctx.shutdown.clone(),
                 );
                 let done = ctx.done.clone();
+                let peer = session.client_addr();
                 tokio::spawn(async move {
-                    session.run().await;
+                    crate::stats::sessions::run(peer, session.run()).await;
                     drop(permit);
                     drop(done);
                 });

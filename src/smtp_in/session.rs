@@ -96,6 +96,13 @@ where
         self.client.xforward = XForward::default();
     }
 
+    /// The peer as `amavisd status` names the session's client (`unix` on a unix socket).
+    pub fn client_addr(&self) -> String {
+        self.client
+            .peer
+            .map_or_else(|| "unix".to_string(), |p| p.ip().to_string())
+    }
+
     /// Runs the session to its end: QUIT, client gone, timeout, error limit or shutdown.
     pub async fn run(mut self) {
         let banner = format!("{} ESMTP amavisd-rs service ready", self.set.hostname);
@@ -329,7 +336,9 @@ where
         if let Some(size) = declared {
             spool.size_hint(size);
         }
+        crate::stats::sessions::stage("receiving");
         let read = self.read_body(&mut spool, max).await;
+        crate::stats::sessions::stage("idle");
         let protocol = self.protocol.unwrap_or(Protocol::Smtp);
         let nrcpt = self.rcpts.len();
         let refuse_all = |this: &mut Self, r: Reply| {
@@ -376,7 +385,12 @@ where
             protocol,
             received_at: SystemTime::now(),
         };
+        crate::stats::bytes_in(spool.len());
+        crate::stats::sessions::message(spool.len(), envelope.client.xforward.addr.as_deref());
         let outcome = self.dispatch(envelope, spool, nrcpt).await;
+        crate::stats::sessions::message(0, None);
+        crate::stats::sessions::stage("idle");
+        crate::stats::message(outcome.message.code);
         match protocol {
             Protocol::Smtp => self.conn.reply(&outcome.message),
             Protocol::Lmtp => outcome
