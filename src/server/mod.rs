@@ -13,13 +13,13 @@ pub use error::ServerError;
 
 use crate::config::{Config, ConfigError};
 use crate::pipeline::Pipeline;
-use crate::smtp_in::{bind_all, serve};
+use crate::smtp_in::{Rebind, bind_all, bind_new, serve};
 use arc_swap::ArcSwap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 /// A server running in this process.
 pub struct Running {
@@ -33,6 +33,8 @@ pub struct Running {
     task: tokio::task::JoinHandle<()>,
     config: Arc<ArcSwap<Config>>,
     pipeline: Arc<Pipeline>,
+    /// Hands a reload's listener changes to the serve loop.
+    rebind: mpsc::UnboundedSender<Rebind>,
 }
 
 impl Running {
@@ -55,7 +57,7 @@ impl Running {
     /// Applies a new configuration to sessions and messages that start from now on. When its
     /// scanners or rules cannot be built, the running configuration stays.
     pub fn reload(&self, cfg: Config) -> Result<(), ConfigError> {
-        apply(&self.pipeline, &self.config, cfg)
+        apply(&self.pipeline, &self.config, &self.rebind, cfg)
     }
 
     /// Purges the Bayes store now, as the timer does every `spam.bayes_purge_interval`;
@@ -67,30 +69,61 @@ impl Running {
     /// Reads `path` and reloads, the reading and compiling (rules take a second) on the
     /// blocking pool so sessions keep being served meanwhile.
     pub async fn reload_from(&self, path: &Path) -> Result<(), ConfigError> {
-        let (pipeline, config, path) = (
+        let (pipeline, config, rebind, path) = (
             Arc::clone(&self.pipeline),
             Arc::clone(&self.config),
+            self.rebind.clone(),
             path.to_path_buf(),
         );
-        tokio::task::spawn_blocking(move || apply(&pipeline, &config, Config::load(&path)?))
-            .await
-            .map_err(|e| ConfigError::Key {
-                file: "(reload)".into(),
-                key: "-".into(),
-                reason: crate::catch_panic::join_error_text(e),
-            })?
+        tokio::task::spawn_blocking(move || {
+            apply(&pipeline, &config, &rebind, Config::load(&path)?)
+        })
+        .await
+        .map_err(|e| ConfigError::Key {
+            file: "(reload)".into(),
+            key: "-".into(),
+            reason: crate::catch_panic::join_error_text(e),
+        })?
     }
 }
 
-fn apply(pipeline: &Pipeline, config: &ArcSwap<Config>, cfg: Config) -> Result<(), ConfigError> {
+/// Takes `cfg`: new listeners are bound first (a socket that cannot be bound refuses the
+/// reload, naming it), then the pipeline is rebuilt (scanners, rules), then the serve loop
+/// swaps its listeners. Sockets kept are never closed; removed ones stop accepting while
+/// their sessions finish.
+fn apply(
+    pipeline: &Pipeline,
+    config: &ArcSwap<Config>,
+    rebind: &mpsc::UnboundedSender<Rebind>,
+    cfg: Config,
+) -> Result<(), ConfigError> {
     let cfg = Arc::new(cfg);
-    if cfg.listen != config.load().listen {
-        tracing::warn!("reload: `listen` changed; restart amavisd to bind the new sockets");
-    }
-    if cfg.spam.spamd_listen != config.load().spam.spamd_listen {
+    let old = config.load_full();
+    let changed = cfg.listen != old.listen;
+    let add = if changed {
+        Some(
+            bind_new(&old.listen, &cfg.listen).map_err(|e| ConfigError::Key {
+                file: "(reload)".into(),
+                key: "listen".into(),
+                reason: e.to_string(),
+            })?,
+        )
+    } else {
+        None
+    };
+    if cfg.spam.spamd_listen != old.spam.spamd_listen {
         tracing::warn!("reload: `spam.spamd_listen` changed; restart amavisd to bind it");
     }
+    if cfg.metrics.listen != old.metrics.listen {
+        tracing::warn!("reload: `metrics.listen` changed; restart amavisd to bind it");
+    }
     pipeline.reload(Arc::clone(&cfg))?;
+    if let Some(add) = add {
+        let _ = rebind.send(Rebind {
+            keep: cfg.listen.clone(),
+            add,
+        });
+    }
     config.store(cfg);
     Ok(())
 }
@@ -130,11 +163,13 @@ pub async fn start(cfg: Config) -> Result<Running, ServerError> {
         tokio::spawn(crate::spam::spamd::serve(listener, rules, rx.clone()));
     }
     tokio::spawn(purge_bayes(Arc::clone(&pipeline), rx.clone()));
+    let (rebind, rebind_rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(serve(
         listeners,
         Arc::clone(&config),
         Arc::clone(&pipeline),
         rx,
+        rebind_rx,
     ));
     Ok(Running {
         addrs,
@@ -144,6 +179,7 @@ pub async fn start(cfg: Config) -> Result<Running, ServerError> {
         task,
         config,
         pipeline,
+        rebind,
     })
 }
 

@@ -5,7 +5,7 @@
 
 use super::MessageHandler;
 use super::session::{Session, SessionSettings};
-use crate::config::{Config, ListenProtocol};
+use crate::config::{Config, ListenProtocol, Listener};
 use crate::message::{ClientInfo, Reply};
 use arc_swap::ArcSwap;
 use std::io;
@@ -15,9 +15,17 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Semaphore, mpsc, watch};
 
-/// Bound sockets, ready to serve.
+/// Bound sockets, ready to serve, each with the `[[listen]]` entry it came from.
 pub struct Listeners {
-    sockets: Vec<(Bound, ListenProtocol)>,
+    sockets: Vec<(Listener, Bound)>,
+}
+
+/// A change of listening sockets on reload: those in `keep` go on serving (their sockets are
+/// never closed, so no connection is refused meanwhile), the others stop accepting (their
+/// sessions in flight finish), and `add` is served from now on.
+pub struct Rebind {
+    pub keep: Vec<Listener>,
+    pub add: Listeners,
 }
 
 enum Bound {
@@ -30,7 +38,7 @@ impl Listeners {
     pub fn local_addrs(&self) -> Vec<std::net::SocketAddr> {
         self.sockets
             .iter()
-            .filter_map(|(b, _)| match b {
+            .filter_map(|(_, b)| match b {
                 Bound::Tcp(l) => l.local_addr().ok(),
                 Bound::Unix(..) => None,
             })
@@ -38,28 +46,43 @@ impl Listeners {
     }
 }
 
-/// Binds every listener in the configuration. A stale unix socket file is replaced.
+/// Binds one `[[listen]]` entry (`None` for an entry with neither address). A stale unix
+/// socket file is replaced. Call within a tokio runtime.
+fn bind_one(l: &Listener) -> io::Result<Option<Bound>> {
+    if let Some(addr) = &l.inet {
+        let named =
+            |e: io::Error| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"));
+        // std's bind (SO_REUSEADDR set, as tokio's) works outside async code: a reload binds
+        // its new sockets on the blocking pool.
+        let std = std::net::TcpListener::bind(addr.as_str()).map_err(named)?;
+        std.set_nonblocking(true).map_err(named)?;
+        return Ok(Some(Bound::Tcp(TcpListener::from_std(std).map_err(named)?)));
+    }
+    if let Some(path) = &l.unix {
+        let _ = std::fs::remove_file(path);
+        let l = UnixListener::bind(path).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot listen on {}: {e}", path.display()),
+            )
+        })?;
+        return Ok(Some(Bound::Unix(l, path.clone())));
+    }
+    Ok(None)
+}
+
+/// Binds every listener in the configuration.
 pub async fn bind_all(cfg: &Config) -> io::Result<Listeners> {
+    bind_new(&[], &cfg.listen)
+}
+
+/// Binds the entries of `new` that are not in `old` (a reload's added listeners).
+pub fn bind_new(old: &[Listener], new: &[Listener]) -> io::Result<Listeners> {
     let mut sockets = Vec::new();
-    for l in &cfg.listen {
-        let bound = if let Some(addr) = &l.inet {
-            let l = TcpListener::bind(addr.as_str())
-                .await
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-            Bound::Tcp(l)
-        } else if let Some(path) = &l.unix {
-            let _ = std::fs::remove_file(path);
-            let l = UnixListener::bind(path).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("cannot listen on {}: {e}", path.display()),
-                )
-            })?;
-            Bound::Unix(l, path.clone())
-        } else {
-            continue;
-        };
-        sockets.push((bound, l.protocol));
+    for l in new.iter().filter(|l| !old.contains(l)) {
+        if let Some(bound) = bind_one(l)? {
+            sockets.push((l.clone(), bound));
+        }
     }
     Ok(Listeners { sockets })
 }
@@ -71,36 +94,74 @@ pub async fn serve<H: MessageHandler>(
     config: Arc<ArcSwap<Config>>,
     handler: Arc<H>,
     mut shutdown: watch::Receiver<bool>,
+    mut rebind: mpsc::UnboundedReceiver<Rebind>,
 ) {
     let max = config.load().limits.max_connections;
     let permits = Arc::new(Semaphore::new(max));
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let sessions_shutdown = shutdown.clone();
+    let spawn = |sockets: Listeners, tasks: &mut Vec<(Listener, tokio::task::JoinHandle<()>)>| {
+        for (l, bound) in sockets.sockets {
+            let ctx = AcceptCtx {
+                config: Arc::clone(&config),
+                handler: Arc::clone(&handler),
+                permits: Arc::clone(&permits),
+                shutdown: sessions_shutdown.clone(),
+                done: done_tx.clone(),
+                proto: l.protocol,
+            };
+            tasks.push((l, tokio::spawn(accept_loop(bound, ctx))));
+        }
+    };
     let mut accept_tasks = Vec::new();
-    for (bound, proto) in listeners.sockets {
-        let ctx = AcceptCtx {
-            config: Arc::clone(&config),
-            handler: Arc::clone(&handler),
-            permits: Arc::clone(&permits),
-            shutdown: shutdown.clone(),
-            done: done_tx.clone(),
-            proto,
-        };
-        accept_tasks.push(tokio::spawn(accept_loop(bound, ctx)));
-    }
-    drop(done_tx);
+    spawn(listeners, &mut accept_tasks);
+    // Once the server's handle is gone no reload can come: stop polling the channel.
+    let mut reloads_open = true;
     while !*shutdown.borrow() {
-        if shutdown.changed().await.is_err() {
-            break;
+        tokio::select! {
+            changed = shutdown.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+            r = rebind.recv(), if reloads_open => {
+                let Some(r) = r else {
+                    reloads_open = false;
+                    continue;
+                };
+                let (kept, gone): (Vec<_>, Vec<_>) =
+                    accept_tasks.into_iter().partition(|(l, _)| r.keep.contains(l));
+                for (l, t) in gone {
+                    t.abort();
+                    let _ = t.await;
+                    tracing::info!("reload: no longer listening on {}", describe(&l));
+                }
+                accept_tasks = kept;
+                for (l, _) in &r.add.sockets {
+                    tracing::info!("reload: now listening on {}", describe(l));
+                }
+                spawn(r.add, &mut accept_tasks);
+            }
         }
     }
-    for t in &accept_tasks {
+    drop(done_tx);
+    for (_, t) in &accept_tasks {
         t.abort();
     }
-    for t in accept_tasks {
+    for (_, t) in accept_tasks {
         let _ = t.await;
     }
     // Every session holds a sender; recv() returns None when the last one is gone.
     let _ = done_rx.recv().await;
+}
+
+/// A listener as the log names it.
+fn describe(l: &Listener) -> String {
+    match (&l.inet, &l.unix) {
+        (Some(a), _) => a.clone(),
+        (_, Some(p)) => p.display().to_string(),
+        _ => "(nothing)".into(),
+    }
 }
 
 struct AcceptCtx<H> {

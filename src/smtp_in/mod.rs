@@ -19,7 +19,7 @@ mod session;
 
 pub use command::{Command, CommandError, parse as parse_command, printable};
 pub use connection::{Connection, ReadError, ReadTimeouts};
-pub use listener::{Listeners, bind_all, serve};
+pub use listener::{Listeners, Rebind, bind_all, bind_new, serve};
 pub use session::{Session, SessionSettings};
 
 use crate::message::{Envelope, Outcome, Spool};
