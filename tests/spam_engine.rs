@@ -259,20 +259,26 @@ async fn bayes_store_reaches_the_headers() {
     rig.stop().await;
 }
 
-/// A Bayes store that cannot answer makes mail wait: 451, nothing delivered.
+/// A Bayes store that cannot answer (PostgreSQL or Redis, nothing listening) makes mail
+/// wait: 451, nothing delivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_bayes_store_makes_mail_wait() {
-    let rig = Rig::start_with(SinkMode::Accept, false, |c| {
-        spam_on(c);
-        // Nothing listens there.
-        c.spam.bayes_store = format!("postgres://postgres@127.0.0.1:{}/test", free_port());
-        c.spam.bayes_min_learned = 1;
-    })
-    .await;
-    let r = send(&rig, &message("lunch", "See you at noon.")).await;
-    assert!(r.starts_with("451 4.3.0"), "{r}");
-    assert!(rig.sink.received().is_empty());
-    rig.stop().await;
+    for url in [
+        format!("postgres://postgres@127.0.0.1:{}/test", free_port()),
+        format!("redis://127.0.0.1:{}/0", free_port()),
+    ] {
+        let u = url.clone();
+        let rig = Rig::start_with(SinkMode::Accept, false, move |c| {
+            spam_on(c);
+            c.spam.bayes_store = u;
+            c.spam.bayes_min_learned = 1;
+        })
+        .await;
+        let r = send(&rig, &message("lunch", "See you at noon.")).await;
+        assert!(r.starts_with("451 4.3.0"), "{url}: {r}");
+        assert!(rig.sink.received().is_empty());
+        rig.stop().await;
+    }
 }
 
 /// The engine with a Bayes store that answers after 3 of each class, spam headers for every
@@ -578,21 +584,6 @@ async fn spamc_learn_tells_our_bayes_store() {
     let (code, out) = spamc(port, &["-L", "spam"], &m).await;
     assert_ne!(code, 0, "{out}");
     running.stop().await;
-}
-
-/// A Redis store that does not answer makes mail wait too.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_redis_store_makes_mail_wait() {
-    let rig = Rig::start_with(SinkMode::Accept, false, |c| {
-        spam_on(c);
-        c.spam.bayes_store = format!("redis://127.0.0.1:{}/0", free_port());
-        c.spam.bayes_min_learned = 1;
-    })
-    .await;
-    let r = send(&rig, &message("lunch", "See you at noon.")).await;
-    assert!(r.starts_with("451 4.3.0"), "{r}");
-    assert!(rig.sink.received().is_empty());
-    rig.stop().await;
 }
 
 /// The filter's purge (what its timer runs) applies `[spam]`'s bounds to every user's store.
