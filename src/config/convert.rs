@@ -448,106 +448,108 @@ pub fn convert(sources: &[String]) -> Converted {
             left(s);
         }
         for (target, v) in &read.items {
-            let done = match target {
-                // Only interpolated into other settings, which carry its value.
-                Target::Scalar(n) if n == "MYHOME" => true,
-                Target::Scalar(n) if n == "inet_socket_bind" => match v {
-                    Value::Str(s) => {
-                        bind = s.clone();
-                        true
-                    }
-                    _ => false,
-                },
-                Target::Scalar(n) if n == "inet_socket_port" => {
-                    let list = match v {
-                        Value::List(items) => items.clone(),
-                        one => vec![one.clone()],
-                    };
-                    ports = list.iter().filter_map(|p| scalar(p, Kind::Int)).collect();
-                    ports.len() == list.len()
-                }
-                Target::Scalar(n) if n == "unix_socketname" => match v {
-                    Value::Str(s) => {
-                        let mut l = Table::new();
-                        l.insert("unix".into(), T::String(s.clone()));
-                        push(&mut root, "listen", T::Table(l));
-                        true
-                    }
-                    _ => false,
-                },
-                Target::Scalar(n) | Target::Array(n) if n == "banned_filename_re" => {
-                    match banned_rules(v) {
-                        Some(rules) => {
-                            set(&mut root, "banned.rule_sets.SITE", T::Array(rules));
-                            set(&mut root, "policy.banned_rules", T::String("SITE".into()));
+            let done = !unresolved(v)
+                && match target {
+                    // Only interpolated into other settings, which carry its value.
+                    Target::Scalar(n) if n == "MYHOME" => true,
+                    Target::Scalar(n) if n == "inet_socket_bind" => match v {
+                        Value::Str(s) => {
+                            bind = s.clone();
                             true
                         }
-                        None => false,
-                    }
-                }
-                Target::Array(n) if n == "mynetworks" || n == "mynetworks_maps" => {
-                    let mut nets = Vec::new();
-                    strings(v, &mut nets) && {
-                        set(
-                            &mut root,
-                            "mynetworks",
-                            T::Array(nets.into_iter().map(T::String).collect()),
-                        );
-                        true
-                    }
-                }
-                Target::Array(n) if n == "storage_sql_dsn" || n == "lookup_sql_dsn" => {
-                    let first = match v {
-                        Value::List(items) => items.first().cloned(),
-                        _ => None,
-                    };
-                    match first.as_ref().and_then(dsn_url) {
-                        Some(url) => {
-                            set(&mut root, "sql.url", T::String(url));
-                            if n == "lookup_sql_dsn" {
-                                set(&mut root, "sql.lookups", T::Boolean(true));
-                            }
-                            true
-                        }
-                        None => false,
-                    }
-                }
-                Target::HashElem(h, port) if h == "interface_policy" => match v {
-                    Value::Str(bank) => match port.parse::<i64>() {
-                        Ok(p) => {
-                            let mut sel = Table::new();
-                            sel.insert("port".into(), T::Integer(p));
-                            sel.insert("bank".into(), T::String(bank.clone()));
-                            push(&mut root, "policy_bank_select", T::Table(sel));
-                            true
-                        }
-                        Err(_) => false,
+                        _ => false,
                     },
-                    _ => false,
-                },
-                Target::HashElem(h, bank) if h == "policy_bank" => match v {
-                    Value::Hash(pairs) => {
-                        let table = ["policy_bank", bank.as_str()];
-                        // An empty bank still exists (MYNETS with no overrides).
-                        set_in(&mut root, &table, T::Table(Table::new()));
-                        for (k, v) in pairs {
-                            if !policy_setting(&mut root, &table, k, v) {
-                                left(format!("$policy_bank{{'{bank}'}}{{{k}}}"));
-                            }
+                    Target::Scalar(n) if n == "inet_socket_port" => {
+                        let list = match v {
+                            Value::List(items) => items.clone(),
+                            one => vec![one.clone()],
+                        };
+                        ports = list.iter().filter_map(|p| scalar(p, Kind::Int)).collect();
+                        ports.len() == list.len()
+                    }
+                    Target::Scalar(n) if n == "unix_socketname" => match v {
+                        Value::Str(s) => {
+                            let mut l = Table::new();
+                            l.insert("unix".into(), T::String(s.clone()));
+                            push(&mut root, "listen", T::Table(l));
+                            true
                         }
-                        true
+                        _ => false,
+                    },
+                    Target::Scalar(n) | Target::Array(n) if n == "banned_filename_re" => {
+                        match banned_rules(v) {
+                            Some(rules) => {
+                                set(&mut root, "banned.rule_sets.SITE", T::Array(rules));
+                                set(&mut root, "policy.banned_rules", T::String("SITE".into()));
+                                true
+                            }
+                            None => false,
+                        }
                     }
+                    Target::Array(n) if n == "mynetworks" || n == "mynetworks_maps" => {
+                        let mut nets = Vec::new();
+                        strings(v, &mut nets) && {
+                            set(
+                                &mut root,
+                                "mynetworks",
+                                T::Array(nets.into_iter().map(T::String).collect()),
+                            );
+                            true
+                        }
+                    }
+                    Target::Array(n) if n == "storage_sql_dsn" || n == "lookup_sql_dsn" => {
+                        let first = match v {
+                            Value::List(items) => items.first().cloned(),
+                            _ => None,
+                        };
+                        match first.as_ref().and_then(dsn_url) {
+                            Some(url) => {
+                                set(&mut root, "sql.url", T::String(url));
+                                if n == "lookup_sql_dsn" {
+                                    set(&mut root, "sql.lookups", T::Boolean(true));
+                                }
+                                true
+                            }
+                            None => false,
+                        }
+                    }
+                    Target::HashElem(h, port) if h == "interface_policy" => match v {
+                        Value::Str(bank) => match port.parse::<i64>() {
+                            Ok(p) => {
+                                let mut sel = Table::new();
+                                sel.insert("port".into(), T::Integer(p));
+                                sel.insert("bank".into(), T::String(bank.clone()));
+                                push(&mut root, "policy_bank_select", T::Table(sel));
+                                true
+                            }
+                            Err(_) => false,
+                        },
+                        _ => false,
+                    },
+                    Target::HashElem(h, bank) if h == "policy_bank" => match v {
+                        Value::Hash(pairs) => {
+                            let table = ["policy_bank", bank.as_str()];
+                            // An empty bank still exists (MYNETS with no overrides).
+                            set_in(&mut root, &table, T::Table(Table::new()));
+                            for (k, v) in pairs {
+                                if !policy_setting(&mut root, &table, k, v) {
+                                    left(format!("$policy_bank{{'{bank}'}}{{{k}}}"));
+                                }
+                            }
+                            true
+                        }
+                        _ => false,
+                    },
+                    Target::Scalar(n) => match GLOBAL.iter().find(|(g, _, _)| g == n) {
+                        Some((_, key, kind)) => {
+                            !unresolved(v)
+                                && scalar(v, *kind).map(|t| set(&mut root, key, t)).is_some()
+                        }
+                        None => policy_setting(&mut root, &["policy"], n, v),
+                    },
+                    Target::Array(n) => policy_setting(&mut root, &["policy"], n, v),
                     _ => false,
-                },
-                Target::Scalar(n) => match GLOBAL.iter().find(|(g, _, _)| g == n) {
-                    Some((_, key, kind)) => {
-                        !unresolved(v) && scalar(v, *kind).map(|t| set(&mut root, key, t)).is_some()
-                    }
-                    None => policy_setting(&mut root, &["policy"], n, v),
-                },
-                Target::Array(n) => policy_setting(&mut root, &["policy"], n, v),
-                _ => false,
-            };
+                };
             if !done {
                 left(target.display());
             }
@@ -625,5 +627,17 @@ mod tests {
             Some("sqlite:/var/lib/amavis/mail.sqlite")
         );
         assert_eq!(dsn(&["DBI:Oracle:x"]), None);
+    }
+
+    #[test]
+    fn values_from_unknown_variables_are_listed_not_converted() {
+        let c = convert(&[
+            "@mynetworks = (\"$our_net\");\n$virus_admin = \"postmaster\\@$mydomain\";\n\
+             $sa_kill_level_deflt = 7;\n"
+                .to_string(),
+        ]);
+        assert_eq!(c.unconverted, vec!["@mynetworks", "$virus_admin"]);
+        assert!(c.toml.contains("spam_kill_level = 7.0"), "{}", c.toml);
+        assert!(!c.toml.contains("unknown"), "{}", c.toml);
     }
 }
