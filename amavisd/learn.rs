@@ -13,7 +13,8 @@
 //! read and stored.
 
 use amavisd::spam::SpamConfig;
-use amavisd::spam::bayes::store::{self, SharedStore, TokenStore};
+use amavisd::spam::bayes::shared::SharedStore;
+use amavisd::spam::bayes::store::{self, TokenStore};
 use amavisd::spam::bayes::{self, Class, Learned, sources};
 use clap::Parser;
 use std::io::{IsTerminal, Write};

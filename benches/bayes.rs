@@ -6,7 +6,8 @@
 
 mod common;
 
-use amavisd::spam::bayes::store::{SharedStore, TokenStore};
+use amavisd::spam::bayes::shared::SharedStore;
+use amavisd::spam::bayes::store::TokenStore;
 use amavisd::spam::bayes::{self, Class};
 use std::time::Instant;
 

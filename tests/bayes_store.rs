@@ -5,7 +5,8 @@
 //! classifies, merges a user's store over the site's, and purges by age, hapax and size.
 //! Then `amavisd-learn` over a maildir and an mbox, and its `--purge`.
 
-use amavisd::spam::bayes::store::{self, Purge, SharedStore, TokenStore};
+use amavisd::spam::bayes::shared::SharedStore;
+use amavisd::spam::bayes::store::{self, Purge, TokenStore};
 use amavisd::spam::bayes::{self, Class, Learned};
 
 const PG: &str = "postgres://postgres@127.0.0.1:5432/test";

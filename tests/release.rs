@@ -303,7 +303,8 @@ async fn report_sends_an_abuse_report_with_the_message() {
 /// it is ham; the same client named `amavisd-report` reporting a message teaches spam.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn release_and_report_retrain_bayes() {
-    use amavisd::spam::bayes::store::{SharedStore, TokenStore};
+    use amavisd::spam::bayes::shared::SharedStore;
+    use amavisd::spam::bayes::store::TokenStore;
     const GTUBE: &str = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}/r.sqlite", dir.path().display());

@@ -336,7 +336,8 @@ impl PipeId for Vec<u8> {
 
 /// Learns 3 spammy and 3 hammy messages into the site's store.
 async fn train_site(url: &str) {
-    use amavisd::spam::bayes::store::{SharedStore, TokenStore};
+    use amavisd::spam::bayes::shared::SharedStore;
+    use amavisd::spam::bayes::store::TokenStore;
     use amavisd::spam::bayes::{self, Class};
     let store = SharedStore::open(url).await.unwrap();
     for i in 1..=3 {
@@ -369,7 +370,8 @@ Content-Type: multipart/mixed; boundary=\"r\"\r\n\r\n--r\r\nContent-Type: text/p
 /// it. A report from outside our networks is refused and teaches nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_user_stores_and_report_addresses() {
-    use amavisd::spam::bayes::store::{SharedStore, TokenStore};
+    use amavisd::spam::bayes::shared::SharedStore;
+    use amavisd::spam::bayes::store::TokenStore;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("bayes.sqlite").display());
     let u = url.clone();
@@ -465,7 +467,8 @@ async fn per_user_stores_and_report_addresses() {
 /// message below 0.1 as ham; the X-Spam-Status says which.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn autolearn_learns_the_clear_cases() {
-    use amavisd::spam::bayes::store::{SharedStore, TokenStore};
+    use amavisd::spam::bayes::shared::SharedStore;
+    use amavisd::spam::bayes::store::TokenStore;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("bayes.sqlite").display());
     let site = dir.path().join("site");
@@ -545,7 +548,8 @@ async fn autolearn_learns_the_clear_cases() {
 /// "already"; forget takes it out; without a store TELL is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spamc_learn_tells_our_bayes_store() {
-    use amavisd::spam::bayes::store::{SharedStore, TokenStore};
+    use amavisd::spam::bayes::shared::SharedStore;
+    use amavisd::spam::bayes::store::TokenStore;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("bayes.sqlite").display());
     let tmp = tempfile::tempdir().expect("tempdir").keep();
@@ -589,7 +593,8 @@ async fn spamc_learn_tells_our_bayes_store() {
 /// The filter's purge (what its timer runs) applies `[spam]`'s bounds to every user's store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_filter_purges_its_store() {
-    use amavisd::spam::bayes::store::{SharedStore, TokenStore};
+    use amavisd::spam::bayes::shared::SharedStore;
+    use amavisd::spam::bayes::store::TokenStore;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("bayes.sqlite").display());
     train_site(&url).await;

@@ -5,7 +5,8 @@
 
 use crate::message::{Category, Destiny, Reply, Spool};
 use crate::spam::SpamConfig;
-use crate::spam::bayes::store::{SharedStore, TokenStore};
+use crate::spam::bayes::shared::SharedStore;
+use crate::spam::bayes::store::TokenStore;
 use crate::spam::bayes::{self, Class, Learned, sources};
 use crate::verdict::Verdict;
 use std::sync::Arc;

@@ -7,6 +7,7 @@
 pub mod autolearn;
 pub mod classify;
 pub mod redis_store;
+pub mod shared;
 pub mod sources;
 pub mod sql_store;
 pub mod store;

@@ -7,7 +7,8 @@
 
 pub mod protocol;
 
-use crate::spam::bayes::store::{self as bayes_store, SharedStore, TokenStore};
+use crate::spam::bayes::shared::SharedStore;
+use crate::spam::bayes::store::{self as bayes_store, TokenStore};
 use crate::spam::bayes::{self, Class, Learned};
 use crate::spam::engine::Rules;
 use crate::spam::scan::Options;
