@@ -84,15 +84,6 @@ fn progress(done: usize, total: usize) {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(dir) = args
-        .db
-        .strip_prefix("sqlite:")
-        .map(|p| p.trim_start_matches("//"))
-        .and_then(|p| std::path::Path::new(p.split('?').next().unwrap_or(p)).parent())
-        && !dir.as_os_str().is_empty()
-    {
-        let _ = std::fs::create_dir_all(dir);
-    }
     let store = match SharedStore::open(&args.db).await {
         Ok(s) => s,
         Err(e) => {

@@ -76,17 +76,14 @@ pub fn lookup(user: &str, group: &str) -> Result<Account, ServerError> {
 /// SQLite databases' folders (the log, Bayes), the pid file, our unix sockets.
 pub fn writable_paths(cfg: &Config) -> Vec<PathBuf> {
     let mut out = vec![cfg.tempdir.clone(), cfg.quarantine.directory.clone()];
-    for url in [&cfg.sql.url, &cfg.spam.bayes_store] {
-        if let Some(file) = url.strip_prefix("sqlite:") {
-            let file = file.trim_start_matches("//");
-            let file = Path::new(file.split('?').next().unwrap_or(file));
-            // A database in the current folder: that folder is the administrator's, not
-            // ours to hand over.
-            if let Some(dir) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
-                out.push(dir.to_path_buf());
-            }
-        }
-    }
+    // A database in the current folder has none: that folder is the administrator's, not
+    // ours to hand over.
+    out.extend(
+        [&cfg.sql.url, &cfg.spam.bayes_store]
+            .into_iter()
+            .filter_map(|u| crate::sql_log::dialect::sqlite_folder(u))
+            .map(Path::to_path_buf),
+    );
     out.push(cfg.pid_file.clone());
     out.extend(cfg.listen.iter().filter_map(|l| l.unix.clone()));
     if !cfg.release.unix.as_os_str().is_empty() {

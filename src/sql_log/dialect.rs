@@ -10,6 +10,29 @@ pub enum Dialect {
     Mysql,
 }
 
+/// The folder a `sqlite:` URL's database file is in; `None` for other URLs and for a file in
+/// the current folder.
+pub fn sqlite_folder(url: &str) -> Option<&std::path::Path> {
+    let file = url.strip_prefix("sqlite:")?.trim_start_matches("//");
+    let file = file.split('?').next().unwrap_or(file);
+    std::path::Path::new(file)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+}
+
+/// `url` as it is opened: a `sqlite:` database is created on first use (`mode=rwc`) and its
+/// folder made now, as the embedded defaults must start on a fresh machine; other URLs as
+/// they are.
+pub fn creating(url: &str) -> String {
+    if Dialect::of(url) != Some(Dialect::Sqlite) || url.contains("mode=") {
+        return url.to_string();
+    }
+    if let Some(dir) = sqlite_folder(url) {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+}
+
 impl Dialect {
     /// From the URL scheme (`sqlite:`, `postgres://` or `postgresql://`, `mysql://` or
     /// `mariadb://`).

@@ -166,24 +166,7 @@ impl Store {
         sqlx::any::install_default_drivers();
         let dialect = Dialect::of(&cfg.url)
             .ok_or_else(|| SqlError::Other(format!("unknown database URL {:?}", cfg.url)))?;
-        let mut url = cfg.url.clone();
-        if dialect == Dialect::Sqlite && !url.contains("mode=") {
-            // Create the file on first start, as the embedded default must.
-            url.push_str(if url.contains('?') {
-                "&mode=rwc"
-            } else {
-                "?mode=rwc"
-            });
-            if let Some(path) = url
-                .strip_prefix("sqlite://")
-                .or_else(|| url.strip_prefix("sqlite:"))
-                .and_then(|p| p.split('?').next())
-                && let Some(dir) = std::path::Path::new(path).parent()
-                && !dir.as_os_str().is_empty()
-            {
-                let _ = std::fs::create_dir_all(dir);
-            }
-        }
+        let url = dialect::creating(&cfg.url);
         let timeout = Duration::from_secs(cfg.timeout);
         let mut opts = AnyPoolOptions::new()
             .max_connections(cfg.max_connections)

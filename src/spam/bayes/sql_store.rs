@@ -75,14 +75,7 @@ impl SqlStore {
             Some(d @ (Dialect::Sqlite | Dialect::Postgres)) => d,
             _ => return Err(fail("not a sqlite: or postgres:// URL".into())),
         };
-        let mut full = url.to_string();
-        if dialect == Dialect::Sqlite && !full.contains("mode=") {
-            full.push_str(if full.contains('?') {
-                "&mode=rwc"
-            } else {
-                "?mode=rwc"
-            });
-        }
+        let full = crate::sql_log::dialect::creating(url);
         let pool = AnyPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(CONNECT_TIMEOUT)
