@@ -130,9 +130,8 @@ fn spam_result(
         autolearn: String::new(),
     };
     if let Some(o) = engine {
-        let o = o.clone();
         r.score = o.score;
-        r.tests = o.hits.into_iter().map(|h| (h.name, h.score)).collect();
+        r.tests = o.hits.iter().map(|h| (h.name.clone(), h.score)).collect();
         r.autolearn = "no".into();
     }
     for (n, s) in av {

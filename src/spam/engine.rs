@@ -155,18 +155,24 @@ impl Rules {
         bayes: &dyn Fn(&MessageView) -> Vec<Option<f64>>,
     ) -> Vec<Outcome> {
         let view = MessageView::build(raw, envelope_from, &self.originating);
-        let mut done: Vec<(Vec<bool>, Outcome)> = Vec::new();
-        bayes(&view)
-            .into_iter()
-            .map(|p| {
-                let fires = self.plan.bayes_rules_at(p);
-                if let Some((_, o)) = done.iter().find(|(f, _)| *f == fires) {
-                    return o.clone();
-                }
-                let o = scan::scan(&self.plan, &view, &self.lists, Options { bayes: p, ..opts });
-                done.push((fires, o.clone()));
-                o
-            })
-            .collect()
+        let mut out: Vec<Outcome> = Vec::new();
+        // Which BAYES_ rules fired for each outcome scanned (by its index in `out`).
+        let mut scanned: Vec<(Vec<bool>, usize)> = Vec::new();
+        for p in bayes(&view) {
+            let fires = self.plan.bayes_rules_at(p);
+            if let Some(&(_, i)) = scanned.iter().find(|(f, _)| *f == fires) {
+                let same = out[i].clone();
+                out.push(same);
+                continue;
+            }
+            scanned.push((fires, out.len()));
+            out.push(scan::scan(
+                &self.plan,
+                &view,
+                &self.lists,
+                Options { bayes: p, ..opts },
+            ));
+        }
+        out
     }
 }
