@@ -268,10 +268,13 @@ impl Pipeline {
                 req.bayes_users.push(u.clone());
             }
         }
-        req.no_autolearn = env
+        // Recipients that are report addresses, and what they report.
+        let reports: Vec<Option<crate::spam::bayes::Class>> = env
             .recipients
             .iter()
-            .any(|r| report::class_of(&r.address, &st.cfg.spam).is_some());
+            .map(|r| report::class_of(&r.address, &st.cfg.spam))
+            .collect();
+        req.no_autolearn = reports.iter().any(Option::is_some);
         crate::stats::sessions::stage("checks");
         let checks_began = Instant::now();
         let checked = st.checks.run(Arc::clone(&spool), &req).await;
@@ -373,8 +376,8 @@ impl Pipeline {
         };
 
         // Copies to a report address retrain the reporting user's store and go no further.
-        for (i, r) in env.recipients.iter().enumerate() {
-            let Some(class) = report::class_of(&r.address, &st.cfg.spam) else {
+        for (i, class) in reports.iter().enumerate() {
+            let Some(class) = *class else {
                 continue;
             };
             let reply = match st.checks.bayes_store() {
