@@ -571,7 +571,7 @@ async fn spamc_learn_tells_our_bayes_store() {
     assert!(out.contains("successfully"), "{out}");
     assert_eq!(store.totals("").await.unwrap(), (0, 1));
     // A user named by address has a store of its own.
-    let (_, out) = spamc(port, &["-L", "spam", "-u", "Joe@example.com"], &m).await;
+    let (_, out) = spamc(port, &["-L", "spam", "-u", "Joe+lists@example.com"], &m).await;
     assert!(out.contains("successfully"), "{out}");
     assert_eq!(store.totals("joe@example.com").await.unwrap(), (1, 0));
     let (_, out) = spamc(port, &["-L", "forget"], &m).await;

@@ -100,6 +100,7 @@ impl Pipeline {
                 .checks
                 .bayes_store()
                 .map(|b| (b, st.cfg.spam.bayes_min_learned)),
+            recipient_delimiter: st.cfg.policy.recipient_delimiter.clone(),
         }
     }
 

@@ -33,6 +33,9 @@ pub struct Engines {
     pub rules: Option<Arc<Rules>>,
     /// The Bayes store, with the messages of each class it must hold before it answers.
     pub bayes: Option<(Arc<SharedStore>, u64)>,
+    /// `policy.recipient_delimiter`: a TELL for `user+ext@x` trains `user@x`'s store, as the
+    /// filter names per-user stores.
+    pub recipient_delimiter: String,
 }
 
 /// Where the listener gets them: the pipeline's, which change on reload.
@@ -195,7 +198,7 @@ async fn tell(
         .user
         .as_deref()
         .filter(|u| u.contains('@'))
-        .map(str::to_lowercase)
+        .map(|u| bayes::user_of(u, &engines.recipient_delimiter))
         .unwrap_or_default();
     let (key, tokens) = tokio::task::spawn_blocking(move || bayes::learnable(&message))
         .await
