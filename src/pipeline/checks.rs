@@ -92,13 +92,8 @@ fn bayes_probabilities(
     users: &[String],
     tokens: &[u64],
 ) -> Result<Vec<Option<f64>>, BayesError> {
-    runtime.block_on(async {
-        let mut out = vec![bayes_store::probability(store, "", "", tokens, min).await?];
-        for u in users {
-            out.push(bayes_store::probability(store, "", u, tokens, min).await?);
-        }
-        Ok(out)
-    })
+    let users: Vec<&str> = users.iter().map(String::as_str).collect();
+    runtime.block_on(bayes_store::probabilities(store, "", &users, tokens, min))
 }
 
 /// The Bayes store and what the filter does with it.

@@ -99,7 +99,10 @@ pub fn trained((nspam, nham): (u64, u64), min_learned: u64) -> bool {
 }
 
 /// The probability from a store's totals and the counts of a message's tokens.
-pub fn from_counts((nspam, nham): (u64, u64), counts: Vec<(u32, u32)>) -> Option<f64> {
+pub fn from_counts(
+    (nspam, nham): (u64, u64),
+    counts: impl IntoIterator<Item = (u32, u32)>,
+) -> Option<f64> {
     let probs = counts
         .into_iter()
         .filter_map(|(s, h)| classify::token_probability(s, h, nspam, nham));

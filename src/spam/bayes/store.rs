@@ -83,11 +83,9 @@ pub trait TokenStore: Send + Sync {
     ) -> impl Future<Output = Result<u64, BayesError>> + Send;
 }
 
-/// The spam probability of a message's `tokens`: from the `site` store (the filter's is
-/// `""`) when `user` is empty, else from `user`'s own store over the site's
-/// ([`classify::token_probability_over`]: each token the user learned moves the site's
-/// estimate of it). `None` until the site's store (or the user's) holds `min_learned` of each
-/// class, or when no token is telling.
+/// The spam probability of a message's `tokens`: from the `site_user` store (the filter's
+/// is `""`) when `user` is empty, else from `user`'s own store over the site's. See
+/// [`probabilities`].
 pub async fn probability<S: TokenStore>(
     store: &S,
     site_user: &str,
@@ -95,33 +93,64 @@ pub async fn probability<S: TokenStore>(
     tokens: &[u64],
     min_learned: u64,
 ) -> Result<Option<f64>, BayesError> {
+    let users: &[&str] = if user.is_empty() { &[] } else { &[user] };
+    let all = probabilities(store, site_user, users, tokens, min_learned).await?;
+    Ok(all.last().copied().flatten())
+}
+
+/// The spam probabilities of a message's `tokens`: first from the `site_user` store alone,
+/// then for each of `users` from that user's own store over the site's
+/// ([`classify::token_probability_over`]: each token the user learned moves the site's
+/// estimate of it). The site's counts are read once for all. Each is `None` until the site's
+/// store (or the user's) holds `min_learned` of each class, or when no token is telling.
+pub async fn probabilities<S: TokenStore>(
+    store: &S,
+    site_user: &str,
+    users: &[&str],
+    tokens: &[u64],
+    min_learned: u64,
+) -> Result<Vec<Option<f64>>, BayesError> {
     let site = store.totals(site_user).await?;
-    let own = if user.is_empty() {
-        (0, 0)
-    } else {
-        store.totals(user).await?
-    };
     let site_ok = super::trained(site, min_learned);
-    if !site_ok && !super::trained(own, min_learned) {
-        return Ok(None);
+    // Read when an answer first needs them.
+    let mut site_counts: Option<Vec<(u32, u32)>> = None;
+    let mut out = Vec::with_capacity(users.len() + 1);
+    for user in std::iter::once("").chain(users.iter().copied()) {
+        let own = if user.is_empty() {
+            (0, 0)
+        } else {
+            store.totals(user).await?
+        };
+        if !site_ok && !super::trained(own, min_learned) {
+            out.push(None);
+            continue;
+        }
+        if site_counts.is_none() {
+            site_counts = Some(if site_ok {
+                store.counts(site_user, tokens).await?
+            } else {
+                vec![(0, 0); tokens.len()]
+            });
+        }
+        let Some(sc) = site_counts.as_deref() else {
+            out.push(None);
+            continue;
+        };
+        if own == (0, 0) {
+            out.push(super::from_counts(site, sc.iter().copied()));
+            continue;
+        }
+        let own_counts = store.counts(user, tokens).await?;
+        let probs = sc
+            .iter()
+            .zip(own_counts)
+            .filter_map(|(&(gs, gh), (us, uh))| {
+                let at_site = classify::token_probability(gs, gh, site.0, site.1);
+                classify::token_probability_over(at_site, us, uh, own.0, own.1)
+            });
+        out.push(classify::combine(probs, site.0 + own.0, site.1 + own.1));
     }
-    let site_counts = if site_ok {
-        store.counts(site_user, tokens).await?
-    } else {
-        vec![(0, 0); tokens.len()]
-    };
-    if own == (0, 0) {
-        return Ok(super::from_counts(site, site_counts));
-    }
-    let own_counts = store.counts(user, tokens).await?;
-    let probs = site_counts
-        .into_iter()
-        .zip(own_counts)
-        .filter_map(|((gs, gh), (us, uh))| {
-            let at_site = classify::token_probability(gs, gh, site.0, site.1);
-            classify::token_probability_over(at_site, us, uh, own.0, own.1)
-        });
-    Ok(classify::combine(probs, site.0 + own.0, site.1 + own.1))
+    Ok(out)
 }
 
 /// Purges every user's tokens; gives (users, tokens removed).
