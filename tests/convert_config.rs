@@ -64,7 +64,7 @@ fn debians_conf_d_converts() {
     // $mydomain comes from /etc/mailname through Perl code: what uses it is left out, not
     // converted wrong.
     assert!(stderr.contains("$virus_admin"), "{stderr}");
-    for name in ["@av_scanners", "$DO_SYSLOG", "chomp"] {
+    for name in ["@av_scanners", "$DO_SYSLOG", "chomp()"] {
         assert!(stderr.contains(name), "{name} not listed: {stderr}");
         assert!(
             toml.contains(&format!("#   {name}\n")),
@@ -120,10 +120,22 @@ fn a_sites_amavisd_conf_converts() {
         "@spam_lovers_maps",
         "@av_scanners",
         "$max_servers",
+        "read_hash()",
     ] {
         assert!(stderr.contains(name), "{name} not listed: {stderr}");
     }
     assert!(!stderr.contains("$MYHOME"), "{stderr}");
+    // DKIM: both switches and the key.
+    assert!(cfg.dkim.verify && cfg.dkim.sign);
+    assert_eq!(cfg.dkim.keys.len(), 1);
+    assert_eq!(
+        (
+            cfg.dkim.keys[0].domain.as_str(),
+            cfg.dkim.keys[0].selector.as_str()
+        ),
+        ("example.com", "dkim")
+    );
+    assert!(!stderr.contains("dkim"), "{stderr}");
 }
 
 #[test]

@@ -33,6 +33,9 @@ enum Kind {
 /// amavisd-new's global scalars that are not per policy, and where they go.
 const GLOBAL: &[(&str, &str, Kind)] = &[
     ("myhostname", "myhostname", Kind::Str),
+    ("enable_dkim_verification", "dkim.verify", Kind::Bool),
+    ("enable_dkim_signing", "dkim.sign", Kind::Bool),
+    ("myauthservid", "dkim.authserv_id", Kind::Str),
     ("mydomain", "mydomain", Kind::Str),
     ("forward_method", "forward_method", Kind::Str),
     ("notify_method", "notify_method", Kind::Str),
@@ -428,6 +431,34 @@ fn unresolved(v: &Value) -> bool {
 
 /// Converts the amavisd-new configuration files `sources` (read in order, as amavisd-new
 /// reads its conf.d files).
+/// `dkim_key('example.com', 'dkim', '/var/db/dkim/example.com.pem', OPTIONS...)` as a
+/// `[[dkim.keys]]` table; false when its arguments are not three plain strings first.
+fn dkim_key(root: &mut Table, args: &[Value]) -> bool {
+    let [
+        Value::Str(domain),
+        Value::Str(selector),
+        Value::Str(file),
+        ..,
+    ] = args
+    else {
+        return false;
+    };
+    let mut k = Table::new();
+    k.insert("domain".into(), T::String(domain.clone()));
+    k.insert("selector".into(), T::String(selector.clone()));
+    k.insert("key_file".into(), T::String(file.clone()));
+    let dkim = root
+        .entry("dkim".to_string())
+        .or_insert_with(|| T::Table(Table::new()));
+    match dkim.as_table_mut() {
+        Some(t) => {
+            push(t, "keys", T::Table(k));
+            true
+        }
+        None => false,
+    }
+}
+
 pub fn convert(sources: &[String]) -> Converted {
     let mut vars: HashMap<String, String> = HashMap::new();
     // amavisd-new's own defaults that configurations interpolate.
@@ -446,6 +477,11 @@ pub fn convert(sources: &[String]) -> Converted {
         let read = perl_conf::read(src, &mut vars);
         for s in read.skipped {
             left(s);
+        }
+        for (name, args) in &read.calls {
+            if !(name == "dkim_key" && dkim_key(&mut root, args)) {
+                left(format!("{name}()"));
+            }
         }
         for (target, v) in &read.items {
             let done = !unresolved(v)

@@ -2,7 +2,8 @@
 //! `$name = EXPR;`, `@name = (...);`, `%name = (...);` and `$name{KEY} = EXPR;`, with the
 //! literals those files use (numbers and their arithmetic, quoted strings with `$var`
 //! interpolation, `qw()`, `qr//` regexes, `D_PASS` and other barewords, lists, anonymous
-//! arrays and hashes, `new_RE(...)` and other calls, `\%refs`). Anything else is skipped to
+//! arrays and hashes, `new_RE(...)` and other calls, `\%refs`), and statements that are a
+//! call alone (`dkim_key(...);`). Anything else is skipped to
 //! its `;` and reported by the name it assigns, so a converter can list what it did not take.
 
 use std::collections::HashMap;
@@ -63,6 +64,8 @@ impl Target {
 #[derive(Debug, Default)]
 pub struct Assignments {
     pub items: Vec<(Target, Value)>,
+    /// Statements that are a call alone (`dkim_key('example.com', 'dkim', '/k.pem');`).
+    pub calls: Vec<(String, Vec<Value>)>,
     pub skipped: Vec<String>,
 }
 
@@ -482,6 +485,13 @@ impl Parser<'_> {
                     Some(t) => format!("{t:?}"),
                     None => return,
                 };
+                if let Some(Value::Call(name, args)) = self.expr()
+                    && (self.eat(";") || self.peek().is_none())
+                {
+                    out.calls.push((name, args));
+                    return;
+                }
+                self.at = start;
                 self.skip_statement();
                 out.skipped.push(first);
                 return;
@@ -632,6 +642,8 @@ read_hash(\%whitelist_sender, '/etc/amavis/wl');
             bank[1].1,
             Value::List(vec![Value::Str("spamalert@example.com".into())])
         );
-        assert_eq!(a.skipped, vec!["read_hash".to_string()]);
+        assert_eq!(a.calls[0].0, "read_hash");
+        assert_eq!(a.calls[0].1[1], Value::Str("/etc/amavis/wl".into()));
+        assert!(a.skipped.is_empty(), "{:?}", a.skipped);
     }
 }
