@@ -1,5 +1,7 @@
 //! `amavisd [-c FILE] foreground|start|stop|reload|status|init-db`
 //! `amavisd convert-config AMAVISD.CONF...` (TOML on stdout, what was not converted on stderr)
+//! `amavisd genrsa FILE [BITS]`, `amavisd showkeys [DOMAIN...]`, `amavisd testkeys [DOMAIN...]`
+//! (DKIM keys: write one, print the DNS records to publish, test them against DNS)
 //!
 //! Exit codes follow LSB init scripts: 0 ok, 1 error, 3 not running (status).
 
@@ -29,7 +31,8 @@ struct Args {
     #[arg(value_enum, default_value_t = Action::Foreground)]
     action: Action,
     /// convert-config: the amavisd-new configuration files, in the order amavisd-new reads
-    /// them (amavisd.conf, or the conf.d files).
+    /// them (amavisd.conf, or the conf.d files). genrsa: the key file to write, then the key
+    /// size in bits (2048). showkeys, testkeys: the domains (default: every key's).
     files: Vec<PathBuf>,
 }
 
@@ -49,6 +52,12 @@ enum Action {
     InitDb,
     /// Write the TOML for an amavisd-new configuration (amavisd.conf) to stdout.
     ConvertConfig,
+    /// Write a new DKIM signing key (RSA, PEM, mode 0600) to a file.
+    Genrsa,
+    /// Print the DNS records of the DKIM keys in [[dkim.keys]], in zone-file form.
+    Showkeys,
+    /// Sign a test message with each DKIM key and verify it against the published record.
+    Testkeys,
 }
 
 fn main() -> ExitCode {
@@ -56,6 +65,10 @@ fn main() -> ExitCode {
     // Reads amavisd-new's files, not ours: before our configuration is loaded.
     if let Action::ConvertConfig = args.action {
         return convert_config(&args.files);
+    }
+    // Needs no configuration either: the key is written where the file is named.
+    if let Action::Genrsa = args.action {
+        return genrsa(&args.files);
     }
     let cfg = match Config::load(&args.config) {
         Ok(c) => c,
@@ -66,6 +79,18 @@ fn main() -> ExitCode {
     };
     let result = match args.action {
         Action::ConvertConfig => return convert_config(&args.files),
+        Action::Genrsa => return genrsa(&args.files),
+        Action::Showkeys => match amavisd::dkim::Keys::load(&cfg.dkim.keys) {
+            Ok(keys) => {
+                print!("{}", amavisd::dkim::show_keys(&keys, &domains(&args.files)));
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => {
+                eprintln!("amavisd: showkeys: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        Action::Testkeys => return testkeys(&cfg, &domains(&args.files)),
         Action::Foreground => {
             init_logging(&cfg);
             let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -116,6 +141,77 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("amavisd: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The operands as domain names.
+fn domains(files: &[PathBuf]) -> Vec<String> {
+    files
+        .iter()
+        .map(|f| f.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// `amavisd genrsa FILE [BITS]`.
+fn genrsa(files: &[PathBuf]) -> ExitCode {
+    let Some(file) = files.first() else {
+        eprintln!("amavisd: genrsa needs the file to write the key to");
+        return ExitCode::from(1);
+    };
+    let bits = match files.get(1).map(|b| b.to_string_lossy().parse::<usize>()) {
+        None => 2048,
+        Some(Ok(b)) => b,
+        Some(Err(_)) => {
+            eprintln!("amavisd: genrsa: the key size is a number of bits (2048, 3072, 4096)");
+            return ExitCode::from(1);
+        }
+    };
+    match amavisd::dkim::generate_rsa(file, bits) {
+        Ok(()) => {
+            println!(
+                "Private RSA key successfully written to file \"{}\" ({bits} bits, PEM format)",
+                file.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("amavisd: genrsa: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `amavisd testkeys [DOMAIN...]`: one line per key; fails unless every key passed.
+fn testkeys(cfg: &Config, only: &[String]) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("amavisd: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(amavisd::dkim::test_keys(&cfg.dkim, cfg.authserv_id(), only)) {
+        Ok(lines) if lines.is_empty() => {
+            eprintln!("amavisd: testkeys: no DKIM key (of those domains) in [[dkim.keys]]");
+            ExitCode::from(1)
+        }
+        Ok(lines) => {
+            for (line, _) in &lines {
+                println!("{line}");
+            }
+            if lines.iter().all(|(_, ok)| *ok) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("amavisd: testkeys: {e}");
             ExitCode::from(1)
         }
     }

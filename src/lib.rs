@@ -20,6 +20,8 @@
 //! - [`release`]: the AM.PDP server that releases quarantined mail (`amavisd-release`).
 //! - [`sql_log`]: amavisd-new's SQL log tables on SQLite, PostgreSQL or MariaDB.
 //! - [`spam`]: the embedded spam engine, starting with SpamAssassin's rule files.
+//! - [`dkim`]: DKIM verification (`Authentication-Results`), signing of our users' mail, and
+//!   the key tools.
 //! - [`server`]: process life: signals, reload, pid file.
 //! - [`load`]: the load generator behind `amavisd-load`.
 //! - [`sink`]: a small SMTP/LMTP receiver with scripted answers, for the load tool and tests.
@@ -29,6 +31,7 @@ pub mod banned;
 pub mod catch_panic;
 pub mod config;
 pub mod decode;
+pub mod dkim;
 pub mod load;
 pub mod message;
 pub mod pipeline;

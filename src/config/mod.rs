@@ -162,6 +162,8 @@ pub struct Config {
     pub spam: crate::spam::SpamConfig,
     /// The Prometheus endpoint.
     pub metrics: crate::stats::MetricsConfig,
+    /// DKIM verification, signing and keys.
+    pub dkim: crate::dkim::DkimConfig,
     /// What happens to checked mail (destinies, lovers, bypasses, spam levels, tags ...).
     pub policy: crate::policy_bank::Policy,
     /// Policy banks: tables of `[policy]` keys that override them.
@@ -211,6 +213,7 @@ impl Default for Config {
             av: crate::av::AvConfig::default(),
             spam: crate::spam::SpamConfig::default(),
             metrics: crate::stats::MetricsConfig::default(),
+            dkim: crate::dkim::DkimConfig::default(),
             policy: crate::policy_bank::Policy::default(),
             policy_bank: BTreeMap::new(),
             policy_bank_select: Vec::new(),
@@ -238,6 +241,15 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Our authserv-id in `Authentication-Results`: `dkim.authserv_id`, else `myhostname`.
+    pub fn authserv_id(&self) -> &str {
+        if self.dkim.authserv_id.is_empty() {
+            &self.myhostname
+        } else {
+            &self.dkim.authserv_id
+        }
+    }
+
     /// Reads and validates `path`. Every error names the file and, where there is one, the key.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
@@ -299,6 +311,20 @@ impl Config {
         self.metrics
             .address()
             .map_err(|e| bad("metrics.listen", e))?;
+        self.dkim
+            .validate()
+            .map_err(|(k, r)| bad(&format!("dkim.{k}"), r))?;
+        if self
+            .dkim
+            .authserv_id
+            .bytes()
+            .any(|b| !b.is_ascii_graphic() || b"();\"".contains(&b))
+        {
+            return Err(bad(
+                "dkim.authserv_id",
+                format!("{:?} is not a token (RFC 8601 2.5)", self.dkim.authserv_id),
+            ));
+        }
         for (i, l) in self.listen.iter().enumerate() {
             match (&l.inet, &l.unix) {
                 (Some(a), None) => {

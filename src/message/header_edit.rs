@@ -1,9 +1,10 @@
 //! Changes to an original header section: incoming `X-Spam-*` fields removed (nobody forges
 //! our verdict: the pipeline for local recipients' copies, the spamd listener for PROCESS and
-//! HEADERS), and a subject tag.
+//! HEADERS), other fields a caller names removed (forged `Authentication-Results`), and a
+//! subject tag.
 
 /// The header fields of `section` (each with its continuation lines, CRLF-terminated).
-fn fields(section: &[u8]) -> Vec<&[u8]> {
+pub fn fields(section: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut i = 0;
@@ -19,7 +20,8 @@ fn fields(section: &[u8]) -> Vec<&[u8]> {
     out
 }
 
-fn name_is(field: &[u8], name: &str) -> bool {
+/// True when `field` (a whole field, as [`fields`] gives it) is named `name`.
+pub fn name_is(field: &[u8], name: &str) -> bool {
     memchr::memchr(b':', field).is_some_and(|c| {
         field[..c]
             .trim_ascii()
@@ -45,13 +47,19 @@ fn encoded_tag(tag: &str) -> String {
     format!("=?UTF-8?B?{word}?={space}")
 }
 
-/// The header section with the changes applied. `section` is the original, without the
-/// blank line; so is the result.
-pub fn rewrite_header(section: &[u8], strip_spam: bool, subject_tag: &str) -> Vec<u8> {
+/// The header section with the changes applied: `X-Spam-*` fields dropped with
+/// `strip_spam`, and those `drop` says yes to. `section` is the original, without the blank
+/// line; so is the result.
+pub fn rewrite_header(
+    section: &[u8],
+    strip_spam: bool,
+    subject_tag: &str,
+    drop: impl Fn(&[u8]) -> bool,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(section.len() + subject_tag.len() + 16);
     let mut tagged = subject_tag.is_empty();
     for f in fields(section) {
-        if strip_spam && is_spam_field(f) {
+        if (strip_spam && is_spam_field(f)) || drop(f) {
             continue;
         }
         if !tagged && name_is(f, "Subject") {
@@ -83,21 +91,28 @@ mod tests {
 
     #[test]
     fn strips_spam_fields_and_tags_the_subject() {
-        let out = rewrite_header(H, true, "***Spam*** ");
+        let out = rewrite_header(H, true, "***Spam*** ", |_| false);
         assert_eq!(
             String::from_utf8_lossy(&out),
             "From: a@x\r\nSubject: ***Spam*** hello\r\n there\r\nX-Spamd-Bar: keep\r\nTo: b@y\r\n"
         );
-        assert_eq!(rewrite_header(H, false, ""), H);
+        assert_eq!(rewrite_header(H, false, "", |_| false), H);
+    }
+
+    #[test]
+    fn fields_the_caller_names_are_dropped() {
+        let out = rewrite_header(H, false, "", |f| name_is(f, "X-Spamd-Bar"));
+        assert!(!String::from_utf8_lossy(&out).contains("Spamd-Bar"));
+        assert!(String::from_utf8_lossy(&out).contains("X-Spam-Flag"));
     }
 
     #[test]
     fn missing_subject_is_added_and_non_ascii_tags_encoded() {
-        let out = rewrite_header(b"From: a@x\r\n", false, "***Spam*** ");
+        let out = rewrite_header(b"From: a@x\r\n", false, "***Spam*** ", |_| false);
         assert_eq!(out, b"From: a@x\r\nSubject: ***Spam***\r\n");
-        let out = rewrite_header(b"Subject: hi\r\n", false, "[Pourriel] ");
+        let out = rewrite_header(b"Subject: hi\r\n", false, "[Pourriel] ", |_| false);
         assert_eq!(out, b"Subject: [Pourriel] hi\r\n");
-        let out = rewrite_header(b"Subject: hi\r\n", false, "[Müll] ");
+        let out = rewrite_header(b"Subject: hi\r\n", false, "[Müll] ", |_| false);
         assert_eq!(out, b"Subject: =?UTF-8?B?W03DvGxsXQ==?= hi\r\n");
     }
 }

@@ -41,6 +41,10 @@ struct State {
     store: Option<Arc<crate::sql_log::Store>>,
     forwarder: Forwarder,
     notifier: Forwarder,
+    /// DKIM verification, when on.
+    verifier: Option<crate::dkim::Verifier>,
+    /// DKIM signing of originating mail, when on and keyed.
+    signer: Option<crate::dkim::Signer>,
 }
 
 /// The message handler behind every listener.
@@ -67,7 +71,17 @@ impl Pipeline {
                 reason: e.to_string(),
             })?
             .map(Arc::new);
+        let dkim_error = |key: &str, e: crate::dkim::DkimError| ConfigError::Key {
+            file: "(configuration)".into(),
+            key: key.into(),
+            reason: e.to_string(),
+        };
+        let verifier = crate::dkim::Verifier::new(&cfg.dkim, cfg.authserv_id())
+            .map_err(|e| dkim_error("dkim.verify", e))?;
+        let signer = crate::dkim::Signer::new(&cfg.dkim).map_err(|e| dkim_error("dkim.keys", e))?;
         Ok(State {
+            verifier,
+            signer,
             store,
             templates: cfg.notify.templates()?,
             checks: Checks::new(&cfg)?,
@@ -278,7 +292,10 @@ impl Pipeline {
         req.no_autolearn = reports.iter().any(Option::is_some);
         crate::stats::sessions::stage("checks");
         let checks_began = Instant::now();
-        let checked = st.checks.run(Arc::clone(&spool), &req).await;
+        let (checked, dkim) = tokio::join!(
+            st.checks.run(Arc::clone(&spool), &req),
+            verify_dkim(st.verifier.as_ref(), &spool)
+        );
         crate::stats::stage("checks", checks_began.elapsed());
         let results = match checked {
             Ok((results, _decoded)) => results,
@@ -494,22 +511,56 @@ impl Pipeline {
         let forward_began = Instant::now();
         let mut queued_as = None;
         let mut next_hop: Vec<Option<Reply>> = vec![None; nrcpt];
+        // Authentication-Results of our authserv-id that came with the message are forged.
+        let authserv_id = st.cfg.authserv_id();
+        let forged = dkim.is_some() && crate::dkim::has_forged(spool.header_section(), authserv_id);
+        let signer = st.signer.as_ref().filter(|_| mp.policy.originating);
+        let author = spool
+            .header_field("From")
+            .map(|f| crate::dkim::author_address(&f).to_string())
+            .unwrap_or_default();
+        // The whole message, read once when some copy is signed.
+        let mut whole: Option<std::borrow::Cow<'_, [u8]>> = None;
         for (key, members) in &groups {
             let mut prefix = trace_headers(&st.cfg, &env, &ids.mail_id);
+            if let Some(v) = &dkim {
+                prefix.extend_from_slice(v.header.as_bytes());
+            }
             for (name, body) in &key.headers {
                 prefix.extend_from_slice(format!("{name}: {body}\r\n").as_bytes());
             }
-            let rewrite = key.strip_spam || !key.subject_tag.is_empty();
+            let rewrite = key.strip_spam || !key.subject_tag.is_empty() || forged;
             let skip = if rewrite {
                 prefix.extend_from_slice(&crate::message::header_edit::rewrite_header(
                     spool.header_section(),
                     key.strip_spam,
                     &key.subject_tag,
+                    |f| forged && crate::dkim::is_forged(f, authserv_id),
                 ));
                 spool.header_section().len() as u64
             } else {
                 0
             };
+            if let Some(signer) = signer
+                && signer.domain_for(&author, &env.mail_from).is_some()
+            {
+                if whole.is_none() {
+                    whole = read_whole(&spool).await;
+                }
+                match whole.as_deref().map(|w| {
+                    let rest = w.get(skip as usize..).unwrap_or_default();
+                    signer.sign(&author, &env.mail_from, &[&prefix, rest])
+                }) {
+                    Some(Ok(Some(sig))) => {
+                        let mut signed = sig.into_bytes();
+                        signed.extend_from_slice(&prefix);
+                        prefix = signed;
+                    }
+                    Some(Ok(None)) => {}
+                    Some(Err(e)) => tracing::error!("({am_id}) DKIM: {e}; sent unsigned"),
+                    None => tracing::error!("({am_id}) DKIM: spool unreadable; sent unsigned"),
+                }
+            }
             let rcpts: Vec<Recipient> = members
                 .iter()
                 .map(|&i| Recipient {
@@ -955,6 +1006,30 @@ struct GroupKey {
 /// The log line's category text and destinies: the worst category over the recipients
 /// (`INFECTED (Eicar-Test-Signature)`, `CLEAN`) and amavisd-new's `{...}` words
 /// (`Relayed`, `Discarded`), to which the caller adds `Inbound`/`Outbound`.
+/// The message's DKIM signatures verified, when verification is on.
+async fn verify_dkim(
+    verifier: Option<&crate::dkim::Verifier>,
+    spool: &Arc<Spool>,
+) -> Option<crate::dkim::Verification> {
+    let verifier = verifier?;
+    let whole = read_whole(spool).await?;
+    Some(verifier.verify(&whole).await)
+}
+
+/// The whole message: borrowed when it is in memory, read off the blocking pool when it is
+/// on disk. `None` when the file cannot be read (the checks report that and the mail waits).
+async fn read_whole(spool: &Arc<Spool>) -> Option<std::borrow::Cow<'_, [u8]>> {
+    if let Some(b) = spool.as_bytes() {
+        return Some(std::borrow::Cow::Borrowed(b));
+    }
+    let s = Arc::clone(spool);
+    tokio::task::spawn_blocking(move || s.to_bytes_blocking().map(|c| c.into_owned()))
+        .await
+        .ok()?
+        .ok()
+        .map(std::borrow::Cow::Owned)
+}
+
 fn status_text(verdicts: &[Verdict]) -> (String, Vec<&'static str>) {
     let worst = verdicts.iter().max_by_key(|v| (v.category, v.minor));
     let text = match worst {

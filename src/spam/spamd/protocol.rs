@@ -196,7 +196,7 @@ pub fn marked_headers(message: &[u8], o: &Outcome) -> Vec<u8> {
     } else {
         b"\n"
     };
-    let mut out = crate::message::header_edit::rewrite_header(head, true, "");
+    let mut out = crate::message::header_edit::rewrite_header(head, true, "", |_| false);
     let field = |out: &mut Vec<u8>, name: &str, value: &str| {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");

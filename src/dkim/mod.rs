@@ -1,0 +1,55 @@
+//! DKIM: verifying the signatures of incoming mail (an `Authentication-Results` field, with
+//! forged ones of our authserv-id removed) and signing the mail of our own users per author
+//! domain, on `mail-auth`; and the key tools behind `amavisd genrsa|showkeys|testkeys`.
+//!
+//! A check like the others: the pipeline hands it the message and gets plain data back
+//! ([`Verification`]); signing takes the final bytes of each outgoing copy.
+
+mod auth_results;
+mod keys;
+mod keytools;
+mod resolver;
+mod settings;
+mod sign;
+mod verify;
+
+pub use auth_results::{has_forged, is_forged};
+pub use keys::{Keys, SigningKey};
+pub use keytools::{generate_rsa, show_keys, test_keys};
+pub use resolver::parse_record;
+pub use settings::{DkimConfig, KeyConfig, SIGN_HEADERS};
+pub use sign::{Signer, author_address};
+pub use verify::{SignatureResult, Verification, Verifier};
+
+use std::path::PathBuf;
+
+/// What can go wrong with keys, signing and key records.
+#[derive(Debug, thiserror::Error)]
+pub enum DkimError {
+    /// A key file could not be read or written.
+    #[error("{file}: {source}")]
+    KeyFile {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A key file holds no key we can sign with.
+    #[error("{file}: {reason}")]
+    KeyFormat { file: PathBuf, reason: String },
+    /// A domain or selector that cannot be a DNS label sequence.
+    #[error("{what} {value:?}: {reason}")]
+    Name {
+        what: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    /// The signing itself failed (no signed field present, a crypto library error).
+    #[error("signing for {domain} failed: {reason}")]
+    Sign { domain: String, reason: String },
+    /// The resolver could not be set up (no usable /etc/resolv.conf).
+    #[error("DNS resolver: {0}")]
+    Resolver(String),
+    /// Key generation failed.
+    #[error("key generation: {0}")]
+    Generate(String),
+}
