@@ -93,15 +93,8 @@ fn main() -> ExitCode {
         Action::Testkeys => return testkeys(&cfg, &domains(&args.files)),
         Action::Foreground => {
             init_logging(&cfg);
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("amavisd: cannot start the runtime: {e}");
-                    return ExitCode::from(1);
-                }
+            let Some(rt) = runtime(tokio::runtime::Builder::new_multi_thread()) else {
+                return ExitCode::from(1);
             };
             rt.block_on(server::run_foreground(&args.config))
                 .map(|()| String::new())
@@ -146,6 +139,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// A tokio runtime from `builder`; `None` (said on stderr) when it cannot start.
+fn runtime(mut builder: tokio::runtime::Builder) -> Option<tokio::runtime::Runtime> {
+    builder
+        .enable_all()
+        .build()
+        .map_err(|e| eprintln!("amavisd: cannot start the runtime: {e}"))
+        .ok()
+}
+
 /// The operands as domain names.
 fn domains(files: &[PathBuf]) -> Vec<String> {
     files
@@ -185,15 +187,8 @@ fn genrsa(files: &[PathBuf]) -> ExitCode {
 
 /// `amavisd testkeys [DOMAIN...]`: one line per key; fails unless every key passed.
 fn testkeys(cfg: &Config, only: &[String]) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("amavisd: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+    let Some(rt) = runtime(tokio::runtime::Builder::new_current_thread()) else {
+        return ExitCode::from(1);
     };
     match rt.block_on(amavisd::dkim::test_keys(&cfg.dkim, cfg.authserv_id(), only)) {
         Ok(lines) if lines.is_empty() => {
