@@ -1003,9 +1003,6 @@ struct GroupKey {
     subject_tag: String,
 }
 
-/// The log line's category text and destinies: the worst category over the recipients
-/// (`INFECTED (Eicar-Test-Signature)`, `CLEAN`) and amavisd-new's `{...}` words
-/// (`Relayed`, `Discarded`), to which the caller adds `Inbound`/`Outbound`.
 /// The message's DKIM signatures verified, when verification is on.
 async fn verify_dkim(
     verifier: Option<&crate::dkim::Verifier>,
@@ -1030,6 +1027,9 @@ async fn read_whole(spool: &Arc<Spool>) -> Option<std::borrow::Cow<'_, [u8]>> {
         .map(std::borrow::Cow::Owned)
 }
 
+/// The log line's category text and destinies: the worst category over the recipients
+/// (`INFECTED (Eicar-Test-Signature)`, `CLEAN`) and amavisd-new's `{...}` words
+/// (`Relayed`, `Discarded`), to which the caller adds `Inbound`/`Outbound`.
 fn status_text(verdicts: &[Verdict]) -> (String, Vec<&'static str>) {
     let worst = verdicts.iter().max_by_key(|v| (v.category, v.minor));
     let text = match worst {
