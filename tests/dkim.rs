@@ -62,6 +62,14 @@ fn dkim_config(c: &mut Config, key: &Path, records: &[(&str, String)]) {
     }
 }
 
+/// Sends `msg` from `client` (OURS or OUTSIDE) with envelope sender `from` to
+/// bob@example.org; checks that it was accepted and gives what the next hop received.
+async fn relay(rig: &Rig, client: &str, from: &str, msg: &[u8]) -> Vec<u8> {
+    let r = send_xf(rig.addr, false, client, from, &["bob@example.org"], msg).await;
+    assert!(r.starts_with("250"), "{r}");
+    rig.sink.received().last().expect("delivered").data.clone()
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -95,17 +103,7 @@ async fn our_users_mail_is_signed_and_verifies_on_the_way_back_in() {
     .await;
 
     // Our user's mail: signed, d= the author's domain.
-    let r = send_xf(
-        rig.addr,
-        false,
-        OURS,
-        "joe@example.com",
-        &["bob@example.org"],
-        MSG,
-    )
-    .await;
-    assert!(r.starts_with("250"), "{r}");
-    let signed = rig.sink.received()[0].data.clone();
+    let signed = relay(&rig, OURS, "joe@example.com", MSG).await;
     assert!(signed.starts_with(b"DKIM-Signature: "), "{}", text(&signed));
     let sig = &fields(&signed, "DKIM-Signature")[0];
     assert!(
@@ -123,17 +121,7 @@ async fn our_users_mail_is_signed_and_verifies_on_the_way_back_in() {
 
     // The signed copy comes back from outside: it passes, and the earlier field with our id
     // (now forged, as far as anyone can tell) is gone.
-    let r = send_xf(
-        rig.addr,
-        false,
-        OUTSIDE,
-        "joe@example.com",
-        &["bob@example.org"],
-        &signed,
-    )
-    .await;
-    assert!(r.starts_with("250"), "{r}");
-    let back = rig.sink.received()[1].data.clone();
+    let back = relay(&rig, OUTSIDE, "joe@example.com", &signed).await;
     let ar = fields(&back, "Authentication-Results");
     assert_eq!(ar.len(), 1, "{ar:?}");
     assert!(
@@ -146,28 +134,12 @@ async fn our_users_mail_is_signed_and_verifies_on_the_way_back_in() {
 
     // Changed on the way: a signed header field, then the body.
     let altered = text(&signed).replace("quarterly figures", "quarterly fig ures");
-    send_xf(
-        rig.addr,
-        false,
-        OUTSIDE,
-        "joe@example.com",
-        &["bob@example.org"],
-        altered.as_bytes(),
-    )
-    .await;
-    let ar = fields(&rig.sink.received()[2].data, "Authentication-Results");
+    let got = relay(&rig, OUTSIDE, "joe@example.com", altered.as_bytes()).await;
+    let ar = fields(&got, "Authentication-Results");
     assert!(ar[0].contains("dkim=fail (verification failed)"), "{ar:?}");
     let altered = text(&signed).replace("in spirit", "in letter");
-    send_xf(
-        rig.addr,
-        false,
-        OUTSIDE,
-        "joe@example.com",
-        &["bob@example.org"],
-        altered.as_bytes(),
-    )
-    .await;
-    let ar = fields(&rig.sink.received()[3].data, "Authentication-Results");
+    let got = relay(&rig, OUTSIDE, "joe@example.com", altered.as_bytes()).await;
+    let ar = fields(&got, "Authentication-Results");
     assert!(ar[0].contains("body hash did not verify"), "{ar:?}");
     assert!(!ar[0].contains("dkim=pass"), "{ar:?}");
     rig.stop().await;
@@ -180,51 +152,29 @@ async fn only_originating_mail_of_a_keyed_domain_is_signed() {
     let rig = Rig::start_with(SinkMode::Accept, false, |c| dkim_config(c, &key, &[])).await;
     let from = |f: &str| text(MSG).replace("joe@example.com", f);
     // From outside: not ours to sign, whatever it claims.
-    send_xf(
-        rig.addr,
-        false,
-        OUTSIDE,
-        "joe@example.com",
-        &["bob@example.org"],
-        MSG,
-    )
-    .await;
+    relay(&rig, OUTSIDE, "joe@example.com", MSG).await;
     // Ours, from a domain without a key.
-    send_xf(
-        rig.addr,
-        false,
+    relay(
+        &rig,
         OURS,
         "ann@example.net",
-        &["bob@example.org"],
         from("ann@example.net").as_bytes(),
     )
     .await;
     // Ours, from a subdomain: the parent's key signs (aligned for DMARC's relaxed mode).
-    send_xf(
-        rig.addr,
-        false,
+    relay(
+        &rig,
         OURS,
         "joe@sales.example.com",
-        &["bob@example.org"],
         from("joe@sales.example.com").as_bytes(),
     )
     .await;
     // The author decides, not the envelope; with no keyed author, the envelope sender.
-    send_xf(
-        rig.addr,
-        false,
-        OURS,
-        "bounces@example.net",
-        &["bob@example.org"],
-        MSG,
-    )
-    .await;
-    send_xf(
-        rig.addr,
-        false,
+    relay(&rig, OURS, "bounces@example.net", MSG).await;
+    relay(
+        &rig,
         OURS,
         "list@example.com",
-        &["bob@example.org"],
         from("ann@example.net").as_bytes(),
     )
     .await;
@@ -249,16 +199,8 @@ async fn forged_authentication_results_are_removed_and_others_kept() {
         ID,
         text(MSG)
     );
-    send_xf(
-        rig.addr,
-        false,
-        OUTSIDE,
-        "joe@example.com",
-        &["bob@example.org"],
-        msg.as_bytes(),
-    )
-    .await;
-    let ar = fields(&rig.sink.received()[0].data, "Authentication-Results");
+    let got = relay(&rig, OUTSIDE, "joe@example.com", msg.as_bytes()).await;
+    let ar = fields(&got, "Authentication-Results");
     assert_eq!(
         ar,
         [
@@ -274,16 +216,8 @@ async fn forged_authentication_results_are_removed_and_others_kept() {
 async fn without_verification_nothing_is_added_or_removed() {
     let rig = Rig::start(SinkMode::Accept, false).await;
     let msg = format!("Authentication-Results: {ID}; dkim=pass\r\n{}", text(MSG));
-    send_xf(
-        rig.addr,
-        false,
-        OUTSIDE,
-        "joe@example.com",
-        &["bob@example.org"],
-        msg.as_bytes(),
-    )
-    .await;
-    let ar = fields(&rig.sink.received()[0].data, "Authentication-Results");
+    let got = relay(&rig, OUTSIDE, "joe@example.com", msg.as_bytes()).await;
+    let ar = fields(&got, "Authentication-Results");
     assert_eq!(ar, [format!("Authentication-Results: {ID}; dkim=pass")]);
     rig.stop().await;
 }
@@ -321,29 +255,12 @@ async fn mail_dkim_signatures_verify_here_and_ours_verify_in_mail_dkim() {
         &[key.to_str().unwrap(), "example.com", "s2026"],
         MSG,
     );
-    send_xf(
-        rig.addr,
-        false,
-        OUTSIDE,
-        "joe@example.com",
-        &["bob@example.org"],
-        &theirs,
-    )
-    .await;
-    let ar = fields(&rig.sink.received()[0].data, "Authentication-Results");
+    let got = relay(&rig, OUTSIDE, "joe@example.com", &theirs).await;
+    let ar = fields(&got, "Authentication-Results");
     assert!(ar[0].contains("dkim=pass header.d=example.com"), "{ar:?}");
 
     // We sign (relaxed/simple); Perl verifies what the next hop got.
-    send_xf(
-        rig.addr,
-        false,
-        OURS,
-        "joe@example.com",
-        &["bob@example.org"],
-        MSG,
-    )
-    .await;
-    let ours = rig.sink.received()[1].data.clone();
+    let ours = relay(&rig, OURS, "joe@example.com", MSG).await;
     let verdict = text(&perl(
         "verify.pl",
         &["s2026._domainkey.example.com", &record],
@@ -375,16 +292,8 @@ async fn a_known_good_signed_message_passes() {
         );
     })
     .await;
-    send_xf(
-        rig.addr,
-        false,
-        OUTSIDE,
-        "jane@mail.example.net",
-        &["bob@example.com"],
-        &msg,
-    )
-    .await;
-    let ar = fields(&rig.sink.received()[0].data, "Authentication-Results");
+    let got = relay(&rig, OUTSIDE, "jane@mail.example.net", &msg).await;
+    let ar = fields(&got, "Authentication-Results");
     assert!(
         ar[0].contains("dkim=pass header.d=mail.example.net header.s=kg2026"),
         "{ar:?}"
