@@ -515,8 +515,9 @@ impl Pipeline {
         let authserv_id = st.cfg.authserv_id();
         let forged = dkim.is_some() && crate::dkim::has_forged(spool.header_section(), authserv_id);
         let signer = st.signer.as_ref().filter(|_| mp.policy.originating);
-        let author = spool
-            .header_field("From")
+        // Only mail we sign needs its author.
+        let author = signer
+            .and_then(|_| spool.header_field("From"))
             .map(|f| crate::dkim::author_address(&f).to_string())
             .unwrap_or_default();
         // The whole message, read once when some copy is signed.
