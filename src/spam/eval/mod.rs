@@ -309,6 +309,31 @@ mod tests {
     }
 
     #[test]
+    fn envelope_sender_matching_the_delivering_relay() {
+        let hits = |return_path: &str, rdns: &str| {
+            let msg = format!(
+                "Return-Path: <{return_path}>\r\nReceived: from helo.example ({rdns} [192.0.2.7])\r\n\
+                 \tby mx.example.org with SMTP; Thu, 25 Jul 2002 19:39:06 -0000\r\nSubject: x\r\n\r\nx\r\n"
+            );
+            let view = MessageView::new(msg.as_bytes(), "");
+            let lists = Lists::default();
+            let ctx = Ctx {
+                view: &view,
+                lists: &lists,
+                bayes: None,
+            };
+            run(&parse("eval:check_mailfrom_matches_rcvd()").unwrap(), &ctx)
+        };
+        // Same host, or the same registered domain.
+        assert!(hits("x@mail.example.com", "mail.example.com"));
+        assert!(hits("123.4@bounced.example.com", "edc18-ds3.example.com"));
+        assert!(!hits("x@example.net", "mail.example.com"));
+        // No reverse DNS, no sender: no match.
+        assert!(!hits("x@example.com", ""));
+        assert!(!hits("", "mail.example.com"));
+    }
+
+    #[test]
     fn bayes_ranges() {
         let view = MessageView::new(b"Subject: x\n\nx\n", "");
         let lists = Lists::default();

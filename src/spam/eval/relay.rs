@@ -16,7 +16,38 @@ pub(super) fn lookup(name: &str) -> Option<Func> {
         "check_for_forged_yahoo_received_headers" => forged_yahoo,
         "check_for_forged_hotmail_received_headers" => |c, _| hotmail(c) == Hotmail::Forged,
         "check_for_no_hotmail_received_headers" => |c, _| hotmail(c) == Hotmail::Missing,
+        "check_mailfrom_matches_rcvd" => mailfrom_matches_rcvd,
         _ => return None,
+    })
+}
+
+/// The envelope sender's domain is the reverse DNS name (or in its registered domain) of the
+/// relay that handed the message to us: the first untrusted one, or, when all are trusted,
+/// any of them. A sender whose own servers deliver its mail is seldom forged, so many
+/// SpamAssassin metas (`__RP_MATCHES_RCVD`) spare such mail.
+fn mailfrom_matches_rcvd(ctx: &Ctx, _: &[String]) -> bool {
+    let Some(domain) = ctx
+        .view
+        .header("EnvelopeFrom:addr")
+        .and_then(|a| super::domain_of(&a))
+        .map(|d| d.to_ascii_lowercase())
+    else {
+        return false;
+    };
+    if !domain.contains('.') {
+        return false;
+    }
+    let relays = &ctx.view.relays;
+    // Only the first untrusted relay when there is one: the ones before it could be forged.
+    let candidates: &[Relay] = match relays.untrusted.first() {
+        Some(first) => std::slice::from_ref(first),
+        None => &relays.trusted,
+    };
+    let registered = super::header::registrable(&domain, ctx);
+    candidates.iter().any(|r| {
+        let rdns = r.rdns.to_ascii_lowercase();
+        !rdns.is_empty()
+            && (rdns == domain || super::header::registrable(&rdns, ctx) == registered)
     })
 }
 
