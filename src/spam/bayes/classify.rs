@@ -1,17 +1,40 @@
 //! From token counts to a spam probability: Robinson's per-token estimate with his low-count
 //! correction, then Fisher's chi-square combination of the most telling tokens, as
-//! SpamAssassin's default Bayes combiner does (its constants, written here from the
-//! published method: s = 0.030, x = 0.538, tokens nearer 0.5 than 0.346 ignored, at most 150
-//! tokens).
+//! SpamAssassin's default Bayes combiner does (written here from the published method).
+//!
+//! Two things differ from SpamAssassin's constants (s = 0.030, tokens nearer 0.5 than 0.346
+//! ignored, raw counts as the confidence), chosen by five-fold cross-validation on the corpus
+//! development set (`examples/bayes_cv.rs`; rules + Bayes went from 0.25 % false positives
+//! and 94.0 % spam recall to 0.18 % and 96.2 %):
+//!
+//! - sites learn far more ham than spam (the development set: 2,750 to 500). A word seen in
+//!   five hams and no spam is then hardly evidence (five in 2,200 hams predicts one in 400
+//!   spams), yet raw counts made it as telling as a word seen in five spams and no ham. With
+//!   the larger class's counts discounted by [`CLASS_BALANCE`], long spams full of ordinary
+//!   English no longer come out as "unsure" (p = 0.5); most of those were the spam missed;
+//! - with the confidence so weighed, a stronger prior ([`S`]) and a lower bar for telling
+//!   tokens ([`MIN_STRENGTH`]) did best.
 
 /// Robinson's strength of the prior (how many observations the assumed probability weighs).
-const S: f64 = 0.030;
+const S: f64 = 0.25;
 /// Robinson's assumed probability of a token never or rarely seen.
 const X: f64 = 0.538;
 /// Tokens whose probability is within this of 0.5 say nothing and are left out.
-const MIN_STRENGTH: f64 = 0.346;
+const MIN_STRENGTH: f64 = 0.2;
 /// Most tokens combined (the most telling ones).
 const MAX_SIGNIFICANT: usize = 150;
+/// How far the counts of the class learned more often are scaled to the other's size when
+/// they give a token's confidence: each of its counts weighs (smaller / larger) to this
+/// power (0: raw counts, as SpamAssassin; 1: both classes weigh as if learned equally).
+const CLASS_BALANCE: f64 = 0.6;
+
+/// How many observations a token's counts are worth: the counts of the class learned more
+/// often discounted by [`CLASS_BALANCE`].
+fn confidence(spam: f64, ham: f64, nspam: u64, nham: u64) -> f64 {
+    let smaller = nspam.min(nham) as f64;
+    let weight = |n: u64| (smaller / n as f64).powf(CLASS_BALANCE);
+    spam * weight(nspam) + ham * weight(nham)
+}
 
 /// The spam probability of one token seen in `spam` of `nspam` spam and `ham` of `nham` ham
 /// learned messages; `None` when it was never seen or nothing of one class was learned.
@@ -22,7 +45,7 @@ pub fn token_probability(spam: u32, ham: u32, nspam: u64, nham: u64) -> Option<f
     let (s, h) = (f64::from(spam), f64::from(ham));
     // The share of spam in which it appears against the share of ham.
     let ratio = (s * nham as f64) / (h * nspam as f64 + s * nham as f64);
-    let n = s + h;
+    let n = confidence(s, h, nspam, nham);
     Some((S * X + n * ratio) / (S + n))
 }
 
@@ -85,9 +108,8 @@ pub fn combine(probs: impl IntoIterator<Item = f64>, nspam: u64, nham: u64) -> O
     telling.sort_by(|a, b| (b - 0.5).abs().total_cmp(&(a - 0.5).abs()));
     telling.truncate(MAX_SIGNIFICANT);
     // Sums of logarithms rather than products: no underflow with 150 small factors.
-    let total = (nspam + nham) as f64;
-    let mut ln_ham_evidence = (nspam as f64 / total).ln();
-    let mut ln_spam_evidence = (nham as f64 / total).ln();
+    let mut ln_ham_evidence = 0.0;
+    let mut ln_spam_evidence = 0.0;
     for p in &telling {
         ln_ham_evidence += (1.0 - p).max(f64::MIN_POSITIVE).ln();
         ln_spam_evidence += p.max(f64::MIN_POSITIVE).ln();
@@ -117,6 +139,20 @@ mod tests {
     }
 
     #[test]
+    fn the_class_learned_more_often_counts_for_less() {
+        // 2,200 hams and 400 spams learned: five hams without a spam say less than five
+        // spams without a ham (five in 2,200 predicts about one in 400).
+        let (ns, nh) = (400, 2200);
+        let hammy = token_probability(0, 5, ns, nh).unwrap();
+        let spammy = token_probability(5, 0, ns, nh).unwrap();
+        assert!(0.5 - hammy < spammy - 0.5, "{hammy} {spammy}");
+        assert!(hammy < 0.5 - MIN_STRENGTH, "still telling: {hammy}");
+        // The same five hams out of only 400 learned: more telling.
+        let rarer = token_probability(0, 5, 400, 400).unwrap();
+        assert!(rarer < hammy, "{rarer} {hammy}");
+    }
+
+    #[test]
     fn a_users_reports_move_the_sites_opinion() {
         let site = token_probability(50, 0, 100, 100);
         // Unknown to the user: the site's.
@@ -128,7 +164,7 @@ mod tests {
         assert!(often < 0.5 - MIN_STRENGTH, "{often}");
         // Unknown to the site: Robinson's prior, as for the site itself.
         let fresh = token_probability_over(None, 3, 0, 3, 0).unwrap();
-        assert!(fresh > 0.99, "{fresh}");
+        assert!(fresh > 0.5 + MIN_STRENGTH, "{fresh}");
     }
 
     #[test]
