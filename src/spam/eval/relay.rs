@@ -46,8 +46,7 @@ fn mailfrom_matches_rcvd(ctx: &Ctx, _: &[String]) -> bool {
     let registered = super::header::registrable(&domain, ctx);
     candidates.iter().any(|r| {
         let rdns = r.rdns.to_ascii_lowercase();
-        !rdns.is_empty()
-            && (rdns == domain || super::header::registrable(&rdns, ctx) == registered)
+        !rdns.is_empty() && (rdns == domain || super::header::registrable(&rdns, ctx) == registered)
     })
 }
 
