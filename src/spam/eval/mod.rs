@@ -310,27 +310,35 @@ mod tests {
 
     #[test]
     fn envelope_sender_matching_the_delivering_relay() {
-        let hits = |return_path: &str, rdns: &str| {
+        let matches = |return_path: &str, rdns: &str| {
             let msg = format!(
                 "Return-Path: <{return_path}>\r\nReceived: from helo.example ({rdns} [192.0.2.7])\r\n\
                  \tby mx.example.org with SMTP; Thu, 25 Jul 2002 19:39:06 -0000\r\nSubject: x\r\n\r\nx\r\n"
             );
-            let view = MessageView::new(msg.as_bytes(), "");
-            let lists = Lists::default();
-            let ctx = Ctx {
-                view: &view,
-                lists: &lists,
-                bayes: None,
-            };
-            run(&parse("eval:check_mailfrom_matches_rcvd()").unwrap(), &ctx)
+            hits(&msg, "eval:check_mailfrom_matches_rcvd()")
         };
         // Same host, or the same registered domain.
-        assert!(hits("x@mail.example.com", "mail.example.com"));
-        assert!(hits("123.4@bounced.example.com", "edc18-ds3.example.com"));
-        assert!(!hits("x@example.net", "mail.example.com"));
+        assert!(matches("x@mail.example.com", "mail.example.com"));
+        assert!(matches(
+            "123.4@bounced.example.com",
+            "edc18-ds3.example.com"
+        ));
+        assert!(!matches("x@example.net", "mail.example.com"));
         // No reverse DNS, no sender: no match.
-        assert!(!hits("x@example.com", ""));
-        assert!(!hits("", "mail.example.com"));
+        assert!(!matches("x@example.com", ""));
+        assert!(!matches("", "mail.example.com"));
+        // Only the relay that handed the message to us counts: hops before it can be forged.
+        let two_hops = |ours: &str, before: &str| {
+            let msg = format!(
+                "Return-Path: <x@example.com>\r\n\
+                 Received: from a ({ours} [192.0.2.8]) by mx.example.org; Thu, 25 Jul 2002 19:39:06 -0000\r\n\
+                 Received: from b ({before} [192.0.2.9]) by {ours}; Thu, 25 Jul 2002 19:39:05 -0000\r\n\
+                 Subject: x\r\n\r\nx\r\n"
+            );
+            hits(&msg, "eval:check_mailfrom_matches_rcvd()")
+        };
+        assert!(!two_hops("relay.example.net", "mail.example.com"));
+        assert!(two_hops("mail.example.com", "relay.example.net"));
     }
 
     #[test]
