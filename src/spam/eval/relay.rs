@@ -30,7 +30,6 @@ fn mailfrom_matches_rcvd(ctx: &Ctx, _: &[String]) -> bool {
         .view
         .header("EnvelopeFrom:addr")
         .and_then(|a| super::domain_of(&a))
-        .map(|d| d.to_ascii_lowercase())
     else {
         return false;
     };
