@@ -106,7 +106,7 @@ pub fn from_counts(
     let probs = counts
         .into_iter()
         .filter_map(|(s, h)| classify::token_probability(s, h, nspam, nham));
-    classify::combine(probs, nspam, nham)
+    classify::combine(probs)
 }
 
 /// The key of a message: SHA-256 of its Message-ID, else of the whole message.

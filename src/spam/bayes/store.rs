@@ -148,7 +148,7 @@ pub async fn probabilities<S: TokenStore>(
                 let at_site = classify::token_probability(gs, gh, site.0, site.1);
                 classify::token_probability_over(at_site, us, uh, own.0, own.1)
             });
-        out.push(classify::combine(probs, site.0 + own.0, site.1 + own.1));
+        out.push(classify::combine(probs));
     }
     Ok(out)
 }
