@@ -219,3 +219,81 @@ async fn unix_socket_listener() {
     server.stop().await;
     task.abort();
 }
+
+/// Sends one message whose DATA is `wire` (already stuffed and terminated) and returns the
+/// replies after the dot; with `pipelined`, MAIL, RCPT and DATA go in one write and QUIT rides
+/// behind the data in the same write, as a PIPELINING client sends them.
+async fn send_wire(rig: &Rig, lmtp: bool, pipelined: bool, wire: &[u8]) -> String {
+    let mut c = rig.client().await;
+    let hello = if lmtp {
+        "LHLO c.example"
+    } else {
+        "EHLO c.example"
+    };
+    assert!(c.cmd(hello).await.starts_with("250"));
+    let env = "MAIL FROM:<s@example.org>\r\nRCPT TO:<u@example.com>\r\nDATA\r\n";
+    if pipelined {
+        c.send(env.as_bytes()).await;
+        for _ in 0..2 {
+            assert!(c.reply().await.starts_with("250"));
+        }
+        assert!(c.reply().await.starts_with("354"));
+    } else {
+        for line in env.lines() {
+            let r = c.cmd(line).await;
+            assert!(r.starts_with("250") || r.starts_with("354"), "{r}");
+        }
+    }
+    let mut data = wire.to_vec();
+    if pipelined {
+        data.extend_from_slice(b"QUIT\r\n");
+    }
+    c.send(&data).await;
+    let reply = c.reply().await;
+    let bye = if pipelined {
+        c.reply().await
+    } else {
+        c.cmd("QUIT").await
+    };
+    assert!(bye.starts_with("221"), "{bye}");
+    reply
+}
+
+#[tokio::test]
+async fn data_is_transparent_from_its_first_byte() {
+    // (DATA as sent, the message it carries): the first line is a line like any other, so
+    // a leading dot is removed from it, and a lone dot ends even an empty message.
+    let cases: [(&[u8], &[u8]); 6] = [
+        (b".\r\n", b""),
+        (b"..\r\n.\r\n", b".\r\n"),
+        (b"...x\r\n.\r\n", b"..x\r\n"),
+        (b"..\r\n..\r\n...\r\n.\r\n", b".\r\n.\r\n..\r\n"),
+        (
+            b".From: s@example.org\r\n\r\n..body\r\n.\r\n",
+            b"From: s@example.org\r\n\r\n.body\r\n",
+        ),
+        (b"\r\n.\r\n", b"\r\n"),
+    ];
+    let rig = Rig::start_with(SinkMode::Accept, false, |c| {
+        c.policy.bypass_header_checks = true;
+    })
+    .await;
+    let mut n = 0;
+    for lmtp in [false, true] {
+        for pipelined in [false, true] {
+            for (wire, message) in cases {
+                let r = send_wire(&rig, lmtp, pipelined, wire).await;
+                assert!(r.starts_with("250 "), "{r} for {wire:?}");
+                n += 1;
+                let got = rig.sink.received();
+                assert_eq!(got.len(), n, "{wire:?}");
+                let (_, rest) = split_added(&got[n - 1].data);
+                assert_eq!(
+                    rest, message,
+                    "forwarded copy of {wire:?} (lmtp {lmtp}, pipelined {pipelined})"
+                );
+            }
+        }
+    }
+    rig.stop().await;
+}

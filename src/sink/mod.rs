@@ -13,8 +13,7 @@
 //! and the whole session follows a [`SinkMode`].
 
 use crate::message::Reply;
-use crate::smtp_in::{Connection, ReadError, ReadTimeouts};
-use smtp_proto::request::receiver::DataReceiver;
+use crate::smtp_in::{Connection, DataReceiver, ReadError, ReadTimeouts};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

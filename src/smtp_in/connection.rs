@@ -1,12 +1,13 @@
 //! Byte-level framing of one inbound connection: command lines with a length cap and timeouts,
-//! the DATA stream through smtp-proto's `DataReceiver` (dot-unstuffing; only CRLF.CRLF ends
-//! DATA, so a bare-LF "end" cannot smuggle a second message), and buffered replies.
+//! the DATA stream through our [`DataReceiver`] (dot-unstuffing from the first byte; only
+//! CRLF.CRLF ends DATA, so a bare-LF "end" cannot smuggle a second message), and buffered
+//! replies.
 //!
 //! Replies are buffered and flushed only when the connection is about to wait for input, which is
 //! what makes PIPELINING work: a pipelined group of commands is answered in one write.
 
+use super::data::DataReceiver;
 use crate::message::Reply;
-use smtp_proto::request::receiver::DataReceiver;
 use std::io;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -157,10 +158,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if self.pos == self.buf.len() {
             self.fill(Instant::now() + data_timeout).await?;
         }
-        let slice = &self.buf[self.pos..];
-        let mut iter = slice.iter();
-        let done = receiver.ingest(&mut iter, out);
-        self.pos += slice.len() - iter.as_slice().len();
+        let (used, done) = receiver.ingest(&self.buf[self.pos..], out);
+        self.pos += used;
         Ok(done)
     }
 

@@ -14,11 +14,13 @@
 
 mod command;
 mod connection;
+mod data;
 mod listener;
 mod session;
 
 pub use command::{Command, CommandError, parse as parse_command, printable};
 pub use connection::{Connection, ReadError, ReadTimeouts};
+pub use data::DataReceiver;
 pub use listener::{Listeners, Rebind, bind_all, bind_new, serve};
 pub use session::{Session, SessionSettings};
 

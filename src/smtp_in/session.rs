@@ -3,13 +3,13 @@
 use super::MessageHandler;
 use super::command::{Command, parse, printable};
 use super::connection::{Connection, ReadError, ReadTimeouts};
+use super::data::DataReceiver;
 use crate::catch_panic::CatchUnwind;
 use crate::config::{Config, Limits, ListenProtocol};
 use crate::message::{
     ClientInfo, Envelope, Outcome, Param, Protocol, Recipient, Reply, SpoolError, SpoolWriter,
     XForward,
 };
-use smtp_proto::request::receiver::DataReceiver;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
