@@ -27,6 +27,17 @@ impl Postfix {
     }
 
     fn start(smtpd_port: u16, filter_port: u16, reentry_port: u16, sink_port: u16) -> Postfix {
+        Self::start_with(smtpd_port, filter_port, reentry_port, sink_port, "")
+    }
+
+    /// Same, with `extra` lines appended to main.cf.
+    fn start_with(
+        smtpd_port: u16,
+        filter_port: u16,
+        reentry_port: u16,
+        sink_port: u16,
+        extra: &str,
+    ) -> Postfix {
         assert!(
             Path::new(POSTFIX).exists(),
             "Postfix is not installed: apt-get install postfix (the .ci/run script does)"
@@ -67,7 +78,8 @@ impl Postfix {
              alias_maps =\n\
              alias_database =\n\
              biff = no\n\
-             {site}",
+             {site}\n\
+             {extra}\n",
             q = root.join("queue").display(),
             d = root.join("data").display(),
             r = root.display(),
@@ -252,4 +264,132 @@ async fn swaks_lmtp_gets_one_reply_per_recipient() {
     assert!(text.contains("<** 550 5.1.1 from MTA(lmtp:"), "{text}");
     assert!(text.contains("<** 452 4.2.2 from MTA(lmtp:"), "{text}");
     rig.stop().await;
+}
+
+/// Sends one message from 127.0.0.2 through the Postfix on `smtpd`: `from` with MAIL
+/// parameters, to `rcpt`.
+async fn submit(smtpd: u16, from: &str, rcpt: &str, data: &[u8]) {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let stream = sock
+        .connect(format!("127.0.0.1:{smtpd}").parse().unwrap())
+        .await
+        .unwrap();
+    let mut c = Client::from_stream(stream).await;
+    assert!(c.cmd("EHLO client.example").await.starts_with("250"));
+    let r = c.cmd(&format!("MAIL FROM:{from}")).await;
+    assert!(r.starts_with("250"), "{r}");
+    let r = c.cmd(&format!("RCPT TO:<{rcpt}>")).await;
+    assert!(r.starts_with("250"), "{r}");
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    c.send(&stuff(data)).await;
+    let r = c.reply().await;
+    assert!(r.starts_with("250"), "{r}");
+    c.cmd("QUIT").await;
+}
+
+/// The header section of a message.
+fn header_of(text: &str) -> &str {
+    text.split("\r\n\r\n").next().unwrap_or("")
+}
+
+/// Notifications that real Postfix writes (non-delivery with RET=HDRS and RET=FULL, a
+/// delayed-mail warning) reach a site from other MTAs with the null sender, through the
+/// content filter like any mail: each must pass CLEAN, not as a bad header. (Postfix does not
+/// filter the notifications it sends itself, so the test has Postfix write them to the sink,
+/// then sends each back in from <> as a remote MTA would.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postfix_bounces_and_delay_warnings_pass_clean() {
+    let sink = Sink::new(SinkMode::Accept, true);
+    let (sink_port, sink_task) = sink.spawn().await.unwrap();
+    let (smtpd, filter, reentry) = (free_port(), free_port(), free_port());
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(&format!("smtp:[127.0.0.1]:{reentry}"), tmp.path());
+    cfg.listen[0].inet = Some(format!("127.0.0.1:{filter}"));
+    let server = amavisd::server::start(cfg).await.unwrap();
+    // Retry deferred mail every second and warn about it after one.
+    let pf = Postfix::start_with(
+        smtpd,
+        filter,
+        reentry,
+        sink_port,
+        "delay_warning_time = 1s\nqueue_run_delay = 1s\nminimal_backoff_time = 1s\n\
+         maximal_backoff_time = 1s",
+    );
+    wait_port(smtpd).await;
+    // The sink refuses rcpt-perm (550: a bounce) and defers rcpt-temp (450: a warning).
+    let from = "<sender@example.org>";
+    submit(
+        smtpd,
+        &format!("{from} RET=HDRS"),
+        "rcpt-perm-hdrs@example.com",
+        SIMPLE,
+    )
+    .await;
+    submit(
+        smtpd,
+        &format!("{from} RET=FULL"),
+        "rcpt-perm-full@example.com",
+        SIMPLE,
+    )
+    .await;
+    submit(smtpd, from, "rcpt-temp@example.com", SIMPLE).await;
+
+    // (header section, whole text) of what came from the null sender.
+    let notices = || {
+        sink.received()
+            .into_iter()
+            .filter(|m| m.mail.starts_with("MAIL FROM:<>"))
+            .map(|m| String::from_utf8_lossy(&m.data).into_owned())
+            .collect::<Vec<_>>()
+    };
+    let kinds = [
+        ("RET=HDRS bounce", "Content-Type: text/rfc822-headers"),
+        ("RET=FULL bounce", "Content-Type: message/rfc822"),
+        (
+            "delay warning",
+            "Subject: Delayed Mail (still being retried)",
+        ),
+    ];
+    let find = |filtered: bool, mark: &str| {
+        notices().into_iter().find(|t| {
+            t.contains(mark) && header_of(t).contains("X-Virus-Scanned: amavisd-rs") == filtered
+        })
+    };
+    let written = eventually_for(Duration::from_secs(60), || {
+        kinds.iter().all(|(_, mark)| find(false, mark).is_some())
+    })
+    .await;
+    assert!(
+        written,
+        "notices: {:#?}\nPostfix log:\n{}",
+        notices(),
+        pf.maillog()
+    );
+    for (_, mark) in kinds {
+        let dsn = find(false, mark).unwrap();
+        submit(smtpd, "<>", "postmaster@example.org", dsn.as_bytes()).await;
+    }
+    let filtered = eventually_for(Duration::from_secs(60), || {
+        kinds.iter().all(|(_, mark)| find(true, mark).is_some())
+    })
+    .await;
+    assert!(
+        filtered,
+        "notices: {:#?}\nPostfix log:\n{}",
+        notices(),
+        pf.maillog()
+    );
+    for (what, mark) in kinds {
+        let text = find(true, mark).unwrap();
+        let head = header_of(&text);
+        assert!(head.contains("multipart/report"), "{what}: {text}");
+        assert!(
+            !head.contains("X-Amavis-Alert"),
+            "{what} is not clean: {text}"
+        );
+    }
+    drop(pf);
+    server.stop().await;
+    sink_task.abort();
 }

@@ -73,7 +73,7 @@ impl RuleSet {
 /// The keys of one node: `(label, value)` with amavisd-new's labels N, T, M, A.
 fn keys(p: &Part) -> Vec<(&'static str, String)> {
     let mut k = Vec::new();
-    if let Some(n) = &p.name {
+    for n in p.name.iter().chain(&p.other_names) {
         k.push(("N", n.clone()));
     }
     for t in &p.types {

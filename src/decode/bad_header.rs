@@ -1,6 +1,13 @@
 //! Bad header section checks, with amavisd-new's minor codes (CC_BADH,n): 1 MIME error (found
 //! while decoding), 2 8-bit bytes, 3 control characters, 4 empty field, 5 line over 998 bytes,
 //! 6 syntax, 7 missing required field, 8 repeated field that must be unique.
+//!
+//! 8-bit bytes in a field (minor 2) follow RFC 6532: valid UTF-8 is legal in a message sent
+//! with `MAIL FROM:<...> SMTPUTF8`, and stays a bad header without it; bytes that are not
+//! UTF-8, and UTF-8 that encodes C1 controls (U+0080..U+009F, which RFC 5198 forbids), are bad
+//! either way. amavisd-new has the same tests, but its `utf8` test (UTF-8 without SMTPUTF8) is
+//! off by default; we keep it on, because a message that claims no SMTPUTF8 and carries raw
+//! UTF-8 is what RFC 6532 §3.7 says must not be sent.
 
 use super::BadHeader;
 
@@ -36,8 +43,15 @@ pub fn section(raw: &[u8]) -> &[u8] {
     }
 }
 
-/// Checks a header section; returns each finding once per minor, with the first example.
+/// Checks a header section of a message sent without SMTPUTF8; returns each finding once per
+/// minor, with the first example.
 pub fn check(header: &[u8]) -> Vec<BadHeader> {
+    check_with(header, false)
+}
+
+/// Checks a header section; `smtputf8` when the envelope carried SMTPUTF8 (RFC 6531), which
+/// makes valid UTF-8 in field bodies legal.
+pub fn check_with(header: &[u8], smtputf8: bool) -> Vec<BadHeader> {
     let mut found: Vec<BadHeader> = Vec::new();
     let mut add = |minor: u8, detail: String| {
         if !found.iter().any(|b| b.minor == minor) {
@@ -67,11 +81,8 @@ pub fn check(header: &[u8]) -> Vec<BadHeader> {
                 format!("Header line longer than 998 characters: {}", short(line)),
             );
         }
-        if line.iter().any(|&b| b >= 0x80) {
-            add(
-                2,
-                format!("Non-encoded 8-bit data in header: {}", short(line)),
-            );
+        if let Some(why) = eight_bit(line, smtputf8) {
+            add(2, format!("{why}: {}", short(line)));
         }
         if line.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
             add(3, format!("Control characters in header: {}", short(line)));
@@ -111,6 +122,24 @@ pub fn check(header: &[u8]) -> Vec<BadHeader> {
         }
     }
     found
+}
+
+/// What is wrong with the 8-bit bytes of a header line, if anything.
+fn eight_bit(line: &[u8], smtputf8: bool) -> Option<&'static str> {
+    if line.is_ascii() {
+        return None;
+    }
+    let Ok(text) = std::str::from_utf8(line) else {
+        return Some("Non-encoded non-ASCII data (and not UTF-8)");
+    };
+    if text.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)) {
+        return Some("UTF-8 string contains C1 Controls");
+    }
+    if smtputf8 {
+        // RFC 6532: UTF-8 in field bodies; a field name stays ASCII (the syntax check).
+        return None;
+    }
+    Some("Non-encoded 8-bit data (UTF-8 without SMTPUTF8)")
 }
 
 fn short(line: &[u8]) -> String {
@@ -154,6 +183,39 @@ mod tests {
         );
         // Folded fields are fine; Received: may repeat.
         assert!(minors(b"From: a@b\r\nDate: d\r\nReceived: x\r\n y\r\nReceived: z\r\n").is_empty());
+    }
+
+    #[test]
+    fn utf8_is_legal_only_under_smtputf8() {
+        let utf8 = "From: J\u{f6}rg <j\u{f6}rg@b\u{fc}cher.example>\r\nTo: \u{5c71}\u{7530}@example.jp\r\n\
+                    Date: d\r\nSubject: Gr\u{fc}\u{df}e \u{1f600}\r\n";
+        let m = |h: &[u8], eai: bool| -> Vec<u8> {
+            check_with(h, eai).iter().map(|b| b.minor).collect()
+        };
+        assert!(
+            m(utf8.as_bytes(), true).is_empty(),
+            "{:?}",
+            check_with(utf8.as_bytes(), true)
+        );
+        assert_eq!(m(utf8.as_bytes(), false), [2]);
+        // Not UTF-8 (Latin-1, a lone continuation byte, a truncated sequence, an overlong
+        // encoding): bad with or without SMTPUTF8.
+        for bad in [&b"\xe4"[..], b"\x80", b"\xe2\x82", b"\xc0\xaf"] {
+            let h = [
+                b"From: a@b\r\nDate: d\r\nSubject: x".as_slice(),
+                bad,
+                b"\r\n",
+            ]
+            .concat();
+            assert_eq!(m(&h, true), [2], "{bad:?}");
+            assert!(check_with(&h, true)[0].detail.contains("not UTF-8"));
+        }
+        // C1 controls encoded as UTF-8.
+        let c1 = "From: a@b\r\nDate: d\r\nSubject: x\u{85}y\r\n";
+        assert_eq!(m(c1.as_bytes(), true), [2]);
+        // A non-ASCII field name is a syntax error even under SMTPUTF8.
+        let name = "From: a@b\r\nDate: d\r\nB\u{e4}d: x\r\n";
+        assert_eq!(m(name.as_bytes(), true), [6]);
     }
 
     #[test]

@@ -23,12 +23,16 @@ mod data_uri;
 mod detect;
 mod limits;
 mod mime;
+mod names;
 mod part;
+mod salvage;
 mod transfer;
 mod uuencode;
 
 pub use archive::Kind;
-pub use bad_header::{check as check_header, section as header_section};
+pub use bad_header::{
+    check as check_header, check_with as check_header_with, section as header_section,
+};
 pub use detect::detect_bytes;
 pub use limits::Limits;
 pub use part::{Part, PartData};
@@ -84,11 +88,29 @@ impl Decoded {
     }
 }
 
-/// Decodes a whole message.
+/// What the envelope says about a message that changes how it is read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DecodeOptions {
+    /// The message came with `MAIL FROM:<...> SMTPUTF8` (RFC 6531): UTF-8 in its header
+    /// fields is legal (RFC 6532).
+    pub smtputf8: bool,
+}
+
+/// Decodes a whole message sent without SMTPUTF8.
 pub fn decode_message(raw: &[u8], limits: &Limits, tempdir: &Path) -> Decoded {
+    decode_message_with(raw, DecodeOptions::default(), limits, tempdir)
+}
+
+/// Decodes a whole message.
+pub fn decode_message_with(
+    raw: &[u8],
+    opts: DecodeOptions,
+    limits: &Limits,
+    tempdir: &Path,
+) -> Decoded {
     let raw = mime::skip_mbox_line(raw);
     let mut ctx = ctx::Ctx::new(limits, tempdir, raw.len() as u64);
-    for b in bad_header::check(bad_header::section(raw)) {
+    for b in bad_header::check_with(bad_header::section(raw), opts.smtputf8) {
         ctx.bad_header(b.minor, b.detail);
     }
     let walked = guarded(|| {

@@ -63,6 +63,10 @@ pub struct Part {
     /// The declared file name (MIME filename/name, RFC 2231 and 2047 decoded; or the name
     /// inside an archive). Data only: never used as a path.
     pub name: Option<String>,
+    /// Other names the part declares where a client may read them otherwise (a Content-Type
+    /// `name=` beside a different Content-Disposition `filename=`, broken RFC 2231
+    /// continuations joined differently). Banned rules check them all.
+    pub other_names: Vec<String>,
     /// The declared MIME type, lower case (`application/zip`), for MIME parts.
     pub mime_type: Option<String>,
     /// The detected type in amavisd-new's short names, most specific first

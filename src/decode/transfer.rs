@@ -13,6 +13,42 @@ pub fn decode(cte: Option<&str>, body: &[u8]) -> (Vec<u8>, bool) {
     }
 }
 
+/// Transfer encodings we decode or pass on as they are (uuencode is found in the text by the
+/// text expander). Anything else is an RFC 2045 violation, read as the raw bytes it is.
+pub fn known(cte: &str) -> bool {
+    matches!(
+        cte.trim().to_ascii_lowercase().as_str(),
+        "7bit"
+            | "8bit"
+            | "binary"
+            | "base64"
+            | "quoted-printable"
+            | "x-uuencode"
+            | "uuencode"
+            | "x-uue"
+    )
+}
+
+/// Base64 that goes on after its padding, cut into its pieces, each decoded: a client that
+/// does not stop at the first `=` shows the later ones. One piece for well-formed base64.
+pub fn base64_segments(body: &[u8]) -> Vec<Vec<u8>> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    let mut padded = false;
+    for (i, &c) in body.iter().enumerate() {
+        if c == b'=' {
+            padded = true;
+        } else if padded && (c.is_ascii_alphanumeric() || c == b'+' || c == b'/') {
+            pieces.push(base64(&body[start..i]).0);
+            start = i;
+            padded = false;
+        }
+    }
+    pieces.push(base64(&body[start..]).0);
+    pieces.retain(|p| !p.is_empty());
+    pieces
+}
+
 /// Base64, skipping anything outside the alphabet, stopping at padding.
 pub fn base64(body: &[u8]) -> (Vec<u8>, bool) {
     let mut out = Vec::with_capacity(body.len() / 4 * 3);
@@ -88,5 +124,19 @@ mod tests {
         let (v, bad) = quoted_printable(b"a=ZZb");
         assert_eq!(v, b"a=ZZb");
         assert!(bad);
+    }
+
+    #[test]
+    fn base64_after_its_padding() {
+        assert_eq!(base64_segments(b"aGVsbG8=\r\n"), [b"hello".to_vec()]);
+        assert_eq!(
+            base64_segments(b"QUJD=\r\nREVG\r\n"),
+            [b"ABC".to_vec(), b"DEF".to_vec()]
+        );
+        assert_eq!(
+            base64(b"QUJD=\r\nREVG").0,
+            b"ABC",
+            "the first piece is the part"
+        );
     }
 }

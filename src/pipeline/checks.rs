@@ -48,6 +48,8 @@ pub struct CheckRequest {
     pub spam_stop_at: Option<f64>,
     /// The envelope sender (SpamAssassin's `EnvelopeFrom`).
     pub sender: String,
+    /// The envelope carried SMTPUTF8: UTF-8 in header fields is legal.
+    pub smtputf8: bool,
     /// Recipients with their own Bayes store (`bayes_per_user`), by user name, each once.
     pub bayes_users: Vec<String>,
     /// Do not autolearn this message (a report: what it carries is learned on its own, the
@@ -282,6 +284,9 @@ impl Checks {
             _ => None,
         };
         let sender = req.sender.clone();
+        let decode_opts = decode::DecodeOptions {
+            smtputf8: req.smtputf8,
+        };
         let bayes = self
             .bayes
             .as_ref()
@@ -290,7 +295,7 @@ impl Checks {
         let runtime = tokio::runtime::Handle::current();
         let (decoded, banned, outcomes, learnable) = tokio::task::spawn_blocking(move || {
             let raw = spool.to_bytes_blocking().map_err(CheckError::Spool)?;
-            let decoded = decode::decode_message(&raw, &limits, &tempdir);
+            let decoded = decode::decode_message_with(&raw, decode_opts, &limits, &tempdir);
             let banned: BTreeMap<String, _> = sets
                 .iter()
                 .map(|(n, set)| (n.clone(), banned::check(&decoded, set)))
