@@ -1,5 +1,5 @@
 //! `cargo bench --bench av`: what to send to clamd, decided by measurement. Needs the clamd
-//! that `../shared/scripts/test-services.sh clamd` starts (AMAVISD_CLAMD_SOCKET to change it)
+//! that `scripts/test-services.sh clamd` starts (AMAVISD_CLAMD_SOCKET to change it)
 //! and the SpamAssassin corpus development set (see `benches/common`).
 //!
 //! Three strategies over the same decoded corpus, each at 8 concurrent messages:

@@ -123,7 +123,7 @@ async fn run(url: &str, label: &str, train: &[(Msg, Class)], test: &[Vec<u8>]) {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let Some(root) = common::corpus() else {
-        eprintln!("bayes bench: no corpus (../shared/scripts/fetch-corpus.sh)");
+        eprintln!("bayes bench: no corpus (scripts/fetch-corpus.sh)");
         return;
     };
     let read = |set: &str| -> Vec<Vec<u8>> {

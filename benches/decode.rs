@@ -1,6 +1,6 @@
 //! `cargo bench --bench decode`: decoder throughput on the SpamAssassin corpus development set
 //! and on a 10 MB message carrying a zip of 200 files, and the peak memory of the 1 GiB
-//! zero-bomb zip. Set AMAVISD_CORPUS, or let ../shared/scripts/fetch-corpus.sh find it.
+//! zero-bomb zip. Set AMAVISD_CORPUS, or let scripts/fetch-corpus.sh find it.
 
 mod common;
 

@@ -110,7 +110,7 @@ fn spamd_rate(msgs: &[Vec<u8>], port: u16) -> Option<(f64, usize)> {
 
 fn main() {
     let Some(root) = common::corpus() else {
-        eprintln!("spam bench: no corpus (../shared/scripts/fetch-corpus.sh)");
+        eprintln!("spam bench: no corpus (scripts/fetch-corpus.sh)");
         return;
     };
     // The mbox "From " line is not part of the message (spamc would pass it on as a header).

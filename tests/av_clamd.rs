@@ -1,5 +1,5 @@
 //! The clamd adapter against a real clamd (Debian clamav-daemon on the test signature database
-//! of ../shared/scripts/clamd-test-db.sh, started by .ci/run) and against a fake clamd for the
+//! of scripts/clamd-test-db.sh, started by .ci/run) and against a fake clamd for the
 //! failures. Fails, never skips, when clamd is not reachable.
 
 mod av_common;

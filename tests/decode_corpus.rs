@@ -1,5 +1,5 @@
 //! Real mail: every message of the SpamAssassin public corpus development set (3250 messages,
-//! `../shared/scripts/fetch-corpus.sh`) decodes with no panic and nothing left UNCHECKED.
+//! `scripts/fetch-corpus.sh`) decodes with no panic and nothing left UNCHECKED.
 //! Prints the counts of parts, bad-header minors and types seen (`--nocapture`).
 //! The test fails, never skips, when the corpus cannot be had.
 
@@ -11,8 +11,7 @@ fn corpus() -> PathBuf {
     if let Ok(dir) = std::env::var("AMAVISD_CORPUS") {
         return PathBuf::from(dir);
     }
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/scripts/fetch-corpus.sh");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/fetch-corpus.sh");
     let out = std::process::Command::new("bash")
         .arg(&script)
         .output()

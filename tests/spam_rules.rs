@@ -124,7 +124,7 @@ fn every_shipped_meta_parses() {
 }
 
 /// Every shipped header rule that tests a value with a regex parses, and all of them run over
-/// 300 messages of the SpamAssassin corpus (fetched by ../shared/scripts/fetch-corpus.sh).
+/// 300 messages of the SpamAssassin corpus (fetched by scripts/fetch-corpus.sh).
 /// Agreement with SpamAssassin's own hits is the compatibility harness's job; this shows the
 /// rules evaluate and that many of them fire on real mail.
 #[test]
@@ -234,10 +234,9 @@ fn prefilters_change_no_result() {
 }
 
 /// The corpus's first easy-ham and spam sets, sorted by name (`AMAVISD_CORPUS`, else what
-/// ../shared/scripts/fetch-corpus.sh fetches); a test that needs them fails without them.
+/// scripts/fetch-corpus.sh fetches); a test that needs them fails without them.
 fn ham_and_spam() -> Vec<std::path::PathBuf> {
-    let dir =
-        corpus::corpus().expect("the SpamAssassin corpus (../shared/scripts/fetch-corpus.sh)");
+    let dir = corpus::corpus().expect("the SpamAssassin corpus (scripts/fetch-corpus.sh)");
     let mut files: Vec<_> = ["easy-ham-1", "spam-1"]
         .iter()
         .flat_map(|set| corpus::set_files(&dir, set))

@@ -1,5 +1,5 @@
 //! The SQL log on the three databases, for real: SQLite in a temporary folder, and the
-//! PostgreSQL and MariaDB that `../shared/scripts/test-services.sh` starts on their loopback
+//! PostgreSQL and MariaDB that `scripts/test-services.sh` starts on their loopback
 //! ports (.ci/run does). A database that cannot be reached fails the test, never skips it.
 //! Each backend is exercised by one test so that its steps (schema, then rows) run in order.
 

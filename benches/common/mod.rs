@@ -4,15 +4,12 @@
 
 use std::path::PathBuf;
 
-/// The corpus folder: AMAVISD_CORPUS, or what ../shared/scripts/fetch-corpus.sh prints.
+/// The corpus folder: AMAVISD_CORPUS, or what scripts/fetch-corpus.sh prints.
 pub fn corpus() -> Option<PathBuf> {
     if let Ok(d) = std::env::var("AMAVISD_CORPUS") {
         return Some(d.into());
     }
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/scripts/fetch-corpus.sh"
-    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fetch-corpus.sh");
     let out = std::process::Command::new("bash")
         .arg(script)
         .output()

@@ -23,9 +23,8 @@ pub fn dev_files(n: usize) -> Vec<PathBuf> {
 /// The corpus folder; panics (with what to do) without it.
 #[allow(dead_code)]
 pub fn corpus_root() -> PathBuf {
-    corpus::corpus().unwrap_or_else(|| {
-        panic!("no corpus: set AMAVISD_CORPUS or run ../shared/scripts/fetch-corpus.sh")
-    })
+    corpus::corpus()
+        .unwrap_or_else(|| panic!("no corpus: set AMAVISD_CORPUS or run scripts/fetch-corpus.sh"))
 }
 
 /// One set's message files, sorted.

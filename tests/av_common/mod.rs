@@ -11,14 +11,14 @@ pub fn eicar() -> Vec<u8> {
     format!("{a}{b}").into_bytes()
 }
 
-/// The socket of the clamd started by ../shared/scripts/test-services.sh (or
+/// The socket of the clamd started by scripts/test-services.sh (or
 /// AMAVISD_CLAMD_SOCKET); fails, never skips, when it is not there.
 pub fn clamd_socket() -> std::path::PathBuf {
     let sock = std::env::var("AMAVISD_CLAMD_SOCKET")
         .unwrap_or_else(|_| "/var/run/clamav/clamd.ctl".into());
     assert!(
         std::path::Path::new(&sock).exists(),
-        "no clamd socket at {sock}: start it with ../shared/scripts/test-services.sh clamd (.ci/run does)"
+        "no clamd socket at {sock}: start it with scripts/test-services.sh clamd (.ci/run does)"
     );
     sock.into()
 }

@@ -1,5 +1,5 @@
 //! Shared by the SQL tests: the test databases (started by .ci/run through
-//! ../shared/scripts/test-services.sh), a ready store, and reading our rows back.
+//! scripts/test-services.sh), a ready store, and reading our rows back.
 #![allow(dead_code)]
 
 use amavisd::sql_log::{SqlConfig, Store};
