@@ -2,9 +2,15 @@
 //! arguments of amavisd-new's Perl tool:
 //!
 //! ```text
-//! amavisd-release [--socket PATH|HOST:PORT] mail_file [secret_id [alt_recip ...]]
-//! amavisd-release [--socket ...] -        # one request per line on stdin
+//! amavisd-release [-c FILE] [--socket PATH|HOST:PORT] mail_file [secret_id [alt_recip ...]]
+//! amavisd-release [-c FILE] [--socket ...] -        # one request per line on stdin
 //! ```
+//!
+//! The socket is `--socket`, else the `[release]` socket of the configuration `-c FILE` (as
+//! `amavisd -c FILE` reads it; its unix socket before its inet one), else that of
+//! `/etc/amavisd-rs/amavisd.toml` when that file exists, else `var/amavisd.sock`. Options go
+//! before the mail_file: an unknown option is a usage error (exit 2), never taken for a
+//! mail_id, while a secret_id after the mail_file may begin with '-' (base64url).
 //!
 //! `mail_file` is `[path/][prefix-]MAILID[.gz][[partition]]`, as the quarantine names it
 //! (`banned-K-c5C9vr87eF`, `spam-K-c5C9vr87eF.gz`, or the bare mail_id for SQL). A second
@@ -12,10 +18,12 @@
 //! stderr; the exit status is 0 when every reply is 2xx. Invoked as `amavisd-requeue` (or
 //! `--requeue`) it requeues; as `amavisd-report` (or `--report`) it sends an abuse report.
 
+use amavisd::config::Config;
 use amavisd::release::Attrs;
 use amavisd::release::ampdp::{encode_value, parse_line};
 use clap::Parser;
 use std::io::BufRead;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -26,9 +34,12 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     about = "Release mail from the amavisd-rs quarantine"
 )]
 struct Args {
-    /// The release socket: a unix socket path, or host:port (amavisd.toml [release]).
-    #[arg(long, default_value = "var/amavisd.sock")]
-    socket: String,
+    /// Configuration file of the daemon, whose [release] socket to use.
+    #[arg(short = 'c', long = "config")]
+    config: Option<PathBuf>,
+    /// The release socket: a unix socket path, or host:port (overrides the configuration's).
+    #[arg(long)]
+    socket: Option<String>,
     /// Send request=requeue (also when invoked as amavisd-requeue).
     #[arg(long)]
     requeue: bool,
@@ -39,10 +50,37 @@ struct Args {
     /// Who asks (Resent-From on the released mail).
     #[arg(long)]
     requested_by: Option<String>,
-    /// mail_file [secret_id [alt_recip ...]], or - to read such lines from stdin. Options
-    /// go before them: a secret_id may begin with '-' (base64url).
-    #[arg(required = true, allow_hyphen_values = true, trailing_var_arg = true)]
-    args: Vec<String>,
+    /// The quarantined message: [path/][prefix-]MAILID[.gz][[partition]], or - to read
+    /// "mail_file [secret_id [alt_recip ...]]" lines from stdin.
+    mail_file: String,
+    /// secret_id [alt_recip ...]: a secret_id may begin with '-' (base64url).
+    #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+    rest: Vec<String>,
+}
+
+/// The configuration read when no -c is given, if it exists (amavisd's own default).
+const DEFAULT_CONFIG: &str = "/etc/amavisd-rs/amavisd.toml";
+
+/// Where to connect: --socket, else the configuration's [release] socket, else the default.
+fn socket_of(args: &Args) -> Result<String, String> {
+    if let Some(s) = &args.socket {
+        return Ok(s.clone());
+    }
+    let file = match &args.config {
+        Some(f) => Some(f.clone()),
+        None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|f| f.exists()),
+    };
+    let release = match file {
+        Some(f) => Config::load(&f).map_err(|e| e.to_string())?.release,
+        None => Config::default().release,
+    };
+    if !release.unix.as_os_str().is_empty() {
+        Ok(release.unix.display().to_string())
+    } else if !release.inet.is_empty() {
+        Ok(release.inet)
+    } else {
+        Err("the configuration has no [release] socket (unix or inet); give --socket".into())
+    }
 }
 
 /// `mail_file` -> (mail_id, quar_type, partition_tag), as the Perl tool parses it.
@@ -166,21 +204,22 @@ async fn run(args: Args) -> Result<bool, String> {
     } else {
         "release"
     };
-    let stream: Box<dyn Io> = if args.socket.starts_with('/') || !args.socket.contains(':') {
+    let socket = socket_of(&args)?;
+    let stream: Box<dyn Io> = if socket.starts_with('/') || !socket.contains(':') {
         Box::new(
-            tokio::net::UnixStream::connect(&args.socket)
+            tokio::net::UnixStream::connect(&socket)
                 .await
-                .map_err(|e| format!("cannot connect to {}: {e}", args.socket))?,
+                .map_err(|e| format!("cannot connect to {socket}: {e}"))?,
         )
     } else {
         Box::new(
-            tokio::net::TcpStream::connect(&args.socket)
+            tokio::net::TcpStream::connect(&socket)
                 .await
-                .map_err(|e| format!("cannot connect to {}: {e}", args.socket))?,
+                .map_err(|e| format!("cannot connect to {socket}: {e}"))?,
         )
     };
     let mut conn = BufReader::new(stream);
-    let lines: Vec<Vec<String>> = if args.args.first().map(String::as_str) == Some("-") {
+    let lines: Vec<Vec<String>> = if args.mail_file == "-" {
         std::io::stdin()
             .lock()
             .lines()
@@ -189,7 +228,9 @@ async fn run(args: Args) -> Result<bool, String> {
             .map(|l| l.split_whitespace().map(str::to_string).collect())
             .collect()
     } else {
-        vec![args.args.clone()]
+        let mut fields = vec![args.mail_file.clone()];
+        fields.extend(args.rest.iter().cloned());
+        vec![fields]
     };
     let mut all_ok = true;
     for fields in lines {
@@ -228,6 +269,30 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_are_options_and_secrets_may_start_with_a_dash() {
+        let a =
+            Args::try_parse_from(["amavisd-release", "-c", "x.toml", "abcDEF123456", "-sEcr3t"])
+                .unwrap();
+        assert_eq!(a.config, Some(PathBuf::from("x.toml")));
+        assert_eq!(a.mail_file, "abcDEF123456");
+        assert_eq!(a.rest, ["-sEcr3t"]);
+        let a = Args::try_parse_from(["amavisd-release", "--socket", "/s", "-"]).unwrap();
+        assert_eq!(
+            (a.socket.as_deref(), a.mail_file.as_str()),
+            (Some("/s"), "-")
+        );
+        for bad in [
+            &["amavisd-release", "--bogus", "abcDEF123456"][..],
+            &["amavisd-release", "-x", "abcDEF123456"],
+            &["amavisd-release", "-c"],
+            &["amavisd-release"],
+        ] {
+            let e = Args::try_parse_from(bad).err().expect("a usage error");
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
+        }
+    }
 
     #[test]
     fn mail_file_names() {
