@@ -144,12 +144,26 @@ async fn release_roundtrip(url: &str, method: &str, tag: &str) {
     assert!(text.contains(&format!("Subject: {subject}\r\n")), "{text}");
     assert!(text.ends_with("--BOUNDARY--\r\n"), "whole, CRLF again");
 
-    // Ours releases it again, to a recipient named in the request.
+    // Options are options: never taken for a mail_id, nothing released.
+    for bad in [
+        &["--bogus", file.as_str()][..],
+        &["-c"],
+        &["-x", file.as_str(), &secret],
+    ] {
+        let (ok, err) = run(&[OURS], bad).await;
+        assert!(!ok && err.starts_with("error: "), "{bad:?}: {err}");
+    }
+    assert_eq!(rig.sink.received().len(), 2);
+
+    // Ours releases it again, to a recipient named in the request, finding the socket in the
+    // daemon's configuration file as an admin would give it.
+    let conf = rig.tmp.path().join("amavisd.toml");
+    std::fs::write(&conf, format!("[release]\nunix = {:?}\n", sock)).unwrap();
     let (ok, err) = run(
         &[
             OURS,
-            "--socket",
-            &sock,
+            "-c",
+            conf.to_str().unwrap(),
             "--requested-by",
             "admin@example.com",
         ],
