@@ -31,6 +31,7 @@ fn clamd_at(socket: PathBuf, timeout: u64) -> ScannerConfig {
         name_regex: None,
         timeout,
         max_sessions: 10,
+        stream_max_length: amavisd::av::DEFAULT_STREAM_MAX_LENGTH,
     }
 }
 
@@ -323,6 +324,7 @@ async fn clamscan_command_scanner_in_the_pipe() {
             name_regex: Some(r"^.*?: (.+) FOUND$".into()),
             timeout: 60,
             max_sessions: 10,
+            stream_max_length: amavisd::av::DEFAULT_STREAM_MAX_LENGTH,
         }]
     })
     .await;
@@ -490,5 +492,43 @@ async fn object_too_large_for_clamd_is_unchecked_not_deferred() {
         r.starts_with("554 5.7.0 Reject") && r.contains("UNCHECKED"),
         "{r}"
     );
+    rig.stop().await;
+}
+
+/// clamd refuses an object over its StreamMaxLength (25 MiB in Debian) with "INSTREAM size
+/// limit exceeded" and closes while we still write. A 1 GiB zip bomb decodes (up to the
+/// decoder's limits) to a part far larger. That message would meet the same refusal at every
+/// retry, so it is UNCHECKED and its destiny decides, never 451: whether we know clamd's
+/// limit and do not send the part, or believe a larger one and clamd refuses half-way.
+#[tokio::test]
+async fn zip_bomb_beyond_clamds_stream_limit_is_unchecked_not_deferred() {
+    let bomb = attached("bomb.zip", &zeros_zip(1024));
+    for (what, our_limit) in [
+        ("clamd's limit known: not sent", None),
+        (
+            "a larger limit believed: refused mid-stream",
+            Some(1u64 << 30),
+        ),
+    ] {
+        let rig = with_clamd(|c| {
+            if let Some(l) = our_limit {
+                c.av.primary[0].stream_max_length = l;
+            }
+            c.policy.final_unchecked_destiny = Destiny::Reject;
+        })
+        .await;
+        let r = send(&rig, &bomb).await;
+        assert!(
+            r.starts_with("554 5.7.0 Reject") && r.contains("UNCHECKED"),
+            "{what}: {r}"
+        );
+        rig.stop().await;
+    }
+    // Passed by default (amavisd-new's final_unchecked_destiny), its subject tagged.
+    let rig = with_clamd(|_| {}).await;
+    let r = send(&rig, &bomb).await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let text = String::from_utf8_lossy(&rig.sink.received()[0].data).into_owned();
+    assert!(text.contains("Subject: ***UNCHECKED*** test\r\n"), "{text}");
     rig.stop().await;
 }

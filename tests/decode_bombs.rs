@@ -78,16 +78,7 @@ fn nested_zip_bomb() {
 #[test]
 fn zero_gigabyte_zip() {
     // 1 GiB of zeros in about a megabyte, with the default limits.
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .large_file(true);
-    w.start_file("zeros.bin", opts).unwrap();
-    let mb = vec![0u8; 1 << 20];
-    for _ in 0..1024 {
-        std::io::Write::write_all(&mut w, &mb).unwrap();
-    }
-    let z = w.finish().unwrap().into_inner();
+    let z = zeros_zip(1024);
     assert!(z.len() < 8 << 20, "{} bytes", z.len());
     let limits = Limits::default();
     let (d, _) = run("zeros.zip", &z, &limits, false);

@@ -259,6 +259,7 @@ async fn every_shape_is_caught_by_the_filter_with_clamd() {
             name_regex: None,
             timeout: 30,
             max_sessions: 10,
+            stream_max_length: amavisd::av::DEFAULT_STREAM_MAX_LENGTH,
         }];
         c.policy.final_virus_destiny = Destiny::Reject;
         c.policy.final_banned_destiny = Destiny::Reject;

@@ -4,6 +4,13 @@
 //! meanwhile (its IdleTimeout) is detected on use and the scan repeated once on a fresh one,
 //! which is safe because scanning has no side effect.
 //!
+//! clamd refuses an object larger than its StreamMaxLength: it answers `INSTREAM size limit
+//! exceeded` and closes the connection while we are still writing. Such an object is never
+//! sent (we know the limit, [`Clamd::with_stream_max_length`]); and when a write fails, clamd's
+//! answer is read before the failure counts, so a size refusal is never taken for a scanner
+//! that is down. Either way the object is "too large" (UNCHECKED), not a failure (451) that
+//! the same message would meet at every retry.
+//!
 //! Hand-written (about what crates.md estimates): clamav-client opens a connection per
 //! command, has no timeouts and returns raw bytes.
 
@@ -39,6 +46,8 @@ pub struct Clamd {
     target: ClamdTarget,
     timeout: Duration,
     chunk: usize,
+    /// clamd's StreamMaxLength: larger objects are refused without being sent.
+    stream_max_length: u64,
     idle: Mutex<Vec<Session>>,
     max_idle: usize,
     /// Sessions open at once. clamd accepts only MaxConnectionQueueLength pending connections
@@ -50,8 +59,15 @@ pub struct Clamd {
 /// Default for [`Clamd::with_max_sessions`]: below Debian's MaxThreads and connection queue.
 pub const DEFAULT_MAX_SESSIONS: usize = 10;
 
+/// Default for [`Clamd::with_stream_max_length`]: clamd's own default StreamMaxLength (25M),
+/// which Debian's clamd.conf keeps.
+pub const DEFAULT_STREAM_MAX_LENGTH: u64 = 25 * 1024 * 1024;
+
 /// Longest reply line we accept from clamd.
 const MAX_REPLY: usize = 4096;
+
+/// How long to wait for clamd's reason after a write to it failed.
+const REPLY_AFTER_WRITE_ERROR: Duration = Duration::from_secs(2);
 
 impl Clamd {
     /// A client for `target`; each scan must finish within `timeout`.
@@ -62,6 +78,7 @@ impl Clamd {
             timeout,
             // clamd's default StreamMaxLength is 25 MB; 64 KiB chunks keep writes efficient.
             chunk: 64 * 1024,
+            stream_max_length: DEFAULT_STREAM_MAX_LENGTH,
             idle: Mutex::new(Vec::new()),
             max_idle: DEFAULT_MAX_SESSIONS,
             sessions: tokio::sync::Semaphore::new(DEFAULT_MAX_SESSIONS),
@@ -74,6 +91,17 @@ impl Clamd {
         self.max_idle = n;
         self.sessions = tokio::sync::Semaphore::new(n);
         self
+    }
+
+    /// The same client for a clamd whose StreamMaxLength is `bytes`.
+    pub fn with_stream_max_length(mut self, bytes: u64) -> Clamd {
+        self.stream_max_length = bytes.max(1);
+        self
+    }
+
+    /// The largest object this clamd accepts.
+    pub fn stream_max_length(&self) -> u64 {
+        self.stream_max_length
     }
 
     /// The same client under another name (for logs and reports).
@@ -123,16 +151,16 @@ impl Clamd {
     }
 
     async fn exchange(&self, s: &mut Session, data: &[u8]) -> Result<ScanVerdict, AvError> {
-        let mut out = Vec::with_capacity(data.len().min(self.chunk) + 16);
-        out.extend_from_slice(b"zINSTREAM\0");
-        for piece in data.chunks(self.chunk) {
-            out.extend_from_slice(&(piece.len() as u32).to_be_bytes());
-            out.extend_from_slice(piece);
-            s.stream.write_all(&out).await.map_err(|e| self.io(e))?;
-            out.clear();
+        if let Err(e) = self.send_stream(s, data).await {
+            // clamd may have refused the object and closed: its answer says why.
+            let answered = tokio::time::timeout(REPLY_AFTER_WRITE_ERROR, self.read_reply(s)).await;
+            return match answered {
+                Ok(Ok(reply)) if reply.contains("size limit exceeded") => Err(AvError::SizeLimit {
+                    scanner: self.name.clone(),
+                }),
+                _ => Err(e),
+            };
         }
-        out.extend_from_slice(&0u32.to_be_bytes());
-        s.stream.write_all(&out).await.map_err(|e| self.io(e))?;
         let reply = self.read_reply(s).await?;
         let id = s.next_id;
         s.next_id += 1;
@@ -155,6 +183,20 @@ impl Clamd {
         } else {
             Err(self.protocol(&reply))
         }
+    }
+
+    /// Writes INSTREAM with `data` in chunks, and the zero-length end.
+    async fn send_stream(&self, s: &mut Session, data: &[u8]) -> Result<(), AvError> {
+        let mut out = Vec::with_capacity(data.len().min(self.chunk) + 16);
+        out.extend_from_slice(b"zINSTREAM\0");
+        for piece in data.chunks(self.chunk) {
+            out.extend_from_slice(&(piece.len() as u32).to_be_bytes());
+            out.extend_from_slice(piece);
+            s.stream.write_all(&out).await.map_err(|e| self.io(e))?;
+            out.clear();
+        }
+        out.extend_from_slice(&0u32.to_be_bytes());
+        s.stream.write_all(&out).await.map_err(|e| self.io(e))
     }
 
     fn protocol(&self, answer: &str) -> AvError {
@@ -227,6 +269,11 @@ impl Scanner for Clamd {
     }
 
     async fn scan(&self, data: &[u8]) -> Result<ScanVerdict, AvError> {
+        if data.len() as u64 > self.stream_max_length {
+            return Err(AvError::SizeLimit {
+                scanner: self.name.clone(),
+            });
+        }
         match tokio::time::timeout(self.timeout, self.scan_once(data)).await {
             Ok(r) => r,
             Err(_) => Err(AvError::Timeout {

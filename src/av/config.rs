@@ -42,6 +42,7 @@ impl Default for AvConfig {
                 name_regex: None,
                 timeout: 60,
                 max_sessions: default_max_sessions(),
+                stream_max_length: default_stream_max_length(),
             }],
             backup: Vec::new(),
             virus_name_spam_scores: default_spam_score_specs(),
@@ -81,10 +82,18 @@ pub struct ScannerConfig {
     /// clamd: sessions open at once (see [`super::clamd::DEFAULT_MAX_SESSIONS`]).
     #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
+    /// clamd: its StreamMaxLength in bytes. A larger object is not sent (clamd would refuse
+    /// it half-way); it makes the message UNCHECKED instead.
+    #[serde(default = "default_stream_max_length")]
+    pub stream_max_length: u64,
 }
 
 fn default_max_sessions() -> usize {
     super::clamd::DEFAULT_MAX_SESSIONS
+}
+
+fn default_stream_max_length() -> u64 {
+    super::clamd::DEFAULT_STREAM_MAX_LENGTH
 }
 
 impl ScannerConfig {
@@ -94,6 +103,9 @@ impl ScannerConfig {
         }
         if self.max_sessions == 0 {
             return Err("max_sessions must be greater than 0".into());
+        }
+        if self.stream_max_length == 0 {
+            return Err("stream_max_length must be greater than 0".into());
         }
         let timeout = Duration::from_secs(self.timeout);
         match self.kind {
@@ -108,7 +120,8 @@ impl ScannerConfig {
                 Ok(AnyScanner::Clamd(
                     Clamd::new(target, timeout)
                         .named(&self.name)
-                        .with_max_sessions(self.max_sessions),
+                        .with_max_sessions(self.max_sessions)
+                        .with_stream_max_length(self.stream_max_length),
                 ))
             }
             Kind::Command => {

@@ -11,7 +11,7 @@ mod error;
 mod run;
 pub mod virus_names;
 
-pub use clamd::{Clamd, ClamdTarget};
+pub use clamd::{Clamd, ClamdTarget, DEFAULT_STREAM_MAX_LENGTH};
 pub use command::CommandScanner;
 pub use config::{AvConfig, Kind as ScannerKind, ScannerConfig};
 pub use engine::{Engine, EngineResult};

@@ -26,6 +26,14 @@ impl AnyScanner {
         }
     }
 
+    /// The largest object the scanner accepts, if it has a limit.
+    fn max_object(&self) -> Option<u64> {
+        match self {
+            AnyScanner::Clamd(s) => Some(s.stream_max_length()),
+            AnyScanner::Command(_) => None,
+        }
+    }
+
     async fn scan(&self, data: &[u8]) -> Result<ScanVerdict, AvError> {
         match self {
             AnyScanner::Clamd(s) => s.scan(data).await,
@@ -117,6 +125,11 @@ async fn run_one(
     let mut too_large = Vec::new();
     for &i in todo {
         let part = &decoded.parts[i];
+        if scanner.max_object().is_some_and(|max| part.size > max) {
+            // Refused at every try: UNCHECKED, not a failure (see AvError::is_temporary).
+            too_large.push(part.id.clone());
+            continue;
+        }
         let bytes = part.data.to_vec().map_err(|source| AvError::Io {
             scanner: scanner.name().to_string(),
             source,
@@ -129,7 +142,7 @@ async fn run_one(
                 }
             }
             Ok(ScanVerdict::Clean) => {}
-            Err(AvError::SizeLimit { .. }) => too_large.push(part.id.clone()),
+            Err(e) if !e.is_temporary() => too_large.push(part.id.clone()),
             Err(e) => return Err(e),
         }
     }

@@ -27,6 +27,18 @@ pub enum SpoolError {
     },
 }
 
+impl SpoolError {
+    /// A header section over the limit is the same at every try: permanent (552 5.3.4, as
+    /// for a message over the size limit). A spool file we cannot write (a full disk) is
+    /// temporary (451).
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            SpoolError::HeaderTooBig { .. } => false,
+            SpoolError::Io { .. } => true,
+        }
+    }
+}
+
 enum HeaderScan {
     /// Still inside the header section; bytes so far.
     Open(Vec<u8>),

@@ -34,6 +34,19 @@ pub enum CheckError {
     Bayes(String),
 }
 
+impl CheckError {
+    /// Every variant is temporary: the spool's disk, a Bayes store that does not answer, and
+    /// a failure of our own code (a panic in a check, caught) may all be gone at the next
+    /// try, and Postfix keeps the mail meanwhile (451; a bug is then fixed and the mail
+    /// still delivered). What a message meets at every try (decoder limits, a part too large
+    /// for the scanner) is not an error here: it is an UNCHECKED result.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            CheckError::Spool(_) | CheckError::Decode(_) | CheckError::Bayes(_) => true,
+        }
+    }
+}
+
 /// Which checks the recipients' policies ask for.
 #[derive(Debug, Clone, Default)]
 pub struct CheckRequest {

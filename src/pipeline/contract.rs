@@ -12,6 +12,27 @@
 //! A mixed 2xx/4xx after DATA can only come from an LMTP next hop; answering an SMTP client 250
 //! would lose the deferred copies, so it gets 451 and the delivered recipients may see the
 //! message twice: duplicates are the lesser harm.
+//!
+//! # Failures: which wait, which do not
+//!
+//! A failure that may be gone at the next try is answered 4xx, and Postfix keeps the mail. A
+//! limit or a format that the same message would meet at every try must not be: Postfix would
+//! retry it until it expires (five days), then bounce it. Each stage's error type says which
+//! (`is_temporary`); this is the whole list.
+//!
+//! | failure | kind | answer |
+//! |---|---|---|
+//! | message over `message_size_limit`, header section over `header_size_limit` | permanent | 552 5.3.4 |
+//! | decoder limits (depth, parts, quota, ratio, time), encrypted parts | permanent | UNCHECKED: `final_unchecked_destiny` |
+//! | an object larger than clamd accepts (`stream_max_length`, `AvError::SizeLimit`) | permanent | UNCHECKED |
+//! | a message larger than `spam.max_size` | permanent | not spam-scanned, as amavisd-new |
+//! | a value the SQL log cannot store | cannot happen | made safe first (`sql_log::fields`) |
+//! | virus scanner down, hanging, nonsense (`AvError`, others) | temporary | 451 4.5.0, or UNCHECKED by policy |
+//! | SQL log or lookups down (`SqlError`) | temporary | 451 4.3.0 |
+//! | Bayes store down, spool unreadable (`CheckError`) | temporary | 451 4.3.0 |
+//! | quarantine cannot store a blocked copy (`QuarantineError`) | temporary | 451 4.3.0 |
+//! | next hop down, slow or confused (`ForwardError`) | temporary | 451 (this table above) |
+//! | a panic in our own code, caught per message | temporary | 451 4.3.0, logged as an internal error |
 
 use crate::message::{Outcome, Protocol, Recipient, Reply};
 

@@ -7,6 +7,7 @@
 
 use crate::message::Spool;
 use crate::message::line_ends::to_lf;
+use crate::sql_log::dialect::BindBin;
 use crate::sql_log::{SqlError, Store};
 use serde::Deserialize;
 use sqlx::AssertSqlSafe;
@@ -60,6 +61,20 @@ pub enum QuarantineError {
     Spool(std::io::Error),
     #[error("quarantine method {0:?} is not `local:NAME` or `sql:`")]
     Method(String),
+}
+
+impl QuarantineError {
+    /// Every variant is temporary: a full disk, a database that is down and a method that a
+    /// policy names wrongly (the configuration is fixed) all pass, and a message must not be
+    /// answered 250 before its blocked copies are stored, so it waits (451) meanwhile.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            QuarantineError::File { .. }
+            | QuarantineError::Sql(_)
+            | QuarantineError::Spool(_)
+            | QuarantineError::Method(_) => true,
+        }
+    }
 }
 
 /// A method as written in policy: `local:virus-%m`, `local:spam-%m.gz`, `sql:`, or empty.
@@ -225,7 +240,7 @@ async fn sql_put(store: &Store, mail_id: &str, all: &[u8]) -> Result<(), SqlErro
                      VALUES (?, ?, ?, ?)",
                 )))
                 .bind(store.partition_tag())
-                .bind(mail_id.as_bytes().to_vec())
+                .bind_bin(d, mail_id)
                 .bind(i as i64 + 1)
                 .bind(chunk.to_vec())
                 .execute(&mut *tx)
@@ -260,7 +275,7 @@ pub async fn fetch(
                     );
                     Ok(sqlx::query(AssertSqlSafe(sql))
                         .bind(partition_tag)
-                        .bind(mail_id.as_bytes().to_vec())
+                        .bind_bin(store.dialect(), mail_id)
                         .fetch_all(store.pool())
                         .await?)
                 })

@@ -366,7 +366,7 @@ where
                 let r = Reply::new(552, "5.3.4", "Error: message size exceeds fixed limit");
                 return refuse_all(self, r);
             }
-            Err(DataError::Spool(SpoolError::HeaderTooBig { .. })) => {
+            Err(DataError::Spool(e)) if !e.is_temporary() => {
                 let text = "Error: message header section exceeds fixed limit";
                 return refuse_all(self, Reply::new(552, "5.3.4", text));
             }

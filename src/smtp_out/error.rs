@@ -30,6 +30,19 @@ pub enum ForwardError {
 }
 
 impl ForwardError {
+    /// Every variant is temporary (see the module comment): 4xx, Postfix keeps the mail.
+    /// Refusals of single recipients are replies, not errors: a 5xx there is permanent and
+    /// reported in a DSN by the reply contract.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            ForwardError::Connect { .. }
+            | ForwardError::Timeout { .. }
+            | ForwardError::Io { .. }
+            | ForwardError::Protocol { .. }
+            | ForwardError::Spool(_) => true,
+        }
+    }
+
     /// The enhanced status code that best describes the failure (RFC 3463).
     pub fn status(&self) -> &'static str {
         match self {

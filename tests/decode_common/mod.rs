@@ -309,3 +309,18 @@ pub fn rar4_stored(entries: &[(&str, &[u8])]) -> Vec<u8> {
     block(&[0x7b, 0x00, 0x40, 7, 0], &mut out); // end of archive
     out
 }
+
+/// A zip holding `mib` MiB of zeros in one entry: 1024 gives the classic 1 GiB bomb in about
+/// a megabyte.
+pub fn zeros_zip(mib: usize) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    w.start_file("zeros.bin", opts).unwrap();
+    let mb = vec![0u8; 1 << 20];
+    for _ in 0..mib {
+        w.write_all(&mb).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
