@@ -133,3 +133,14 @@ CREATE TABLE IF NOT EXISTS quarantine (
   mail_text  blob          NOT NULL,
   PRIMARY KEY (partition_tag,mail_id,chunk_ind)
 );
+
+-- Databases written before varbinary values were stored as text on SQLite: a blob never
+-- equals a text literal, so an admin's WHERE mail_id = '...' found nothing. Once per start;
+-- a no-op when nothing is left to convert.
+UPDATE OR IGNORE msgs SET mail_id = CAST(mail_id AS TEXT), secret_id = CAST(secret_id AS TEXT),
+  quar_loc = CAST(quar_loc AS TEXT) WHERE typeof(mail_id) = 'blob';
+UPDATE OR IGNORE msgrcpt SET mail_id = CAST(mail_id AS TEXT) WHERE typeof(mail_id) = 'blob';
+UPDATE OR IGNORE quarantine SET mail_id = CAST(mail_id AS TEXT) WHERE typeof(mail_id) = 'blob';
+UPDATE OR IGNORE maddr SET email = CAST(email AS TEXT) WHERE typeof(email) = 'blob';
+UPDATE OR IGNORE users SET email = CAST(email AS TEXT) WHERE typeof(email) = 'blob';
+UPDATE OR IGNORE mailaddr SET email = CAST(email AS TEXT) WHERE typeof(email) = 'blob';

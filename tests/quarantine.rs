@@ -13,6 +13,7 @@ use sql_common::*;
 use amavisd::quarantine::{QuarantineConfig, fetch};
 use amavisd::sink::SinkMode;
 use amavisd::sql_log::SqlConfig;
+use amavisd::sql_log::dialect::bin_column;
 use sqlx::Row;
 
 fn exe_mail() -> Vec<u8> {
@@ -156,7 +157,7 @@ async fn sql_quarantine(url: &str) {
     .fetch_one(store.pool())
     .await
     .unwrap_or_else(|e| panic!("{url}: msgs row: {e}"));
-    let mail_id = String::from_utf8_lossy(&row.try_get::<Vec<u8>, _>(0).unwrap()).into_owned();
+    let mail_id = String::from_utf8_lossy(&bin_column(&row, 0)).into_owned();
     let qt: String = row.try_get(1).unwrap();
     assert_eq!(qt, "Q", "{url}");
     let stored = fetch(

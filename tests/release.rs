@@ -12,6 +12,7 @@ use decode_common::*;
 use sql_common::*;
 
 use amavisd::sink::SinkMode;
+use amavisd::sql_log::dialect::BindBin;
 use amavisd::sql_log::{SqlConfig, Store};
 use sqlx::Row;
 use std::path::Path;
@@ -183,8 +184,8 @@ async fn release_roundtrip(url: &str, method: &str, tag: &str) {
         d.text("mr.rs")
     ));
     let rs: String = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(mail_id.as_bytes().to_vec())
-        .bind(b"blocked@example.com".to_vec())
+        .bind_bin(d, &mail_id)
+        .bind_bin(d, "blocked@example.com")
         .fetch_one(store.pool())
         .await
         .unwrap()

@@ -22,6 +22,7 @@ use crate::spam::bayes::shared::SharedStore;
 use crate::spam::bayes::store::TokenStore;
 use crate::spam::bayes::{self, Class};
 use crate::sql_log::Store;
+use crate::sql_log::dialect::BindBin;
 use sqlx::{AssertSqlSafe, Row};
 
 /// What a release needs from the running filter.
@@ -85,7 +86,7 @@ async fn msgs_row(
         .timed(async {
             Ok(sqlx::query(AssertSqlSafe(sql))
                 .bind(partition_tag)
-                .bind(mail_id.as_bytes().to_vec())
+                .bind_bin(d, mail_id)
                 .fetch_optional(store.pool())
                 .await?)
         })
@@ -93,7 +94,7 @@ async fn msgs_row(
         .map_err(|e| e.to_string())?;
     Ok(row.map(|r| {
         let qt: Option<String> = r.try_get(0).ok();
-        let loc: Vec<u8> = r.try_get(1).unwrap_or_default();
+        let loc = crate::sql_log::dialect::bin_column(&r, 1);
         let content: Option<String> = r.try_get(2).ok();
         Row0 {
             quar_type: qt.and_then(|s| s.chars().next()).unwrap_or(' '),
@@ -452,9 +453,9 @@ async fn mark_released(store: &Store, mail_id: &str, partition_tag: i64, rcpts: 
             .timed(async {
                 sqlx::query(AssertSqlSafe(sql))
                     .bind(partition_tag)
-                    .bind(mail_id.as_bytes().to_vec())
+                    .bind_bin(d, mail_id)
                     .bind(partition_tag)
-                    .bind(r.as_bytes().to_vec())
+                    .bind_bin(d, &crate::sql_log::fields::address(r))
                     .execute(store.pool())
                     .await?;
                 Ok(())

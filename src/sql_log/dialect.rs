@@ -2,6 +2,34 @@
 //! three, but passes SQL through untouched: PostgreSQL wants `$1` placeholders, the others
 //! `?`; each has its own "insert unless present" and its own `time_iso` type.
 
+/// A query through sqlx's `Any` driver.
+pub type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binding values of `varbinary` columns (mail_id, secret_id, quar_loc, email).
+pub trait BindBin {
+    /// Binds `v`: as bytes, as amavisd-new's schemas declare these columns, but as text on
+    /// SQLite, where a blob never equals a text literal: an admin's `WHERE mail_id = 'abc'` or
+    /// `INSERT INTO users (email) VALUES ('u@example.com')` must work as on the others.
+    fn bind_bin(self, d: Dialect, v: &str) -> Self;
+}
+
+impl BindBin for AnyQuery<'_> {
+    fn bind_bin(self, d: Dialect, v: &str) -> Self {
+        match d {
+            Dialect::Sqlite => self.bind(v.to_string()),
+            Dialect::Postgres | Dialect::Mysql => self.bind(v.as_bytes().to_vec()),
+        }
+    }
+}
+
+/// Column `i` of `row`, a `varbinary` value read as bytes or as text (SQLite keeps text).
+pub fn bin_column(row: &sqlx::any::AnyRow, i: usize) -> Vec<u8> {
+    use sqlx::Row;
+    row.try_get::<Vec<u8>, _>(i)
+        .or_else(|_| row.try_get::<String, _>(i).map(String::into_bytes))
+        .unwrap_or_default()
+}
+
 /// The database behind a URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {

@@ -8,6 +8,7 @@
 //! The result is a TOML table of `[policy]` keys, so it overrides the static settings the same
 //! way a `[recipients."..."]` entry does, in front of them (amavisd-new consults SQL first).
 
+use super::dialect::BindBin;
 use super::{SqlError, Store};
 use sqlx::{AssertSqlSafe, Row};
 
@@ -156,7 +157,7 @@ impl Store {
             ));
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for k in &keys {
-                q = q.bind(k.as_bytes().to_vec());
+                q = q.bind_bin(d, k);
             }
             let rows = q.fetch_all(self.pool()).await?;
             let mut out = SqlRecipient {
@@ -192,7 +193,7 @@ impl Store {
                 ));
                 let mut q = sqlx::query(AssertSqlSafe(sql)).bind(uid);
                 for k in &skeys {
-                    q = q.bind(k.as_bytes().to_vec());
+                    q = q.bind_bin(d, k);
                 }
                 if let Some(r) = q.fetch_optional(self.pool()).await? {
                     out.wb = r.try_get::<String, _>(0).ok().map(|s| s.trim().to_string());

@@ -8,11 +8,13 @@
 //! being there. The schema is created on first use when `sql.create_schema` is on.
 
 pub mod dialect;
+pub mod fields;
 pub mod lookup;
 
 pub use dialect::Dialect;
 pub use lookup::SqlRecipient;
 
+use dialect::BindBin;
 use serde::Deserialize;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Row};
@@ -80,6 +82,19 @@ pub enum SqlError {
     Other(String),
 }
 
+impl SqlError {
+    /// Temporary, every variant: a database that is down, locked, slow or missing a table
+    /// comes back or is fixed, and a site that logs to SQL expects every message there, so
+    /// the message waits (451, as amavisd-new). What the same message would meet at every
+    /// try, a value the database refuses, cannot happen: [`fields`] makes every value from
+    /// the message safe for its column first.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            SqlError::Db(_) | SqlError::Other(_) => true,
+        }
+    }
+}
+
 /// The `msgs` row as processing starts.
 #[derive(Debug, Clone)]
 pub struct MsgStart<'a> {
@@ -144,17 +159,6 @@ pub struct Store {
 
 /// Entries in the maddr cache before it is cleared.
 const MADDR_CACHE: usize = 100_000;
-
-fn cut(s: &str, n: usize) -> String {
-    if s.len() <= n {
-        return s.to_string();
-    }
-    let mut end = n;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
-}
 
 impl Store {
     /// A store for `cfg.url`; connects lazily, so a database that is down at start only makes
@@ -300,13 +304,14 @@ impl Store {
         conn: &mut sqlx::AnyConnection,
         addr: &str,
     ) -> Result<i64, SqlError> {
-        let email = cut(addr, 255).into_bytes();
+        let addr = fields::address(addr);
+        let email = fields::cut(&addr, 255);
         let select = self
             .dialect
             .sql("SELECT id FROM maddr WHERE partition_tag = ? AND email = ?");
         let found: Option<AnyRow> = sqlx::query(AssertSqlSafe(select.clone()))
             .bind(self.partition_tag)
-            .bind(email.clone())
+            .bind_bin(self.dialect, &email)
             .fetch_optional(&mut *conn)
             .await?;
         if let Some(row) = found {
@@ -314,13 +319,13 @@ impl Store {
         }
         sqlx::query(AssertSqlSafe(self.dialect.sql(self.dialect.insert_maddr())))
             .bind(self.partition_tag)
-            .bind(email.clone())
-            .bind(cut(&dialect::reversed_domain(addr), 255))
+            .bind_bin(self.dialect, &email)
+            .bind(fields::cut(&dialect::reversed_domain(&addr), 255))
             .execute(&mut *conn)
             .await?;
         let row: AnyRow = sqlx::query(AssertSqlSafe(select))
             .bind(self.partition_tag)
-            .bind(email)
+            .bind_bin(self.dialect, &email)
             .fetch_one(&mut *conn)
             .await?;
         Ok(row.try_get::<i64, _>(0)?)
@@ -341,25 +346,25 @@ impl Store {
             );
             let q = sqlx::query(AssertSqlSafe(self.dialect.sql(&sql)))
                 .bind(self.partition_tag)
-                .bind(m.mail_id.as_bytes().to_vec())
-                .bind(m.secret_id.as_bytes().to_vec())
-                .bind(cut(m.am_id, 20))
+                .bind_bin(self.dialect, m.mail_id)
+                .bind_bin(self.dialect, m.secret_id)
+                .bind(fields::ascii(m.am_id, 20))
                 .bind(m.time);
             let q = match self.dialect {
                 Dialect::Postgres => q.bind(m.time),
                 Dialect::Sqlite | Dialect::Mysql => q.bind(dialect::time_iso(m.time)),
             };
             q.bind(sid)
-                .bind(cut(m.policy, 255))
-                .bind(cut(m.client_addr, 255))
+                .bind(fields::ascii(m.policy, 255))
+                .bind(fields::ascii(m.client_addr, 255))
                 .bind(i64::try_from(m.size).unwrap_or(i64::MAX))
                 .bind(if m.originating { "Y" } else { "N" })
                 .bind(" ")
-                .bind(Vec::<u8>::new())
-                .bind(cut(m.message_id, 255))
-                .bind(cut(m.from_addr, 255))
-                .bind(cut(m.subject, 255))
-                .bind(cut(m.host, 255))
+                .bind_bin(self.dialect, "")
+                .bind(fields::ascii(m.message_id, 255))
+                .bind(fields::decoded(m.from_addr, 255))
+                .bind(fields::decoded(m.subject, 255))
+                .bind(fields::ascii(m.host, 255))
                 .execute(&mut *conn)
                 .await?;
             conn.commit().await?;
@@ -383,11 +388,11 @@ impl Store {
             )))
             .bind(end.content.to_string())
             .bind(end.quar_type.to_string())
-            .bind(cut(&end.quar_loc, 255).into_bytes())
+            .bind_bin(self.dialect, &fields::ascii(&end.quar_loc, 255))
             .bind(end.dsn_sent.to_string())
             .bind(end.spam_level)
             .bind(self.partition_tag)
-            .bind(mail_id.as_bytes().to_vec())
+            .bind_bin(self.dialect, mail_id)
             .execute(&mut *tx)
             .await?;
             for (seq, r) in rcpts.iter().enumerate() {
@@ -398,7 +403,7 @@ impl Store {
                      VALUES (?, ?, ?, ?, ?, ?, ?, ' ', ?, ?, ?, ?)",
                 )))
                 .bind(self.partition_tag)
-                .bind(mail_id.as_bytes().to_vec())
+                .bind_bin(self.dialect, mail_id)
                 .bind(seq as i64 + 1)
                 .bind(rid)
                 .bind(if r.is_local { "Y" } else { "N" })
@@ -407,7 +412,7 @@ impl Store {
                 .bind(if r.blacklisted { "Y" } else { " " })
                 .bind(if r.whitelisted { "Y" } else { " " })
                 .bind(r.bspam_level)
-                .bind(cut(&r.smtp_resp, 255))
+                .bind(fields::ascii(&r.smtp_resp, 255))
                 .execute(&mut *tx)
                 .await?;
             }

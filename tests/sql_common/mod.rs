@@ -2,8 +2,8 @@
 //! scripts/test-services.sh), a ready store, and reading our rows back.
 #![allow(dead_code)]
 
+use amavisd::sql_log::dialect::bin_column;
 use amavisd::sql_log::{SqlConfig, Store};
-use sqlx::Row;
 
 pub const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 pub const MARIADB: &str = "mysql://root@127.0.0.1:3306/test";
@@ -37,6 +37,6 @@ pub async fn ids_by(store: &Store, column: &str, value: &str) -> (String, String
         .fetch_one(store.pool())
         .await
         .unwrap_or_else(|e| panic!("no msgs row with {column} {value}: {e}"));
-    let s = |i: usize| String::from_utf8_lossy(&row.try_get::<Vec<u8>, _>(i).unwrap()).into_owned();
+    let s = |i: usize| String::from_utf8_lossy(&bin_column(&row, i)).into_owned();
     (s(0), s(1))
 }
