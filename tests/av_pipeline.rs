@@ -532,3 +532,60 @@ async fn zip_bomb_beyond_clamds_stream_limit_is_unchecked_not_deferred() {
     assert!(text.contains("Subject: ***UNCHECKED*** test\r\n"), "{text}");
     rig.stop().await;
 }
+
+/// Policy banks choose their own virus scanners (amavisd-new's `$policy_bank{..}{av_scanners}`):
+/// a partner's mail goes to a clamd of its own. When that clamd is down, the partner's mail
+/// waits (451) while everyone else's is scanned by the site's clamd and passes; a bank that
+/// says scanner failures are not fatal passes its mail UNCHECKED instead.
+#[tokio::test]
+async fn a_policy_bank_brings_its_own_scanners() {
+    let missing = tempfile::tempdir().unwrap().path().join("no-clamd.ctl");
+    let toml = format!(
+        "[policy_bank.PARTNER.av]\n\
+         primary = [{{ name = \"partner-clamd\", type = \"clamd\", socket = {missing:?}, timeout = 5 }}]\n\
+         [policy_bank.RELAXED]\n\
+         virus_scan_failure = \"unchecked\"\n\
+         [policy_bank.RELAXED.av]\n\
+         primary = [{{ name = \"relaxed-clamd\", type = \"clamd\", socket = {missing:?}, timeout = 5 }}]\n\
+         [[policy_bank_select]]\nsender = [\"partner.example\"]\nbank = \"PARTNER\"\n\
+         [[policy_bank_select]]\nsender = [\"relaxed.example\"]\nbank = \"RELAXED\"\n"
+    );
+    let parsed = Config::from_toml(std::path::Path::new("bank-av.toml"), &toml).unwrap();
+    let rig = with_clamd(move |c| {
+        c.policy_bank = parsed.policy_bank;
+        c.policy_bank_select = parsed.policy_bank_select;
+    })
+    .await;
+    let clean = attached("report.txt", b"quarterly figures");
+    let from = |sender: &str| {
+        let rig = &rig;
+        let clean = clean.clone();
+        let sender = sender.to_string();
+        async move {
+            rig.client()
+                .await
+                .send_mail(false, &sender, &["u@example.com"], &clean)
+                .await
+        }
+    };
+    let r = from("s@partner.example").await;
+    assert!(r.starts_with("451 4.5.0"), "the partner's scanner is down: {r}");
+    assert!(rig.sink.received().is_empty());
+    let r = from("s@example.org").await;
+    assert!(r.starts_with("250 2.0.0"), "the site's scanner: {r}");
+    let r = from("s@relaxed.example").await;
+    assert!(r.starts_with("250 2.0.0"), "unchecked by the bank's policy: {r}");
+    let got = rig.sink.received();
+    assert_eq!(got.len(), 2);
+    assert!(String::from_utf8_lossy(&got[1].data).contains("***UNCHECKED***"));
+    // The site's scanner still catches a virus from anyone else.
+    let r = from("s@example.org").await;
+    assert!(r.starts_with("250"), "{r}");
+    let r = rig
+        .client()
+        .await
+        .send_mail(false, "s@example.org", &["u@example.com"], &attached("e.txt", &eicar()))
+        .await;
+    assert!(r.contains("INFECTED"), "{r}");
+    rig.stop().await;
+}

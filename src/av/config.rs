@@ -5,13 +5,15 @@ use super::virus_names::{
     fake_sender_rules, spam_score_rules,
 };
 use super::{AnyScanner, Clamd, ClamdTarget, CommandScanner, Engine, ScanOptions};
-use serde::Deserialize;
+use crate::policy_bank::BANK_AV_KEY;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Scanner lists and options.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AvConfig {
     /// Stop at the first infected part (amavisd-new's `$first_infected_stops_scan`).
@@ -52,7 +54,7 @@ impl Default for AvConfig {
 }
 
 /// A scanner's kind.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Clamd,
@@ -61,7 +63,7 @@ pub enum Kind {
 
 /// One scanner. `clamd` needs `socket` or `tcp`; `command` needs `program`, `args` (with `{}`
 /// for the file), `clean_codes`, `infected_codes` and `name_regex`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ScannerConfig {
     pub name: String,
@@ -157,6 +159,34 @@ impl ScannerConfig {
 }
 
 impl AvConfig {
+    /// The `[av]` of each policy bank that has an `av` table (amavisd-new's
+    /// `$policy_bank{NAME}{av_scanners}`, `av_scanners_backup`...): its keys replace those of
+    /// this `[av]` (a list as a whole). The error is `(key path, reason)`.
+    pub fn for_banks(
+        &self,
+        banks: &BTreeMap<String, toml::Table>,
+    ) -> Result<BTreeMap<String, AvConfig>, (String, String)> {
+        let base = toml::Table::try_from(self).map_err(|e| ("av".to_string(), e.to_string()))?;
+        let mut out = BTreeMap::new();
+        for (name, bank) in banks {
+            let at = format!("policy_bank.{name}.{BANK_AV_KEY}");
+            let Some(av) = bank.get(BANK_AV_KEY) else {
+                continue;
+            };
+            let toml::Value::Table(av) = av else {
+                return Err((at, "must be a table of [av] keys".into()));
+            };
+            let mut merged = base.clone();
+            for (k, v) in av {
+                merged.insert(k.clone(), v.clone());
+            }
+            let cfg: AvConfig = serde_path_to_error::deserialize(toml::Value::Table(merged))
+                .map_err(|e| (format!("{at}.{}", e.path()), e.into_inner().to_string()))?;
+            out.insert(name.clone(), cfg);
+        }
+        Ok(out)
+    }
+
     /// Builds the AV stage: scanner lists and name maps; the error is `(key path, reason)`.
     pub fn build(&self, tempdir: &Path) -> Result<Engine, (String, String)> {
         let list = |which: &str, v: &[ScannerConfig]| {

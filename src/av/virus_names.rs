@@ -16,7 +16,7 @@ use serde::Deserialize;
 /// One entry of `av.virus_name_spam_scores`: names matching `regex` add `score` to the spam
 /// check instead of counting as a virus; without `score` they stay viruses (an exception to a
 /// broader pattern below it).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SpamScoreSpec {
     pub regex: String,
@@ -24,7 +24,7 @@ pub struct SpamScoreSpec {
 }
 
 /// One entry of `av.viruses_that_fake_sender`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FakeSenderSpec {
     pub regex: String,

@@ -403,6 +403,10 @@ impl Config {
         self.av
             .build(&self.tempdir)
             .map_err(|(k, r)| bad(&format!("av.{k}"), r))?;
+        for (name, av) in self.av.for_banks(&self.policy_bank).map_err(|(k, r)| bad(&k, r))? {
+            av.build(&self.tempdir)
+                .map_err(|(k, r)| bad(&format!("policy_bank.{name}.av.{k}"), r))?;
+        }
         if !self.headers.x_header_tag.is_empty() && !is_field_name(&self.headers.x_header_tag) {
             return Err(bad(
                 "headers.x_header_tag",
@@ -634,6 +638,20 @@ mod tests {
         assert!(x.contains("policy_bank_select[0].client"), "{x}");
         let x = e("mynetworks = [\"nonsense\"]\n");
         assert!(x.contains("mynetworks"), "{x}");
+        // A bank's own scanners: checked like [av], errors named under the bank.
+        let ok = load(
+            "[policy_bank.PARTNER]\nvirus_scan_failure = \"unchecked\"\n\
+             [[policy_bank.PARTNER.av.primary]]\nname = \"partner-clamd\"\ntype = \"clamd\"\n\
+             tcp = \"127.0.0.1:3310\"\ntimeout = 9\n",
+        )
+        .unwrap();
+        let banks = ok.av.for_banks(&ok.policy_bank).unwrap();
+        assert_eq!(banks["PARTNER"].primary[0].name, "partner-clamd");
+        assert_eq!(banks["PARTNER"].virus_name_spam_scores, ok.av.virus_name_spam_scores);
+        let x = e("[[policy_bank.P.av.primary]]\nname = \"x\"\ntype = \"clamd\"\ntimeout = 5\n");
+        assert!(x.contains("policy_bank.P.av.primary[0]") && x.contains("socket"), "{x}");
+        let x = e("[policy_bank.P.av]\nprimry = []\n");
+        assert!(x.contains("policy_bank.P.av") && x.contains("primry"), "{x}");
         let x = e("[recipients.\"a@b\"]\nspam_lover = \"yes\"\n");
         assert!(x.contains("recipients.\"a@b\".spam_lover"), "{x}");
         let x = e("[[recipient_regex]]\nregex = '('\n");

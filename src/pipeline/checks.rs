@@ -61,6 +61,9 @@ pub struct CheckRequest {
     pub spam_stop_at: Option<f64>,
     /// The envelope sender (SpamAssassin's `EnvelopeFrom`).
     pub sender: String,
+    /// The message's policy banks, in load order: the last one with its own `av` table
+    /// picks the virus scanners.
+    pub banks: Vec<String>,
     /// The envelope carried SMTPUTF8: UTF-8 in header fields is legal.
     pub smtputf8: bool,
     /// Recipients with their own Bayes store (`bayes_per_user`), by user name, each once.
@@ -167,6 +170,8 @@ pub struct Checks {
     tempdir: PathBuf,
     rule_sets: BTreeMap<String, Arc<RuleSet>>,
     av: av::Engine,
+    /// The scanners of policy banks that have their own `av` table, by bank name.
+    bank_av: BTreeMap<String, av::Engine>,
     /// The spam rules and settings; `None` when the engine is off.
     spam: Option<(Arc<Rules>, SpamConfig)>,
     /// The Bayes store (`spam.bayes_store`), when there is one.
@@ -208,6 +213,17 @@ impl Checks {
                 .av
                 .build(&cfg.tempdir)
                 .map_err(|(k, r)| bad(format!("av.{k}"), r))?,
+            bank_av: cfg
+                .av
+                .for_banks(&cfg.policy_bank)
+                .map_err(|(k, r)| bad(k, r))?
+                .into_iter()
+                .map(|(name, av)| {
+                    av.build(&cfg.tempdir)
+                        .map(|e| (name.clone(), e))
+                        .map_err(|(k, r)| bad(format!("policy_bank.{name}.av.{k}"), r))
+                })
+                .collect::<Result<_, _>>()?,
             spam: if cfg.spam.enabled && !cfg.spam.rules_dir.is_dir() {
                 // As amavisd-new without Mail::SpamAssassin ("SpamAssassin code NOT
                 // loaded"): the filter runs, without spam scores, and says so loudly.
@@ -345,7 +361,7 @@ impl Checks {
                 too_large: Vec::new(),
             }
         } else {
-            self.av.scan(&decoded).await
+            self.av_for(&req.banks).scan(&decoded).await
         };
         let mut unchecked = decoded.unchecked.clone();
         if !scanned.too_large.is_empty() {
@@ -392,6 +408,16 @@ impl Checks {
             bulk,
         };
         Ok((results, decoded))
+    }
+
+    /// The virus scanners for a message with `banks` loaded: those of the last bank with its
+    /// own `av` table, else `[av]`'s.
+    fn av_for(&self, banks: &[String]) -> &av::Engine {
+        banks
+            .iter()
+            .rev()
+            .find_map(|b| self.bank_av.get(b))
+            .unwrap_or(&self.av)
     }
 
     /// Learns the message into the site's store in the background when autolearning says

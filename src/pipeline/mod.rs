@@ -268,6 +268,7 @@ impl Pipeline {
         crate::stats::stage("policy", started.elapsed());
         let mut req = CheckRequest::for_policies(policies.iter().map(|p| p.as_ref()));
         req.sender = env.mail_from.clone();
+        req.banks = mp.banks.clone();
         req.smtputf8 = env.has_mail_flag("SMTPUTF8");
         // Recipients with their own Bayes store over the site's.
         let bayes_users: Vec<Option<String>> = env

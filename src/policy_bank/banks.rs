@@ -85,6 +85,9 @@ pub struct Policies {
     cache: Mutex<HashMap<String, Arc<Policy>>>,
 }
 
+/// The key of a bank's own `[av]` settings (scanners), outside its policy keys.
+pub const BANK_AV_KEY: &str = "av";
+
 /// The error of building: a key path and the reason.
 pub type BuildError = (String, String);
 
@@ -120,6 +123,17 @@ impl Policies {
     ) -> Result<Policies, BuildError> {
         let base =
             toml::Table::try_from(policy).map_err(|e| ("policy".to_string(), e.to_string()))?;
+        // A bank's `av` table changes the virus scanners, not the policy: the AV stage reads
+        // it (av::AvConfig::for_banks).
+        let banks: BTreeMap<String, toml::Table> = banks
+            .iter()
+            .map(|(n, t)| {
+                let mut t = t.clone();
+                t.remove(BANK_AV_KEY);
+                (n.clone(), t)
+            })
+            .collect();
+        let banks = &banks;
         let check = |prefix: String, t: &toml::Table| {
             let mut m = base.clone();
             overlay(&mut m, t);
@@ -192,6 +206,11 @@ impl Policies {
         let mut t = self.base.clone();
         overlay(&mut t, b);
         to_policy(&t).ok()
+    }
+
+    /// Whether bank `name` exists.
+    pub fn has_bank(&self, name: &str) -> bool {
+        self.banks.contains_key(name)
     }
 
     /// The banks for a message, by socket, client address and sender, and their settings.
