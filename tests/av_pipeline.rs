@@ -569,12 +569,18 @@ async fn a_policy_bank_brings_its_own_scanners() {
         }
     };
     let r = from("s@partner.example").await;
-    assert!(r.starts_with("451 4.5.0"), "the partner's scanner is down: {r}");
+    assert!(
+        r.starts_with("451 4.5.0"),
+        "the partner's scanner is down: {r}"
+    );
     assert!(rig.sink.received().is_empty());
     let r = from("s@example.org").await;
     assert!(r.starts_with("250 2.0.0"), "the site's scanner: {r}");
     let r = from("s@relaxed.example").await;
-    assert!(r.starts_with("250 2.0.0"), "unchecked by the bank's policy: {r}");
+    assert!(
+        r.starts_with("250 2.0.0"),
+        "unchecked by the bank's policy: {r}"
+    );
     let got = rig.sink.received();
     assert_eq!(got.len(), 2);
     assert!(String::from_utf8_lossy(&got[1].data).contains("***UNCHECKED***"));
@@ -584,7 +590,12 @@ async fn a_policy_bank_brings_its_own_scanners() {
     let r = rig
         .client()
         .await
-        .send_mail(false, "s@example.org", &["u@example.com"], &attached("e.txt", &eicar()))
+        .send_mail(
+            false,
+            "s@example.org",
+            &["u@example.com"],
+            &attached("e.txt", &eicar()),
+        )
         .await;
     assert!(r.contains("INFECTED"), "{r}");
     rig.stop().await;

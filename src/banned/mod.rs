@@ -133,6 +133,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn perl_look_ahead_as_amavisd_new_ships_it() {
+        let spec = RuleSpec {
+            regex: Some(
+                r"(?i)^(?!cid:).*\.[^./]*[A-Za-z][^./]*\.\s*(exe|vbs|pif|scr)[.\s]*$".into(),
+            ),
+            glob: None,
+            action: Action::Ban,
+            why: String::new(),
+        };
+        let rule = Rule::compile(&spec).expect("look-ahead compiles");
+        assert!(rule.matches("invoice.pdf.exe"));
+        assert!(!rule.matches("cid:part1.pdf.exe"));
+        assert!(!rule.matches("report.pdf"));
+    }
+
+    #[test]
     fn defaults_compile() {
         assert_eq!(RuleSet::defaults().rules.len(), default_specs().len());
     }

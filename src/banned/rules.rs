@@ -54,17 +54,31 @@ pub struct Rule {
 #[derive(Debug, Clone)]
 enum Matcher {
     Regex(Regex),
+    /// Perl syntax the linear engine refuses (look-ahead, as in amavisd-new's shipped
+    /// `(?!cid:)` rule), on fancy-regex as the spam rules use it. Keys are short names and
+    /// types, so backtracking costs nothing worth fearing; the backtrack limit still bounds it.
+    Perl(fancy_regex::Regex),
     Glob(GlobMatcher),
+}
+
+/// Compiles `r` on the linear engine, or on fancy-regex when only Perl syntax it lacks stands
+/// in the way.
+fn regex_matcher(r: &str) -> Result<Matcher, String> {
+    match Regex::new(r) {
+        Ok(re) => Ok(Matcher::Regex(re)),
+        Err(linear) => fancy_regex::RegexBuilder::new(r)
+            .backtrack_limit(100_000)
+            .build()
+            .map(Matcher::Perl)
+            .map_err(|perl| format!("bad regex {r:?}: {linear}; as Perl syntax: {perl}")),
+    }
 }
 
 impl Rule {
     /// Compiles a rule; the error says what is wrong with it.
     pub fn compile(spec: &RuleSpec) -> Result<Rule, String> {
         let (pattern, matcher) = match (&spec.regex, &spec.glob) {
-            (Some(r), None) => (
-                r.clone(),
-                Matcher::Regex(Regex::new(r).map_err(|e| format!("bad regex {r:?}: {e}"))?),
-            ),
+            (Some(r), None) => (r.clone(), regex_matcher(r)?),
             (None, Some(g)) => {
                 let glob = GlobBuilder::new(g)
                     .case_insensitive(true)
@@ -87,6 +101,9 @@ impl Rule {
     pub fn matches(&self, key: &str) -> bool {
         match &self.matcher {
             Matcher::Regex(r) => r.is_match(key),
+            // A match that runs out of its backtrack budget counts as a match: a rule must
+            // not let a name through because it was hard to judge.
+            Matcher::Perl(r) => r.is_match(key).unwrap_or(true),
             Matcher::Glob(g) => g.is_match(key),
         }
     }

@@ -403,7 +403,11 @@ impl Config {
         self.av
             .build(&self.tempdir)
             .map_err(|(k, r)| bad(&format!("av.{k}"), r))?;
-        for (name, av) in self.av.for_banks(&self.policy_bank).map_err(|(k, r)| bad(&k, r))? {
+        for (name, av) in self
+            .av
+            .for_banks(&self.policy_bank)
+            .map_err(|(k, r)| bad(&k, r))?
+        {
             av.build(&self.tempdir)
                 .map_err(|(k, r)| bad(&format!("policy_bank.{name}.av.{k}"), r))?;
         }
@@ -647,11 +651,20 @@ mod tests {
         .unwrap();
         let banks = ok.av.for_banks(&ok.policy_bank).unwrap();
         assert_eq!(banks["PARTNER"].primary[0].name, "partner-clamd");
-        assert_eq!(banks["PARTNER"].virus_name_spam_scores, ok.av.virus_name_spam_scores);
+        assert_eq!(
+            banks["PARTNER"].virus_name_spam_scores,
+            ok.av.virus_name_spam_scores
+        );
         let x = e("[[policy_bank.P.av.primary]]\nname = \"x\"\ntype = \"clamd\"\ntimeout = 5\n");
-        assert!(x.contains("policy_bank.P.av.primary[0]") && x.contains("socket"), "{x}");
+        assert!(
+            x.contains("policy_bank.P.av.primary[0]") && x.contains("socket"),
+            "{x}"
+        );
         let x = e("[policy_bank.P.av]\nprimry = []\n");
-        assert!(x.contains("policy_bank.P.av") && x.contains("primry"), "{x}");
+        assert!(
+            x.contains("policy_bank.P.av") && x.contains("primry"),
+            "{x}"
+        );
         let x = e("[recipients.\"a@b\"]\nspam_lover = \"yes\"\n");
         assert!(x.contains("recipients.\"a@b\".spam_lover"), "{x}");
         let x = e("[[recipient_regex]]\nregex = '('\n");
