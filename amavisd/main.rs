@@ -1,4 +1,4 @@
-//! `amavisd [-c FILE] foreground|start|stop|reload|status|init-db`
+//! `amavisd [-c FILE] foreground|start|stop|reload|status|check|init-db`
 //! `amavisd convert-config AMAVISD.CONF...` (TOML on stdout, what was not converted on stderr)
 //! `amavisd genrsa FILE [BITS]`, `amavisd showkeys [DOMAIN...]`, `amavisd testkeys [DOMAIN...]`
 //! (DKIM keys: write one, print the DNS records to publish, test them against DNS)
@@ -48,6 +48,9 @@ enum Action {
     Reload,
     /// Tell whether the daemon runs.
     Status,
+    /// Check the configuration and what it names (sockets, next hop, scanners, SQL, rules,
+    /// Bayes, DKIM keys, folders) without serving; exit 0 only when it would serve mail.
+    Check,
     /// Create the SQL tables ([sql] url) that are missing, and exit.
     InitDb,
     /// Write the TOML for an amavisd-new configuration (amavisd.conf) to stdout.
@@ -70,6 +73,10 @@ fn main() -> ExitCode {
     if let Action::Genrsa = args.action {
         return genrsa(&args.files);
     }
+    // Reports a configuration that does not load as one of its findings.
+    if let Action::Check = args.action {
+        return check(&args.config);
+    }
     let cfg = match Config::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
@@ -80,9 +87,10 @@ fn main() -> ExitCode {
     let result = match args.action {
         Action::ConvertConfig => return convert_config(&args.files),
         Action::Genrsa => return genrsa(&args.files),
+        Action::Check => return check(&args.config),
         Action::Showkeys => match amavisd::dkim::Keys::load(&cfg.dkim.keys) {
             Ok(keys) => {
-                print!("{}", amavisd::dkim::show_keys(&keys, &domains(&args.files)));
+                say(&amavisd::dkim::show_keys(&keys, &domains(&args.files)));
                 return ExitCode::SUCCESS;
             }
             Err(e) => {
@@ -106,7 +114,7 @@ fn main() -> ExitCode {
         Action::Reload => server::reload(&cfg).map(|pid| format!("amavisd (pid {pid}) reloading")),
         Action::InitDb => match init_db(&cfg) {
             Ok(msg) => {
-                println!("{msg}");
+                say(&format!("{msg}\n"));
                 return ExitCode::SUCCESS;
             }
             Err(e) => {
@@ -120,7 +128,7 @@ fn main() -> ExitCode {
                 Err(e) => format!("amavisd is running, pid {pid} ({e})"),
             }),
             Err(e) => {
-                println!("{e}");
+                say(&format!("{e}\n"));
                 return ExitCode::from(3);
             }
         },
@@ -128,7 +136,7 @@ fn main() -> ExitCode {
     match result {
         Ok(msg) => {
             if !msg.is_empty() {
-                println!("{msg}");
+                say(&format!("{msg}\n"));
             }
             ExitCode::SUCCESS
         }
@@ -136,6 +144,32 @@ fn main() -> ExitCode {
             eprintln!("amavisd: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Writes `text` to stdout. A reader that went away (`amavisd status | head`) ends the
+/// program quietly with success, as Unix tools do, instead of a panic (exit 101).
+fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
+    }
+}
+
+/// `amavisd check`: the report on stdout; exit 0 only when the filter would serve mail.
+fn check(config: &std::path::Path) -> ExitCode {
+    let Some(rt) = runtime(tokio::runtime::Builder::new_current_thread()) else {
+        return ExitCode::from(1);
+    };
+    let report = rt.block_on(amavisd::server::check::check(config));
+    say(&report.text());
+    if report.serves() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 
@@ -172,10 +206,10 @@ fn genrsa(files: &[PathBuf]) -> ExitCode {
     };
     match amavisd::dkim::generate_rsa(file, bits) {
         Ok(()) => {
-            println!(
-                "Private RSA key successfully written to file \"{}\" ({bits} bits, PEM format)",
+            say(&format!(
+                "Private RSA key successfully written to file \"{}\" ({bits} bits, PEM format)\n",
                 file.display()
-            );
+            ));
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -197,7 +231,7 @@ fn testkeys(cfg: &Config, only: &[String]) -> ExitCode {
         }
         Ok(lines) => {
             for (line, _) in &lines {
-                println!("{line}");
+                say(&format!("{line}\n"));
             }
             if lines.iter().all(|(_, ok)| *ok) {
                 ExitCode::SUCCESS
@@ -229,7 +263,7 @@ fn convert_config(files: &[PathBuf]) -> ExitCode {
         }
     }
     let out = amavisd::config::convert::convert(&sources);
-    print!("{}", out.toml);
+    say(&out.toml);
     if !out.unconverted.is_empty() {
         eprintln!(
             "amavisd: not converted ({}): {}",

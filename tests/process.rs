@@ -375,3 +375,106 @@ async fn metrics_endpoint_and_live_status() {
     assert!(busy.reply().await.starts_with("250"));
     sink_task.abort();
 }
+
+/// `amavisd check` says, one line per part, whether the filter would serve mail, and fails
+/// (exit 1) naming the part that would stop it; a running daemon's own sockets are fine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_what_would_stop_mail() {
+    let sink = Sink::new(SinkMode::Accept, true);
+    let (sink_port, sink_task) = sink.spawn().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let clamd = "[[av.primary]]\nname = \"ClamAV-clamd\"\ntype = \"clamd\"\n\
+                 socket = \"/var/run/clamav/clamd.ctl\"\ntimeout = 10\n";
+    let port = free_port();
+    let cfg = write_config(dir.path(), port, sink_port, "");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[av]\nprimary = []\n", "");
+    std::fs::write(&cfg, format!("{text}{clamd}")).unwrap();
+    let (code, text) = tokio::task::spawn_blocking({
+        let cfg = cfg.clone();
+        move || amavisd(&cfg, "check")
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{text}");
+    for line in [
+        "config     ok",
+        &format!("listen     ok    127.0.0.1:{port}: can be bound"),
+        &format!("forward    ok    smtp:[127.0.0.1]:{sink_port}: 220 "),
+        "av         ok    ClamAV-clamd (primary) /var/run/clamav/clamd.ctl: ClamAV ",
+        "sql        ok",
+        "release    ok",
+        "tempdir    ok",
+        "amavisd would serve mail",
+    ] {
+        assert!(text.contains(line), "{line:?} missing:\n{text}");
+    }
+    // Running: its sockets are in use by it, and that is fine.
+    let (code, out) = amavisd(&cfg, "start");
+    let _stop = StopOnDrop(cfg.clone());
+    assert_eq!(code, 0, "{out}");
+    let (code, text) = tokio::task::spawn_blocking({
+        let cfg = cfg.clone();
+        move || amavisd(&cfg, "check")
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("in use by the running amavisd (pid "),
+        "{text}"
+    );
+    assert_eq!(amavisd(&cfg, "stop").0, 0);
+
+    // What would make every message wait: the next hop down, clamd gone.
+    let good = std::fs::read_to_string(&cfg).unwrap();
+    let closed = free_port();
+    std::fs::write(
+        &cfg,
+        good.replace(&format!(":{sink_port}\""), &format!(":{closed}\""))
+            .replace("/var/run/clamav/clamd.ctl", "/nonexistent/clamd.ctl"),
+    )
+    .unwrap();
+    let (code, text) = amavisd(&cfg, "check");
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("forward    FAIL  smtp:[127.0.0.1]:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("av         FAIL  no virus scanner answers"),
+        "{text}"
+    );
+    assert!(text.contains("amavisd would NOT serve mail"), "{text}");
+    // A configuration that does not load: the file, the key and why.
+    std::fs::write(&cfg, "[limits]\nmax_conections = 5\n").unwrap();
+    let (code, text) = amavisd(&cfg, "check");
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("config     FAIL") && text.contains("max_conections"),
+        "{text}"
+    );
+    // Listed in --help.
+    let help = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("check"));
+    sink_task.abort();
+}
+
+/// A reader that goes away (`amavisd ... | head`) ends the program quietly, not with a panic.
+#[test]
+fn closed_stdout_is_a_quiet_end() {
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/convert/amavisd.conf");
+    let mut child = Command::new(BIN)
+        .arg("convert-config")
+        .arg(&conf)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -117,28 +117,34 @@ impl Clamd {
         }
     }
 
-    async fn connect(&self) -> Result<Session, AvError> {
-        let conn = |source| AvError::Connect {
-            scanner: self.name.clone(),
-            source,
-        };
-        // A full listen queue (another client busy with clamd) answers EAGAIN at once on a
-        // unix socket: wait a little and retry; the caller's timeout bounds the whole scan.
+    /// A connection to clamd. A full listen queue (another client busy with clamd) answers
+    /// EAGAIN at once on a unix socket: wait a little and retry; the caller's timeout bounds
+    /// the whole scan.
+    async fn open(&self) -> Result<Box<dyn Stream>, AvError> {
         let mut pause = Duration::from_millis(5);
-        let mut stream: Box<dyn Stream> = loop {
+        loop {
             let r: std::io::Result<Box<dyn Stream>> = match &self.target {
                 ClamdTarget::Unix(p) => UnixStream::connect(p).await.map(|s| Box::new(s) as _),
                 ClamdTarget::Tcp(a) => TcpStream::connect(a).await.map(|s| Box::new(s) as _),
             };
             match r {
-                Ok(s) => break s,
+                Ok(s) => return Ok(s),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_millis(200));
                 }
-                Err(e) => return Err(conn(e)),
+                Err(source) => {
+                    return Err(AvError::Connect {
+                        scanner: self.name.clone(),
+                        source,
+                    });
+                }
             }
-        };
+        }
+    }
+
+    async fn connect(&self) -> Result<Session, AvError> {
+        let mut stream = self.open().await?;
         stream
             .write_all(b"zIDSESSION\0")
             .await
@@ -148,6 +154,45 @@ impl Clamd {
             next_id: 1,
             pending: Vec::new(),
         })
+    }
+
+    /// One command outside a session (`PING`, `VERSION`), its answer.
+    async fn ask(&self, command: &str) -> Result<String, AvError> {
+        let mut s = Session {
+            stream: self.open().await?,
+            next_id: 1,
+            pending: Vec::new(),
+        };
+        s.stream
+            .write_all(format!("z{command}\0").as_bytes())
+            .await
+            .map_err(|e| self.io(e))?;
+        self.read_reply(&mut s).await
+    }
+
+    /// PING, then VERSION: clamd's engine, signature version and date
+    /// (`ClamAV 1.0.7/27482/Thu Dec  5 09:22:03 2024`), for `amavisd check` and the start-up
+    /// summary.
+    pub async fn version(&self) -> Result<String, AvError> {
+        let probe = async {
+            let pong = self.ask("PING").await?;
+            if pong != "PONG" {
+                return Err(self.protocol(&pong));
+            }
+            self.ask("VERSION").await
+        };
+        match tokio::time::timeout(self.timeout, probe).await {
+            Ok(r) => r,
+            Err(_) => Err(AvError::Timeout {
+                scanner: self.name.clone(),
+                secs: self.timeout.as_secs(),
+            }),
+        }
+    }
+
+    /// Where clamd listens, for reports.
+    pub fn target(&self) -> &ClamdTarget {
+        &self.target
     }
 
     async fn exchange(&self, s: &mut Session, data: &[u8]) -> Result<ScanVerdict, AvError> {

@@ -32,6 +32,36 @@ pub struct CommandScanner {
 }
 
 impl CommandScanner {
+    /// The program as the scan will run it: a path, or found on the PATH; an error when it
+    /// is not there or not executable.
+    pub fn probe(&self) -> Result<String, AvError> {
+        use std::os::unix::fs::PermissionsExt;
+        let executable = |p: &std::path::Path| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        };
+        let found = if self.program.components().count() > 1 {
+            Some(self.program.clone()).filter(|p| executable(p))
+        } else {
+            std::env::var_os("PATH").and_then(|path| {
+                std::env::split_paths(&path)
+                    .map(|d| d.join(&self.program))
+                    .find(|p| executable(p))
+            })
+        };
+        found
+            .map(|p| format!("program {}", p.display()))
+            .ok_or_else(|| AvError::Connect {
+                scanner: self.name.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!(
+                        "{} is not an executable program here",
+                        self.program.display()
+                    ),
+                ),
+            })
+    }
+
     fn fail(&self, why: String) -> AvError {
         AvError::Protocol {
             scanner: self.name.clone(),

@@ -26,6 +26,26 @@ impl AnyScanner {
         }
     }
 
+    /// Whether the scanner can scan, and what it is: clamd's version and signature date, or
+    /// the command's program as found on the PATH.
+    pub async fn probe(&self) -> Result<String, AvError> {
+        match self {
+            AnyScanner::Clamd(s) => {
+                let at = match s.target() {
+                    super::ClamdTarget::Unix(p) => p.display().to_string(),
+                    super::ClamdTarget::Tcp(a) => a.to_string(),
+                };
+                s.version().await.map(|v| format!("{at}: {v}"))
+            }
+            AnyScanner::Command(s) => s.probe(),
+        }
+    }
+
+    /// The scanner's name.
+    pub fn label(&self) -> &str {
+        self.name()
+    }
+
     /// The largest object the scanner accepts, if it has a limit.
     fn max_object(&self) -> Option<u64> {
         match self {

@@ -239,10 +239,11 @@ impl Checks {
                     Rules::load_with(&cfg.spam.rules_dir, site, !cfg.spam.bayes_store.is_empty())
                         .map_err(|e| bad("spam.rules_dir".into(), e.to_string()))?;
                 tracing::info!(
-                    "spam rules from {}: {}",
+                    "spam: rules from {}: {}",
                     cfg.spam.rules_dir.display(),
-                    rules.summary()
+                    rules.short_summary()
                 );
+                tracing::debug!("spam: {}", rules.summary());
                 Some((Arc::new(rules), cfg.spam.clone()))
             } else {
                 None

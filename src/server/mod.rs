@@ -4,6 +4,7 @@
 //! configuration: a bad file is refused and logged and the old configuration keeps running;
 //! listeners are bound once, so changing `listen` needs a restart.
 
+pub mod check;
 mod control;
 mod error;
 pub mod privileges;
@@ -254,7 +255,11 @@ pub async fn run_foreground(path: &Path) -> Result<(), ServerError> {
             a.gid
         );
     }
-    tracing::info!("amavisd-rs started, listening on {:?}", running.addrs);
+    log_sockets(&writable, &running);
+    // The parts that talk to other servers, probed once in the background: start-up does
+    // not wait for a slow clamd, and mail waits meanwhile as it would anyway.
+    let probed = writable.clone();
+    tokio::spawn(async move { check::startup_summary(&probed).await });
     let sig = |k| signal(k).map_err(ServerError::Signal);
     let (mut term, mut int, mut hup) = (
         sig(SignalKind::terminate())?,
@@ -277,6 +282,44 @@ pub async fn run_foreground(path: &Path) -> Result<(), ServerError> {
     running.stop().await;
     tracing::info!("amavisd-rs stopped");
     Ok(())
+}
+
+/// What the filter listens on, one line each (amavisd check says whether each can be bound).
+fn log_sockets(cfg: &Config, running: &Running) {
+    let addrs: Vec<String> = running.addrs.iter().map(|a| a.to_string()).collect();
+    let unix: Vec<String> = cfg
+        .listen
+        .iter()
+        .filter_map(|l| l.unix.as_ref().map(|p| p.display().to_string()))
+        .collect();
+    tracing::info!(
+        "amavisd-rs started, listening for SMTP/LMTP on {}",
+        addrs.into_iter().chain(unix).collect::<Vec<_>>().join(", ")
+    );
+    let mut release = Vec::new();
+    if !cfg.release.unix.as_os_str().is_empty() {
+        release.push(cfg.release.unix.display().to_string());
+    }
+    if let Some(a) = running.release_addr {
+        release.push(a.to_string());
+    }
+    if release.is_empty() {
+        tracing::info!("release: no socket (amavisd-release cannot be used)");
+    } else {
+        tracing::info!("release: AM.PDP on {}", release.join(", "));
+    }
+    if let Some(a) = running.spamd_addr {
+        tracing::info!("spamd: SPAMC/1.5 on {a}");
+    }
+    if !cfg.metrics.listen.is_empty() {
+        tracing::info!(
+            "metrics: Prometheus on http://{}/metrics",
+            cfg.metrics.listen
+        );
+    }
+    if !cfg.sql.url.is_empty() {
+        tracing::info!("sql: log to {}", cfg.sql.url);
+    }
 }
 
 fn write_pid(path: &Path) -> Result<(), ServerError> {

@@ -81,6 +81,24 @@ impl Rules {
 
     /// One line for the start-up log: active rules by kind, inactive ones by reason, and
     /// the eval functions we do not have.
+    /// One line for the start-up log and `amavisd check`: active rules by kind and why the
+    /// others are not (the eval functions missing are in [`Rules::summary`], at debug level).
+    pub fn short_summary(&self) -> String {
+        let active: Vec<String> = self
+            .plan
+            .active_by_kind()
+            .iter()
+            .map(|(k, n)| format!("{n} {}", format!("{k:?}").to_ascii_lowercase()))
+            .collect();
+        let inactive = self.plan.inactive.len();
+        format!(
+            "{} rules active ({}); {inactive} inactive (network tests, Bayes without a store, eval functions not implemented)",
+            self.plan.rules.len(),
+            active.join(", "),
+        )
+    }
+
+    /// Everything about the loaded rules, the eval functions that are missing included.
     pub fn summary(&self) -> String {
         let active: Vec<String> = self
             .plan

@@ -118,7 +118,10 @@ mod tests {
         ]);
         let m = read(&refs, &none).unwrap();
         assert!(m.keys.is_empty() && m.constant.is_none());
-        assert_eq!(m.refs, ["%virus_lovers", "@virus_lovers_acl", "$virus_lovers_re"]);
+        assert_eq!(
+            m.refs,
+            ["%virus_lovers", "@virus_lovers_acl", "$virus_lovers_re"]
+        );
         // Those variables set elsewhere in the files.
         let mut assigned = HashMap::new();
         assigned.insert(
