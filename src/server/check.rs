@@ -322,7 +322,7 @@ async fn sql(cfg: &Config, r: &mut Report) {
         (false, true) => (
             Status::Ok,
             format!(
-                "{}: tables {} will be created at start",
+                "{}: tables {} will be created when first used",
                 cfg.sql.url,
                 missing.join(", ")
             ),
