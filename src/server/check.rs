@@ -84,7 +84,17 @@ pub async fn check(path: &Path) -> Report {
     let mut r = Report::default();
     let cfg = match Config::load(path) {
         Ok(c) => {
-            r.add("config", Status::Ok, format!("{} is valid", path.display()));
+            r.add(
+                "config",
+                Status::Ok,
+                format!(
+                    "{} is valid (myhostname {}, mydomain {}: local recipients are in {})",
+                    path.display(),
+                    c.myhostname,
+                    c.mydomain,
+                    c.policy.local_domains.join(" ").replace("%d", &c.mydomain)
+                ),
+            );
             c
         }
         Err(e) => {
