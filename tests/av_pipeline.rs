@@ -6,7 +6,7 @@
 mod av_common;
 mod common;
 mod decode_common;
-use av_common::{clamd_socket, eicar, fake_clamd};
+use av_common::{clamd_at, clamd_socket, eicar, fake_clamd};
 use common::*;
 use decode_common::*;
 
@@ -17,23 +17,6 @@ use amavisd::policy_bank::ScanFailure;
 use amavisd::sink::SinkMode;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-fn clamd_at(socket: PathBuf, timeout: u64) -> ScannerConfig {
-    ScannerConfig {
-        name: "ClamAV-clamd".into(),
-        kind: ScannerKind::Clamd,
-        socket: Some(socket),
-        tcp: None,
-        program: None,
-        args: vec![],
-        clean_codes: vec![],
-        infected_codes: vec![],
-        name_regex: None,
-        timeout,
-        max_sessions: 10,
-        stream_max_length: amavisd::av::DEFAULT_STREAM_MAX_LENGTH,
-    }
-}
 
 /// amavisd with the real clamd, rejecting viruses and banned files so that the reply names
 /// what was found.

@@ -9,11 +9,10 @@
 mod av_common;
 mod common;
 mod decode_common;
-use av_common::{clamd_socket, eicar};
+use av_common::{clamd_at, clamd_socket, eicar};
 use common::*;
 use decode_common::{base64_lines, message};
 
-use amavisd::av::{ScannerConfig, ScannerKind};
 use amavisd::banned::{RuleSet, check};
 use amavisd::message::Destiny;
 use amavisd::sink::SinkMode;
@@ -247,20 +246,7 @@ fn legal_shapes_are_not_called_damaged() {
 #[tokio::test]
 async fn every_shape_is_caught_by_the_filter_with_clamd() {
     let rig = Rig::start_with(SinkMode::Accept, false, |c| {
-        c.av.primary = vec![ScannerConfig {
-            name: "ClamAV-clamd".into(),
-            kind: ScannerKind::Clamd,
-            socket: Some(clamd_socket()),
-            tcp: None,
-            program: None,
-            args: vec![],
-            clean_codes: vec![],
-            infected_codes: vec![],
-            name_regex: None,
-            timeout: 30,
-            max_sessions: 10,
-            stream_max_length: amavisd::av::DEFAULT_STREAM_MAX_LENGTH,
-        }];
+        c.av.primary = vec![clamd_at(clamd_socket(), 30)];
         c.policy.final_virus_destiny = Destiny::Reject;
         c.policy.final_banned_destiny = Destiny::Reject;
         // Only the virus lover gets past the virus check: the banned rules must stop it.

@@ -376,6 +376,14 @@ async fn metrics_endpoint_and_live_status() {
     sink_task.abort();
 }
 
+/// `amavisd check`, off the test's runtime: the sink it greets runs on it.
+async fn check_off_runtime(cfg: &Path) -> (i32, String) {
+    let cfg = cfg.to_path_buf();
+    tokio::task::spawn_blocking(move || amavisd(&cfg, "check"))
+        .await
+        .unwrap()
+}
+
 /// `amavisd check` says, one line per part, whether the filter would serve mail, and fails
 /// (exit 1) naming the part that would stop it; a running daemon's own sockets are fine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -391,12 +399,7 @@ async fn check_reports_what_would_stop_mail() {
         .unwrap()
         .replace("[av]\nprimary = []\n", "");
     std::fs::write(&cfg, format!("{text}{clamd}")).unwrap();
-    let (code, text) = tokio::task::spawn_blocking({
-        let cfg = cfg.clone();
-        move || amavisd(&cfg, "check")
-    })
-    .await
-    .unwrap();
+    let (code, text) = check_off_runtime(&cfg).await;
     assert_eq!(code, 0, "{text}");
     for line in [
         "config     ok",
@@ -414,12 +417,7 @@ async fn check_reports_what_would_stop_mail() {
     let (code, out) = amavisd(&cfg, "start");
     let _stop = StopOnDrop(cfg.clone());
     assert_eq!(code, 0, "{out}");
-    let (code, text) = tokio::task::spawn_blocking({
-        let cfg = cfg.clone();
-        move || amavisd(&cfg, "check")
-    })
-    .await
-    .unwrap();
+    let (code, text) = check_off_runtime(&cfg).await;
     assert_eq!(code, 0, "{text}");
     assert!(
         text.contains("in use by the running amavisd (pid "),

@@ -139,32 +139,34 @@ fn walk_part(
                 .into_iter()
                 .filter(|n| ctx.parts[idx].name.as_deref() != Some(n.as_str()))
                 .collect();
-            let damaged = if declared
-                .as_deref()
-                .is_some_and(|t| t.starts_with("multipart/"))
-            {
-                ctx.bad_header(1, missing_boundary(part));
-                true
-            } else if let Some(cte) = part
-                .content_transfer_encoding()
-                .filter(|c| !transfer::known(c))
-            {
-                ctx.bad_header(
-                    1,
-                    format!(
-                        "MIME error: unknown Content-Transfer-Encoding {:?}",
-                        short(cte)
-                    ),
-                );
-                true
-            } else {
-                !conflicts.is_empty()
-            };
-            if damaged {
+            if leaf_damaged(ctx, part, declared.as_deref()) || !conflicts.is_empty() {
                 salvage(ctx, body, parent);
             }
         }
     }
+}
+
+/// Whether a leaf hides structure a client may still find: a multipart mail-parser could not
+/// open (no usable boundary), or an unknown transfer encoding. Each is a MIME error.
+fn leaf_damaged(ctx: &mut Ctx<'_>, part: &MessagePart<'_>, declared: Option<&str>) -> bool {
+    if declared.is_some_and(|t| t.starts_with("multipart/")) {
+        ctx.bad_header(1, missing_boundary(part));
+        return true;
+    }
+    if let Some(cte) = part
+        .content_transfer_encoding()
+        .filter(|c| !transfer::known(c))
+    {
+        ctx.bad_header(
+            1,
+            format!(
+                "MIME error: unknown Content-Transfer-Encoding {:?}",
+                short(cte)
+            ),
+        );
+        return true;
+    }
+    false
 }
 
 /// Adds a leaf: its body transfer-decoded (a damaged encoding is a MIME error), and, when a

@@ -164,6 +164,20 @@ fn is_bulk(spool: &Spool) -> bool {
         })
 }
 
+/// The scanners of the policy banks that have their own `av` table; the error is `(key
+/// path, reason)`.
+fn bank_scanners(cfg: &Config) -> Result<BTreeMap<String, av::Engine>, (String, String)> {
+    cfg.av
+        .for_banks(&cfg.policy_bank)?
+        .into_iter()
+        .map(|(name, av)| {
+            av.build(&cfg.tempdir)
+                .map(|e| (name.clone(), e))
+                .map_err(|(k, r)| (format!("policy_bank.{name}.av.{k}"), r))
+        })
+        .collect()
+}
+
 /// What the checks need, built once per configuration.
 pub struct Checks {
     limits: decode::Limits,
@@ -213,17 +227,7 @@ impl Checks {
                 .av
                 .build(&cfg.tempdir)
                 .map_err(|(k, r)| bad(format!("av.{k}"), r))?,
-            bank_av: cfg
-                .av
-                .for_banks(&cfg.policy_bank)
-                .map_err(|(k, r)| bad(k, r))?
-                .into_iter()
-                .map(|(name, av)| {
-                    av.build(&cfg.tempdir)
-                        .map(|e| (name.clone(), e))
-                        .map_err(|(k, r)| bad(format!("policy_bank.{name}.av.{k}"), r))
-                })
-                .collect::<Result<_, _>>()?,
+            bank_av: bank_scanners(cfg).map_err(|(k, r)| bad(k, r))?,
             spam: if cfg.spam.enabled && !cfg.spam.rules_dir.is_dir() {
                 // As amavisd-new without Mail::SpamAssassin ("SpamAssassin code NOT
                 // loaded"): the filter runs, without spam scores, and says so loudly.

@@ -97,6 +97,19 @@ fn overlay(into: &mut toml::Table, from: &toml::Table) {
     }
 }
 
+/// The banks without their `av` tables: those change the virus scanners, not the policy, and
+/// the AV stage reads them (`av::AvConfig::for_banks`).
+fn policy_keys(banks: &BTreeMap<String, toml::Table>) -> BTreeMap<String, toml::Table> {
+    banks
+        .iter()
+        .map(|(n, t)| {
+            let mut t = t.clone();
+            t.remove(BANK_AV_KEY);
+            (n.clone(), t)
+        })
+        .collect()
+}
+
 fn to_policy(t: &toml::Table) -> Result<Policy, BuildError> {
     let de = toml::Value::Table(t.clone());
     let p = serde_path_to_error::deserialize::<_, Policy>(de).map_err(|e| {
@@ -123,17 +136,7 @@ impl Policies {
     ) -> Result<Policies, BuildError> {
         let base =
             toml::Table::try_from(policy).map_err(|e| ("policy".to_string(), e.to_string()))?;
-        // A bank's `av` table changes the virus scanners, not the policy: the AV stage reads
-        // it (av::AvConfig::for_banks).
-        let banks: BTreeMap<String, toml::Table> = banks
-            .iter()
-            .map(|(n, t)| {
-                let mut t = t.clone();
-                t.remove(BANK_AV_KEY);
-                (n.clone(), t)
-            })
-            .collect();
-        let banks = &banks;
+        let banks = &policy_keys(banks);
         let check = |prefix: String, t: &toml::Table| {
             let mut m = base.clone();
             overlay(&mut m, t);

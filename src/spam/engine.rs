@@ -81,31 +81,29 @@ impl Rules {
 
     /// One line for the start-up log: active rules by kind, inactive ones by reason, and
     /// the eval functions we do not have.
-    /// One line for the start-up log and `amavisd check`: active rules by kind and why the
-    /// others are not (the eval functions missing are in [`Rules::summary`], at debug level).
-    pub fn short_summary(&self) -> String {
-        let active: Vec<String> = self
-            .plan
+    /// Active rules by kind: `716 header, 591 body, ...`.
+    fn active_kinds(&self) -> String {
+        self.plan
             .active_by_kind()
             .iter()
             .map(|(k, n)| format!("{n} {}", format!("{k:?}").to_ascii_lowercase()))
-            .collect();
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// One line for the start-up log and `amavisd check`: active rules by kind and why the
+    /// others are not (the eval functions missing are in [`Rules::summary`], at debug level).
+    pub fn short_summary(&self) -> String {
         let inactive = self.plan.inactive.len();
         format!(
             "{} rules active ({}); {inactive} inactive (network tests, Bayes without a store, eval functions not implemented)",
             self.plan.rules.len(),
-            active.join(", "),
+            self.active_kinds(),
         )
     }
 
     /// Everything about the loaded rules, the eval functions that are missing included.
     pub fn summary(&self) -> String {
-        let active: Vec<String> = self
-            .plan
-            .active_by_kind()
-            .iter()
-            .map(|(k, n)| format!("{n} {}", format!("{k:?}").to_ascii_lowercase()))
-            .collect();
         let mut net = 0;
         let mut bayes = 0;
         let mut noeval = 0;
@@ -126,7 +124,7 @@ impl Rules {
         format!(
             "{} rules active ({}; {} rules behind the prefilter, {}); inactive: {net} network, {bayes} Bayes, {noeval} with eval functions not implemented: {}",
             self.plan.rules.len(),
-            active.join(", "),
+            self.active_kinds(),
             self.plan.prefilter.filtered_rules(),
             match self.plan.prefilter.one_pass_rules() {
                 _ if !cfg!(hyperscan) => "literals only: built without libhs".to_string(),

@@ -1,6 +1,8 @@
 //! Shared by the AV tests: the EICAR string, the test clamd's socket, a fake clamd.
 #![allow(dead_code)]
 
+use amavisd::av::{ScannerConfig, ScannerKind};
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -21,6 +23,24 @@ pub fn clamd_socket() -> std::path::PathBuf {
         "no clamd socket at {sock}: start it with scripts/test-services.sh clamd (.ci/run does)"
     );
     sock.into()
+}
+
+/// A clamd scanner entry for `socket`, each object within `timeout` seconds.
+pub fn clamd_at(socket: PathBuf, timeout: u64) -> ScannerConfig {
+    ScannerConfig {
+        name: "ClamAV-clamd".into(),
+        kind: ScannerKind::Clamd,
+        socket: Some(socket),
+        tcp: None,
+        program: None,
+        args: vec![],
+        clean_codes: vec![],
+        infected_codes: vec![],
+        name_regex: None,
+        timeout,
+        max_sessions: 10,
+        stream_max_length: amavisd::av::DEFAULT_STREAM_MAX_LENGTH,
+    }
 }
 
 /// A fake clamd on 127.0.0.1:0: `answer` gives the reply for each INSTREAM (None: silence),

@@ -224,58 +224,21 @@ impl Conversion {
 
     /// One assignment; false when it is not converted.
     fn item(&mut self, target: &Target, v: &Value) -> bool {
-        // Scanner lists are judged entry by entry: one unknown variable in another
-        // scanner's entry does not spoil the clamd one.
         if let Target::Array(n) = target
             && (n == "av_scanners" || n == "av_scanners_backup")
         {
-            let (ours, others) = special::clamd_scanners(v);
-            if !others.is_empty() {
-                self.left(format!("@{n} (not clamd): {}", others.join(", ")));
-            }
-            let which = if n == "av_scanners" {
-                "av.primary"
-            } else {
-                "av.backup"
-            };
-            if !ours.is_empty() {
-                set(&mut self.root, which, T::Array(ours));
-            }
+            self.scanners(n, v);
             return true;
         }
         if unresolved(v) {
             return false;
         }
+        if let Some(done) = self.socket_item(target, v) {
+            return done;
+        }
         match target {
             // Only interpolated into other settings, which carry its value.
             Target::Scalar(n) if n == "MYHOME" => true,
-            Target::Scalar(n) if n == "inet_socket_bind" => match v {
-                Value::Str(s) => {
-                    self.sockets.bind = Some(s.clone());
-                    true
-                }
-                _ => false,
-            },
-            Target::Scalar(n) if n == "inet_socket_port" => {
-                let list = match v {
-                    Value::List(items) => items.clone(),
-                    one => vec![one.clone()],
-                };
-                let ports: Vec<i64> = list
-                    .iter()
-                    .filter_map(|p| scalar(p, Kind::Int)?.as_integer())
-                    .collect();
-                let ok = ports.len() == list.len();
-                self.sockets.ports = ports;
-                ok
-            }
-            Target::Scalar(n) if n == "unix_socketname" => match v {
-                Value::Str(s) => {
-                    self.sockets.unix = Some(s.clone());
-                    true
-                }
-                _ => false,
-            },
             Target::Scalar(n) if n == "smtpd_timeout" => match scalar(v, Kind::Int) {
                 Some(t) => {
                     set(&mut self.root, "limits.idle_timeout", t.clone());
@@ -292,23 +255,7 @@ impl Conversion {
                 }
                 _ => false,
             },
-            Target::Scalar(n) | Target::Array(n) if n == "banned_filename_re" => {
-                match special::banned_rules(v) {
-                    Some((rules, refused)) => {
-                        set(&mut self.root, "banned.rule_sets.SITE", T::Array(rules));
-                        set(
-                            &mut self.root,
-                            "policy.banned_rules",
-                            T::String("SITE".into()),
-                        );
-                        for r in refused {
-                            self.left(r);
-                        }
-                        true
-                    }
-                    None => false,
-                }
-            }
+            Target::Scalar(n) | Target::Array(n) if n == "banned_filename_re" => self.banned(v),
             Target::Array(n) if n == "client_ipaddr_policy" => {
                 match special::client_policy(v, &self.assigned) {
                     Some(rules) => {
@@ -328,29 +275,7 @@ impl Conversion {
                     true
                 }
             }
-            Target::Array(n) if n == "storage_sql_dsn" || n == "lookup_sql_dsn" => {
-                let first = match v {
-                    Value::List(items) => items.first().cloned(),
-                    _ => None,
-                };
-                match first.as_ref().and_then(special::dsn_url) {
-                    Some(url) => {
-                        set(&mut self.root, "sql.url", T::String(url));
-                        if n == "lookup_sql_dsn" {
-                            set(&mut self.root, "sql.lookups", T::Boolean(true));
-                        }
-                        true
-                    }
-                    None => false,
-                }
-            }
-            Target::HashElem(h, key) if h == "interface_policy" => match v {
-                Value::Str(bank) => {
-                    self.sockets.interface.push((key.clone(), bank.clone()));
-                    true
-                }
-                _ => false,
-            },
+            Target::Array(n) if n == "storage_sql_dsn" || n == "lookup_sql_dsn" => self.dsn(n, v),
             Target::HashElem(h, bank) if h == "policy_bank" => match v {
                 Value::Hash(pairs) => {
                     self.policy_bank(bank, pairs);
@@ -367,6 +292,93 @@ impl Conversion {
             Target::Array(n) => self.policy_setting(&["policy"], n, v),
             _ => false,
         }
+    }
+
+    /// `@av_scanners`, `@av_scanners_backup`: judged entry by entry, so that an unknown
+    /// variable in another scanner's entry does not spoil the clamd one.
+    fn scanners(&mut self, name: &str, v: &Value) {
+        let (ours, others) = special::clamd_scanners(v);
+        if !others.is_empty() {
+            self.left(format!("@{name} (not clamd): {}", others.join(", ")));
+        }
+        let which = if name == "av_scanners" {
+            "av.primary"
+        } else {
+            "av.backup"
+        };
+        if !ours.is_empty() {
+            set(&mut self.root, which, T::Array(ours));
+        }
+    }
+
+    /// The sockets' settings, gathered for [`listen::Sockets::write`]; `None` for others.
+    fn socket_item(&mut self, target: &Target, v: &Value) -> Option<bool> {
+        Some(match (target, v) {
+            (Target::Scalar(n), Value::Str(s)) if n == "inet_socket_bind" => {
+                self.sockets.bind = Some(s.clone());
+                true
+            }
+            (Target::Scalar(n), Value::Str(s)) if n == "unix_socketname" => {
+                self.sockets.unix = Some(s.clone());
+                true
+            }
+            (Target::Scalar(n), _) if n == "inet_socket_port" => {
+                let list = match v {
+                    Value::List(items) => items.clone(),
+                    one => vec![one.clone()],
+                };
+                let ports: Vec<i64> = list
+                    .iter()
+                    .filter_map(|p| scalar(p, Kind::Int)?.as_integer())
+                    .collect();
+                let ok = ports.len() == list.len();
+                self.sockets.ports = ports;
+                ok
+            }
+            (Target::HashElem(h, key), Value::Str(bank)) if h == "interface_policy" => {
+                self.sockets.interface.push((key.clone(), bank.clone()));
+                true
+            }
+            (Target::Scalar(n) | Target::HashElem(n, _), _)
+                if n == "inet_socket_bind" || n == "unix_socketname" || n == "interface_policy" =>
+            {
+                false
+            }
+            _ => return None,
+        })
+    }
+
+    /// `$banned_filename_re`: the SITE rule set, its refused rules listed.
+    fn banned(&mut self, v: &Value) -> bool {
+        let Some((rules, refused)) = special::banned_rules(v) else {
+            return false;
+        };
+        set(&mut self.root, "banned.rule_sets.SITE", T::Array(rules));
+        set(
+            &mut self.root,
+            "policy.banned_rules",
+            T::String("SITE".into()),
+        );
+        for r in refused {
+            self.left(r);
+        }
+        true
+    }
+
+    /// `@storage_sql_dsn`, `@lookup_sql_dsn`: the first DSN as `[sql] url`.
+    fn dsn(&mut self, name: &str, v: &Value) -> bool {
+        let first = match v {
+            Value::List(items) => items.first(),
+            _ => None,
+        };
+        let Some(url) = first.and_then(special::dsn_url) else {
+            return false;
+        };
+        set(&mut self.root, "sql.url", T::String(url));
+        if name == "lookup_sql_dsn" {
+            set(&mut self.root, "sql.lookups", T::Boolean(true));
+        }
+        true
     }
 }
 
