@@ -97,9 +97,18 @@ pub fn cut_at_delimiter<'a>(body: &'a [u8], boundary: &[u8]) -> &'a [u8] {
     if boundary.is_empty() {
         return body;
     }
-    for (start, end, _) in lines(body) {
-        if delimiter(text(body, start, end), boundary).is_some() {
-            return &body[..before_crlf(body, 0, start)];
+    // Only where `--boundary` occurs can a delimiter line start: found with memmem, not by
+    // walking every line of a large base64 body.
+    let mut dashed = Vec::with_capacity(boundary.len() + 2);
+    dashed.extend_from_slice(b"--");
+    dashed.extend_from_slice(boundary);
+    for at in memchr::memmem::find_iter(body, &dashed) {
+        if at > 0 && body[at - 1] != b'\n' {
+            continue;
+        }
+        let end = memchr::memchr(b'\n', &body[at..]).map_or(body.len(), |i| at + i);
+        if delimiter(text(body, at, end), boundary).is_some() {
+            return &body[..before_crlf(body, 0, at)];
         }
     }
     body

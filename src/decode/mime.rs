@@ -199,7 +199,9 @@ fn leaf(
         encrypted: false,
         src: &mut src,
     });
-    if cte.is_some_and(|c| c.trim().eq_ignore_ascii_case("base64")) {
+    if cte.is_some_and(|c| c.trim().eq_ignore_ascii_case("base64"))
+        && transfer::data_after_padding(body)
+    {
         let segments = transfer::base64_segments(body);
         if segments.len() > 1 {
             ctx.bad_header(1, "MIME error: base64 data after its padding");

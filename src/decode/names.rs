@@ -50,11 +50,16 @@ fn push(names: &mut Vec<String>, name: String) {
     }
 }
 
-/// The unfolded values of the Content-Type and Content-Disposition fields.
+/// The unfolded values of the Content-Type and Content-Disposition fields. Other fields are
+/// skipped without a copy: a message's top header section is mostly Received lines.
 fn fields(header: &[u8]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut current: Option<String> = None;
-    for line in header.split(|&b| b == b'\n') {
+    let mut start = 0;
+    while start < header.len() {
+        let end = memchr::memchr(b'\n', &header[start..]).map_or(header.len(), |i| start + i);
+        let line = &header[start..end];
+        start = end + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if matches!(line.first(), Some(b' ' | b'\t')) {
             if let Some(c) = current.as_mut() {
@@ -63,18 +68,27 @@ fn fields(header: &[u8]) -> Vec<String> {
             continue;
         }
         out.extend(current.take());
-        let Some(colon) = memchr::memchr(b':', line) else {
+        if !matches!(line.first(), Some(b'c' | b'C')) {
             continue;
-        };
-        let name = String::from_utf8_lossy(&line[..colon])
-            .trim()
-            .to_ascii_lowercase();
-        if name == "content-type" || name == "content-disposition" {
-            current = Some(String::from_utf8_lossy(&line[colon + 1..]).into_owned());
         }
+        let value = ["content-type", "content-disposition"]
+            .iter()
+            .find_map(|name| field_value(line, name.as_bytes()));
+        current = value.map(|v| String::from_utf8_lossy(v).into_owned());
     }
     out.extend(current);
     out
+}
+
+/// The value of `line` when it is the field `name` (case-insensitive, blanks before the
+/// colon allowed).
+fn field_value<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let head = line.get(..name.len())?;
+    if !head.eq_ignore_ascii_case(name) {
+        return None;
+    }
+    let rest = line[name.len()..].trim_ascii_start();
+    rest.strip_prefix(b":")
 }
 
 /// `key=value` parameters after the first `;`, keys lower-cased, quoted values unquoted.

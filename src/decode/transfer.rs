@@ -29,6 +29,17 @@ pub fn known(cte: &str) -> bool {
     )
 }
 
+/// True when base64 data follows a `=` in `body` (padding in the middle): a quick scan, so
+/// that well-formed bodies are not decoded twice.
+pub fn data_after_padding(body: &[u8]) -> bool {
+    memchr::memchr_iter(b'=', body).any(|i| {
+        body[i + 1..]
+            .iter()
+            .find(|c| !matches!(c, b'=' | b'\r' | b'\n' | b' ' | b'\t'))
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/')
+    })
+}
+
 /// Base64 that goes on after its padding, cut into its pieces, each decoded: a client that
 /// does not stop at the first `=` shows the later ones. One piece for well-formed base64.
 pub fn base64_segments(body: &[u8]) -> Vec<Vec<u8>> {
