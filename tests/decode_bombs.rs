@@ -240,3 +240,39 @@ fn time_budget_stops_decoding() {
         d.unchecked
     );
 }
+
+/// Damaged MIME is searched for what a client would still find (decode/salvage.rs). Hostile
+/// shapes of that damage must stay linear and bounded: many different delimiter-like lines,
+/// padding everywhere, and damage nested in damage a thousand times.
+#[test]
+fn damaged_mime_bombs_stay_bounded() {
+    let head = "From: a@b\r\nDate: d\r\nMIME-Version: 1.0\r\n";
+    let mut distinct = format!("{head}Content-Type: multipart/mixed\r\n\r\n");
+    for i in 0..100_000 {
+        distinct.push_str(&format!("--x{i}\r\nContent-Type: text/plain\r\n\r\nx\r\n"));
+    }
+    let mut padding = format!(
+        "{head}Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    );
+    padding.push_str(&"QQ==".repeat(500_000));
+    padding.push_str("\r\n--B--\r\n");
+    let mut nested = String::new();
+    for _ in 0..1000 {
+        nested.push_str(&format!(
+            "{head}Content-Type: multipart/mixed\r\n\r\n--Z\r\nContent-Type: message/rfc822\r\n\r\nnot a header\r\n"
+        ));
+    }
+    nested.push_str("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=\r\n");
+    for (name, msg) in [
+        ("distinct delimiters", distinct),
+        ("padding", padding),
+        ("nested damage", nested),
+    ] {
+        let (d, took) = run(name, msg.as_bytes(), &Limits::default(), true);
+        assert!(took < Duration::from_secs(20), "{name}: {took:?}");
+        assert!(
+            d.bad_header.iter().any(|b| b.minor == 1),
+            "{name}: the damage is reported"
+        );
+    }
+}

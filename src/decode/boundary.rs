@@ -150,8 +150,10 @@ pub fn is_field(line: &[u8]) -> bool {
 /// a header field or an empty line, as a body part's header section is. The candidate seen
 /// most often wins; the first seen breaks a tie.
 pub fn infer(body: &[u8]) -> Option<Vec<u8>> {
-    // (candidate, times seen, closing form seen, followed by a header section)
+    // (candidate, times seen, closing form seen, followed by a header section), and where
+    // each candidate is in that list: a body of many different `--x` lines stays linear.
     let mut seen: Vec<(&[u8], usize, bool, bool)> = Vec::new();
+    let mut index: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
     let mut last: Option<usize> = None;
     for (start, end, _) in lines(body) {
         let line = text(body, start, end);
@@ -175,13 +177,10 @@ pub fn infer(body: &[u8]) -> Option<Vec<u8>> {
         if cand.iter().all(|&b| b == b'-') {
             continue;
         }
-        let i = match seen.iter().position(|(c, ..)| *c == cand) {
-            Some(i) => i,
-            None => {
-                seen.push((cand, 0, false, false));
-                seen.len() - 1
-            }
-        };
+        let i = *index.entry(cand).or_insert_with(|| {
+            seen.push((cand, 0, false, false));
+            seen.len() - 1
+        });
         seen[i].1 += 1;
         seen[i].2 |= closing;
         if !closing {

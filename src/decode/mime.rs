@@ -202,7 +202,7 @@ fn leaf(
     if cte.is_some_and(|c| c.trim().eq_ignore_ascii_case("base64"))
         && transfer::data_after_padding(body)
     {
-        let segments = transfer::base64_segments(body);
+        let segments = transfer::base64_segments(body, ctx.limits.max_files);
         if segments.len() > 1 {
             ctx.bad_header(1, "MIME error: base64 data after its padding");
         }

@@ -32,24 +32,38 @@ pub fn known(cte: &str) -> bool {
 /// True when base64 data follows a `=` in `body` (padding in the middle): a quick scan, so
 /// that well-formed bodies are not decoded twice.
 pub fn data_after_padding(body: &[u8]) -> bool {
-    memchr::memchr_iter(b'=', body).any(|i| {
-        body[i + 1..]
-            .iter()
-            .find(|c| !matches!(c, b'=' | b'\r' | b'\n' | b' ' | b'\t'))
-            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/')
-    })
+    // One pass: after a `=`, the next byte that is neither `=` nor blank decides.
+    let mut padded = false;
+    for &c in body {
+        match c {
+            b'=' => padded = true,
+            b'\r' | b'\n' | b' ' | b'\t' => {}
+            c if padded => {
+                if c.is_ascii_alphanumeric() || c == b'+' || c == b'/' {
+                    return true;
+                }
+                padded = false;
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Base64 that goes on after its padding, cut into its pieces, each decoded: a client that
-/// does not stop at the first `=` shows the later ones. One piece for well-formed base64.
-pub fn base64_segments(body: &[u8]) -> Vec<Vec<u8>> {
+/// does not stop at the first `=` shows the later ones. One piece for well-formed base64; at
+/// most `max` pieces (the last one holds the rest), so `QQ==QQ==...` cannot fill memory.
+pub fn base64_segments(body: &[u8], max: usize) -> Vec<Vec<u8>> {
     let mut pieces = Vec::new();
     let mut start = 0;
     let mut padded = false;
     for (i, &c) in body.iter().enumerate() {
         if c == b'=' {
             padded = true;
-        } else if padded && (c.is_ascii_alphanumeric() || c == b'+' || c == b'/') {
+        } else if padded
+            && (c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+            && pieces.len() + 1 < max
+        {
             pieces.push(base64(&body[start..i]).0);
             start = i;
             padded = false;
@@ -139,11 +153,12 @@ mod tests {
 
     #[test]
     fn base64_after_its_padding() {
-        assert_eq!(base64_segments(b"aGVsbG8=\r\n"), [b"hello".to_vec()]);
+        assert_eq!(base64_segments(b"aGVsbG8=\r\n", 10), [b"hello".to_vec()]);
         assert_eq!(
-            base64_segments(b"QUJD=\r\nREVG\r\n"),
+            base64_segments(b"QUJD=\r\nREVG\r\n", 10),
             [b"ABC".to_vec(), b"DEF".to_vec()]
         );
+        assert_eq!(base64_segments(&b"QQ==".repeat(1000), 3).len(), 3);
         assert_eq!(
             base64(b"QUJD=\r\nREVG").0,
             b"ABC",
