@@ -5,9 +5,7 @@ use super::virus_names::{
     fake_sender_rules, spam_score_rules,
 };
 use super::{AnyScanner, Clamd, ClamdTarget, CommandScanner, Engine, ScanOptions};
-use crate::policy_bank::BANK_AV_KEY;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -159,32 +157,25 @@ impl ScannerConfig {
 }
 
 impl AvConfig {
-    /// The `[av]` of each policy bank that has an `av` table (amavisd-new's
-    /// `$policy_bank{NAME}{av_scanners}`, `av_scanners_backup`...): its keys replace those of
-    /// this `[av]` (a list as a whole). The error is `(key path, reason)`.
-    pub fn for_banks(
+    /// This `[av]` with `overrides` (a policy bank's `av` table, at key path `at`) over it:
+    /// its keys replace these (a list as a whole), as amavisd-new's
+    /// `$policy_bank{NAME}{av_scanners}` replaces `@av_scanners`. The error is `(key path,
+    /// reason)`.
+    pub fn overlaid(
         &self,
-        banks: &BTreeMap<String, toml::Table>,
-    ) -> Result<BTreeMap<String, AvConfig>, (String, String)> {
-        let base = toml::Table::try_from(self).map_err(|e| ("av".to_string(), e.to_string()))?;
-        let mut out = BTreeMap::new();
-        for (name, bank) in banks {
-            let at = format!("policy_bank.{name}.{BANK_AV_KEY}");
-            let Some(av) = bank.get(BANK_AV_KEY) else {
-                continue;
-            };
-            let toml::Value::Table(av) = av else {
-                return Err((at, "must be a table of [av] keys".into()));
-            };
-            let mut merged = base.clone();
-            for (k, v) in av {
-                merged.insert(k.clone(), v.clone());
-            }
-            let cfg: AvConfig = serde_path_to_error::deserialize(toml::Value::Table(merged))
-                .map_err(|e| (format!("{at}.{}", e.path()), e.into_inner().to_string()))?;
-            out.insert(name.clone(), cfg);
+        at: &str,
+        overrides: &toml::Value,
+    ) -> Result<AvConfig, (String, String)> {
+        let toml::Value::Table(overrides) = overrides else {
+            return Err((at.to_string(), "must be a table of [av] keys".into()));
+        };
+        let mut merged =
+            toml::Table::try_from(self).map_err(|e| ("av".to_string(), e.to_string()))?;
+        for (k, v) in overrides {
+            merged.insert(k.clone(), v.clone());
         }
-        Ok(out)
+        serde_path_to_error::deserialize(toml::Value::Table(merged))
+            .map_err(|e| (format!("{at}.{}", e.path()), e.into_inner().to_string()))
     }
 
     /// Builds the AV stage: scanner lists and name maps; the error is `(key path, reason)`.

@@ -47,6 +47,9 @@ pub struct Listener {
     pub protocol: ListenProtocol,
 }
 
+/// The key of a policy bank's own `[av]` settings: the scanners, not a policy key.
+pub const BANK_AV_KEY: &str = "av";
+
 /// Header fields added to passed mail.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -403,11 +406,7 @@ impl Config {
         self.av
             .build(&self.tempdir)
             .map_err(|(k, r)| bad(&format!("av.{k}"), r))?;
-        for (name, av) in self
-            .av
-            .for_banks(&self.policy_bank)
-            .map_err(|(k, r)| bad(&k, r))?
-        {
+        for (name, av) in self.bank_scanners().map_err(|(k, r)| bad(&k, r))? {
             av.build(&self.tempdir)
                 .map_err(|(k, r)| bad(&format!("policy_bank.{name}.av.{k}"), r))?;
         }
@@ -460,17 +459,40 @@ impl Config {
         Ok(())
     }
 
-    /// The policy banks and per-recipient tables, compiled (validated at load).
+    /// The policy banks and per-recipient tables, compiled (validated at load). A bank's
+    /// `av` table is not a policy key: [`Config::bank_scanners`] reads it.
     pub fn policies(&self) -> Result<crate::policy_bank::Policies, (String, String)> {
+        let banks: BTreeMap<String, toml::Table> = self
+            .policy_bank
+            .iter()
+            .map(|(n, t)| {
+                let mut t = t.clone();
+                t.remove(BANK_AV_KEY);
+                (n.clone(), t)
+            })
+            .collect();
         crate::policy_bank::Policies::new(
             &self.policy,
-            &self.policy_bank,
+            &banks,
             &self.policy_bank_select,
             &self.mynetworks,
             &self.recipients,
             &self.recipient_regex,
             &self.mydomain,
         )
+    }
+
+    /// The `[av]` of each policy bank that has its own `av` table (amavisd-new's
+    /// `$policy_bank{NAME}{av_scanners}`, `av_scanners_backup` ...), over `[av]`.
+    pub fn bank_scanners(&self) -> Result<BTreeMap<String, crate::av::AvConfig>, (String, String)> {
+        self.policy_bank
+            .iter()
+            .filter_map(|(name, bank)| Some((name, bank.get(BANK_AV_KEY)?)))
+            .map(|(name, av)| {
+                let at = format!("policy_bank.{name}.{BANK_AV_KEY}");
+                Ok((name.clone(), self.av.overlaid(&at, av)?))
+            })
+            .collect()
     }
 
     /// The parsed `forward_method` (validated at load).
@@ -649,7 +671,7 @@ mod tests {
              tcp = \"127.0.0.1:3310\"\ntimeout = 9\n",
         )
         .unwrap();
-        let banks = ok.av.for_banks(&ok.policy_bank).unwrap();
+        let banks = ok.bank_scanners().unwrap();
         assert_eq!(banks["PARTNER"].primary[0].name, "partner-clamd");
         assert_eq!(
             banks["PARTNER"].virus_name_spam_scores,

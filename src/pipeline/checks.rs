@@ -167,8 +167,7 @@ fn is_bulk(spool: &Spool) -> bool {
 /// The scanners of the policy banks that have their own `av` table; the error is `(key
 /// path, reason)`.
 fn bank_scanners(cfg: &Config) -> Result<BTreeMap<String, av::Engine>, (String, String)> {
-    cfg.av
-        .for_banks(&cfg.policy_bank)?
+    cfg.bank_scanners()?
         .into_iter()
         .map(|(name, av)| {
             av.build(&cfg.tempdir)

@@ -85,9 +85,6 @@ pub struct Policies {
     cache: Mutex<HashMap<String, Arc<Policy>>>,
 }
 
-/// The key of a bank's own `[av]` settings (scanners), outside its policy keys.
-pub const BANK_AV_KEY: &str = "av";
-
 /// The error of building: a key path and the reason.
 pub type BuildError = (String, String);
 
@@ -95,19 +92,6 @@ fn overlay(into: &mut toml::Table, from: &toml::Table) {
     for (k, v) in from {
         into.insert(k.clone(), v.clone());
     }
-}
-
-/// The banks without their `av` tables: those change the virus scanners, not the policy, and
-/// the AV stage reads them (`av::AvConfig::for_banks`).
-fn policy_keys(banks: &BTreeMap<String, toml::Table>) -> BTreeMap<String, toml::Table> {
-    banks
-        .iter()
-        .map(|(n, t)| {
-            let mut t = t.clone();
-            t.remove(BANK_AV_KEY);
-            (n.clone(), t)
-        })
-        .collect()
 }
 
 fn to_policy(t: &toml::Table) -> Result<Policy, BuildError> {
@@ -136,7 +120,6 @@ impl Policies {
     ) -> Result<Policies, BuildError> {
         let base =
             toml::Table::try_from(policy).map_err(|e| ("policy".to_string(), e.to_string()))?;
-        let banks = &policy_keys(banks);
         let check = |prefix: String, t: &toml::Table| {
             let mut m = base.clone();
             overlay(&mut m, t);

@@ -8,5 +8,5 @@ pub mod banks;
 pub mod lookup;
 pub mod settings;
 
-pub use banks::{BANK_AV_KEY, BankSelect, MessagePolicy, Policies, RecipientRegex};
+pub use banks::{BankSelect, MessagePolicy, Policies, RecipientRegex};
 pub use settings::{Policy, ScanFailure};

@@ -2,8 +2,8 @@
 //!
 //! smtp-proto's `Request` parser is not used here on purpose: it xtext-decodes parameter values
 //! (we must pass them on byte-exact), refuses parameters it does not know and ORCPT address types
-//! other than `rfc822`, and has no XFORWARD (see `../shared/notes/crates.md`). Its `DataReceiver`
-//! and reply parser are used elsewhere.
+//! other than `rfc822`, and has no XFORWARD. Its reply parser is used by `smtp_out`; its
+//! `DataReceiver` no longer is (it misread the first line of DATA: see `data.rs`).
 
 use crate::message::{Param, Reply, xtext};
 
