@@ -223,7 +223,7 @@ fn an_upstream_style_amavisd_conf_converts() {
         .find(|s| s.bank == "PARTNER")
         .expect("the PARTNER selection");
     assert_eq!(sel.client, ["192.0.2.0/24", "!192.0.2.128/25"]);
-    let banks = cfg.av.for_banks(&cfg.policy_bank).unwrap();
+    let banks = cfg.bank_scanners().unwrap();
     assert_eq!(
         banks["PARTNER"].primary[0].tcp,
         Some("10.9.9.9:3310".parse().unwrap())
