@@ -570,16 +570,7 @@ async fn a_policy_bank_brings_its_own_scanners() {
     // The site's scanner still catches a virus from anyone else.
     let r = from("s@example.org").await;
     assert!(r.starts_with("250"), "{r}");
-    let r = rig
-        .client()
-        .await
-        .send_mail(
-            false,
-            "s@example.org",
-            &["u@example.com"],
-            &attached("e.txt", &eicar()),
-        )
-        .await;
+    let r = send(&rig, &attached("e.txt", &eicar())).await;
     assert!(r.contains("INFECTED"), "{r}");
     rig.stop().await;
 }

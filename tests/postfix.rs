@@ -26,12 +26,8 @@ impl Postfix {
         self.dir.path().join("etc")
     }
 
-    fn start(smtpd_port: u16, filter_port: u16, reentry_port: u16, sink_port: u16) -> Postfix {
-        Self::start_with(smtpd_port, filter_port, reentry_port, sink_port, "")
-    }
-
-    /// Same, with `extra` lines appended to main.cf.
-    fn start_with(
+    /// Starts Postfix with the repository's snippets and `extra` lines appended to main.cf.
+    fn start(
         smtpd_port: u16,
         filter_port: u16,
         reentry_port: u16,
@@ -155,17 +151,51 @@ async fn wait_port(port: u16) {
     panic!("nothing listens on 127.0.0.1:{port}");
 }
 
+/// The whole loop: a sink as the final destination, amavisd-rs, and Postfix in front of it
+/// (with `extra` main.cf lines), its smtpd answering.
+struct Loop {
+    sink: std::sync::Arc<Sink>,
+    sink_task: tokio::task::JoinHandle<()>,
+    server: amavisd::server::Running,
+    pf: Postfix,
+    smtpd: u16,
+    filter: u16,
+    _tmp: tempfile::TempDir,
+}
+
+impl Loop {
+    async fn start(extra: &str) -> Loop {
+        let sink = Sink::new(SinkMode::Accept, true);
+        let (sink_port, sink_task) = sink.spawn().await.unwrap();
+        let (smtpd, filter, reentry) = (free_port(), free_port(), free_port());
+        let tmp = tempfile::tempdir().unwrap();
+        let mut cfg = config(&format!("smtp:[127.0.0.1]:{reentry}"), tmp.path());
+        cfg.listen[0].inet = Some(format!("127.0.0.1:{filter}"));
+        let server = amavisd::server::start(cfg).await.unwrap();
+        let pf = Postfix::start(smtpd, filter, reentry, sink_port, extra);
+        wait_port(smtpd).await;
+        Loop {
+            sink,
+            sink_task,
+            server,
+            pf,
+            smtpd,
+            filter,
+            _tmp: tmp,
+        }
+    }
+
+    async fn stop(self) {
+        drop(self.pf);
+        self.server.stop().await;
+        self.sink_task.abort();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mail_through_postfix_content_filter_loop() {
-    let sink = Sink::new(SinkMode::Accept, true);
-    let (sink_port, sink_task) = sink.spawn().await.unwrap();
-    let (smtpd, filter, reentry) = (free_port(), free_port(), free_port());
-    let tmp = tempfile::tempdir().unwrap();
-    let mut cfg = config(&format!("smtp:[127.0.0.1]:{reentry}"), tmp.path());
-    cfg.listen[0].inet = Some(format!("127.0.0.1:{filter}"));
-    let server = amavisd::server::start(cfg).await.unwrap();
-    let pf = Postfix::start(smtpd, filter, reentry, sink_port);
-    wait_port(smtpd).await;
+    let rig = Loop::start("").await;
+    let (sink, pf, smtpd, filter) = (&rig.sink, &rig.pf, rig.smtpd, rig.filter);
 
     // The original client connects from 127.0.0.2, so its address is told apart from the
     // 127.0.0.1 of every hop in between.
@@ -228,9 +258,7 @@ async fn mail_through_postfix_content_filter_loop() {
         "XFORWARD did not arrive at the 10025 smtpd:\n{log}"
     );
 
-    drop(pf);
-    server.stop().await;
-    sink_task.abort();
+    rig.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -300,23 +328,13 @@ fn header_of(text: &str) -> &str {
 /// then sends each back in from <> as a remote MTA would.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postfix_bounces_and_delay_warnings_pass_clean() {
-    let sink = Sink::new(SinkMode::Accept, true);
-    let (sink_port, sink_task) = sink.spawn().await.unwrap();
-    let (smtpd, filter, reentry) = (free_port(), free_port(), free_port());
-    let tmp = tempfile::tempdir().unwrap();
-    let mut cfg = config(&format!("smtp:[127.0.0.1]:{reentry}"), tmp.path());
-    cfg.listen[0].inet = Some(format!("127.0.0.1:{filter}"));
-    let server = amavisd::server::start(cfg).await.unwrap();
     // Retry deferred mail every second and warn about it after one.
-    let pf = Postfix::start_with(
-        smtpd,
-        filter,
-        reentry,
-        sink_port,
+    let rig = Loop::start(
         "delay_warning_time = 1s\nqueue_run_delay = 1s\nminimal_backoff_time = 1s\n\
          maximal_backoff_time = 1s",
-    );
-    wait_port(smtpd).await;
+    )
+    .await;
+    let (sink, pf, smtpd) = (&rig.sink, &rig.pf, rig.smtpd);
     // The sink refuses rcpt-perm (550: a bounce) and defers rcpt-temp (450: a warning).
     let from = "<sender@example.org>";
     submit(
@@ -384,7 +402,5 @@ async fn postfix_bounces_and_delay_warnings_pass_clean() {
             "{what} is not clean: {text}"
         );
     }
-    drop(pf);
-    server.stop().await;
-    sink_task.abort();
+    rig.stop().await;
 }
