@@ -197,15 +197,7 @@ async fn mail_through_postfix_content_filter_loop() {
     let rig = Loop::start("").await;
     let (sink, pf, smtpd, filter) = (&rig.sink, &rig.pf, rig.smtpd, rig.filter);
 
-    // The original client connects from 127.0.0.2, so its address is told apart from the
-    // 127.0.0.1 of every hop in between.
-    let sock = tokio::net::TcpSocket::new_v4().unwrap();
-    sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
-    let stream = sock
-        .connect(format!("127.0.0.1:{smtpd}").parse().unwrap())
-        .await
-        .unwrap();
-    let mut c = Client::from_stream(stream).await;
+    let mut c = client_from_elsewhere(smtpd).await;
     assert!(c.greeting.starts_with("220"), "{}", c.greeting);
     let r = c
         .send_mail(false, "sender@example.org", &["user@example.com"], SIMPLE)
@@ -294,16 +286,22 @@ async fn swaks_lmtp_gets_one_reply_per_recipient() {
     rig.stop().await;
 }
 
-/// Sends one message from 127.0.0.2 through the Postfix on `smtpd`: `from` with MAIL
-/// parameters, to `rcpt`.
-async fn submit(smtpd: u16, from: &str, rcpt: &str, data: &[u8]) {
+/// A client of the Postfix on `smtpd`, connected from 127.0.0.2: the original client's
+/// address, told apart from the 127.0.0.1 of every hop in between.
+async fn client_from_elsewhere(smtpd: u16) -> Client {
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
     let stream = sock
         .connect(format!("127.0.0.1:{smtpd}").parse().unwrap())
         .await
         .unwrap();
-    let mut c = Client::from_stream(stream).await;
+    Client::from_stream(stream).await
+}
+
+/// Sends one message from 127.0.0.2 through the Postfix on `smtpd`: `from` with MAIL
+/// parameters, to `rcpt`.
+async fn submit(smtpd: u16, from: &str, rcpt: &str, data: &[u8]) {
+    let mut c = client_from_elsewhere(smtpd).await;
     assert!(c.cmd("EHLO client.example").await.starts_with("250"));
     let r = c.cmd(&format!("MAIL FROM:{from}")).await;
     assert!(r.starts_with("250"), "{r}");
