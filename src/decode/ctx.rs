@@ -215,6 +215,20 @@ impl<'a> Ctx<'a> {
         })
     }
 
+    /// Adds `bytes` as they are under `parent` (or at the top), with no name or type: what
+    /// damaged MIME left, or what salvage found in it.
+    pub fn add_bytes(&mut self, parent: Option<usize>, bytes: &[u8]) -> Option<usize> {
+        let mut src = bytes;
+        self.add(NewPart {
+            parent,
+            name: None,
+            mime_type: None,
+            compressed_size: None,
+            encrypted: false,
+            src: &mut src,
+        })
+    }
+
     /// Adds an entry read out of container `parent` (no MIME type, no ratio check).
     pub fn add_entry(
         &mut self,

@@ -25,7 +25,7 @@ pub fn walk(ctx: &mut Ctx<'_>, raw: &[u8], parent: Option<usize>) {
             1,
             "MIME error: an attached message has a broken header section",
         );
-        add_raw(ctx, raw, parent, None);
+        ctx.add_bytes(parent, raw);
         salvage(ctx, raw, parent);
         return;
     }
@@ -34,7 +34,7 @@ pub fn walk(ctx: &mut Ctx<'_>, raw: &[u8], parent: Option<usize>) {
         _ => {
             // Not MIME at all: the whole thing is one part, so it is still checked.
             ctx.bad_header(1, "MIME error: no header section could be parsed");
-            add_raw(ctx, raw, parent, None);
+            ctx.add_bytes(parent, raw);
             salvage(ctx, raw, parent);
         }
     }
@@ -47,7 +47,7 @@ pub fn walk_entity(ctx: &mut Ctx<'_>, raw: &[u8], parent: Option<usize>) {
     match MessageParser::new().parse(raw) {
         Some(msg) if !headerless && !msg.parts.is_empty() => walk_part(ctx, &msg, 0, parent, None),
         _ => {
-            add_raw(ctx, raw, parent, None);
+            ctx.add_bytes(parent, raw);
             if worth_a_look(raw) {
                 salvage(ctx, raw, parent);
             }
@@ -61,19 +61,6 @@ pub fn skip_mbox_line(raw: &[u8]) -> &[u8] {
         Some(_) => memchr::memchr(b'\n', raw).map_or(&raw[..0], |i| &raw[i + 1..]),
         None => raw,
     }
-}
-
-/// Adds `bytes` as they are, as one part.
-fn add_raw(ctx: &mut Ctx<'_>, bytes: &[u8], parent: Option<usize>, mime_type: Option<String>) {
-    let mut src = bytes;
-    ctx.add(NewPart {
-        parent,
-        name: None,
-        mime_type,
-        compressed_size: None,
-        encrypted: false,
-        src: &mut src,
-    });
 }
 
 /// Adds part `id` of `msg` under `parent`; `enclosing` is the boundary of the multipart it
@@ -207,7 +194,7 @@ fn leaf(
             ctx.bad_header(1, "MIME error: base64 data after its padding");
         }
         for later in segments.into_iter().skip(1) {
-            add_raw(ctx, &later, parent, None);
+            ctx.add_bytes(parent, &later);
         }
     }
     idx

@@ -17,7 +17,7 @@
 //! nested damage is capped by [`MAX_DEPTH`].
 
 use super::boundary;
-use super::ctx::{Ctx, NewPart};
+use super::ctx::Ctx;
 use super::mime;
 use super::transfer;
 
@@ -110,29 +110,16 @@ pub fn worth_a_look(text: &[u8]) -> bool {
 fn decoded_runs(ctx: &mut Ctx<'_>, text: &[u8], parent: Option<usize>) {
     for run in base64_runs(text) {
         let (bytes, _) = transfer::base64(&text[run]);
-        add(ctx, parent, &bytes);
+        if !bytes.is_empty() {
+            ctx.add_bytes(parent, &bytes);
+        }
     }
     if looks_quoted_printable(text) {
         let (bytes, _) = transfer::quoted_printable(text);
-        if bytes != text {
-            add(ctx, parent, &bytes);
+        if !bytes.is_empty() && bytes != text {
+            ctx.add_bytes(parent, &bytes);
         }
     }
-}
-
-fn add(ctx: &mut Ctx<'_>, parent: Option<usize>, bytes: &[u8]) {
-    if bytes.is_empty() {
-        return;
-    }
-    let mut src = bytes;
-    ctx.add(NewPart {
-        parent,
-        name: None,
-        mime_type: None,
-        compressed_size: None,
-        encrypted: false,
-        src: &mut src,
-    });
 }
 
 /// A line that can be part of a base64 body: the alphabet only (padding at the end).
