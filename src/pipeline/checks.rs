@@ -1,10 +1,12 @@
-//! Runs the checks on one message: decode, banned rules, virus scan, in that order, and
-//! gathers what they found into the plain [`CheckResults`].
+//! Step: the checks on one message: decode, banned rules, virus scan, spam, in that order
+//! (and DKIM verification beside them), gathered into the plain [`CheckResults`].
 //!
 //! Decoding and the banned rules are CPU work on possibly large data, so they run on tokio's
 //! blocking pool and never stall the sessions sharing a worker thread. The virus scan is I/O
 //! (clamd, a program) and runs on the message's own task.
 
+use super::job::{Checked, Job, Tempfail, read_whole};
+use super::state::State;
 use crate::av;
 use crate::banned::{self, RuleSet};
 use crate::config::{Config, ConfigError};
@@ -20,6 +22,48 @@ use crate::spam::scan::Options;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
+
+/// Runs the checks the recipients' policies ask for, and fills `job.checked`. A check that
+/// could not run makes the message wait.
+pub(super) async fn check(st: &State, job: &mut Job) -> Result<(), Tempfail> {
+    let mut req = CheckRequest::for_policies(job.rcpts.iter().map(|r| r.settings.policy.as_ref()));
+    req.sender = job.env.mail_from.clone();
+    req.banks = job.bank.banks.clone();
+    req.smtputf8 = job.env.has_mail_flag("SMTPUTF8");
+    for u in job.rcpts.iter().filter_map(|r| r.bayes_user.as_ref()) {
+        if !req.bayes_users.contains(u) {
+            req.bayes_users.push(u.clone());
+        }
+    }
+    req.no_autolearn = job.rcpts.iter().any(|r| r.report.is_some());
+    crate::stats::sessions::stage("checks");
+    let began = Instant::now();
+    let (checked, dkim) = tokio::join!(
+        st.checks.run(Arc::clone(&job.spool), &req),
+        verify_dkim(st.verifier.as_ref(), &job.spool)
+    );
+    crate::stats::stage("checks", began.elapsed());
+    let (results, _decoded) = checked.map_err(|e| {
+        Tempfail::processing(&job.am_id, &e.to_string()).because(format!("checks failed: {e}"))
+    })?;
+    if let VirusScan::Failed { reason } = &results.virus {
+        crate::stats::scanner_error();
+        tracing::warn!("({}) virus scan failed: {reason}", job.am_id);
+    }
+    job.checked = Some(Checked { results, dkim });
+    Ok(())
+}
+
+/// The message's DKIM signatures verified, when verification is on.
+async fn verify_dkim(
+    verifier: Option<&crate::dkim::Verifier>,
+    spool: &Arc<Spool>,
+) -> Option<crate::dkim::Verification> {
+    let verifier = verifier?;
+    let whole = read_whole(spool).await?;
+    Some(verifier.verify(&whole).await)
+}
 
 /// Why the checks could not produce a result (the message then waits: 451 4.3.0).
 #[derive(Debug, thiserror::Error)]

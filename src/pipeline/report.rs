@@ -3,12 +3,11 @@
 //! `spam.bayes_report_ham_to`. The reported messages retrain the user's own Bayes store, and
 //! the report itself is not delivered.
 
-use crate::message::{Category, Destiny, Reply, Spool};
+use crate::message::Spool;
 use crate::spam::SpamConfig;
 use crate::spam::bayes::shared::SharedStore;
 use crate::spam::bayes::store::TokenStore;
 use crate::spam::bayes::{self, Class, Learned, sources};
-use crate::verdict::Verdict;
 use std::sync::Arc;
 
 /// The class a recipient address reports, if it is a report address.
@@ -50,25 +49,4 @@ pub async fn learn(
         }
     }
     Ok(changed)
-}
-
-/// The report recipient's copy: not delivered, with `reply` (250 when learned, a reject for
-/// a report from outside).
-pub fn verdict(of: &Verdict, reply: Reply) -> Verdict {
-    Verdict {
-        destiny: if reply.is_positive() {
-            Destiny::Discard
-        } else {
-            Destiny::Reject
-        },
-        // Not a blocked category: a report is never quarantined or notified.
-        blocked_by: Category::Clean,
-        reply: Some(reply),
-        dsn_reply: None,
-        headers: Vec::new(),
-        subject_tag: String::new(),
-        admin: String::new(),
-        warn_recipient: false,
-        ..of.clone()
-    }
 }

@@ -13,35 +13,8 @@ mod headers;
 pub use headers::{spam_headers, spam_level, spam_number};
 
 use crate::message::{Category, CheckResults, Destiny, Reply, SpamResult, VirusScan};
+pub use crate::policy_bank::SenderList;
 use crate::policy_bank::{Policy, ScanFailure};
-
-/// The recipient's white/blacklist entry for the sender (amavisd-new's `wblist`).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub enum SenderList {
-    #[default]
-    None,
-    /// Whitelisted: the spam score is at most 0, never spam.
-    White,
-    /// Blacklisted: the spam score is at least 64, always spam.
-    Black,
-    /// A score to add (amavisd-new's "soft" lists).
-    Score(f64),
-}
-
-impl SenderList {
-    /// From `wblist.wb`: `W`, `B` (or `Y`/`N`), or a number.
-    pub fn parse(wb: &str) -> SenderList {
-        match wb.trim() {
-            "W" | "w" | "Y" | "y" => SenderList::White,
-            "B" | "b" | "N" | "n" => SenderList::Black,
-            other => other
-                .parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .map_or(SenderList::None, SenderList::Score),
-        }
-    }
-}
 
 /// What one recipient's copy is about.
 #[derive(Debug, Clone, Copy)]
@@ -55,6 +28,9 @@ pub struct RecipientInput<'a> {
     /// The recipient's own Bayes store (`bayes_per_user`), whose spam result
     /// ([`CheckResults::spam_per_user`]) this recipient sees instead of the site's.
     pub bayes_user: Option<&'a str>,
+    /// The recipient is a Bayes report address, and this is the answer to the report (250
+    /// when learned, a reject for a report from outside): the copy goes no further.
+    pub report: Option<&'a Reply>,
 }
 
 /// The message-wide facts.
@@ -341,6 +317,35 @@ fn listed(r: &CheckResults, list: SenderList) -> Option<SpamResult> {
 
 /// Decides for one recipient.
 pub fn decide(m: &MessageInput, rc: &RecipientInput) -> Verdict {
+    let v = decide_copy(m, rc);
+    match rc.report {
+        Some(reply) => reported(v, reply.clone()),
+        None => v,
+    }
+}
+
+/// A report recipient's copy: not delivered, answered with `reply`.
+fn reported(of: Verdict, reply: Reply) -> Verdict {
+    Verdict {
+        destiny: if reply.is_positive() {
+            Destiny::Discard
+        } else {
+            Destiny::Reject
+        },
+        // Not a blocked category: a report is never quarantined or notified.
+        blocked_by: Category::Clean,
+        reply: Some(reply),
+        dsn_reply: None,
+        headers: Vec::new(),
+        subject_tag: String::new(),
+        admin: String::new(),
+        warn_recipient: false,
+        ..of
+    }
+}
+
+/// Decides for one recipient's copy by its category and policy.
+fn decide_copy(m: &MessageInput, rc: &RecipientInput) -> Verdict {
     let p = rc.policy;
     let adjusted;
     let own = rc

@@ -103,6 +103,7 @@ fn run_at(
             local,
             list: SenderList::None,
             bayes_user: None,
+            report: None,
         },
     )
 }
@@ -517,6 +518,7 @@ fn white_and_blacklists_move_the_spam_score() {
                 local: true,
                 list,
                 bayes_user: None,
+                report: None,
             },
         )
     };

@@ -1,0 +1,73 @@
+//! Everything the pipeline builds from one configuration, and replaces at once on reload.
+
+use super::checks::Checks;
+use crate::config::{Config, ConfigError, Templates};
+use crate::dkim::{DkimError, Signer, Verifier};
+use crate::policy_bank::Policies;
+use crate::smtp_out::Forwarder;
+use crate::sql_log::Store;
+use std::sync::Arc;
+
+/// Everything that a reload replaces at once.
+pub(super) struct State {
+    pub cfg: Arc<Config>,
+    pub checks: Checks,
+    pub policies: Policies,
+    pub templates: Templates,
+    pub store: Option<Arc<Store>>,
+    pub forwarder: Forwarder,
+    pub notifier: Forwarder,
+    /// DKIM verification, when on.
+    pub verifier: Option<Verifier>,
+    /// DKIM signing of originating mail, when on and keyed.
+    pub signer: Option<Signer>,
+}
+
+impl State {
+    /// Builds the scanners, rule sets, stores and keys of `cfg`.
+    pub fn new(cfg: Arc<Config>) -> Result<State, ConfigError> {
+        if cfg.av.primary.is_empty() && cfg.av.backup.is_empty() {
+            tracing::warn!("no virus scanner configured: mail is not scanned for viruses");
+        }
+        let store = Store::new(&cfg.sql)
+            .map_err(|e| bad("sql.url", e.to_string()))?
+            .map(Arc::new);
+        let dkim_error = |key: &str, e: DkimError| bad(key, e.to_string());
+        let verifier = Verifier::new(&cfg.dkim, cfg.authserv_id())
+            .map_err(|e| dkim_error("dkim.verify", e))?;
+        let signer = Signer::new(&cfg.dkim).map_err(|e| dkim_error("dkim.keys", e))?;
+        Ok(State {
+            verifier,
+            signer,
+            store,
+            templates: cfg.notify.templates()?,
+            checks: Checks::new(&cfg)?,
+            policies: cfg.policies().map_err(|(key, reason)| bad(&key, reason))?,
+            forwarder: Forwarder::new(
+                cfg.forward_target(),
+                cfg.myhostname.clone(),
+                cfg.forward.clone(),
+            ),
+            notifier: Forwarder::new(
+                cfg.notify_target(),
+                cfg.myhostname.clone(),
+                cfg.forward.clone(),
+            ),
+            cfg,
+        })
+    }
+
+    /// The SQL store when per-recipient lookups are on.
+    pub fn sql_lookups(&self) -> Option<&Store> {
+        self.store.as_deref().filter(|_| self.cfg.sql.lookups)
+    }
+}
+
+/// A configuration that loaded but cannot be built.
+fn bad(key: &str, reason: String) -> ConfigError {
+    ConfigError::Key {
+        file: "(configuration)".into(),
+        key: key.into(),
+        reason,
+    }
+}
