@@ -542,3 +542,40 @@ fn white_and_blacklists_move_the_spam_score() {
     assert_eq!(SenderList::parse(" -3.5 "), SenderList::Score(-3.5));
     assert_eq!(SenderList::parse("NaN"), SenderList::None);
 }
+
+#[test]
+fn a_report_copy_goes_no_further_whatever_it_carries() {
+    let mut infected = clean();
+    virus(&mut infected, "Eicar-Test-Signature");
+    let learned = Reply::new(250, "2.7.0", "Ok, 1 reported message(s) learned");
+    let outside = Reply::new(554, "5.7.1", "Reports are taken from local users only");
+    // (results, answer, destiny)
+    for (r, answer, destiny) in [
+        (clean(), &learned, Destiny::Discard),
+        (infected.clone(), &learned, Destiny::Discard),
+        (clean(), &outside, Destiny::Reject),
+        (infected, &outside, Destiny::Reject),
+    ] {
+        let v = decide(
+            &MessageInput {
+                results: &r,
+                am_id: "1",
+                sender: "s@x",
+                size: 10,
+            },
+            &RecipientInput {
+                address: "spam@example.com",
+                policy: &Policy::default(),
+                local: true,
+                list: SenderList::None,
+                bayes_user: None,
+                report: Some(answer),
+            },
+        );
+        assert_eq!(v.destiny, destiny);
+        assert_eq!(v.reply.as_ref(), Some(answer));
+        // Never quarantined or notified, and no fields for a copy nobody gets.
+        assert_eq!(v.blocked_by, Category::Clean);
+        assert!(v.admin.is_empty() && !v.warn_recipient && v.headers.is_empty());
+    }
+}

@@ -1,0 +1,102 @@
+//! The front-end check API (`Pipeline::check`): the verdict per recipient with what explains
+//! it, and nothing delivered (the next hop here is a closed port: a delivery would fail).
+
+mod common;
+mod decode_common;
+use common::*;
+use decode_common::*;
+
+use amavisd::message::{Category, ClientInfo, Destiny, Envelope, Protocol, Recipient, Spool};
+use amavisd::pipeline::Pipeline;
+use std::sync::Arc;
+
+fn envelope(rcpts: &[&str]) -> Envelope {
+    Envelope {
+        mail_from: "s@example.org".into(),
+        mail_params: vec![],
+        recipients: rcpts
+            .iter()
+            .map(|a| Recipient {
+                address: a.to_string(),
+                params: vec![],
+            })
+            .collect(),
+        client: ClientInfo::default(),
+        protocol: Protocol::Smtp,
+        received_at: std::time::SystemTime::now(),
+    }
+}
+
+fn closed_next_hop() -> String {
+    format!("smtp:[127.0.0.1]:{}", free_port())
+}
+
+#[tokio::test]
+async fn verdicts_per_recipient_with_their_reasons() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = config(&closed_next_hop(), tmp.path());
+    c.recipients.insert(
+        "lover@example.com".into(),
+        "banned_files_lover = true".parse().unwrap(),
+    );
+    let pipeline = Pipeline::new(Arc::new(c)).unwrap();
+    let exe = mail_with_attachment(
+        "filename=\"invoice.pdf.exe\"",
+        b"not really",
+        "application/octet-stream",
+    );
+    let clean =
+        b"From: a@example.org\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nSubject: hi\r\n\r\nhello\r\n"
+            .to_vec();
+    let rcpts = ["lover@example.com", "other@example.com"];
+    // (message, recipient index, category, destiny, detail)
+    let cases: [(&[u8], usize, Category, Destiny, &str); 4] = [
+        (&exe, 0, Category::Banned, Destiny::Pass, "invoice.pdf.exe"),
+        (
+            &exe,
+            1,
+            Category::Banned,
+            Destiny::Discard,
+            "invoice.pdf.exe",
+        ),
+        (&clean, 0, Category::Clean, Destiny::Pass, ""),
+        (&clean, 1, Category::Clean, Destiny::Pass, ""),
+    ];
+    for (msg, i, category, destiny, detail) in cases {
+        let spool = Spool::from_bytes(msg.to_vec());
+        let a = pipeline.check(envelope(&rcpts), spool).await.unwrap();
+        assert_eq!(a.recipients.len(), 2);
+        let r = &a.recipients[i];
+        assert_eq!(r.address, rcpts[i]);
+        assert_eq!(r.verdict.category, category, "{i}: {r:?}");
+        assert_eq!(r.verdict.destiny, destiny, "{i}: {r:?}");
+        assert_eq!(r.verdict.detail, detail, "{i}: {r:?}");
+        assert!(!a.am_id.is_empty() && !a.mail_id.is_empty());
+        assert_eq!(a.banks, "");
+        if category == Category::Banned {
+            // The part and the rule that matched are there to explain it.
+            let hits: Vec<_> = a.results.banned.values().flatten().collect();
+            assert_eq!(hits.len(), 1, "{hits:?}");
+            assert_eq!(hits[0].value(), "invoice.pdf.exe");
+            assert!(!hits[0].part.is_empty());
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_recipient_lookup_that_fails_is_a_tempfail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = config(&closed_next_hop(), tmp.path());
+    c.sql.url = format!("postgres://postgres@127.0.0.1:{}/test", free_port());
+    c.sql.lookups = true;
+    c.sql.timeout = 1;
+    let pipeline = Pipeline::new(Arc::new(c)).unwrap();
+    let spool = Spool::from_bytes(b"Subject: hi\r\n\r\nhello\r\n".to_vec());
+    let t = pipeline
+        .check(envelope(&["u@example.com"]), spool)
+        .await
+        .unwrap_err();
+    assert_eq!(t.reply.code, 451, "{t:?}");
+    assert!(t.reply.text.contains("SQL lookup"), "{t:?}");
+    assert!(t.reason.is_some_and(|r| r.contains("<u@example.com>")));
+}
