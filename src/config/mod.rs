@@ -8,44 +8,15 @@
 
 pub mod convert;
 mod error;
-mod forward;
-mod limits;
 pub mod perl_conf;
 
+pub use crate::smtp_in::config::{Limits, ListenProtocol, Listener};
+pub use crate::smtp_out::config::{ForwardLimits, ForwardMethod, ForwardTarget};
 pub use error::ConfigError;
-pub use forward::{ForwardMethod, ForwardTarget};
-pub use limits::{ForwardLimits, Limits};
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// Which protocol a listener speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum ListenProtocol {
-    /// Decided per session by the greeting, as amavisd-new does on inet sockets: EHLO/HELO means
-    /// SMTP, LHLO means LMTP.
-    #[default]
-    Auto,
-    /// SMTP only; LHLO is refused.
-    Smtp,
-    /// LMTP only; EHLO/HELO are refused.
-    Lmtp,
-}
-
-/// One listening socket.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Listener {
-    /// `addr:port` for an inet socket (IPv6 as `[::1]:10024`).
-    pub inet: Option<String>,
-    /// A unix socket path; an old socket file left at that path is replaced at start.
-    pub unix: Option<PathBuf>,
-    /// `auto` (default), `smtp` or `lmtp`.
-    #[serde(default)]
-    pub protocol: ListenProtocol,
-}
 
 /// The key of a policy bank's own `[av]` settings: the scanners, not a policy key.
 pub const BANK_AV_KEY: &str = "av";
@@ -250,6 +221,16 @@ impl Config {
             &self.myhostname
         } else {
             &self.dkim.authserv_id
+        }
+    }
+
+    /// What new SMTP/LMTP sessions start with (each listener sets its own protocol).
+    pub fn session_settings(&self) -> crate::smtp_in::SessionSettings {
+        crate::smtp_in::SessionSettings {
+            hostname: self.myhostname.clone(),
+            protocol: ListenProtocol::Auto,
+            limits: self.limits.clone(),
+            tempdir: self.tempdir.clone(),
         }
     }
 

@@ -14,7 +14,7 @@ pub use error::ServerError;
 
 use crate::config::{Config, ConfigError};
 use crate::pipeline::Pipeline;
-use crate::smtp_in::{Rebind, bind_all, bind_new, serve};
+use crate::smtp_in::{Rebind, SessionSettings, bind_all, bind_new, serve};
 use arc_swap::ArcSwap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -33,6 +33,8 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     config: Arc<ArcSwap<Config>>,
+    /// What new SMTP/LMTP sessions start with, from the configuration in force.
+    sessions: Arc<ArcSwap<SessionSettings>>,
     pipeline: Arc<Pipeline>,
     /// Hands a reload's listener changes to the serve loop.
     rebind: mpsc::UnboundedSender<Rebind>,
@@ -58,7 +60,7 @@ impl Running {
     /// Applies a new configuration to sessions and messages that start from now on. When its
     /// scanners or rules cannot be built, the running configuration stays.
     pub fn reload(&self, cfg: Config) -> Result<(), ConfigError> {
-        apply(&self.pipeline, &self.config, &self.rebind, cfg)
+        apply(&self.live(), cfg)
     }
 
     /// Purges the Bayes store now, as the timer does every `spam.bayes_purge_interval`;
@@ -70,36 +72,45 @@ impl Running {
     /// Reads `path` and reloads, the reading and compiling (rules take a second) on the
     /// blocking pool so sessions keep being served meanwhile.
     pub async fn reload_from(&self, path: &Path) -> Result<(), ConfigError> {
-        let (pipeline, config, rebind, path) = (
-            Arc::clone(&self.pipeline),
-            Arc::clone(&self.config),
-            self.rebind.clone(),
-            path.to_path_buf(),
-        );
-        tokio::task::spawn_blocking(move || {
-            apply(&pipeline, &config, &rebind, Config::load(&path)?)
-        })
-        .await
-        .map_err(|e| ConfigError::Key {
-            file: "(reload)".into(),
-            key: "-".into(),
-            reason: crate::catch_panic::join_error_text(e),
-        })?
+        let (live, path) = (self.live(), path.to_path_buf());
+        tokio::task::spawn_blocking(move || apply(&live, Config::load(&path)?))
+            .await
+            .map_err(|e| ConfigError::Key {
+                file: "(reload)".into(),
+                key: "-".into(),
+                reason: crate::catch_panic::join_error_text(e),
+            })?
     }
+}
+
+impl Running {
+    /// What a reload replaces.
+    fn live(&self) -> Live {
+        Live {
+            pipeline: Arc::clone(&self.pipeline),
+            config: Arc::clone(&self.config),
+            sessions: Arc::clone(&self.sessions),
+            rebind: self.rebind.clone(),
+        }
+    }
+}
+
+/// What a reload replaces: the pipeline's state, the configuration, the sessions' settings,
+/// and the serve loop's listeners.
+struct Live {
+    pipeline: Arc<Pipeline>,
+    config: Arc<ArcSwap<Config>>,
+    sessions: Arc<ArcSwap<SessionSettings>>,
+    rebind: mpsc::UnboundedSender<Rebind>,
 }
 
 /// Takes `cfg`: new listeners are bound first (a socket that cannot be bound refuses the
 /// reload, naming it), then the pipeline is rebuilt (scanners, rules), then the serve loop
 /// swaps its listeners. Sockets kept are never closed; removed ones stop accepting while
 /// their sessions finish.
-fn apply(
-    pipeline: &Pipeline,
-    config: &ArcSwap<Config>,
-    rebind: &mpsc::UnboundedSender<Rebind>,
-    cfg: Config,
-) -> Result<(), ConfigError> {
+fn apply(live: &Live, cfg: Config) -> Result<(), ConfigError> {
     let cfg = Arc::new(cfg);
-    let old = config.load_full();
+    let old = live.config.load_full();
     let changed = cfg.listen != old.listen;
     let add = if changed {
         Some(
@@ -118,14 +129,15 @@ fn apply(
     if cfg.metrics.listen != old.metrics.listen {
         tracing::warn!("reload: `metrics.listen` changed; restart amavisd to bind it");
     }
-    pipeline.reload(Arc::clone(&cfg))?;
+    live.pipeline.reload(Arc::clone(&cfg))?;
     if let Some(add) = add {
-        let _ = rebind.send(Rebind {
+        let _ = live.rebind.send(Rebind {
             keep: cfg.listen.clone(),
             add,
         });
     }
-    config.store(cfg);
+    live.sessions.store(Arc::new(cfg.session_settings()));
+    live.config.store(cfg);
     Ok(())
 }
 
@@ -139,7 +151,7 @@ pub async fn start(cfg: Config) -> Result<Running, ServerError> {
     crate::stats::install(cfg.metrics.address().ok().flatten())
         .map_err(|e| ServerError::Bind(std::io::Error::other(e.to_string())))?;
     let pipeline = Arc::new(Pipeline::new(Arc::clone(&cfg))?);
-    let listeners = bind_all(&cfg).await.map_err(ServerError::Bind)?;
+    let listeners = bind_all(&cfg.listen).await.map_err(ServerError::Bind)?;
     let addrs = listeners.local_addrs();
     let release = crate::release::ReleaseListener::bind(&cfg.release)
         .await
@@ -156,6 +168,7 @@ pub async fn start(cfg: Config) -> Result<Running, ServerError> {
     };
     let spamd_addr = spamd.as_ref().and_then(|l| l.local_addr().ok());
     let config = Arc::new(ArcSwap::new(Arc::clone(&cfg)));
+    let sessions = Arc::new(ArcSwap::from_pointee(cfg.session_settings()));
     let (tx, rx) = watch::channel(false);
     tokio::spawn(release.serve(Arc::clone(&pipeline), rx.clone()));
     if let Some(listener) = spamd {
@@ -167,7 +180,7 @@ pub async fn start(cfg: Config) -> Result<Running, ServerError> {
     let (rebind, rebind_rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(serve(
         listeners,
-        Arc::clone(&config),
+        Arc::clone(&sessions),
         Arc::clone(&pipeline),
         rx,
         rebind_rx,
@@ -179,6 +192,7 @@ pub async fn start(cfg: Config) -> Result<Running, ServerError> {
         shutdown: tx,
         task,
         config,
+        sessions,
         pipeline,
         rebind,
     })

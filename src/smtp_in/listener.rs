@@ -4,8 +4,8 @@
 //! dropped after shutdown, every in-flight session has finished.
 
 use super::MessageHandler;
+use super::config::{ListenProtocol, Listener};
 use super::session::{Session, SessionSettings};
-use crate::config::{Config, ListenProtocol, Listener};
 use crate::message::{ClientInfo, Reply};
 use arc_swap::ArcSwap;
 use std::io;
@@ -71,9 +71,9 @@ fn bind_one(l: &Listener) -> io::Result<Option<Bound>> {
     Ok(None)
 }
 
-/// Binds every listener in the configuration.
-pub async fn bind_all(cfg: &Config) -> io::Result<Listeners> {
-    bind_new(&[], &cfg.listen)
+/// Binds every listener in `listen`.
+pub async fn bind_all(listen: &[Listener]) -> io::Result<Listeners> {
+    bind_new(&[], listen)
 }
 
 /// Binds the entries of `new` that are not in `old` (a reload's added listeners).
@@ -88,22 +88,23 @@ pub fn bind_new(old: &[Listener], new: &[Listener]) -> io::Result<Listeners> {
 }
 
 /// Serves until `shutdown` turns true, then stops accepting and waits for every session to end
-/// (sessions close themselves between commands once shutdown is signalled).
+/// (sessions close themselves between commands once shutdown is signalled). A session takes
+/// the `settings` in force when it starts (the protocol is each listener's own).
 pub async fn serve<H: MessageHandler>(
     listeners: Listeners,
-    config: Arc<ArcSwap<Config>>,
+    settings: Arc<ArcSwap<SessionSettings>>,
     handler: Arc<H>,
     mut shutdown: watch::Receiver<bool>,
     mut rebind: mpsc::UnboundedReceiver<Rebind>,
 ) {
-    let max = config.load().limits.max_connections;
+    let max = settings.load().limits.max_connections;
     let permits = Arc::new(Semaphore::new(max));
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let sessions_shutdown = shutdown.clone();
     let spawn = |sockets: Listeners, tasks: &mut Vec<(Listener, tokio::task::JoinHandle<()>)>| {
         for (l, bound) in sockets.sockets {
             let ctx = AcceptCtx {
-                config: Arc::clone(&config),
+                settings: Arc::clone(&settings),
                 handler: Arc::clone(&handler),
                 permits: Arc::clone(&permits),
                 shutdown: sessions_shutdown.clone(),
@@ -165,7 +166,7 @@ fn describe(l: &Listener) -> String {
 }
 
 struct AcceptCtx<H> {
-    config: Arc<ArcSwap<Config>>,
+    settings: Arc<ArcSwap<SessionSettings>>,
     handler: Arc<H>,
     permits: Arc<Semaphore>,
     shutdown: watch::Receiver<bool>,
@@ -207,10 +208,10 @@ async fn accept_loop<H: MessageHandler>(bound: Bound, ctx: AcceptCtx<H>) {
                 continue;
             }
         };
-        let cfg = ctx.config.load_full();
+        let settings = ctx.settings.load_full();
         match Arc::clone(&ctx.permits).try_acquire_owned() {
             Ok(permit) => {
-                let set = SessionSettings::from_config(&cfg, ctx.proto);
+                let set = settings.speaking(ctx.proto);
                 let session = Session::new(
                     stream,
                     set,
@@ -229,7 +230,7 @@ async fn accept_loop<H: MessageHandler>(bound: Bound, ctx: AcceptCtx<H>) {
             Err(_) => {
                 let text = format!(
                     "{} Error: too many connections, try again later",
-                    cfg.myhostname
+                    settings.hostname
                 );
                 tokio::spawn(async move {
                     let mut stream = stream;

@@ -4,7 +4,7 @@
 //! [`MessageHandler`] and sends back the [`Outcome`](crate::message::Outcome) it returns.
 //!
 //! # Limits
-//! Every cap is in [`crate::config::Limits`]: connections (421 when full), command line length,
+//! Every cap is in [`Limits`] (`[limits]` in the configuration): connections (421 when full), command line length,
 //! header section size, message size (552 5.3.4 at `MAIL SIZE=` and during DATA), recipients
 //! (452 4.5.3), idle/command/DATA timeouts (421 4.4.2), errors per session (421 4.7.0).
 //!
@@ -13,12 +13,14 @@
 //! wait without a deadline. Peer text is made printable before it is echoed or logged.
 
 mod command;
+pub mod config;
 mod connection;
 mod data;
 mod listener;
 mod session;
 
 pub use command::{Command, CommandError, parse as parse_command, printable};
+pub use config::{Limits, ListenProtocol, Listener};
 pub use connection::{Connection, ReadError, ReadTimeouts};
 pub use data::DataReceiver;
 pub use listener::{Listeners, Rebind, bind_all, bind_new, serve};
@@ -27,8 +29,9 @@ pub use session::{Session, SessionSettings};
 use crate::message::{Envelope, Outcome, Spool};
 use std::future::Future;
 
-/// What runs a received message through the filter and decides the reply. The session spawns
-/// each call on its own task, so a panic inside it becomes `451 4.3.0` for that message only.
+/// What runs a received message through the filter and decides the reply. The session awaits
+/// each call on its own task, with panics caught around it: a panic inside becomes `451 4.3.0`
+/// for that message only, and the session goes on.
 pub trait MessageHandler: Send + Sync + 'static {
     /// Processes one message; must return one reply per recipient in `per_recipient`.
     fn handle(&self, envelope: Envelope, spool: Spool) -> impl Future<Output = Outcome> + Send;

@@ -2,10 +2,10 @@
 
 use super::MessageHandler;
 use super::command::{Command, parse, printable};
+use super::config::{Limits, ListenProtocol};
 use super::connection::{Connection, ReadError, ReadTimeouts};
 use super::data::DataReceiver;
 use crate::catch_panic::CatchUnwind;
-use crate::config::{Config, Limits, ListenProtocol};
 use crate::message::{
     ClientInfo, Envelope, Outcome, Param, Protocol, Recipient, Reply, SpoolError, SpoolWriter,
     XForward,
@@ -27,13 +27,11 @@ pub struct SessionSettings {
 }
 
 impl SessionSettings {
-    /// Settings for a listener speaking `protocol`.
-    pub fn from_config(cfg: &Config, protocol: ListenProtocol) -> Self {
+    /// The same settings for a listener speaking `protocol`.
+    pub fn speaking(&self, protocol: ListenProtocol) -> Self {
         SessionSettings {
-            hostname: cfg.myhostname.clone(),
             protocol,
-            limits: cfg.limits.clone(),
-            tempdir: cfg.tempdir.clone(),
+            ..self.clone()
         }
     }
 

@@ -1,8 +1,8 @@
 //! One connection to the next hop: connect, greeting, EHLO/LHLO and its capabilities, writing
 //! commands and reading replies with deadlines.
 
+use super::config::{ForwardMethod, ForwardTarget};
 use super::error::ForwardError;
-use crate::config::{ForwardMethod, ForwardTarget};
 use crate::message::Reply;
 use smtp_proto::response::parser::ResponseReceiver;
 use std::time::Duration;

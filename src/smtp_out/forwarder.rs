@@ -1,9 +1,9 @@
 //! One reinjection transaction, and the cache of idle connections to the next hop.
 
 use super::client::Client;
+use super::config::{ForwardLimits, ForwardMethod};
 use super::dot_stuff::DotStuffer;
 use super::error::ForwardError;
-use crate::config::{ForwardLimits, ForwardMethod};
 use crate::message::{Param, Recipient, Reply, Spool, XForward, xtext};
 use std::sync::Mutex;
 use std::time::Duration;

@@ -5,6 +5,7 @@
 //! `../shared/notes/crates.md`), so this is a small client on smtp-proto's reply parser.
 
 mod client;
+pub mod config;
 mod dot_stuff;
 mod dsn;
 mod error;
@@ -13,6 +14,7 @@ mod notice;
 pub mod template;
 
 pub use client::Capabilities;
+pub use config::{ForwardLimits, ForwardMethod, ForwardTarget};
 pub use dot_stuff::DotStuffer;
 pub use dsn::{DsnInput, FailedRecipient, build_dsn};
 pub use error::ForwardError;

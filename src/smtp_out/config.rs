@@ -1,5 +1,7 @@
-//! `forward_method` / `notify_method` values, as amavisd-new writes them.
+//! The reinjection client's configuration: `forward_method` / `notify_method` values, as
+//! amavisd-new writes them, and the client's limits.
 
+use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -80,6 +82,48 @@ impl ForwardMethod {
             lmtp,
             target: ForwardTarget::Inet(SocketAddr::new(ip, port)),
         })
+    }
+}
+
+/// Reinjection client limits and its connection cache.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForwardLimits {
+    /// Seconds to connect and read the greeting; amavisd-new uses 35.
+    pub connect_timeout: u64,
+    /// Seconds to wait for the reply to each command (EHLO, MAIL, RCPT, DATA).
+    pub command_timeout: u64,
+    /// Seconds to wait for the reply after the final dot; RFC 5321 suggests 10 minutes, and a
+    /// shorter wait risks duplicates (the next hop may have accepted the mail).
+    pub data_done_timeout: u64,
+    /// Idle connections kept open for reuse (reset with RSET before reuse); 0 disables the cache.
+    pub max_idle_connections: usize,
+}
+
+impl Default for ForwardLimits {
+    fn default() -> Self {
+        Self {
+            connect_timeout: 35,
+            command_timeout: 300,
+            data_done_timeout: 600,
+            max_idle_connections: 64,
+        }
+    }
+}
+
+impl ForwardLimits {
+    /// Refuses a timeout of 0; the error is `(key, reason)`.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        for (key, v) in [
+            ("connect_timeout", self.connect_timeout),
+            ("command_timeout", self.command_timeout),
+            ("data_done_timeout", self.data_done_timeout),
+        ] {
+            if v == 0 {
+                return Err((key, "must be greater than 0".into()));
+            }
+        }
+        Ok(())
     }
 }
 

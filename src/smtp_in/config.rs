@@ -1,9 +1,38 @@
-//! Every limit, with its default and the reason for it (Postfix's VAR_/DEF_ habit).
+//! The SMTP/LMTP server's configuration: its listening sockets and every limit, with its
+//! default and the reason for it (Postfix's VAR_/DEF_ habit).
 //!
-//! Each field is a hard cap against a client that is broken or hostile. The defaults are written
-//! again, with the same reasons, in `etc/amavisd.toml`; a test checks the two agree.
+//! Each limit is a hard cap against a client that is broken or hostile. The defaults are
+//! written again, with the same reasons, in `etc/amavisd.toml`; a test checks the two agree.
 
 use serde::Deserialize;
+use std::path::PathBuf;
+
+/// Which protocol a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenProtocol {
+    /// Decided per session by the greeting, as amavisd-new does on inet sockets: EHLO/HELO means
+    /// SMTP, LHLO means LMTP.
+    #[default]
+    Auto,
+    /// SMTP only; LHLO is refused.
+    Smtp,
+    /// LMTP only; EHLO/HELO are refused.
+    Lmtp,
+}
+
+/// One listening socket.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    /// `addr:port` for an inet socket (IPv6 as `[::1]:10024`).
+    pub inet: Option<String>,
+    /// A unix socket path; an old socket file left at that path is replaced at start.
+    pub unix: Option<PathBuf>,
+    /// `auto` (default), `smtp` or `lmtp`.
+    #[serde(default)]
+    pub protocol: ListenProtocol,
+}
 
 /// Inbound (SMTP/LMTP server) limits.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -63,7 +92,8 @@ impl Default for Limits {
 }
 
 impl Limits {
-    pub(super) fn validate(&self) -> Result<(), (&'static str, String)> {
+    /// Refuses a limit that would refuse all mail; the error is `(key, reason)`.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
         nonzero("max_connections", self.max_connections as u64)?;
         if self.line_length_limit < 512 {
             return Err((
@@ -78,41 +108,6 @@ impl Limits {
         nonzero("command_timeout", self.command_timeout)?;
         nonzero("data_timeout", self.data_timeout)?;
         nonzero("error_limit", self.error_limit as u64)?;
-        Ok(())
-    }
-}
-
-/// Reinjection client limits and its connection cache.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct ForwardLimits {
-    /// Seconds to connect and read the greeting; amavisd-new uses 35.
-    pub connect_timeout: u64,
-    /// Seconds to wait for the reply to each command (EHLO, MAIL, RCPT, DATA).
-    pub command_timeout: u64,
-    /// Seconds to wait for the reply after the final dot; RFC 5321 suggests 10 minutes, and a
-    /// shorter wait risks duplicates (the next hop may have accepted the mail).
-    pub data_done_timeout: u64,
-    /// Idle connections kept open for reuse (reset with RSET before reuse); 0 disables the cache.
-    pub max_idle_connections: usize,
-}
-
-impl Default for ForwardLimits {
-    fn default() -> Self {
-        Self {
-            connect_timeout: 35,
-            command_timeout: 300,
-            data_done_timeout: 600,
-            max_idle_connections: 64,
-        }
-    }
-}
-
-impl ForwardLimits {
-    pub(super) fn validate(&self) -> Result<(), (&'static str, String)> {
-        nonzero("connect_timeout", self.connect_timeout)?;
-        nonzero("command_timeout", self.command_timeout)?;
-        nonzero("data_done_timeout", self.data_done_timeout)?;
         Ok(())
     }
 }
