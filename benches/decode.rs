@@ -1,6 +1,7 @@
 //! `cargo bench --bench decode`: decoder throughput on the SpamAssassin corpus development set
 //! and on a 10 MB message carrying a zip of 200 files, and the peak memory of the 1 GiB
 //! zero-bomb zip. Set AMAVISD_CORPUS, or let scripts/fetch-corpus.sh find it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

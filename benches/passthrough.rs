@@ -1,5 +1,6 @@
 //! `cargo bench`: the whole mail path, straight to a sink and through amavisd-rs, at three
 //! concurrencies and two message sizes (a smaller run of `amavisd-load compare`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use amavisd::load::{LoadOptions, compare, comparison_table};
 use std::time::Duration;

@@ -6,6 +6,7 @@
 //! `SPAM_BENCH_SPAMD=N` sets how many messages go to spamd (default 200; it does about 10 a
 //! second on 2 cores, so the whole set would take minutes); `0` skips it. The engine's figure
 //! is over the whole set, and also over the same N (every k-th message) for the ratio.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -15,6 +15,7 @@
 //! The rules do not change between folds, only the Bayes probability does: each message is
 //! scanned once per range of probability the BAYES_xx rules tell apart, and the scores are
 //! kept in `target/bayes-cv-rule-scores.txt`, so that a second run takes seconds.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! `cargo run --release --example decode_cost`: decodes the corpus development set once, for
 //! instruction counts under `valgrind --tool=callgrind` (timings on a shared machine vary by
 //! a third from run to run; instruction counts do not).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../benches/common/mod.rs"]
 mod common;

@@ -1,5 +1,6 @@
 //! `cargo run --example decode_file -- FILE...`: prints the decoded tree of each file (a
 //! message when it looks like one, else an attachment), for exploring formats by hand.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 fn main() {
     let limits = amavisd::decode::Limits::default();

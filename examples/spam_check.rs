@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --release --example spam_check -- FILE [-v]
 //! ```
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use amavisd::spam::engine::Rules;
 use amavisd::spam::report::report_text;

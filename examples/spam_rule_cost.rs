@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --release --example spam_rule_cost -- [MESSAGES]   # default 300
 //! ```
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 fn main() {
     let mut vars = std::collections::HashMap::new();
     for f in std::env::args().skip(1) {

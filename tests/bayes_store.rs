@@ -4,6 +4,7 @@
 //! learning is counted once, moves over when the class changes, forgets, keeps users apart,
 //! classifies, merges a user's store over the site's, and purges by age, hapax and size.
 //! Then `amavisd-learn` over a maildir and an mbox, and its `--purge`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use amavisd::spam::bayes::shared::SharedStore;
 use amavisd::spam::bayes::store::{self, Purge, TokenStore};

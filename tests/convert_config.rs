@@ -3,6 +3,7 @@
 //! Debian's own conf.d files (package amavisd-new, installed by .ci/run) and a hand-written
 //! amavisd.conf with policy banks, ports, SQL and banned rules
 //! (tests/fixtures/convert/amavisd.conf).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use amavisd::config::Config;
 use amavisd::message::Destiny;

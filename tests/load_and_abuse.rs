@@ -1,4 +1,5 @@
 //! Many clients at once, slow clients, the connection cap and shutdown with mail in flight.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 use common::*;

@@ -5,6 +5,7 @@
 //! finds them), the banned rules must see the `.exe` name, and damage that breaks the MIME
 //! structure is reported as a MIME error (BAD-HEADER-1), as amavisd-new reports MIME::Parser's
 //! errors. Then the same table goes through the whole filter with the real clamd.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod av_common;
 mod common;

@@ -3,6 +3,7 @@
 //! LMTP; mixed recipients (a lover and a normal recipient) with one SMTP reply or one LMTP
 //! reply each; copies that need different changes delivered in separate transactions.
 //! Banned file names stand in for a bad category here: no scanner is needed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 mod decode_common;

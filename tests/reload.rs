@@ -1,6 +1,7 @@
 //! Reloading under load: while clients keep sending, the configuration is reloaded again and
 //! again (and once refused): no session is dropped, every message is answered 250 and
 //! delivered, and the mail after a reload shows the new configuration.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 use common::*;

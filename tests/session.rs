@@ -1,5 +1,6 @@
 //! The session state machine in memory: the stream is a `tokio::io::duplex`, the handler a test
 //! double that records what it was given.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 use common::Client;

@@ -1,6 +1,7 @@
 //! The embedded spam engine in use, with Debian's SpamAssassin rule files (.ci/run installs
 //! `spamassassin` and `spamc`): scores reach the verdict and the headers, the spamd listener
 //! answers the real spamc, and a reload with a broken rule file keeps the running rules.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

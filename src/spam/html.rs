@@ -232,10 +232,9 @@ struct Style {
 /// SpamAssassin's font-face test: names of letters, spaces and dashes, a digit at the end,
 /// quoted or not, separated by commas.
 static GOOD_FACE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+    crate::spam::builtin_regex(
         r#"(?i)^\s*["'.]?[a-z ][a-z -]*[a-z]\d?["']?(?:,\s*["']?[a-z][a-z -]*[a-z]\d?["']?)*;?$"#,
     )
-    .unwrap_or_else(|e| panic!("built-in font face pattern: {e}"))
 });
 
 /// Colour names browsers know (the HTML 4 set and the common CSS ones).

@@ -27,3 +27,11 @@ pub mod uri;
 pub mod view;
 
 pub use settings::SpamConfig;
+
+/// Compiles one of the engine's own constant patterns (not a rule file's). They are fixed at
+/// build time, so a failure is a bug of ours that the spam tests meet on their first
+/// message, never a message's or a site's fault: there is no error a caller could act on.
+#[allow(clippy::panic)]
+pub(crate) fn builtin_regex(pattern: &str) -> regex::Regex {
+    regex::Regex::new(pattern).unwrap_or_else(|e| panic!("built-in pattern {pattern}: {e}"))
+}

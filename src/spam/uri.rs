@@ -6,15 +6,15 @@ use regex::Regex;
 use std::sync::LazyLock;
 
 static IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+    crate::spam::builtin_regex(
         r#"(?i)\b(?:(?:https?|ftp|mailto|file)://[^\s<>"'`]+|(?:www|ftp)\.[a-z0-9-]+(?:\.[a-z0-9-]+)+[^\s<>"'`]*|mailto:[^\s<>"'`]+|[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+)"#,
     )
-    .unwrap_or_else(|e| panic!("built-in URI pattern: {e}"))
 });
 
 static IN_HTML: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?is)\b(?:href|src|action|background|lowsrc|cite|longdesc|usemap|codebase)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))"#)
-        .unwrap_or_else(|e| panic!("built-in HTML link pattern: {e}"))
+    crate::spam::builtin_regex(
+        r#"(?is)\b(?:href|src|action|background|lowsrc|cite|longdesc|usemap|codebase)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))"#,
+    )
 });
 
 /// Collects URIs without repeats.

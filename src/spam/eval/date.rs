@@ -16,7 +16,7 @@ pub(super) fn lookup(name: &str) -> Option<Func> {
 }
 
 fn re(p: &str) -> Regex {
-    Regex::new(p).unwrap_or_else(|e| panic!("built-in date pattern {p}: {e}"))
+    crate::spam::builtin_regex(p)
 }
 
 static DMY4: LazyLock<Regex> =

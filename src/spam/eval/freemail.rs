@@ -51,12 +51,12 @@ fn header(ctx: &Ctx, args: &[String]) -> bool {
 /// at most 40 looked at.
 fn body_freemails(ctx: &Ctx) -> Vec<String> {
     static EMAIL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"(?i)[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,63}[a-z0-9])?\.)+[a-z]{2,}")
-            .unwrap_or_else(|e| panic!("built-in address pattern: {e}"))
+        crate::spam::builtin_regex(
+            r"(?i)[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,63}[a-z0-9])?\.)+[a-z]{2,}",
+        )
     });
     static SKIP: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"(?i)<?https?://\S{0,255}(?:@|%40)\S{0,255}")
-            .unwrap_or_else(|e| panic!("built-in pattern: {e}"))
+        crate::spam::builtin_regex(r"(?i)<?https?://\S{0,255}(?:@|%40)\S{0,255}")
     });
     let mut found: Vec<String> = Vec::new();
     // Links (`<a href="mailto:...">`); addresses merely written in the text are in the URI

@@ -110,8 +110,7 @@ fn subject_all_caps(ctx: &Ctx, _: &[String]) -> bool {
 /// far (250 ticks) from both the Date field and the oldest Received date.
 fn outlook_message_id(ctx: &Ctx, _: &[String]) -> bool {
     static ID: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"^<[0-9a-f]{4}([0-9a-f]{8})\$[0-9a-f]{8}\$[0-9a-f]{8}@")
-            .unwrap_or_else(|e| panic!("built-in pattern: {e}"))
+        crate::spam::builtin_regex(r"^<[0-9a-f]{4}([0-9a-f]{8})\$[0-9a-f]{8}\$[0-9a-f]{8}@")
     });
     let Some(id) = ctx.view.header("MESSAGEID") else {
         return false;
