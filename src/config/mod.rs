@@ -9,6 +9,7 @@
 pub mod convert;
 mod error;
 pub mod perl_conf;
+mod validate;
 
 pub use crate::smtp_in::config::{Limits, ListenProtocol, Listener};
 pub use crate::smtp_out::config::{ForwardLimits, ForwardMethod, ForwardTarget};
@@ -162,6 +163,10 @@ pub struct Config {
     pub release: crate::release::ReleaseConfig,
     /// Logging.
     pub log: Log,
+    /// The file this configuration was read from, for errors found after loading (set by
+    /// [`Config::validate`]).
+    #[serde(skip)]
+    pub source: PathBuf,
 }
 
 impl Default for Config {
@@ -210,6 +215,7 @@ impl Default for Config {
             quarantine: crate::quarantine::QuarantineConfig::default(),
             release: crate::release::ReleaseConfig::default(),
             log: Log::default(),
+            source: PathBuf::new(),
         }
     }
 }
@@ -260,184 +266,6 @@ impl Config {
         })?;
         cfg.validate(file)?;
         Ok(cfg)
-    }
-
-    /// Fills the derived defaults and refuses values that would make the filter unsafe.
-    pub fn validate(&mut self, file: &Path) -> Result<(), ConfigError> {
-        let bad = |key: &str, reason: String| ConfigError::Key {
-            file: file.to_path_buf(),
-            key: key.to_string(),
-            reason,
-        };
-        if self.myhostname.is_empty() {
-            self.myhostname = system_hostname();
-        }
-        if self.mydomain.is_empty() {
-            self.mydomain = match self.myhostname.split_once('.') {
-                Some((_, rest)) if rest.contains('.') || !rest.is_empty() => rest.to_string(),
-                _ => self.myhostname.clone(),
-            };
-        }
-        for (name, v) in [
-            ("myhostname", &self.myhostname),
-            ("mydomain", &self.mydomain),
-        ] {
-            if v.is_empty()
-                || v.bytes()
-                    .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-            {
-                return Err(bad(name, format!("{v:?} is not a host name")));
-            }
-        }
-        if self.listen.is_empty() {
-            return Err(bad("listen", "at least one listener is needed".into()));
-        }
-        self.metrics
-            .address()
-            .map_err(|e| bad("metrics.listen", e))?;
-        self.dkim
-            .validate()
-            .map_err(|(k, r)| bad(&format!("dkim.{k}"), r))?;
-        if self
-            .dkim
-            .authserv_id
-            .bytes()
-            .any(|b| !b.is_ascii_graphic() || b"();\"".contains(&b))
-        {
-            return Err(bad(
-                "dkim.authserv_id",
-                format!("{:?} is not a token (RFC 8601 2.5)", self.dkim.authserv_id),
-            ));
-        }
-        for (i, l) in self.listen.iter().enumerate() {
-            match (&l.inet, &l.unix) {
-                (Some(a), None) => {
-                    if a.parse::<std::net::SocketAddr>().is_err() {
-                        return Err(bad(
-                            &format!("listen[{i}].inet"),
-                            format!("{a:?} is not addr:port (IPv6 as [::1]:10024)"),
-                        ));
-                    }
-                }
-                (None, Some(_)) => {}
-                _ => {
-                    return Err(bad(
-                        &format!("listen[{i}]"),
-                        "give exactly one of `inet` or `unix`".into(),
-                    ));
-                }
-            }
-        }
-        ForwardMethod::parse(&self.forward_method).map_err(|r| bad("forward_method", r))?;
-        if !self.notify_method.is_empty() {
-            ForwardMethod::parse(&self.notify_method).map_err(|r| bad("notify_method", r))?;
-        }
-        self.limits
-            .validate()
-            .map_err(|(k, r)| bad(&format!("limits.{k}"), r))?;
-        self.forward
-            .validate()
-            .map_err(|(k, r)| bad(&format!("forward.{k}"), r))?;
-        self.decode
-            .validate()
-            .map_err(|(k, r)| bad(&format!("decode.{k}"), r))?;
-        let sets = self
-            .banned
-            .compile()
-            .map_err(|(k, r)| bad(&format!("banned.{k}"), r))?;
-        if !sets.contains_key(&self.policy.banned_rules) {
-            return Err(bad(
-                "policy.banned_rules",
-                format!(
-                    "no rule set named {:?} in [banned]",
-                    self.policy.banned_rules
-                ),
-            ));
-        }
-        self.policies().map_err(|(k, r)| bad(&k, r))?;
-        let named = |t: &toml::Table| {
-            t.get("banned_rules")
-                .and_then(|v| v.as_str())
-                .filter(|n| !sets.contains_key(*n))
-                .map(str::to_string)
-        };
-        let tables = self
-            .policy_bank
-            .iter()
-            .map(|(n, t)| (format!("policy_bank.{n}"), t))
-            .chain(
-                self.recipients
-                    .iter()
-                    .map(|(k, t)| (format!("recipients.\"{k}\""), t)),
-            )
-            .chain(
-                self.recipient_regex
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| (format!("recipient_regex[{i}]"), &r.settings)),
-            );
-        for (at, t) in tables {
-            if let Some(n) = named(t) {
-                return Err(bad(
-                    &format!("{at}.banned_rules"),
-                    format!("no rule set named {n:?} in [banned]"),
-                ));
-            }
-        }
-        self.av
-            .build(&self.tempdir)
-            .map_err(|(k, r)| bad(&format!("av.{k}"), r))?;
-        for (name, av) in self.bank_scanners().map_err(|(k, r)| bad(&k, r))? {
-            av.build(&self.tempdir)
-                .map_err(|(k, r)| bad(&format!("policy_bank.{name}.av.{k}"), r))?;
-        }
-        if !self.headers.x_header_tag.is_empty() && !is_field_name(&self.headers.x_header_tag) {
-            return Err(bad(
-                "headers.x_header_tag",
-                format!("{:?} is not a header field name", self.headers.x_header_tag),
-            ));
-        }
-        self.notify.templates()?;
-        self.sql
-            .validate()
-            .map_err(|(k, r)| bad(&format!("sql.{k}"), r))?;
-        self.release
-            .validate()
-            .map_err(|(k, r)| bad(&format!("release.{k}"), r))?;
-        if let Some(i) = self
-            .listen
-            .iter()
-            .position(|l| l.unix.as_ref() == Some(&self.release.unix))
-        {
-            return Err(bad(
-                "release.unix",
-                format!("{:?} is also listen[{i}].unix", self.release.unix),
-            ));
-        }
-        if self.quarantine.subdir_levels > 1 {
-            return Err(bad(
-                "quarantine.subdir_levels",
-                "0 or 1 (a subfolder per first character of the mail_id)".into(),
-            ));
-        }
-        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
-            return Err(bad(
-                "log.level",
-                format!(
-                    "{:?} is not a log filter (error, warn, info, debug, trace)",
-                    self.log.level
-                ),
-            ));
-        }
-        if self
-            .headers
-            .x_header_line
-            .bytes()
-            .any(|b| b == b'\r' || b == b'\n')
-        {
-            return Err(bad("headers.x_header_line", "must be one line".into()));
-        }
-        Ok(())
     }
 
     /// The policy banks and per-recipient tables, compiled (validated at load). A bank's

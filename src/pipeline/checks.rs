@@ -239,23 +239,10 @@ impl Checks {
     /// Compiles the rule sets and builds the scanners of `cfg`.
     pub fn new(cfg: &Config) -> Result<Checks, ConfigError> {
         let bad = |key: String, reason: String| ConfigError::Key {
-            file: PathBuf::from("(configuration)"),
+            file: cfg.source.clone(),
             key,
             reason,
         };
-        if cfg.spam.bayes_store.is_empty() {
-            for (key, to) in [
-                ("bayes_report_spam_to", &cfg.spam.bayes_report_spam_to),
-                ("bayes_report_ham_to", &cfg.spam.bayes_report_ham_to),
-            ] {
-                if !to.is_empty() {
-                    return Err(bad(
-                        format!("spam.{key}"),
-                        "a report address needs a Bayes store (spam.bayes_store)".into(),
-                    ));
-                }
-            }
-        }
         Ok(Checks {
             limits: cfg.decode.clone(),
             tempdir: cfg.tempdir.clone(),

@@ -30,9 +30,9 @@ impl State {
             tracing::warn!("no virus scanner configured: mail is not scanned for viruses");
         }
         let store = Store::new(&cfg.sql)
-            .map_err(|e| bad("sql.url", e.to_string()))?
+            .map_err(|e| bad(&cfg, "sql.url", e.to_string()))?
             .map(Arc::new);
-        let dkim_error = |key: &str, e: DkimError| bad(key, e.to_string());
+        let dkim_error = |key: &str, e: DkimError| bad(&cfg, key, e.to_string());
         let verifier = Verifier::new(&cfg.dkim, cfg.authserv_id())
             .map_err(|e| dkim_error("dkim.verify", e))?;
         let signer = Signer::new(&cfg.dkim).map_err(|e| dkim_error("dkim.keys", e))?;
@@ -42,7 +42,9 @@ impl State {
             store,
             templates: cfg.notify.templates()?,
             checks: Checks::new(&cfg)?,
-            policies: cfg.policies().map_err(|(key, reason)| bad(&key, reason))?,
+            policies: cfg
+                .policies()
+                .map_err(|(key, reason)| bad(&cfg, &key, reason))?,
             forwarder: Forwarder::new(
                 cfg.forward_target(),
                 cfg.myhostname.clone(),
@@ -63,10 +65,10 @@ impl State {
     }
 }
 
-/// A configuration that loaded but cannot be built.
-fn bad(key: &str, reason: String) -> ConfigError {
+/// A key of a configuration that loaded but cannot be built.
+fn bad(cfg: &Config, key: &str, reason: String) -> ConfigError {
     ConfigError::Key {
-        file: "(configuration)".into(),
+        file: cfg.source.clone(),
         key: key.into(),
         reason,
     }
