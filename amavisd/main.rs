@@ -262,7 +262,7 @@ fn convert_config(files: &[PathBuf]) -> ExitCode {
             }
         }
     }
-    let out = amavisd::config::convert::convert(&sources);
+    let out = amavisd::migrate::convert::convert(&sources);
     say(&out.toml);
     if !out.unconverted.is_empty() {
         eprintln!(

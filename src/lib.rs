@@ -34,6 +34,7 @@ pub mod decode;
 pub mod dkim;
 pub mod load;
 pub mod message;
+pub mod migrate;
 pub mod pipeline;
 pub mod policy_bank;
 pub mod quarantine;

@@ -6,9 +6,7 @@
 //! of the file is wrong. Semantic checks (a limit of zero, a malformed `forward_method`) happen in
 //! [`Config::validate`] after serde has accepted the shapes.
 
-pub mod convert;
 mod error;
-pub mod perl_conf;
 mod validate;
 
 pub use crate::smtp_in::config::{Limits, ListenProtocol, Listener};

@@ -2,6 +2,7 @@
 //! message identifiers and what the checks found. Stages talk through these and nothing else
 //! (DESIGN.md §2).
 
+pub mod address;
 mod category;
 mod checks;
 pub mod date;
@@ -9,6 +10,7 @@ mod envelope;
 pub mod header_edit;
 pub mod line_ends;
 mod mail_id;
+mod printable;
 mod reply;
 mod spool;
 pub mod xtext;
@@ -17,6 +19,7 @@ pub use category::{Category, Destiny};
 pub use checks::{BadHeader, BannedHit, CheckResults, SpamResult, Unchecked, VirusHit, VirusScan};
 pub use envelope::{ClientInfo, Envelope, Param, Protocol, Recipient, XForward};
 pub use mail_id::{MailIds, check_secret, generate_mail_id};
+pub use printable::printable;
 pub use reply::Reply;
 pub use spool::{Spool, SpoolError, SpoolWriter};
 

@@ -6,8 +6,8 @@
 
 use super::deliver::Delivered;
 use super::job::Job;
+use crate::message::printable;
 use crate::message::{Category, Destiny, Envelope, Outcome, Reply};
-use crate::smtp_in::printable;
 use crate::verdict::Verdict;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

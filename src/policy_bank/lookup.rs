@@ -2,17 +2,9 @@
 //! an address, domain lists (`local_domains`), and network lists (`mynetworks`, bank
 //! selection by client address).
 
+use crate::message::address::split;
 use ipnet::IpNet;
 use std::net::IpAddr;
-
-/// Splits `user@domain` at the last `@`; the domain is lower-cased, the user kept as sent
-/// except that amavisd-new lower-cases it for lookups too.
-fn split(addr: &str) -> (String, String) {
-    match addr.rsplit_once('@') {
-        Some((u, d)) => (u.to_lowercase(), d.to_lowercase()),
-        None => (addr.to_lowercase(), String::new()),
-    }
-}
 
 /// The hash lookup keys for `addr`, most specific first (README.lookups):
 /// `user+ext@sub.example.com`, `user@sub.example.com`, `user+ext@`, `user@`,
@@ -50,33 +42,6 @@ pub fn keys(addr: &str, delimiter: &str) -> Vec<String> {
     }
     push(".".into());
     k
-}
-
-/// The extension of `addr` (`spam` in `user+spam@x`), if any.
-pub fn extension<'a>(addr: &'a str, delimiter: &str) -> Option<&'a str> {
-    let d = delimiter.chars().next()?;
-    let user = addr.rsplit_once('@').map_or(addr, |(u, _)| u);
-    user.split_once(d).map(|(_, e)| e).filter(|e| !e.is_empty())
-}
-
-/// `addr` with `ext` as its address extension (an existing one is replaced), as
-/// amavisd-new's `addr_extension_*` does: `user@x` + `spam` = `user+spam@x`.
-pub fn with_extension(addr: &str, delimiter: &str, ext: &str) -> String {
-    let Some(d) = delimiter.chars().next() else {
-        return addr.to_string();
-    };
-    if ext.is_empty() || addr.is_empty() {
-        return addr.to_string();
-    }
-    let (user, domain) = match addr.rsplit_once('@') {
-        Some((u, dm)) => (u, Some(dm)),
-        None => (addr, None),
-    };
-    let base = user.split(d).next().unwrap_or(user);
-    match domain {
-        Some(dm) => format!("{base}{d}{ext}@{dm}"),
-        None => format!("{base}{d}{ext}"),
-    }
 }
 
 /// amavisd-new's ACL list over a domain: `example.com` matches that domain only,
@@ -175,18 +140,6 @@ mod tests {
         assert_eq!(keys("", "+"), ["", "@", "."]);
         // No delimiter configured: the extension is part of the user.
         assert_eq!(keys("a+b@x", "")[..2], ["a+b@x".to_string(), "a+b@".into()]);
-    }
-
-    #[test]
-    fn extensions() {
-        assert_eq!(with_extension("user@x.org", "+", "spam"), "user+spam@x.org");
-        assert_eq!(
-            with_extension("user+old@x.org", "+", "spam"),
-            "user+spam@x.org"
-        );
-        assert_eq!(with_extension("user@x.org", "", "spam"), "user@x.org");
-        assert_eq!(extension("user+spam@x.org", "+"), Some("spam"));
-        assert_eq!(extension("user@x.org", "+"), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! other than `rfc822`, and has no XFORWARD. Its reply parser is used by `smtp_out`; its
 //! `DataReceiver` no longer is (it misread the first line of DATA: see `data.rs`).
 
+use crate::message::printable;
 use crate::message::{Param, Reply, xtext};
 
 /// One parsed command.
@@ -87,19 +88,6 @@ impl CommandError {
             ),
         }
     }
-}
-
-/// Peer text made safe to echo in a reply or a log line (Postfix's `printable()`).
-pub fn printable(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .take(100)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    if s.chars().count() > 100 {
-        out.push_str("...");
-    }
-    out
 }
 
 const NOT_IMPLEMENTED: [&str; 9] = [

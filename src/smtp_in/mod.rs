@@ -19,7 +19,7 @@ mod data;
 mod listener;
 mod session;
 
-pub use command::{Command, CommandError, parse as parse_command, printable};
+pub use command::{Command, CommandError, parse as parse_command};
 pub use config::{Limits, ListenProtocol, Listener};
 pub use connection::{Connection, ReadError, ReadTimeouts};
 pub use data::DataReceiver;

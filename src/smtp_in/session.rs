@@ -1,11 +1,12 @@
 //! The SMTP/LMTP session state machine, generic over the stream so tests run it in memory.
 
 use super::MessageHandler;
-use super::command::{Command, parse, printable};
+use super::command::{Command, parse};
 use super::config::{Limits, ListenProtocol};
 use super::connection::{Connection, ReadError, ReadTimeouts};
 use super::data::DataReceiver;
 use crate::catch_panic::CatchUnwind;
+use crate::message::printable;
 use crate::message::{
     ClientInfo, Envelope, Outcome, Param, Protocol, Recipient, Reply, SpoolError, SpoolWriter,
     XForward,

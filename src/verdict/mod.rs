@@ -476,7 +476,7 @@ fn decide_copy(m: &MessageInput, rc: &RecipientInput) -> Verdict {
             .find(|e| !e.is_empty())
         {
             v.address =
-                crate::policy_bank::lookup::with_extension(rc.address, &p.recipient_delimiter, ext);
+                crate::message::address::with_extension(rc.address, &p.recipient_delimiter, ext);
         }
     }
     v

@@ -133,7 +133,7 @@ pub fn learnable(raw: &[u8]) -> (MessageKey, Vec<u64>) {
 /// The user name of a recipient's own Bayes store: the address in lower case without its
 /// address extension, as SpamAssassin's per-user Bayes under amavisd-new keys it.
 pub fn user_of(address: &str, delimiter: &str) -> String {
-    let ext = crate::policy_bank::lookup::extension(address, delimiter);
+    let ext = crate::message::address::extension(address, delimiter);
     let plain = match (delimiter.chars().next(), ext) {
         (Some(d), Some(ext)) => address.replacen(&format!("{d}{ext}"), "", 1),
         _ => address.to_string(),
