@@ -282,7 +282,7 @@ fn init_db(cfg: &Config) -> Result<String, String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     rt.block_on(async {
         // The pool needs a runtime even to be created.
-        let store = amavisd::sql_log::Store::new(&cfg.sql)
+        let store = amavisd::sql::Store::new(&cfg.sql)
             .map_err(|e| e.to_string())?
             .ok_or("no [sql] url is configured")?;
         store.create_schema().await.map_err(|e| e.to_string())

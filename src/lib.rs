@@ -44,6 +44,6 @@ pub mod sink;
 pub mod smtp_in;
 pub mod smtp_out;
 pub mod spam;
-pub mod sql_log;
+pub mod sql;
 pub mod stats;
 pub mod verdict;

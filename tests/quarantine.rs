@@ -13,8 +13,8 @@ use sql_common::*;
 
 use amavisd::quarantine::{QuarantineConfig, fetch};
 use amavisd::sink::SinkMode;
-use amavisd::sql_log::SqlConfig;
-use amavisd::sql_log::dialect::bin_column;
+use amavisd::sql::SqlConfig;
+use amavisd::sql::dialect::bin_column;
 use sqlx::Row;
 
 fn exe_mail() -> Vec<u8> {

@@ -13,8 +13,8 @@ use decode_common::*;
 use sql_common::*;
 
 use amavisd::sink::SinkMode;
-use amavisd::sql_log::dialect::BindBin;
-use amavisd::sql_log::{SqlConfig, Store};
+use amavisd::sql::dialect::BindBin;
+use amavisd::sql::{SqlConfig, Store};
 use sqlx::Row;
 use std::path::Path;
 use tokio::process::Command;

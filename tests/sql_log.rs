@@ -14,8 +14,8 @@ use sql_common::*;
 use amavisd::config::Config;
 use amavisd::message::Destiny;
 use amavisd::sink::SinkMode;
-use amavisd::sql_log::dialect::{BindBin, bin_column};
-use amavisd::sql_log::{SqlConfig, Store};
+use amavisd::sql::dialect::{BindBin, bin_column};
+use amavisd::sql::{SqlConfig, Store};
 use sqlx::Row;
 
 /// The rows of a message as a third-party report would read them: recipient, ds, content,

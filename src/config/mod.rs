@@ -154,7 +154,7 @@ pub struct Config {
     /// Notices.
     pub notify: Notify,
     /// The SQL log (amavisd-new's tables).
-    pub sql: crate::sql_log::SqlConfig,
+    pub sql: crate::sql::SqlConfig,
     /// Where file quarantine methods write.
     pub quarantine: crate::quarantine::QuarantineConfig,
     /// The release (AM.PDP) listener.
@@ -209,7 +209,7 @@ impl Default for Config {
             recipient_regex: Vec::new(),
             headers: Headers::default(),
             notify: Notify::default(),
-            sql: crate::sql_log::SqlConfig::default(),
+            sql: crate::sql::SqlConfig::default(),
             quarantine: crate::quarantine::QuarantineConfig::default(),
             release: crate::release::ReleaseConfig::default(),
             log: Log::default(),

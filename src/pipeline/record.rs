@@ -8,7 +8,7 @@ use super::job::{Job, Tempfail};
 use super::state::State;
 use crate::message::{Category, CheckResults, Destiny};
 use crate::quarantine::Stored;
-use crate::sql_log::{MsgEnd, MsgStart, RcptRow};
+use crate::sql::{MsgEnd, MsgStart, RcptRow};
 use crate::verdict::{SenderList, Verdict};
 use std::time::Instant;
 

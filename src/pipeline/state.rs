@@ -5,7 +5,7 @@ use crate::config::{Config, ConfigError, Templates};
 use crate::dkim::{DkimError, Signer, Verifier};
 use crate::policy_bank::Policies;
 use crate::smtp_out::Forwarder;
-use crate::sql_log::Store;
+use crate::sql::Store;
 use std::sync::Arc;
 
 /// Everything that a reload replaces at once.

@@ -5,7 +5,7 @@
 
 use super::{MessagePolicy, Policies, Policy};
 use crate::message::Recipient;
-use crate::sql_log::Store;
+use crate::sql::Store;
 use std::sync::Arc;
 
 /// The recipient's white/blacklist entry for the sender (amavisd-new's `wblist`).

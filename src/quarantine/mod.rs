@@ -7,8 +7,8 @@
 
 use crate::message::Spool;
 use crate::message::line_ends::to_lf;
-use crate::sql_log::dialect::BindBin;
-use crate::sql_log::{SqlError, Store};
+use crate::sql::dialect::BindBin;
+use crate::sql::{SqlError, Store};
 use serde::Deserialize;
 use sqlx::AssertSqlSafe;
 use std::io::Write;

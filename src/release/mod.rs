@@ -21,8 +21,8 @@ use crate::smtp_out::{Forwarder, OutMessage};
 use crate::spam::bayes::shared::SharedStore;
 use crate::spam::bayes::store::TokenStore;
 use crate::spam::bayes::{self, Class};
-use crate::sql_log::Store;
-use crate::sql_log::dialect::BindBin;
+use crate::sql::Store;
+use crate::sql::dialect::BindBin;
 use sqlx::{AssertSqlSafe, Row};
 
 /// What a release needs from the running filter.
@@ -94,7 +94,7 @@ async fn msgs_row(
         .map_err(|e| e.to_string())?;
     Ok(row.map(|r| {
         let qt: Option<String> = r.try_get(0).ok();
-        let loc = crate::sql_log::dialect::bin_column(&r, 1);
+        let loc = crate::sql::dialect::bin_column(&r, 1);
         let content: Option<String> = r.try_get(2).ok();
         Row0 {
             quar_type: qt.and_then(|s| s.chars().next()).unwrap_or(' '),
@@ -455,7 +455,7 @@ async fn mark_released(store: &Store, mail_id: &str, partition_tag: i64, rcpts: 
                     .bind(partition_tag)
                     .bind_bin(d, mail_id)
                     .bind(partition_tag)
-                    .bind_bin(d, &crate::sql_log::fields::address(r))
+                    .bind_bin(d, &crate::sql::fields::address(r))
                     .execute(store.pool())
                     .await?;
                 Ok(())

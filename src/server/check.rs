@@ -11,7 +11,7 @@ use crate::av::AnyScanner;
 use crate::config::{Config, ForwardTarget};
 use crate::spam::bayes::shared::SharedStore;
 use crate::spam::bayes::store::TokenStore;
-use crate::sql_log::Store;
+use crate::sql::Store;
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -312,7 +312,7 @@ async fn sql(cfg: &Config, r: &mut Report) {
                 sqlx::query(sqlx::AssertSqlSafe(q))
                     .fetch_optional(store.pool())
                     .await
-                    .map_err(crate::sql_log::SqlError::from)
+                    .map_err(crate::sql::SqlError::from)
             })
             .await;
         match found {
@@ -350,7 +350,7 @@ async fn sql(cfg: &Config, r: &mut Report) {
 }
 
 /// A database's "no such table" in any of the three dialects.
-fn is_missing_table(e: &crate::sql_log::SqlError) -> bool {
+fn is_missing_table(e: &crate::sql::SqlError) -> bool {
     let text = e.to_string().to_ascii_lowercase();
     text.contains("no such table")
         || text.contains("does not exist")

@@ -81,7 +81,7 @@ pub fn writable_paths(cfg: &Config) -> Vec<PathBuf> {
     out.extend(
         [&cfg.sql.url, &cfg.spam.bayes_store]
             .into_iter()
-            .filter_map(|u| crate::sql_log::dialect::sqlite_folder(u))
+            .filter_map(|u| crate::sql::dialect::sqlite_folder(u))
             .map(Path::to_path_buf),
     );
     out.push(cfg.pid_file.clone());

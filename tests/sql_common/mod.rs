@@ -2,8 +2,8 @@
 //! scripts/test-services.sh), a ready store, and reading our rows back.
 #![allow(dead_code)]
 
-use amavisd::sql_log::dialect::bin_column;
-use amavisd::sql_log::{SqlConfig, Store};
+use amavisd::sql::dialect::bin_column;
+use amavisd::sql::{SqlConfig, Store};
 
 pub const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 pub const MARIADB: &str = "mysql://root@127.0.0.1:3306/test";

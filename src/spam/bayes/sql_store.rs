@@ -9,7 +9,7 @@
 
 use super::store::{BayesError, Purge, TokenStore, now};
 use super::{Class, Learned, MessageKey};
-use crate::sql_log::Dialect;
+use crate::sql::Dialect;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
@@ -75,7 +75,7 @@ impl SqlStore {
             Some(d @ (Dialect::Sqlite | Dialect::Postgres)) => d,
             _ => return Err(fail("not a sqlite: or postgres:// URL".into())),
         };
-        let full = crate::sql_log::dialect::creating(url);
+        let full = crate::sql::dialect::creating(url);
         let pool = AnyPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(CONNECT_TIMEOUT)
