@@ -2,7 +2,7 @@
 //! concurrencies and two message sizes (a smaller run of `amavisd-load compare`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use amavisd::load::{LoadOptions, compare, comparison_table};
+use amavisd_testing::load::{LoadOptions, compare, comparison_table};
 use std::time::Duration;
 
 #[global_allocator]

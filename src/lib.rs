@@ -32,7 +32,7 @@ pub mod catch_panic;
 pub mod config;
 pub mod decode;
 pub mod dkim;
-pub mod load;
+
 pub mod message;
 pub mod migrate;
 pub mod pipeline;
@@ -40,7 +40,7 @@ pub mod policy_bank;
 pub mod quarantine;
 pub mod release;
 pub mod server;
-pub mod sink;
+
 pub mod smtp_in;
 pub mod smtp_out;
 pub mod spam;

@@ -15,7 +15,7 @@ use amavisd::av::{ScannerConfig, ScannerKind};
 use amavisd::config::Config;
 use amavisd::message::Destiny;
 use amavisd::policy_bank::ScanFailure;
-use amavisd::sink::SinkMode;
+use amavisd_testing::sink::SinkMode;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

@@ -9,7 +9,7 @@ mod common;
 
 use amavisd::config::Config;
 use amavisd::dkim::{KeyConfig, Keys};
-use amavisd::sink::SinkMode;
+use amavisd_testing::sink::SinkMode;
 use common::{Rig, send_xf};
 use std::path::{Path, PathBuf};
 use std::process::Command;

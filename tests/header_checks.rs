@@ -10,7 +10,7 @@ mod decode_common;
 use common::*;
 use decode_common::message;
 
-use amavisd::sink::SinkMode;
+use amavisd_testing::sink::SinkMode;
 
 /// A Postfix non-delivery report with RET=HDRS: the returned part is text/rfc822-headers.
 const POSTFIX_HDRS: &str = "Return-Path: <>\r\n\

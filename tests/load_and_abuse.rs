@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 
-use amavisd::sink::SinkMode;
+use amavisd_testing::sink::SinkMode;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 

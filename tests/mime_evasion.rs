@@ -16,7 +16,7 @@ use decode_common::{base64_lines, message};
 
 use amavisd::banned::{RuleSet, check};
 use amavisd::message::Destiny;
-use amavisd::sink::SinkMode;
+use amavisd_testing::sink::SinkMode;
 
 const HEAD: &str = "From: a@example.org\r\nTo: b@example.com\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n\
                     Subject: test\r\nMessage-ID: <t@example.org>\r\nMIME-Version: 1.0\r\n";

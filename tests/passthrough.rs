@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 
-use amavisd::sink::SinkMode;
+use amavisd_testing::sink::SinkMode;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -182,7 +182,7 @@ async fn lmtp_next_hop_gets_lhlo() {
 
 #[tokio::test]
 async fn unix_socket_listener() {
-    let sink = amavisd::sink::Sink::new(SinkMode::Accept, true);
+    let sink = amavisd_testing::sink::Sink::new(SinkMode::Accept, true);
     let (port, task) = sink.spawn().await.unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let mut cfg = config(&format!("smtp:[127.0.0.1]:{port}"), tmp.path());

@@ -13,7 +13,7 @@ use decode_common::*;
 use amavisd::config::{Config, Listener};
 use amavisd::message::Destiny;
 use amavisd::policy_bank::BankSelect;
-use amavisd::sink::SinkMode;
+use amavisd_testing::sink::SinkMode;
 
 fn table(text: &str) -> toml::Table {
     text.parse().expect("test TOML")

@@ -10,7 +10,7 @@
 mod common;
 use common::*;
 
-use amavisd::sink::{Sink, SinkMode};
+use amavisd_testing::sink::{Sink, SinkMode};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;

@@ -12,9 +12,9 @@ use decode_common::*;
 use sql_common::*;
 
 use amavisd::quarantine::{QuarantineConfig, fetch};
-use amavisd::sink::SinkMode;
 use amavisd::sql::SqlConfig;
 use amavisd::sql::dialect::bin_column;
+use amavisd_testing::sink::SinkMode;
 use sqlx::Row;
 
 fn exe_mail() -> Vec<u8> {

@@ -12,9 +12,9 @@ use common::*;
 use decode_common::*;
 use sql_common::*;
 
-use amavisd::sink::SinkMode;
 use amavisd::sql::dialect::BindBin;
 use amavisd::sql::{SqlConfig, Store};
+use amavisd_testing::sink::SinkMode;
 use sqlx::Row;
 use std::path::Path;
 use tokio::process::Command;

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 
 use amavisd::server;
-use amavisd::sink::{Sink, SinkMode};
+use amavisd_testing::sink::{Sink, SinkMode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -6,7 +6,7 @@
 mod common;
 use common::*;
 
-use amavisd::sink::SinkMode;
+use amavisd_testing::sink::SinkMode;
 
 /// One row of the contract: how the next hop behaves, what the client sends, and what it
 /// must hear.

@@ -7,7 +7,7 @@ mod common;
 
 use amavisd::config::Config;
 use amavisd::server;
-use amavisd::sink::SinkMode;
+use amavisd_testing::sink::SinkMode;
 use common::*;
 use std::path::Path;
 use std::process::Stdio;

@@ -13,9 +13,9 @@ use sql_common::*;
 
 use amavisd::config::Config;
 use amavisd::message::Destiny;
-use amavisd::sink::SinkMode;
 use amavisd::sql::dialect::{BindBin, bin_column};
 use amavisd::sql::{SqlConfig, Store};
+use amavisd_testing::sink::SinkMode;
 use sqlx::Row;
 
 /// The rows of a message as a third-party report would read them: recipient, ds, content,

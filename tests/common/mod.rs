@@ -4,7 +4,7 @@
 
 use amavisd::config::{Config, ListenProtocol, Listener};
 use amavisd::server::{self, Running};
-use amavisd::sink::{Sink, SinkMode};
+use amavisd_testing::sink::{Sink, SinkMode};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

@@ -12,10 +12,10 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use amavisd::config::Config;
-use amavisd::load::{
+use amavisd_testing::load::{
     LoadOptions, Report, compare, comparison_table, generated_message, messages_from_dir, run,
 };
-use amavisd::sink::{Sink, SinkMode};
+use amavisd_testing::sink::{Sink, SinkMode};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;

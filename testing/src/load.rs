@@ -108,13 +108,13 @@ pub fn messages_from_dir(dir: &Path) -> std::io::Result<Vec<Vec<u8>>> {
             continue;
         }
         let raw = std::fs::read(e.path())?;
-        out.push(crate::message::line_ends::to_crlf(&raw));
+        out.push(amavisd::message::line_ends::to_crlf(&raw));
     }
     Ok(out)
 }
 
 fn stuffed(msg: &[u8]) -> Vec<u8> {
-    let mut s = crate::smtp_out::DotStuffer::default();
+    let mut s = amavisd::smtp_out::DotStuffer::default();
     let mut out = Vec::with_capacity(msg.len() + 16);
     s.push(msg, &mut out);
     out.extend_from_slice(s.terminator());
@@ -283,10 +283,10 @@ pub async fn compare(
     sessions: &[usize],
     base: &LoadOptions,
     fixed: Option<Arc<Vec<Vec<u8>>>>,
-    cfg: crate::config::Config,
+    cfg: amavisd::config::Config,
 ) -> Result<Vec<CompareRow>, String> {
-    use crate::config::{Config, ListenProtocol, Listener};
     use crate::sink::{Sink, SinkMode};
+    use amavisd::config::{Config, ListenProtocol, Listener};
     let sink = Sink::new(SinkMode::Accept, false);
     let (port, sink_task) = sink.spawn().await.map_err(|e| e.to_string())?;
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -311,7 +311,9 @@ pub async fn compare(
     cfg.limits.max_connections = sessions.iter().copied().max().unwrap_or(64).max(64);
     cfg.validate(Path::new("compare"))
         .map_err(|e| e.to_string())?;
-    let server = crate::server::start(cfg).await.map_err(|e| e.to_string())?;
+    let server = amavisd::server::start(cfg)
+        .await
+        .map_err(|e| e.to_string())?;
     let via = server.addrs[0];
     let direct_addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut rows = Vec::new();

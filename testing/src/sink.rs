@@ -12,8 +12,8 @@
 //!
 //! and the whole session follows a [`SinkMode`].
 
-use crate::message::Reply;
-use crate::smtp_in::{Connection, DataReceiver, ReadError, ReadTimeouts};
+use amavisd::message::Reply;
+use amavisd::smtp_in::{Connection, DataReceiver, ReadError, ReadTimeouts};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

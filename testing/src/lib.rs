@@ -1,0 +1,7 @@
+//! Test doubles and the load tool of amavisd-rs, outside the filter's library:
+//!
+//! - [`sink`]: a small SMTP/LMTP receiver with scripted answers, the next hop in tests.
+//! - [`load`]: the load generator behind `amavisd-load`.
+
+pub mod load;
+pub mod sink;
