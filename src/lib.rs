@@ -1,30 +1,42 @@
 //! amavisd-rs: a content filter in Postfix's `content_filter` slot, compatible with amavisd-new.
 //!
 //! # Layout
-//! The pipeline runs in one direction, and stages exchange only the plain types of [`message`]:
+//! A message meets the stages in this order; stages exchange only the plain types of
+//! [`message`], and dependencies point down the list (a stage never imports one below it
+//! that imports it back):
 //!
-//! - [`catch_panic`]: a panic becomes an error for one message or one archive reader.
-//! - [`config`]: the TOML file, validated; every limit with its default and reason.
 //! - [`smtp_in`]: listeners, framing with hard caps, the SMTP/LMTP session state machine.
-//! - [`policy_bank`]: the settings that decide what happens to checked mail.
-//! - [`decode`]: a message as a flat list of parts: MIME tree, archives, types, bad headers,
-//!   within hard limits.
-//! - [`av`]: virus scanners behind one trait: clamd and command-line programs.
+//! - [`pipeline`]: one message as a `Job` through its steps, each in its own file, and
+//!   [`pipeline::Pipeline::check`], the check API every front end uses.
+//! - [`policy_bank`]: the banks a message loads, then each recipient's settings (static
+//!   tables, then SQL).
+//! - [`decode`]: the message as a flat list of parts: MIME tree, archives, types, bad
+//!   headers, within hard limits.
 //! - [`banned`]: banned names and types over the decoded parts, amavisd-new's rule semantics.
-//! - [`verdict`]: check results and policy in, category, destiny, reply and headers out.
-//! - [`pipeline`]: what happens to one received message: checks, verdict, trace headers,
-//!   reinjection, the reply contract (DESIGN.md §3), DSNs and the log line.
-//! - [`smtp_out`]: the reinjection client (SMTP/LMTP, pipelining, XFORWARD, DSN parameters,
-//!   per-recipient results, connection cache) and DSN composition.
+//! - [`av`]: virus scanners behind one trait: clamd and command-line programs.
+//! - [`spam`]: the embedded spam engine: SpamAssassin's rule files, Bayes, the spamd protocol.
+//! - [`dkim`]: DKIM verification (`Authentication-Results`), signing of our users' mail, keys.
+//! - [`verdict`]: check results and one recipient's policy in, category, destiny, reply and
+//!   header fields out; final when it returns.
 //! - [`quarantine`]: blocked mail kept durably, in files or SQL, as amavisd-new keeps it.
+//! - [`smtp_out`]: the reinjection client (SMTP/LMTP, pipelining, XFORWARD, DSN parameters,
+//!   per-recipient results, connection cache), DSNs and notices.
+//! - [`sql`]: the database layer: amavisd-new's SQL log, policy lookups and quarantine tables
+//!   on SQLite, PostgreSQL or MariaDB.
 //! - [`release`]: the AM.PDP server that releases quarantined mail (`amavisd-release`).
-//! - [`sql_log`]: amavisd-new's SQL log tables on SQLite, PostgreSQL or MariaDB.
-//! - [`spam`]: the embedded spam engine, starting with SpamAssassin's rule files.
-//! - [`dkim`]: DKIM verification (`Authentication-Results`), signing of our users' mail, and
-//!   the key tools.
-//! - [`server`]: process life: signals, reload, pid file.
-//! - [`load`]: the load generator behind `amavisd-load`.
-//! - [`sink`]: a small SMTP/LMTP receiver with scripted answers, for the load tool and tests.
+//!
+//! Around the pipeline:
+//!
+//! - [`message`]: the plain types every stage shares: envelope, spool, reply, results,
+//!   categories, addresses.
+//! - [`config`]: the TOML file: each stage's section assembled, validated in one place.
+//! - [`server`]: process life: start, signals, reload, the listeners of every front end.
+//! - [`stats`]: counters and stage timings for Prometheus and `amavisd status`.
+//! - [`catch_panic`]: a panic becomes an error for one message or one archive reader.
+//! - [`migrate`]: `amavisd convert-config`, from amavisd-new's Perl configuration.
+//!
+//! Test doubles (a scripted next hop) and the load tool live in the `amavisd-testing` crate
+//! beside this one (`testing/`).
 
 pub mod av;
 pub mod banned;

@@ -407,3 +407,33 @@ async fn release_and_report_retrain_bayes() {
     assert_eq!(bayes.totals("").await.unwrap(), (1, 1));
     rig.stop().await;
 }
+
+#[tokio::test]
+async fn idle_release_clients_cannot_take_every_session() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rig = Rig::start_with(SinkMode::Accept, false, |c| {
+        c.release.inet = "127.0.0.1:0".into();
+    })
+    .await;
+    let addr = rig.server.release_addr.expect("release TCP address");
+    let connect = || tokio::net::TcpStream::connect(addr);
+    // Every session taken by a client that says nothing.
+    let mut idle = Vec::new();
+    for _ in 0..amavisd::release::server::MAX_SESSIONS {
+        idle.push(connect().await.unwrap());
+    }
+    let mut late = connect().await.unwrap();
+    late.write_all(b"request=status\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 256];
+    let waited =
+        tokio::time::timeout(std::time::Duration::from_millis(300), late.read(&mut buf)).await;
+    assert!(waited.is_err(), "served beyond MAX_SESSIONS");
+    // One idle client goes: the waiting one is served.
+    drop(idle.pop());
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), late.read(&mut buf))
+        .await
+        .expect("served once a session is free")
+        .unwrap();
+    assert!(n > 0);
+    rig.stop().await;
+}

@@ -336,3 +336,33 @@ async fn spool_failure_gives_451() {
     assert!(r.starts_with("250"), "{r}");
     rig.stop().await;
 }
+
+#[tokio::test]
+async fn next_hop_that_never_ends_its_reply_gives_451_before_the_timeout() {
+    // A greeting of endless continuation lines: refused at smtp-proto's 4096-byte reply
+    // limit, not read until the deadline.
+    let next_hop = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = next_hop.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut s, _)) = next_hop.accept().await {
+            tokio::spawn(async move {
+                let line = format!("220-{}\r\n", "x".repeat(1000));
+                while s.write_all(line.as_bytes()).await.is_ok() {}
+            });
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(&format!("smtp:[127.0.0.1]:{port}"), tmp.path());
+    cfg.forward.connect_timeout = 30;
+    let server = amavisd::server::start(cfg).await.unwrap();
+    let mut c = Client::connect(server.addrs[0]).await;
+    let began = std::time::Instant::now();
+    let r = c
+        .send_mail(false, "s@example.org", &["a@example.com"], SIMPLE)
+        .await;
+    assert!(r.starts_with("451 "), "{r}");
+    assert!(r.contains("ResponseTooLong"), "{r}");
+    assert!(began.elapsed() < std::time::Duration::from_secs(20));
+    server.stop().await;
+}

@@ -79,7 +79,7 @@ pub struct ScannerConfig {
     pub name_regex: Option<String>,
     /// Seconds one object may take.
     pub timeout: u64,
-    /// clamd: sessions open at once (see [`super::clamd::DEFAULT_MAX_SESSIONS`]).
+    /// clamd: sessions open at once (default `clamd::DEFAULT_MAX_SESSIONS`).
     #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
     /// clamd: its StreamMaxLength in bytes. A larger object is not sent (clamd would refuse

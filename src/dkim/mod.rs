@@ -4,6 +4,18 @@
 //!
 //! A check like the others: the pipeline hands it the message and gets plain data back
 //! ([`Verification`]); signing takes the final bytes of each outgoing copy.
+//!
+//! # Limits
+//! At most `dkim.max_signatures` signatures of a message are verified (the rest are
+//! dropped), all of them within `dkim.verify_timeout` (a timeout is `dkim=temperror`, not a
+//! wait); the key cache holds at most 10,000 records learned from DNS, each until its TTL.
+//! RSA signing keys under 1024 bits are refused at load.
+//!
+//! # Security
+//! Everything verified comes from the sender: a signature that cannot be parsed, a key that
+//! does not answer, or a body that does not hash is a result, never an error that holds mail.
+//! `Authentication-Results` fields of our own authserv-id that arrive with the message are
+//! forged and removed before ours is added. Private keys are read once at load.
 
 mod auth_results;
 mod keys;

@@ -1,6 +1,7 @@
 //! What the checks found, as plain data: the decoder's findings, banned parts, the virus scan
 //! and what the virus names imply. The verdict reads this and nothing else from the checks,
-//! and the log and the SQL record name what is here (DESIGN.md §2, `CheckResults`).
+//! and the log and the SQL record name what is here: checks never hand the verdict anything
+//! but a [`CheckResults`].
 
 use std::collections::BTreeMap;
 

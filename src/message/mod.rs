@@ -1,6 +1,6 @@
 //! The plain data types every stage shares: the envelope, the spooled message, SMTP replies,
-//! message identifiers and what the checks found. Stages talk through these and nothing else
-//! (DESIGN.md §2).
+//! message identifiers and what the checks found. Stages talk through these and nothing else:
+//! none reaches into another's internals, so each can be tested alone.
 
 pub mod address;
 mod category;

@@ -1,4 +1,4 @@
-//! The reply contract (DESIGN.md §3) as a pure function: what the next hop said, per recipient,
+//! The reply contract as a pure function: what the next hop said, per recipient,
 //! becomes what we answer our client, and which recipients get a DSN from us.
 //!
 //! | next hop said | SMTP client gets | LMTP client gets |

@@ -1,22 +1,23 @@
-//! What happens to one message, step by step; each step is a function in its own file, taking
-//! the message's [`Job`](job) and returning `Result<_, Tempfail>`:
+//! What happens to one message, step by step. Each step is a function in its own file,
+//! taking the message's `Job` (`job.rs`: envelope, spool, policies, results, verdicts) and
+//! returning `Result<_, Tempfail>`:
 //!
-//! 1. [`recipients`]: each recipient's settings (banks, static tables, SQL).
-//! 2. [`record`]: the SQL log's `msgs` row.
-//! 3. [`checks`]: decode, banned rules, virus scan, spam, DKIM verification.
-//! 4. [`decide`]: the verdict per recipient, final (Bayes reports answered).
-//! 5. [`store`]: blocked copies kept (quarantine).
-//! 6. [`deliver`]: passed copies to the next hop; its answers become ours ([`contract`]).
-//! 7. [`dsn`]: our DSN to the sender; [`notices`]: admin and recipient notices.
-//! 8. [`record`] again and [`log_line`]: the SQL completion and amavisd-new's log line.
+//! 1. `recipients.rs`: each recipient's settings (banks, static tables, SQL).
+//! 2. `record.rs`: the SQL log's `msgs` row.
+//! 3. `checks.rs`: decode, banned rules, virus scan, spam, DKIM verification.
+//! 4. `decide.rs`: the verdict per recipient, final (Bayes reports answered first).
+//! 5. `store.rs`: blocked copies kept (quarantine).
+//! 6. `deliver.rs`: passed copies to the next hop; its answers become ours (`contract.rs`).
+//! 7. `dsn.rs`: our DSN to the sender; `notices.rs`: admin and recipient notices.
+//! 8. `record.rs` again and `log_line.rs`: the SQL completion and amavisd-new's log line.
 //!
-//! Steps 1, 3 and 4 are also the front-end check API ([`Pipeline::check`]): the verdicts
-//! for a message without delivering anything.
+//! Steps 1, 3 and 4 are also the front-end check API ([`Pipeline::check`], `assess.rs`): the
+//! verdicts for a message without logging or delivering anything.
 //!
 //! Nothing is answered 250 unless the next hop took the message, it is kept, or policy
-//! discards it; a step that fails (SQL down, spool unreadable, every virus scanner down, a
-//! copy that cannot be kept) makes the message wait with a 4xx, answered and logged in one
-//! place ([`Pipeline::wait`]).
+//! discards it. A step that fails (SQL down, spool unreadable, every virus scanner down, a
+//! copy that cannot be kept) returns a [`Tempfail`]: the whole message waits with a 4xx,
+//! answered, recorded and logged in one place (`Pipeline::wait`).
 
 mod assess;
 mod checks;

@@ -11,7 +11,7 @@
 //! For each recipient, `[recipients."KEY"]` tables (amavisd-new's hash lookups, keys tried in
 //! the order of [`super::lookup::keys`]) and then `[[recipient_regex]]` entries override the
 //! message's settings; for every key the first entry that defines it wins. SQL lookups will
-//! come in front of these static tables through [`Policies::recipient_overrides`].
+//! come in front of these static tables through `Policies::recipient_overrides`.
 //!
 //! Merged settings are cached by bank path and matching entries: a message costs a few map
 //! lookups, not a TOML deserialisation.

@@ -8,6 +8,20 @@
 //! `setreply` per recipient.
 //!
 //! [`ampdp`] is the framing, [`server`] the listener; this file is the request's meaning.
+//!
+//! # Limits
+//! A line is at most [`ampdp::MAX_LINE`] bytes and a request at most [`ampdp::MAX_ATTRS`]
+//! attributes (beyond either the session is closed); [`server::MAX_SESSIONS`] sessions are
+//! served at once (more wait to be accepted); [`server::IDLE_TIMEOUT`] of silence closes a
+//! session. SQL reads run within `sql.timeout`, and the resend within the forward limits.
+//!
+//! # Security
+//! The listener is a unix socket (mode 0660, owned by the filter's user) or a loopback port
+//! (`release.inet` is refused otherwise). A release needs the message's `secret_id` unless
+//! `release.require_secret` is off, as amavisd-new's `auth_required_release`. A mail_id must
+//! look like one, and a `mail_file` from a request is read only as a plain relative path
+//! inside the quarantine folder. Request text is decoded to UTF-8 (invalid bytes replaced) and
+//! never echoed unescaped.
 
 pub mod ampdp;
 pub mod server;

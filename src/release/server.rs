@@ -7,7 +7,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
+
+/// Release sessions served at once; more wait to be accepted. amavisd-new serves release
+/// requests from its pool of children (`$max_servers`, 2 by default in Debian).
+pub const MAX_SESSIONS: usize = 16;
+
+/// Silence allowed between the lines of a session before it is closed, so idle clients do
+/// not hold sessions for ever (amavisd-new's `$child_timeout` is 8 minutes).
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The `[release]` table.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -94,19 +102,50 @@ impl ReleaseListener {
         handler: Arc<H>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        let sessions = Arc::new(Semaphore::new(MAX_SESSIONS));
         loop {
+            // At MAX_SESSIONS the next client waits in the kernel's accept queue.
+            let permit = tokio::select! {
+                p = Arc::clone(&sessions).acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => return,
+                },
+                _ = shutdown.changed() => {
+                    if *shutdown.borrow() {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let serve = |s, handler: &Arc<H>| {
+                let handler = Arc::clone(handler);
+                tokio::spawn(async move {
+                    session_on(s, handler).await;
+                    drop(permit);
+                });
+            };
             tokio::select! {
                 _ = shutdown.changed() => {
                     if *shutdown.borrow() { return; }
                 }
-                Some(s) = accept_unix(&self.unix) => {
-                    tokio::spawn(session(s, Arc::clone(&handler)));
-                }
-                Some(s) = accept_tcp(&self.tcp) => {
-                    tokio::spawn(session(s, Arc::clone(&handler)));
-                }
+                Some(s) = accept_unix(&self.unix) => serve(Stream::Unix(s), &handler),
+                Some(s) = accept_tcp(&self.tcp) => serve(Stream::Tcp(s), &handler),
             }
         }
+    }
+}
+
+/// An accepted release client.
+enum Stream {
+    Unix(tokio::net::UnixStream),
+    Tcp(tokio::net::TcpStream),
+}
+
+/// Serves one client on whichever socket it came in.
+async fn session_on<H: ReleaseHandler>(s: Stream, handler: Arc<H>) {
+    match s {
+        Stream::Unix(s) => session(s, handler).await,
+        Stream::Tcp(s) => session(s, handler).await,
     }
 }
 
@@ -124,7 +163,8 @@ async fn accept_tcp(l: &Option<TcpListener>) -> Option<tokio::net::TcpStream> {
     }
 }
 
-/// One client: requests until it closes; an over-long line or too many attributes ends it.
+/// One client: requests until it closes; an over-long line, too many attributes or
+/// `IDLE_TIMEOUT` of silence ends it.
 async fn session<S, H>(stream: S, handler: Arc<H>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -136,13 +176,11 @@ where
     let mut line = Vec::new();
     loop {
         line.clear();
-        let n = match (&mut r)
-            .take(ampdp::MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .await
-        {
-            Ok(n) => n,
-            Err(_) => return,
+        let mut limited = (&mut r).take(ampdp::MAX_LINE as u64 + 1);
+        let read = limited.read_until(b'\n', &mut line);
+        let n = match tokio::time::timeout(IDLE_TIMEOUT, read).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(_)) | Err(_) => return,
         };
         if n == 0 || line.len() > ampdp::MAX_LINE {
             return;

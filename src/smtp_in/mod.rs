@@ -1,7 +1,7 @@
 //! Inbound SMTP/LMTP: listeners, connection framing with hard caps, and the session state
 //! machine. This stage owns nothing but the wire: at the end of DATA it hands an
-//! [`Envelope`](crate::message::Envelope) and a [`Spool`](crate::message::Spool) to a
-//! [`MessageHandler`] and sends back the [`Outcome`](crate::message::Outcome) it returns.
+//! [`crate::message::Envelope`] and a [`crate::message::Spool`] to a
+//! [`MessageHandler`] and sends back the [`crate::message::Outcome`] it returns.
 //!
 //! # Limits
 //! Every cap is in [`Limits`] (`[limits]` in the configuration): connections (421 when full), command line length,

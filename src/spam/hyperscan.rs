@@ -9,8 +9,7 @@
 //!
 //! Hand-written bindings to the six functions used, rather than a crate: the crates that
 //! exist either build Vectorscan from source (cmake, Boost, about six minutes and 2 GB per
-//! build), need bindgen and libclang at build time, or are unmaintained (see
-//! `../shared/notes/crates.md`). Built only when build.rs finds `libhs` (cfg `hyperscan`).
+//! build), need bindgen and libclang at build time, or are unmaintained. Built only when build.rs finds `libhs` (cfg `hyperscan`).
 
 use std::ffi::{CStr, CString, c_char, c_int, c_uint, c_ulonglong, c_void};
 use std::sync::Mutex;

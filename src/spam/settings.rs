@@ -12,7 +12,7 @@ pub struct SpamConfig {
     /// `@bypass_spam_checks_maps = (1)` for everyone.
     pub enabled: bool,
     /// SpamAssassin's rule files (`*.cf`): Debian's `spamassassin` package installs them in
-    /// /usr/share/spamassassin; sa-update writes /var/lib/spamassassin/<version>/.
+    /// /usr/share/spamassassin; sa-update writes `/var/lib/spamassassin/<version>/`.
     pub rules_dir: PathBuf,
     /// The site's `*.pre` (which plugins load) and `*.cf` (local.cf); empty for none.
     pub site_dir: PathBuf,

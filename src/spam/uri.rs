@@ -53,7 +53,7 @@ impl UriList {
         }
     }
 
-    /// Link targets in HTML source (then its text is added with [`add_text`]).
+    /// Link targets in HTML source (then its text is added with `add_text`).
     pub fn add_html(&mut self, html: &str) {
         for c in IN_HTML.captures_iter(html) {
             if let Some(v) = c.get(1).or(c.get(2)).or(c.get(3)) {

@@ -10,10 +10,10 @@
 //! - sites learn far more ham than spam (the development set: 2,750 to 500). A word seen in
 //!   five hams and no spam is then hardly evidence (five in 2,200 hams predicts one in 400
 //!   spams), yet raw counts made it as telling as a word seen in five spams and no ham. With
-//!   the larger class's counts discounted by [`CLASS_BALANCE`], long spams full of ordinary
+//!   the larger class's counts discounted by `CLASS_BALANCE`, long spams full of ordinary
 //!   English no longer come out as "unsure" (p = 0.5); most of those were the spam missed;
-//! - with the confidence so weighed, a stronger prior ([`S`]) and a lower bar for telling
-//!   tokens ([`MIN_STRENGTH`]) did best.
+//! - with the confidence so weighed, a stronger prior (`S`) and a lower bar for telling
+//!   tokens (`MIN_STRENGTH`) did best.
 
 /// Robinson's strength of the prior (how many observations the assumed probability weighs).
 const S: f64 = 0.25;
@@ -29,7 +29,7 @@ const MAX_SIGNIFICANT: usize = 150;
 const CLASS_BALANCE: f64 = 0.6;
 
 /// How many observations a token's counts are worth: the counts of the class learned more
-/// often discounted by [`CLASS_BALANCE`].
+/// often discounted by `CLASS_BALANCE`.
 fn confidence(spam: f64, ham: f64, nspam: u64, nham: u64) -> f64 {
     let smaller = nspam.min(nham) as f64;
     let weight = |n: u64| (smaller / n as f64).powf(CLASS_BALANCE);
@@ -55,7 +55,7 @@ const SITE_WEIGHT: f64 = 1.0;
 
 /// A token's probability for a user with an own store over the site's (dspam's per-user
 /// training): Robinson's estimate with the site's probability as the prior (weighing
-/// [`SITE_WEIGHT`] observations) instead of `X`, so the user's reports move the site's
+/// `SITE_WEIGHT` observations) instead of `X`, so the user's reports move the site's
 /// opinion as they add up. `site` is the site's probability of the token (`None`: unknown
 /// there); `spam` of `nspam` and `ham` of `nham` are the user's counts.
 pub fn token_probability_over(

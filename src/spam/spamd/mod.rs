@@ -4,6 +4,17 @@
 //! that moment. TELL (`spamc -L spam|ham|forget`) trains the Bayes store: the site's, or a
 //! user's own when `User` is an address (per-user stores are keyed by address; spamc sends
 //! the Unix login by default, which is not one).
+//!
+//! # Limits
+//! A request's header section is at most [`protocol::MAX_HEAD`] bytes and its message at
+//! most [`MAX_MESSAGE`]; the whole request must arrive within [`READ_TIMEOUT`];
+//! [`MAX_SESSIONS`] sessions are served at once (more wait to be accepted).
+//!
+//! # Security
+//! Anyone who can connect can scan and, with TELL, train the Bayes store: the listener is off
+//! unless `spam.spamd_listen` names an address, which should be loopback (as spamd's own
+//! default). Malformed requests get spamd's error codes (`EX_PROTOCOL`, `EX_DATAERR`), never a
+//! panic; the user name only selects a per-user store keyed by address.
 
 pub mod protocol;
 
@@ -22,6 +33,11 @@ use tokio::sync::watch;
 /// Largest message accepted: spamc itself sends at most 500 KB unless told otherwise (-s);
 /// 64 MiB bounds memory for clients that do not limit themselves.
 pub const MAX_MESSAGE: usize = 64 << 20;
+
+/// Sessions served at once; more wait to be accepted. Each may hold a message of up to
+/// [`MAX_MESSAGE`] while it is scanned, so this bounds the listener's memory (spamd's own
+/// default is 5 children).
+pub const MAX_SESSIONS: usize = 16;
 
 /// How long a client may take to send its request.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -43,7 +59,21 @@ pub type RulesSource = Arc<dyn Fn() -> Engines + Send + Sync>;
 
 /// Accepts spamc connections until `shutdown` turns true.
 pub async fn serve(listener: TcpListener, rules: RulesSource, mut shutdown: watch::Receiver<bool>) {
+    let sessions = Arc::new(tokio::sync::Semaphore::new(MAX_SESSIONS));
     loop {
+        // At MAX_SESSIONS the next client waits in the kernel's accept queue.
+        let permit = tokio::select! {
+            p = Arc::clone(&sessions).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() {
+                    return;
+                }
+                continue;
+            }
+        };
         tokio::select! {
             _ = shutdown.changed() => {
                 if *shutdown.borrow() {
@@ -57,6 +87,7 @@ pub async fn serve(listener: TcpListener, rules: RulesSource, mut shutdown: watc
                         if let Err(e) = session(stream, rules).await {
                             tracing::debug!("spamd session: {e}");
                         }
+                        drop(permit);
                     });
                 }
                 Err(e) => {
