@@ -13,9 +13,7 @@
 //! read and stored.
 
 use amavisd::spam::SpamConfig;
-use amavisd::spam::bayes::shared::SharedStore;
-use amavisd::spam::bayes::store::{self, TokenStore};
-use amavisd::spam::bayes::{self, Class, Learned, sources};
+use amavisd::spam::{Class, Learnable, Learned, Trainer, message_files, messages_in};
 use clap::Parser;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -84,7 +82,7 @@ fn progress(done: usize, total: usize) {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let store = match SharedStore::open(&args.db).await {
+    let store = match Trainer::open(&args.db, 0).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("amavisd-learn: {e}");
@@ -95,7 +93,7 @@ async fn main() -> ExitCode {
         return purge(&store, &args).await;
     }
     let user = args.user.clone().unwrap_or_default();
-    let files = match sources::files(&args.paths) {
+    let files = match message_files(&args.paths) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("amavisd-learn: {e}");
@@ -114,12 +112,12 @@ async fn main() -> ExitCode {
                 continue;
             }
         };
-        for raw in sources::messages(&data) {
-            let (key, tokens) = bayes::learnable(raw);
+        for raw in messages_in(&data) {
+            let msg = Learnable::of(raw);
             let done = if args.forget {
-                store.forget(&user, &key, &tokens).await
+                store.forget(&user, &msg).await
             } else {
-                store.learn(&user, &key, class, &tokens).await
+                store.learn(&user, class, &msg).await
             };
             match done {
                 Ok(Learned::New) => new += 1,
@@ -154,17 +152,17 @@ async fn main() -> ExitCode {
 }
 
 /// `--purge`: one user's tokens, or every user's.
-async fn purge(store: &SharedStore, args: &Args) -> ExitCode {
+async fn purge(store: &Trainer, args: &Args) -> ExitCode {
     let p = SpamConfig {
         bayes_token_max_age_days: args.max_age_days,
         bayes_hapax_max_age_days: args.hapax_days,
         bayes_max_tokens: args.max_tokens,
         ..SpamConfig::default()
     }
-    .purge(store::now());
+    .purge(amavisd::spam::now());
     let done = match &args.user {
-        Some(u) => store.purge(u, &p).await.map(|n| (1, n)),
-        None => store::purge_all(store, &p).await,
+        Some(u) => store.purge_user(u, &p).await.map(|n| (1, n)),
+        None => store.purge(&p).await,
     };
     match done {
         Ok((users, removed)) => {

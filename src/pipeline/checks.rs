@@ -13,12 +13,6 @@ use crate::config::{Config, ConfigError};
 use crate::decode::{self, Decoded};
 use crate::message::{CheckResults, SpamResult, Spool, Unchecked, VirusScan};
 use crate::policy_bank::Policy;
-use crate::spam::SpamConfig;
-use crate::spam::bayes::shared::SharedStore;
-use crate::spam::bayes::store::{self as bayes_store, BayesError};
-use crate::spam::bayes::{self, Class};
-use crate::spam::engine::Rules;
-use crate::spam::scan::Options;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -144,34 +138,6 @@ impl CheckRequest {
     }
 }
 
-/// The message's Bayes probability from the site's store, then from each of `users`' stores
-/// over the site's; `None` until the store holds `min` of each class. Runs on the blocking
-/// pool, so it may wait for the store.
-fn bayes_probabilities(
-    runtime: &tokio::runtime::Handle,
-    store: &SharedStore,
-    min: u64,
-    users: &[String],
-    tokens: &[u64],
-) -> Result<Vec<Option<f64>>, BayesError> {
-    let users: Vec<&str> = users.iter().map(String::as_str).collect();
-    runtime.block_on(bayes_store::probabilities(store, "", &users, tokens, min))
-}
-
-/// The Bayes store and what the filter does with it.
-struct BayesSetup {
-    store: Arc<SharedStore>,
-    min_learned: u64,
-    /// Autolearn thresholds (spam at, ham below), when autolearning is on.
-    autolearn: Option<(f64, f64)>,
-    /// Autolearning waiting for the store: bounded, so a slow store sheds learning, never
-    /// mail.
-    learning: Arc<tokio::sync::Semaphore>,
-}
-
-/// Autolearns running at once at most; beyond, messages are not learned (`autolearn=no`).
-const AUTOLEARN_QUEUE: usize = 8;
-
 /// The engine's hits plus a scanner's spam names, which amavisd-new adds as tests
 /// `AV:<name>`; `None` when neither ran or found anything.
 fn spam_result(
@@ -229,10 +195,8 @@ pub struct Checks {
     av: av::Engine,
     /// The scanners of policy banks that have their own `av` table, by bank name.
     bank_av: BTreeMap<String, av::Engine>,
-    /// The spam rules and settings; `None` when the engine is off.
-    spam: Option<(Arc<Rules>, SpamConfig)>,
-    /// The Bayes store (`spam.bayes_store`), when there is one.
-    bayes: Option<BayesSetup>,
+    /// The spam stage: rules, Bayes store, autolearning.
+    spam: crate::spam::Engine,
 }
 
 impl Checks {
@@ -258,57 +222,13 @@ impl Checks {
                 .build(&cfg.tempdir)
                 .map_err(|(k, r)| bad(format!("av.{k}"), r))?,
             bank_av: bank_scanners(cfg).map_err(|(k, r)| bad(k, r))?,
-            spam: if cfg.spam.enabled && !cfg.spam.rules_dir.is_dir() {
-                // As amavisd-new without Mail::SpamAssassin ("SpamAssassin code NOT
-                // loaded"): the filter runs, without spam scores, and says so loudly.
-                tracing::error!(
-                    "spam checks OFF: no rule files at {} (apt-get install spamassassin, or set spam.rules_dir)",
-                    cfg.spam.rules_dir.display()
-                );
-                None
-            } else if cfg.spam.enabled {
-                let site = (!cfg.spam.site_dir.as_os_str().is_empty())
-                    .then_some(cfg.spam.site_dir.as_path());
-                let rules =
-                    Rules::load_with(&cfg.spam.rules_dir, site, !cfg.spam.bayes_store.is_empty())
-                        .map_err(|e| bad("spam.rules_dir".into(), e.to_string()))?;
-                tracing::info!(
-                    "spam: rules from {}: {}",
-                    cfg.spam.rules_dir.display(),
-                    rules.short_summary()
-                );
-                tracing::debug!("spam: {}", rules.summary());
-                Some((Arc::new(rules), cfg.spam.clone()))
-            } else {
-                None
-            },
-            bayes: if cfg.spam.enabled && !cfg.spam.bayes_store.is_empty() {
-                Some(BayesSetup {
-                    store: Arc::new(
-                        SharedStore::new(&cfg.spam.bayes_store)
-                            .map_err(|e| bad("spam.bayes_store".into(), e.to_string()))?,
-                    ),
-                    min_learned: cfg.spam.bayes_min_learned,
-                    autolearn: cfg.spam.bayes_auto_learn.then_some((
-                        cfg.spam.bayes_auto_learn_threshold_spam,
-                        cfg.spam.bayes_auto_learn_threshold_nonspam,
-                    )),
-                    learning: Arc::new(tokio::sync::Semaphore::new(AUTOLEARN_QUEUE)),
-                })
-            } else {
-                None
-            },
+            spam: crate::spam::Engine::new(&cfg.spam).map_err(|(k, r)| bad(k, r))?,
         })
     }
 
-    /// The spam rules in force, for the spamd listener.
-    pub fn spam_rules(&self) -> Option<Arc<Rules>> {
-        self.spam.as_ref().map(|(r, _)| Arc::clone(r))
-    }
-
-    /// The Bayes store, when there is one (reports and the purge task use it).
-    pub fn bayes_store(&self) -> Option<Arc<SharedStore>> {
-        self.bayes.as_ref().map(|b| Arc::clone(&b.store))
+    /// The spam stage (the spamd listener, reports, releases and the purge use it too).
+    pub fn spam(&self) -> &crate::spam::Engine {
+        &self.spam
     }
 
     /// True when a virus scanner is configured.
@@ -330,61 +250,31 @@ impl Checks {
             .filter_map(|n| self.rule_sets.get(n).map(|s| (n.clone(), Arc::clone(s))))
             .collect();
         let bulk = is_bulk(&spool);
-        let spam = match &self.spam {
-            Some((rules, cfg)) if req.spam && spool.len() as usize <= cfg.max_size => Some((
-                Arc::clone(rules),
-                Options {
-                    // Autolearning weighs complete scans only, as SpamAssassin's are.
-                    stop_at: if cfg.early_stop
-                        && self.bayes.as_ref().is_none_or(|b| b.autolearn.is_none())
-                    {
-                        req.spam_stop_at
-                    } else {
-                        None
-                    },
-                    ..Options::default()
-                },
-            )),
-            _ => None,
-        };
+        let spam_scan = req
+            .spam
+            .then(|| {
+                self.spam
+                    .scan_for(spool.len(), req.spam_stop_at, &req.bayes_users)
+            })
+            .flatten();
         let sender = req.sender.clone();
         let decode_opts = decode::DecodeOptions {
             smtputf8: req.smtputf8,
         };
-        let bayes = self
-            .bayes
-            .as_ref()
-            .map(|b| (Arc::clone(&b.store), b.min_learned));
-        let users = req.bayes_users.clone();
-        let runtime = tokio::runtime::Handle::current();
-        let (decoded, banned, outcomes, learnable) = tokio::task::spawn_blocking(move || {
+        let (decoded, banned, spammed) = tokio::task::spawn_blocking(move || {
             let raw = spool.to_bytes_blocking().map_err(CheckError::Spool)?;
             let decoded = decode::decode_message_with(&raw, decode_opts, &limits, &tempdir);
             let banned: BTreeMap<String, _> = sets
                 .iter()
                 .map(|(n, set)| (n.clone(), banned::check(&decoded, set)))
                 .collect();
-            let failed = std::cell::RefCell::new(None);
-            let learnable = std::cell::RefCell::new(None);
-            let probabilities = |view: &crate::spam::view::MessageView| {
-                let Some((store, min)) = bayes.as_ref() else {
-                    return vec![None];
-                };
-                let tokens = bayes::tokens::hashed(view);
-                let p = bayes_probabilities(&runtime, store, *min, &users, &tokens);
-                *learnable.borrow_mut() = Some((bayes::message_key(view, &raw), tokens));
-                p.unwrap_or_else(|e| {
-                    *failed.borrow_mut() = Some(e.to_string());
-                    vec![None]
-                })
+            let spammed = match spam_scan {
+                Some(scan) => scan
+                    .run(&raw, &sender)
+                    .map_err(|e| CheckError::Bayes(e.to_string()))?,
+                None => crate::spam::Scanned::default(),
             };
-            let outcomes = spam
-                .map(|(rules, opts)| rules.check_each_bayes(&raw, &sender, opts, &probabilities))
-                .unwrap_or_default();
-            if let Some(e) = failed.into_inner() {
-                return Err(CheckError::Bayes(e));
-            }
-            Ok::<_, CheckError>((decoded, banned, outcomes, learnable.into_inner()))
+            Ok::<_, CheckError>((decoded, banned, spammed))
         })
         .await
         .map_err(|e| CheckError::Decode(crate::catch_panic::join_error_text(e)))??;
@@ -408,12 +298,13 @@ impl Checks {
                 ),
             });
         }
+        let outcomes = &spammed.outcomes;
         let mut spam = spam_result(outcomes.first(), &scanned.spam);
         if let Some(s) = spam.as_mut().filter(|_| !outcomes.is_empty()) {
             s.autolearn = if req.no_autolearn {
                 "no".into()
             } else {
-                self.autolearn(outcomes.first(), learnable)
+                self.spam.autolearn(&spammed)
             };
         }
         let spam_per_user = req
@@ -453,44 +344,5 @@ impl Checks {
             .rev()
             .find_map(|b| self.bank_av.get(b))
             .unwrap_or(&self.av)
-    }
-
-    /// Learns the message into the site's store in the background when autolearning says
-    /// so; gives SpamAssassin's `autolearn=` word for X-Spam-Status.
-    fn autolearn(
-        &self,
-        outcome: Option<&crate::spam::scan::Outcome>,
-        learnable: Option<(bayes::MessageKey, Vec<u64>)>,
-    ) -> String {
-        let Some(b) = &self.bayes else {
-            return "disabled".into();
-        };
-        let (Some((spam_at, ham_below)), Some(o)) = (b.autolearn, outcome) else {
-            return "disabled".into();
-        };
-        let (Some(class), Some((key, tokens))) =
-            (bayes::autolearn::decide(o, spam_at, ham_below), learnable)
-        else {
-            return "no".into();
-        };
-        let Ok(permit) = Arc::clone(&b.learning).try_acquire_owned() else {
-            tracing::warn!(
-                "autolearn skipped: {AUTOLEARN_QUEUE} already waiting for the Bayes store"
-            );
-            return "no".into();
-        };
-        let store = Arc::clone(&b.store);
-        tokio::spawn(async move {
-            use crate::spam::bayes::store::TokenStore;
-            if let Err(e) = store.learn("", &key, class, &tokens).await {
-                tracing::warn!("autolearn failed: {e}");
-            }
-            drop(permit);
-        });
-        match class {
-            Class::Spam => "spam",
-            Class::Ham => "ham",
-        }
-        .into()
     }
 }

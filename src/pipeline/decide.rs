@@ -2,12 +2,10 @@
 //! Bayes report address are learned first: what the report's sender hears is an input of
 //! the verdict, not a patch on it.
 
-use super::job::{Job, Tempfail};
-use super::report;
+use super::job::{Job, Tempfail, read_whole};
 use super::state::State;
 use crate::message::Reply;
 use crate::verdict::{self, MessageInput, RecipientInput};
-use std::sync::Arc;
 
 /// Fills `job.verdicts`. A report that cannot be learned makes the message wait (the
 /// verdicts are still made, with the reports answered so far: the log and the SQL record
@@ -69,15 +67,22 @@ async fn learn_report(st: &State, job: &Job, i: usize) -> Result<Option<Reply>, 
     };
     let am_id = &job.am_id;
     let policy = &job.bank.policy;
-    let store = match st.checks.bayes_store() {
-        Some(store) if policy.originating && !job.env.mail_from.is_empty() => store,
+    let trainer = match st.checks.spam().trainer() {
+        Some(t) if policy.originating && !job.env.mail_from.is_empty() => t,
         _ => {
             let r = Reply::new(554, "5.7.1", "Reports are taken from local users only");
             return Ok(Some(r));
         }
     };
-    let user = crate::spam::bayes::user_of(&job.env.mail_from, &policy.recipient_delimiter);
-    match report::learn(&store, &user, class, Arc::clone(&job.spool)).await {
+    let user = crate::spam::bayes_user(&job.env.mail_from, &policy.recipient_delimiter);
+    let learned = match read_whole(&job.spool).await {
+        Some(raw) => trainer
+            .learn_reported(&user, class, raw.into_owned())
+            .await
+            .map_err(|e| e.to_string()),
+        None => Err("the spooled report cannot be read".to_string()),
+    };
+    match learned {
         Ok(n) => {
             tracing::info!("({am_id}) report from <{user}>: {n} message(s) learned as {class:?}");
             Ok(Some(Reply::new(

@@ -5,7 +5,7 @@ use super::log_line::LogLine;
 use crate::dkim::Verification;
 use crate::message::{CheckResults, Envelope, MailIds, Reply, Spool};
 use crate::policy_bank::{MessagePolicy, RecipientPolicy};
-use crate::spam::bayes::Class;
+use crate::spam::Class;
 use crate::verdict::Verdict;
 use std::sync::Arc;
 use std::time::Instant;

@@ -68,12 +68,12 @@ impl Pipeline {
     /// with them).
     pub fn spamd_engines(&self) -> crate::spam::spamd::Engines {
         let st = self.state.load();
+        let spam = st.checks.spam();
         crate::spam::spamd::Engines {
-            rules: st.checks.spam_rules(),
-            bayes: st
-                .checks
-                .bayes_store()
-                .map(|b| (b, st.cfg.spam.bayes_min_learned)),
+            rules: spam.rules(),
+            bayes: spam
+                .trainer()
+                .map(|t| (Arc::clone(t.store()), t.min_learned())),
             recipient_delimiter: st.cfg.policy.recipient_delimiter.clone(),
         }
     }
@@ -82,19 +82,15 @@ impl Pipeline {
     /// `spam.bayes_purge_interval`); gives (users, tokens removed), or `None` without a store.
     pub async fn purge_bayes(&self) -> Option<Result<(u64, u64), String>> {
         let st = self.state.load_full();
-        let store = st.checks.bayes_store()?;
-        let purge = st.cfg.spam.purge(crate::spam::bayes::store::now());
-        Some(
-            crate::spam::bayes::store::purge_all(store.as_ref(), &purge)
-                .await
-                .map_err(|e| e.to_string()),
-        )
+        let trainer = st.checks.spam().trainer()?;
+        let purge = st.cfg.spam.purge(crate::spam::now());
+        Some(trainer.purge(&purge).await.map_err(|e| e.to_string()))
     }
 
     /// Seconds between automatic Bayes purges now configured (0: none).
     pub fn bayes_purge_interval(&self) -> u64 {
         let st = self.state.load();
-        if st.checks.bayes_store().is_some() {
+        if st.checks.spam().trainer().is_some() {
             st.cfg.spam.bayes_purge_interval
         } else {
             0
@@ -193,10 +189,11 @@ impl crate::release::ReleaseHandler for Pipeline {
                 }
                 return a;
             }
-            let bayes = st.checks.bayes_store();
             let ctx = crate::release::ReleaseContext {
-                bayes: bayes
-                    .as_deref()
+                bayes: st
+                    .checks
+                    .spam()
+                    .trainer()
                     .filter(|_| st.cfg.spam.bayes_learn_on_release),
                 recipient_delimiter: &st.cfg.policy.recipient_delimiter,
                 store: st.store.as_deref(),

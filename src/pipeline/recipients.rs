@@ -29,7 +29,7 @@ pub(super) async fn resolve(st: &State, job: &mut Job) -> Result<(), Tempfail> {
             let p = &settings.policy;
             Rcpt {
                 bayes_user: (p.bayes_per_user && !p.bypass_spam_checks)
-                    .then(|| crate::spam::bayes::user_of(&r.address, &p.recipient_delimiter)),
+                    .then(|| crate::spam::bayes_user(&r.address, &p.recipient_delimiter)),
                 report: report::class_of(&r.address, &st.cfg.spam),
                 settings,
             }

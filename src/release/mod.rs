@@ -32,9 +32,7 @@ pub use server::{ReleaseConfig, ReleaseHandler, ReleaseListener};
 use crate::message::{Recipient, Reply, Spool, XForward, check_secret, date};
 use crate::quarantine::{self, QuarantineConfig};
 use crate::smtp_out::{Forwarder, OutMessage};
-use crate::spam::bayes::shared::SharedStore;
-use crate::spam::bayes::store::TokenStore;
-use crate::spam::bayes::{self, Class};
+use crate::spam::{Class, Learnable, Trainer};
 use crate::sql::Store;
 use crate::sql::dialect::BindBin;
 use sqlx::{AssertSqlSafe, Row};
@@ -43,7 +41,7 @@ use sqlx::{AssertSqlSafe, Row};
 pub struct ReleaseContext<'a> {
     /// The Bayes store a report (spam) or the release of spam (a false positive, ham)
     /// retrains (`spam.bayes_learn_on_release`); `None`: no retraining.
-    pub bayes: Option<&'a SharedStore>,
+    pub bayes: Option<&'a Trainer>,
     /// How the original recipients' own store names are found (`recipient_delimiter`).
     pub recipient_delimiter: &'a str,
     pub store: Option<&'a Store>,
@@ -327,10 +325,9 @@ pub async fn handle(ctx: &ReleaseContext<'_>, req: &Attrs) -> Attrs {
         "release" if was_spam => Some(Class::Ham),
         _ => None,
     };
-    let retrain_as = class.filter(|_| ctx.bayes.is_some()).map(|c| {
-        let (key, tokens) = bayes::learnable(&u.message);
-        (c, key, tokens)
-    });
+    let retrain_as = class
+        .filter(|_| ctx.bayes.is_some())
+        .map(|c| (c, Learnable::of(&u.message)));
     let to = u.to.clone();
     let spool = Spool::from_bytes(u.message);
     let recipients: Vec<Recipient> = rcpts
@@ -377,9 +374,9 @@ pub async fn handle(ctx: &ReleaseContext<'_>, req: &Attrs) -> Attrs {
             {
                 mark_released(store, mail_id, partition_tag, &rcpts).await;
             }
-            if let (Some(store), Some((class, key, tokens)), true) = (ctx.bayes, &retrain_as, ok) {
+            if let (Some(trainer), Some((class, msg)), true) = (ctx.bayes, &retrain_as, ok) {
                 let users = retrain_users(&to, ctx.recipient_delimiter);
-                retrain(store, *class, key, tokens, &users, mail_id).await;
+                retrain(trainer, *class, msg, &users, mail_id).await;
             }
         }
         Err(e) => {
@@ -399,7 +396,7 @@ fn file_name(loc: &str) -> &str {
 fn retrain_users(to: &[String], delimiter: &str) -> Vec<String> {
     let mut users = vec![String::new()];
     for r in to {
-        let user = bayes::user_of(r, delimiter);
+        let user = crate::spam::bayes_user(r, delimiter);
         if !users.contains(&user) {
             users.push(user);
         }
@@ -410,15 +407,14 @@ fn retrain_users(to: &[String], delimiter: &str) -> Vec<String> {
 /// Learns a released or reported message as `class` into `users`' stores. The release itself
 /// is done; a store that fails only logs.
 async fn retrain(
-    store: &SharedStore,
+    trainer: &Trainer,
     class: Class,
-    key: &bayes::MessageKey,
-    tokens: &[u64],
+    msg: &Learnable,
     users: &[String],
     mail_id: &str,
 ) {
     for user in users {
-        match store.learn(user, key, class, tokens).await {
+        match trainer.learn(user, class, msg).await {
             Ok(l) => tracing::info!("({mail_id}) learned as {class:?} for <{user}>: {l:?}"),
             Err(e) => tracing::warn!("({mail_id}) not learned as {class:?} for <{user}>: {e}"),
         }

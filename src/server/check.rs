@@ -9,8 +9,6 @@
 
 use crate::av::AnyScanner;
 use crate::config::{Config, ForwardTarget};
-use crate::spam::bayes::shared::SharedStore;
-use crate::spam::bayes::store::TokenStore;
 use crate::sql::Store;
 use std::path::Path;
 use std::time::Duration;
@@ -400,8 +398,8 @@ async fn bayes(cfg: &Config, r: &mut Report) {
     }
     let url = &cfg.spam.bayes_store;
     let counted = async {
-        let store = SharedStore::open(url).await?;
-        store.totals("").await
+        let trainer = crate::spam::Trainer::open(url, cfg.spam.bayes_min_learned).await?;
+        trainer.totals("").await
     };
     match counted.await {
         Ok((spam, ham)) => {

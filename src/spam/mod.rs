@@ -23,10 +23,15 @@ pub mod report;
 pub mod scan;
 pub mod settings;
 pub mod spamd;
+mod stage;
 pub mod uri;
 pub mod view;
 
 pub use settings::SpamConfig;
+pub use stage::{
+    Class, Engine, Learnable, Learned, Scan, Scanned, SetupError, Trainer, bayes_user,
+    message_files, messages_in, now,
+};
 
 /// Compiles one of the engine's own constant patterns (not a rule file's). They are fixed at
 /// build time, so a failure is a bug of ours that the spam tests meet on their first

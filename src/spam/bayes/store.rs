@@ -16,6 +16,9 @@ pub enum BayesError {
     Sql(#[from] sqlx::Error),
     #[error("bayes store: redis: {0}")]
     Redis(#[from] redis::RedisError),
+    /// The task that prepared the messages to learn was lost (a panic, caught).
+    #[error("bayes: {0}")]
+    Task(String),
 }
 
 /// What a purge removes from one user's tokens (dspam's purge, SpamAssassin's expiry). A

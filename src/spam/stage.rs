@@ -1,0 +1,338 @@
+//! The spam stage's front door, as `av::Engine` is the virus stage's: [`Engine`] loads the
+//! rules and opens the Bayes store of one configuration, scans messages ([`Scan`]) and
+//! autolearns; [`Trainer`] is everything that teaches the Bayes store (reports, releases, the
+//! purge, `amavisd-learn`). Nothing outside `spam/` needs to know how Bayes keys, tokenizes or
+//! stores a message.
+
+use super::SpamConfig;
+use super::bayes::shared::SharedStore;
+use super::bayes::store::{self as bayes_store, BayesError, Purge, TokenStore};
+use super::bayes::{self, MessageKey, sources};
+use super::engine::Rules;
+use super::scan::{Options, Outcome};
+use super::view::MessageView;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+pub use super::bayes::sources::{files as message_files, messages as messages_in};
+pub use super::bayes::{Class, Learned};
+
+/// Autolearns running at once at most; beyond, messages are not learned (`autolearn=no`).
+const AUTOLEARN_QUEUE: usize = 8;
+
+/// A configuration the spam stage cannot be built from: `(key, reason)`.
+pub type SetupError = (String, String);
+
+/// The rules and Bayes store of one configuration.
+pub struct Engine {
+    /// `None` when the engine is off or the rule files are missing.
+    rules: Option<Arc<Rules>>,
+    cfg: SpamConfig,
+    trainer: Option<Trainer>,
+    /// Autolearn thresholds (spam at, ham below), when autolearning is on.
+    autolearn: Option<(f64, f64)>,
+    /// Autolearning waiting for the store: bounded, so a slow store sheds learning, never
+    /// mail.
+    learning: Arc<Semaphore>,
+}
+
+impl Engine {
+    /// Loads the rules and opens the Bayes store `cfg` names.
+    pub fn new(cfg: &SpamConfig) -> Result<Engine, SetupError> {
+        let rules = if cfg.enabled && !cfg.rules_dir.is_dir() {
+            // As amavisd-new without Mail::SpamAssassin ("SpamAssassin code NOT loaded"):
+            // the filter runs, without spam scores, and says so loudly.
+            tracing::error!(
+                "spam checks OFF: no rule files at {} (apt-get install spamassassin, or set spam.rules_dir)",
+                cfg.rules_dir.display()
+            );
+            None
+        } else if cfg.enabled {
+            Some(Arc::new(load_rules(cfg)?))
+        } else {
+            None
+        };
+        let trainer = if cfg.enabled && !cfg.bayes_store.is_empty() {
+            let t = Trainer::new(&cfg.bayes_store, cfg.bayes_min_learned)
+                .map_err(|e| ("spam.bayes_store".to_string(), e.to_string()))?;
+            Some(t)
+        } else {
+            None
+        };
+        // Autolearning needs a store to learn into.
+        let autolearn = (trainer.is_some() && cfg.bayes_auto_learn).then_some((
+            cfg.bayes_auto_learn_threshold_spam,
+            cfg.bayes_auto_learn_threshold_nonspam,
+        ));
+        Ok(Engine {
+            rules,
+            autolearn,
+            cfg: cfg.clone(),
+            trainer,
+            learning: Arc::new(Semaphore::new(AUTOLEARN_QUEUE)),
+        })
+    }
+
+    /// The rules in force, when the engine is on.
+    pub fn rules(&self) -> Option<Arc<Rules>> {
+        self.rules.clone()
+    }
+
+    /// The Bayes store's trainer, when there is a store.
+    pub fn trainer(&self) -> Option<&Trainer> {
+        self.trainer.as_ref()
+    }
+
+    /// A scan of a message of `size` bytes, with the site's Bayes store and `users`' own;
+    /// `None` when the engine is off or the message is larger than `spam.max_size` (not
+    /// scanned, as amavisd-new). `stop_at` is the highest level any recipient acts on.
+    pub fn scan_for(&self, size: u64, stop_at: Option<f64>, users: &[String]) -> Option<Scan> {
+        let rules = self.rules.as_ref()?;
+        if size > self.cfg.max_size as u64 {
+            return None;
+        }
+        // Autolearning weighs complete scans only, as SpamAssassin's are.
+        let early_stop = self.cfg.early_stop && self.autolearn.is_none();
+        Some(Scan {
+            rules: Arc::clone(rules),
+            opts: Options {
+                stop_at: if early_stop { stop_at } else { None },
+                ..Options::default()
+            },
+            bayes: self.trainer.clone(),
+            users: users.to_vec(),
+            runtime: tokio::runtime::Handle::current(),
+        })
+    }
+
+    /// Learns the scanned message into the site's store in the background when autolearning
+    /// says so; gives SpamAssassin's `autolearn=` word for X-Spam-Status.
+    pub fn autolearn(&self, scanned: &Scanned) -> String {
+        let Some(trainer) = &self.trainer else {
+            return "disabled".into();
+        };
+        let (Some((spam_at, ham_below)), Some(o)) = (self.autolearn, scanned.outcomes.first())
+        else {
+            return "disabled".into();
+        };
+        let (Some(class), Some(msg)) = (
+            bayes::autolearn::decide(o, spam_at, ham_below),
+            scanned.learnable.clone(),
+        ) else {
+            return "no".into();
+        };
+        let Ok(permit) = Arc::clone(&self.learning).try_acquire_owned() else {
+            tracing::warn!(
+                "autolearn skipped: {AUTOLEARN_QUEUE} already waiting for the Bayes store"
+            );
+            return "no".into();
+        };
+        let trainer = trainer.clone();
+        tokio::spawn(async move {
+            if let Err(e) = trainer.learn("", class, &msg).await {
+                tracing::warn!("autolearn failed: {e}");
+            }
+            drop(permit);
+        });
+        match class {
+            Class::Spam => "spam",
+            Class::Ham => "ham",
+        }
+        .into()
+    }
+}
+
+fn load_rules(cfg: &SpamConfig) -> Result<Rules, SetupError> {
+    let site = (!cfg.site_dir.as_os_str().is_empty()).then_some(cfg.site_dir.as_path());
+    let rules = Rules::load_with(&cfg.rules_dir, site, !cfg.bayes_store.is_empty())
+        .map_err(|e| ("spam.rules_dir".to_string(), e.to_string()))?;
+    tracing::info!(
+        "spam: rules from {}: {}",
+        cfg.rules_dir.display(),
+        rules.short_summary()
+    );
+    tracing::debug!("spam: {}", rules.summary());
+    Ok(rules)
+}
+
+/// One message's spam scan, owning what it needs, to run on the blocking pool.
+pub struct Scan {
+    rules: Arc<Rules>,
+    opts: Options,
+    bayes: Option<Trainer>,
+    users: Vec<String>,
+    runtime: tokio::runtime::Handle,
+}
+
+/// What a scan found.
+#[derive(Debug, Default)]
+pub struct Scanned {
+    /// The site's result first, then one per user of [`Engine::scan_for`], in order.
+    pub outcomes: Vec<Outcome>,
+    /// The message as Bayes learns it, when there is a store.
+    learnable: Option<Learnable>,
+}
+
+impl Scan {
+    /// Scans `raw` from `sender`. Blocking: the Bayes lookups wait for the store on the
+    /// runtime the scan was made on. A store that does not answer is an error: the message
+    /// waits rather than pass with a score that lacks its Bayes part.
+    pub fn run(self, raw: &[u8], sender: &str) -> Result<Scanned, BayesError> {
+        let failed = std::cell::RefCell::new(None);
+        let learnable = std::cell::RefCell::new(None);
+        let probabilities = |view: &MessageView| {
+            let Some(trainer) = self.bayes.as_ref() else {
+                return vec![None];
+            };
+            let tokens = bayes::tokens::hashed(view);
+            let users: Vec<&str> = self.users.iter().map(String::as_str).collect();
+            let p = self.runtime.block_on(bayes_store::probabilities(
+                trainer.store.as_ref(),
+                "",
+                &users,
+                &tokens,
+                trainer.min_learned,
+            ));
+            *learnable.borrow_mut() = Some(Learnable {
+                key: bayes::message_key(view, raw),
+                tokens,
+            });
+            p.unwrap_or_else(|e| {
+                *failed.borrow_mut() = Some(e);
+                vec![None]
+            })
+        };
+        let outcomes = self
+            .rules
+            .check_each_bayes(raw, sender, self.opts, &probabilities);
+        if let Some(e) = failed.into_inner() {
+            return Err(e);
+        }
+        Ok(Scanned {
+            outcomes,
+            learnable: learnable.into_inner(),
+        })
+    }
+}
+
+/// A message as Bayes learns it: its key and its hashed tokens.
+#[derive(Debug, Clone)]
+pub struct Learnable {
+    key: MessageKey,
+    tokens: Vec<u64>,
+}
+
+impl Learnable {
+    /// `raw` parsed as the rules parse it. CPU work: call it off the async threads for
+    /// large messages.
+    pub fn of(raw: &[u8]) -> Learnable {
+        let (key, tokens) = bayes::learnable(raw);
+        Learnable { key, tokens }
+    }
+}
+
+/// Teaches the Bayes store: the site's (user `""`) and per-user stores.
+#[derive(Clone)]
+pub struct Trainer {
+    store: Arc<SharedStore>,
+    min_learned: u64,
+}
+
+impl Trainer {
+    /// The store at `url` (`sqlite:`, `postgres:`, `mysql:`, `redis:`); a store classifies
+    /// once it holds `min_learned` messages of each class.
+    pub fn new(url: &str, min_learned: u64) -> Result<Trainer, BayesError> {
+        Ok(Trainer {
+            store: Arc::new(SharedStore::new(url)?),
+            min_learned,
+        })
+    }
+
+    /// Messages of each class a store needs before it classifies.
+    pub fn min_learned(&self) -> u64 {
+        self.min_learned
+    }
+
+    /// The store at `url`, connected (and its tables made) now: for tools that want to know
+    /// at once whether it answers.
+    pub async fn open(url: &str, min_learned: u64) -> Result<Trainer, BayesError> {
+        Ok(Trainer {
+            store: Arc::new(SharedStore::open(url).await?),
+            min_learned,
+        })
+    }
+
+    /// The store itself, for the spamd listener's TELL and lookups.
+    pub fn store(&self) -> &Arc<SharedStore> {
+        &self.store
+    }
+
+    /// Learns `msg` as `class` into `user`'s store.
+    pub async fn learn(
+        &self,
+        user: &str,
+        class: Class,
+        msg: &Learnable,
+    ) -> Result<Learned, BayesError> {
+        self.store.learn(user, &msg.key, class, &msg.tokens).await
+    }
+
+    /// Forgets `msg` from `user`'s store, whichever class it was learned as.
+    pub async fn forget(&self, user: &str, msg: &Learnable) -> Result<Learned, BayesError> {
+        self.store.forget(user, &msg.key, &msg.tokens).await
+    }
+
+    /// The spam and ham messages `user`'s store has learned.
+    pub async fn totals(&self, user: &str) -> Result<(u64, u64), BayesError> {
+        self.store.totals(user).await
+    }
+
+    /// Learns the messages a report carries (dspam's `spam-USER@`: forwarded or attached)
+    /// as `class` into `user`'s store; gives how many changed it.
+    pub async fn learn_reported(
+        &self,
+        user: &str,
+        class: Class,
+        report: Vec<u8>,
+    ) -> Result<usize, BayesError> {
+        let learnables = tokio::task::spawn_blocking(move || {
+            sources::reported(&report)
+                .iter()
+                .map(|m| Learnable::of(m))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| BayesError::Task(crate::catch_panic::join_error_text(e)))?;
+        let mut changed = 0;
+        for msg in &learnables {
+            if matches!(
+                self.learn(user, class, msg).await?,
+                Learned::New | Learned::Flipped
+            ) {
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Purges every user's tokens as `purge` says; gives (users, tokens removed).
+    pub async fn purge(&self, purge: &Purge) -> Result<(u64, u64), BayesError> {
+        bayes_store::purge_all(self.store.as_ref(), purge).await
+    }
+
+    /// Purges `user`'s tokens; gives how many went.
+    pub async fn purge_user(&self, user: &str, purge: &Purge) -> Result<u64, BayesError> {
+        self.store.purge(user, purge).await
+    }
+}
+
+/// The user name of a recipient's own Bayes store: the address in lower case without its
+/// address extension.
+pub fn bayes_user(address: &str, delimiter: &str) -> String {
+    bayes::user_of(address, delimiter)
+}
+
+/// Now, in the store's time unit (for [`SpamConfig::purge`]).
+pub fn now() -> i64 {
+    bayes_store::now()
+}
