@@ -77,7 +77,7 @@ fn main() {
     for &i in order.iter().take(40) {
         let r = &plan.rules[i];
         let engine = match &r.test {
-            amavisd::spam::plan::Test::Pattern(p) => p.engine(),
+            amavisd::spam::rules::plan::Test::Pattern(p) => p.engine(),
             _ => "-",
         };
         println!(

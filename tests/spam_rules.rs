@@ -3,7 +3,7 @@
 //! SpamAssassin 4.0.1 with Debian's plugin set evaluates it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use amavisd::spam::cf::{Config, Kind};
+use amavisd::spam::rules::cf::{Config, Kind};
 use std::path::Path;
 
 #[path = "../benches/common/mod.rs"]
@@ -69,7 +69,7 @@ fn shipped_rule_files_load_cleanly() {
 /// and on the backtracking one for Perl-only syntax; none is dropped.
 #[test]
 fn every_shipped_regex_compiles() {
-    use amavisd::spam::pattern::{compile, literal_of};
+    use amavisd::spam::rules::pattern::{compile, literal_of};
     let c = Config::load(Path::new(RULES), Some(Path::new(SITE)));
     let t = std::time::Instant::now();
     let (mut fast, mut perl, mut failed) = (0, 0, Vec::new());
@@ -101,7 +101,7 @@ fn every_shipped_regex_compiles() {
 /// sub-rules of plugins that are not loaded, which count 0 as in SpamAssassin).
 #[test]
 fn every_shipped_meta_parses() {
-    use amavisd::spam::meta::parse;
+    use amavisd::spam::rules::meta::parse;
     let c = Config::load(Path::new(RULES), Some(Path::new(SITE)));
     let mut failed = Vec::new();
     let (mut n, mut missing) = (0, 0);
@@ -130,7 +130,7 @@ fn every_shipped_meta_parses() {
 /// rules evaluate and that many of them fire on real mail.
 #[test]
 fn header_regex_rules_run_on_the_corpus() {
-    use amavisd::spam::headers::{HeaderTest, Headers};
+    use amavisd::spam::view::headers::{HeaderTest, Headers};
     let c = Config::load(Path::new(RULES), Some(Path::new(SITE)));
     let mut tests = Vec::new();
     let mut failed = Vec::new();
@@ -268,7 +268,7 @@ fn differences(a: &amavisd::spam::scan::Outcome, b: &amavisd::spam::scan::Outcom
 #[test]
 fn bayes_rules_score_set_two() {
     use amavisd::spam::engine::Rules;
-    use amavisd::spam::plan::Inactive;
+    use amavisd::spam::rules::plan::Inactive;
     use amavisd::spam::scan::Options;
     let msg = b"From: a@example.org\nTo: b@example.com\nSubject: hello\n\nJust a note.\n";
     let on = Rules::load_with(Path::new(RULES), Some(Path::new(SITE)), true).expect("rules");

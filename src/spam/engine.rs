@@ -2,10 +2,10 @@
 //! cannot be read, a regex that does not compile) is refused with its file, line and reason,
 //! so a reload keeps the rules already running (the pipeline swaps its whole state at once).
 
-use super::cf::Config;
-use super::plan::{Inactive, Plan};
 use super::scan::{self, Options, Outcome};
 use super::view::MessageView;
+use crate::spam::rules::cf::Config;
+use crate::spam::rules::plan::{Inactive, Plan};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -1,30 +1,25 @@
-//! The embedded spam engine: SpamAssassin's rule files read ([`cf`]) and compiled into a scan
-//! plan ([`plan`]), run over a message as the rules see it ([`view`]) into scored symbols
-//! ([`scan`]); [`engine`] holds the loaded rules and swaps them on reload; [`spamd`] speaks
-//! the spamc protocol.
+//! The embedded spam engine. Its front door is [`Engine`] (rules, Bayes, autolearning) with
+//! [`Trainer`] (everything that teaches the Bayes store); the rooms behind it:
+//!
+//! - [`rules`]: SpamAssassin's rule files read and compiled into a scan plan, with the Perl
+//!   regex dialect, the literal prefilter and Hyperscan.
+//! - [`view`]: the message as the rules see it: decoded header fields, rendered text and
+//!   HTML, URIs, the relay chain.
+//! - [`eval`]: SpamAssassin's eval functions.
+//! - [`scan`]: the plan run over a view into scored symbols; [`engine`] holds the loaded
+//!   rules; [`report`] writes SpamAssassin's header fields and report.
+//! - [`bayes`]: the Bayes classifier and its shared token stores.
+//! - [`spamd`]: the spamc protocol, so spamd's clients can use the engine.
 
 pub mod bayes;
-pub mod cf;
-pub mod condition;
 pub mod engine;
 pub mod eval;
-pub mod headers;
-pub mod html;
-#[cfg(hyperscan)]
-pub mod hyperscan;
-pub mod meta;
-pub mod pattern;
-pub mod plan;
-pub mod prefilter;
-pub mod relays;
-pub mod render;
-pub mod replace_tags;
 pub mod report;
+pub mod rules;
 pub mod scan;
 pub mod settings;
 pub mod spamd;
 mod stage;
-pub mod uri;
 pub mod view;
 
 pub use settings::SpamConfig;

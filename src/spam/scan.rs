@@ -7,10 +7,10 @@
 //! counted against it). The caller sets it to the highest level it acts on (amavisd-new's
 //! kill level) and leaves it off when a full report is wanted.
 
-use super::cf::Kind;
 use super::eval::{self, Ctx};
-use super::plan::{Plan, Rule, Test};
 use super::view::MessageView;
+use crate::spam::rules::cf::Kind;
+use crate::spam::rules::plan::{Plan, Rule, Test};
 use std::collections::HashMap;
 
 /// One rule that hit.
@@ -156,10 +156,10 @@ fn run_template(
         }
     }
     let test = match r.kind {
-        Kind::Header => super::headers::HeaderTest::parse(&def).map(Test::Header),
-        kind => super::pattern::literal_of(kind, &def)
+        Kind::Header => crate::spam::view::headers::HeaderTest::parse(&def).map(Test::Header),
+        kind => crate::spam::rules::pattern::literal_of(kind, &def)
             .ok_or_else(|| "no regex".to_string())
-            .and_then(|l| super::pattern::compile(&l))
+            .and_then(|l| crate::spam::rules::pattern::compile(&l))
             .map(Test::Pattern),
     };
     let Ok(test) = test else { return 0 };
@@ -192,22 +192,23 @@ fn capture(r: &Rule, view: &MessageView, tags: &mut HashMap<String, String>) {
 /// Runs one non-meta rule; its hit count.
 pub fn run_rule(r: &Rule, view: &MessageView, ctx: &Ctx) -> u32 {
     let max = max_hits(r);
-    let over = |texts: &mut dyn Iterator<Item = &[u8]>, p: &super::pattern::Pattern| -> u32 {
-        let mut n = 0;
-        for t in texts {
-            if max == 1 {
-                if p.is_match(t) {
-                    return 1;
-                }
-            } else {
-                n += p.count(t, max - n);
-                if n >= max {
-                    break;
+    let over =
+        |texts: &mut dyn Iterator<Item = &[u8]>, p: &crate::spam::rules::pattern::Pattern| -> u32 {
+            let mut n = 0;
+            for t in texts {
+                if max == 1 {
+                    if p.is_match(t) {
+                        return 1;
+                    }
+                } else {
+                    n += p.count(t, max - n);
+                    if n >= max {
+                        break;
+                    }
                 }
             }
-        }
-        n
-    };
+            n
+        };
     match &r.test {
         Test::Header(t) => u32::from(t.hits_with(|spec| view.header(spec))),
         Test::Exists(name) => u32::from(view.header(name).is_some()),
@@ -348,7 +349,7 @@ pub fn scan(plan: &Plan, view: &MessageView, lists: &eval::Lists, opts: Options)
 
 /// Adds one hit rule to the autolearn points, as SpamAssassin's `_get_autolearn_points`.
 fn learn_points(r: &Rule, count: u32, lp: &mut LearnPoints) {
-    use super::plan::Area;
+    use crate::spam::rules::plan::Area;
     if r.tflags.noautolearn {
         return;
     }

@@ -2,7 +2,7 @@
 //! part satisfies it.
 
 use super::{Ctx, Func, num};
-use crate::spam::html::Html;
+use crate::spam::view::html::Html;
 
 pub(super) fn lookup(name: &str) -> Option<Func> {
     Some(match name {

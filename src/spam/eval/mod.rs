@@ -11,8 +11,8 @@ mod html;
 mod mime;
 mod relay;
 
-use super::pattern::Pattern;
 use super::view::MessageView;
+use crate::spam::rules::pattern::Pattern;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A parsed `eval:` call.
@@ -226,7 +226,7 @@ fn cached_pattern(literal: &str) -> Option<std::sync::Arc<Pattern>> {
     cache
         .entry(literal.to_string())
         .or_insert_with(|| {
-            super::pattern::compile(literal)
+            crate::spam::rules::pattern::compile(literal)
                 .ok()
                 .map(std::sync::Arc::new)
         })

@@ -2,7 +2,7 @@
 //! forged-Received checks of HeaderEval).
 
 use super::{Ctx, Func};
-use crate::spam::relays::Relay;
+use crate::spam::view::relays::Relay;
 use std::net::IpAddr;
 
 pub(super) fn lookup(name: &str) -> Option<Func> {

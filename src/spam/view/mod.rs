@@ -4,12 +4,17 @@
 //! fields (`mimeheader`), the relays from `Received`, and what the MIME and HTML eval
 //! functions ask about.
 
-use super::headers::Headers;
-use super::html::Html;
-use super::relays::Relays;
-use super::render;
-use super::uri::UriList;
+pub mod headers;
+pub mod html;
+pub mod relays;
+pub mod render;
+pub mod uri;
+
+use headers::Headers;
+use html::Html;
 use mail_parser::{MessageParser, MimeHeaders, PartType};
+use relays::Relays;
+use uri::UriList;
 
 /// A MIME part, as the MIME eval functions and `mimeheader` rules see it.
 #[derive(Debug, Clone)]

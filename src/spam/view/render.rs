@@ -3,7 +3,7 @@
 //! each paragraph's white space runs reduced to one space. Body rules match each paragraph
 //! on its own.
 //!
-//! mail-parser decodes the parts; HTML is rendered by [`super::html`] with SpamAssassin's
+//! mail-parser decodes the parts; HTML is rendered by [`crate::spam::view::html`] with SpamAssassin's
 //! white space for tags and without text nobody can see (script, style, invisible colours).
 //! The compatibility harness (`examples/sa_compat.rs`) measures what still differs.
 
@@ -32,7 +32,7 @@ fn paragraphs_of(msg: &Message) -> Vec<String> {
 }
 
 /// The paragraphs of a Subject and text parts (`true`: HTML, rendered as SpamAssassin
-/// renders it, see [`super::html`]).
+/// renders it, see [`crate::spam::view::html`]).
 pub fn render(subject: Option<&str>, parts: &[(bool, &str)]) -> Vec<String> {
     let mut text = String::new();
     if let Some(s) = subject {
@@ -41,7 +41,7 @@ pub fn render(subject: Option<&str>, parts: &[(bool, &str)]) -> Vec<String> {
     }
     for (html, t) in parts {
         if *html {
-            text.push_str(&super::html::Html::parse(t).text);
+            text.push_str(&crate::spam::view::html::Html::parse(t).text);
         } else {
             text.push_str(t);
         }

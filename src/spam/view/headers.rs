@@ -4,7 +4,7 @@
 //! the pseudo-headers `ALL`, `ToCc`, `MESSAGEID` and `EnvelopeFrom` combine fields. A field
 //! that is not there is unset (`[if-unset: ...]` then applies).
 
-use super::pattern::Pattern;
+use crate::spam::rules::pattern::Pattern;
 
 /// The header section, split into fields.
 #[derive(Debug, Clone, Default)]
@@ -290,7 +290,9 @@ impl HeaderTest {
             .ok_or("no =~ or !~")?;
         let negate = def[at..].starts_with("!~");
         let spec = def[..at].trim().to_string();
-        let lit = super::pattern::literal_of(super::cf::Kind::Header, def).ok_or("no regex")?;
+        let lit =
+            crate::spam::rules::pattern::literal_of(crate::spam::rules::cf::Kind::Header, def)
+                .ok_or("no regex")?;
         let if_unset = def.rfind("[if-unset:").and_then(|i| {
             def[i + 10..]
                 .trim_end()
@@ -300,7 +302,7 @@ impl HeaderTest {
         Ok(HeaderTest {
             spec,
             negate,
-            pattern: super::pattern::compile(&lit)?,
+            pattern: crate::spam::rules::pattern::compile(&lit)?,
             if_unset,
         })
     }

@@ -8,7 +8,7 @@
 //! options we record but do not act on. Nothing here is a parse error that stops loading:
 //! a line that cannot be understood is reported with its file, line and reason.
 
-use super::condition::{self, Environment};
+use crate::spam::rules::condition::{self, Environment};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -88,7 +88,7 @@ pub struct Config {
     /// `originating_ip_headers`, in order (`clear_originating_ip_headers` empties it).
     pub originating_ip_headers: Vec<String>,
     /// ReplaceTags definitions (applied when loading ends).
-    pub replace: super::replace_tags::Tags,
+    pub replace: crate::spam::rules::replace_tags::Tags,
     pub problems: Vec<Problem>,
     /// Scores and the like given before their rule was defined, applied at the end.
     pending: Vec<(Origin, String, String)>,

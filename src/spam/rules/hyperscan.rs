@@ -1,6 +1,6 @@
 //! Hyperscan (`libhs`, Debian `libhyperscan-dev`): many regular expressions scanned in one
 //! pass over a text, as rspamd scans its rules. The spam engine uses it as a prefilter
-//! ([`super::prefilter`]): a rule runs on its own engine only when Hyperscan reports it.
+//! ([`crate::spam::rules::prefilter`]): a rule runs on its own engine only when Hyperscan reports it.
 //!
 //! Intel's Hyperscan 5.4.0, not Debian's Vectorscan 5.4.9 (the same API and library name):
 //! with Vectorscan, `^\[ [^\]]+ \]$` beside `devnull\S*\@` in one database missed a match

@@ -5,8 +5,8 @@
 //! cut at line breaks (the texts are joined with them), and rules without a usable literal
 //! set always run.
 
-use super::cf::Kind;
-use super::pattern::Pattern;
+use crate::spam::rules::cf::Kind;
+use crate::spam::rules::pattern::Pattern;
 use aho_corasick::AhoCorasick;
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 
@@ -63,7 +63,7 @@ struct Table {
 #[cfg(hyperscan)]
 struct OnePass {
     kind: Kind,
-    db: super::hyperscan::Database,
+    db: crate::spam::rules::hyperscan::Database,
     /// Pattern id to plan index.
     rules: Vec<usize>,
 }
@@ -106,14 +106,14 @@ const ONE_PASS_SET: usize = 128;
 /// lookaround or backreference) and else left out. `None` when `alive` says the plan is
 /// gone. Also returns the plan indexes left out.
 ///
-/// [`relax`]: super::pattern::relax
+/// [`relax`]: crate::spam::rules::pattern::relax
 #[cfg(hyperscan)]
 fn compile_one_pass(
     kind: Kind,
     patterns: Vec<(usize, String, u32)>,
     alive: &dyn Fn() -> bool,
 ) -> Option<(Vec<OnePass>, Vec<usize>)> {
-    use super::hyperscan::Database;
+    use crate::spam::rules::hyperscan::Database;
     let mut out = Vec::new();
     let mut refused = Vec::new();
     for chunk in patterns.chunks(ONE_PASS_SET) {
@@ -136,7 +136,7 @@ fn compile_one_pass(
                 }
                 Err(e) => match e.pattern.filter(|&bad| bad < set.len()) {
                     Some(bad) if !set[bad].3 => {
-                        set[bad].1 = super::pattern::relax(&set[bad].1);
+                        set[bad].1 = crate::spam::rules::pattern::relax(&set[bad].1);
                         set[bad].3 = true;
                     }
                     Some(bad) => refused.push(set.remove(bad).0),
@@ -274,7 +274,9 @@ impl Prefilter {
             let offers: Vec<Offer> = rules
                 .into_iter()
                 .map(|(i, kind, lits, lit)| {
-                    let src = lit.as_deref().and_then(super::pattern::hyperscan_source);
+                    let src = lit
+                        .as_deref()
+                        .and_then(crate::spam::rules::pattern::hyperscan_source);
                     (i, kind, src, lits)
                 })
                 .collect();
@@ -362,7 +364,7 @@ fn build_one_pass(
     target: std::sync::Weak<std::sync::OnceLock<Option<Stage>>>,
 ) {
     let started = std::time::Instant::now();
-    if !super::hyperscan::self_check() {
+    if !crate::spam::rules::hyperscan::self_check() {
         tracing::error!(
             "spam: libhs failed its self-check (Debian's Vectorscan 5.4.9 misses matches; install libhyperscan-dev): literal prefilter only"
         );
@@ -444,8 +446,8 @@ mod tests {
             Some(vec![b"abcd".to_vec()])
         );
         let rules = [
-            crate::spam::pattern::compile("/(?:buy|order) now/i").unwrap(),
-            crate::spam::pattern::compile("/.*x/").unwrap(),
+            crate::spam::rules::pattern::compile("/(?:buy|order) now/i").unwrap(),
+            crate::spam::rules::pattern::compile("/.*x/").unwrap(),
         ];
         let pf = Prefilter::build(
             rules

@@ -7,11 +7,11 @@
 //! `spamassassin -L`), Bayes (issue 9), eval functions we do not have, and the rare regex that
 //! does not compile.
 
-use super::cf::{Config, Kind, RuleDef};
-use super::eval::{self, Call, Status};
-use super::headers::HeaderTest;
-use super::meta::{self, Expr};
-use super::pattern::{self, Pattern};
+use crate::spam::eval::{self, Call, Status};
+use crate::spam::rules::cf::{Config, Kind, RuleDef};
+use crate::spam::rules::meta::{self, Expr};
+use crate::spam::rules::pattern::{self, Pattern};
+use crate::spam::view::headers::HeaderTest;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A rule's test, compiled.
@@ -162,7 +162,7 @@ pub struct Plan {
     /// Rules that exist but do not run, with why.
     pub inactive: BTreeMap<String, Inactive>,
     /// Which body-like rules can match at all, by their literals.
-    pub prefilter: super::prefilter::Prefilter,
+    pub prefilter: crate::spam::rules::prefilter::Prefilter,
 }
 
 /// Order within the non-meta rules: cheap kinds first, then by priority.
@@ -239,7 +239,7 @@ impl Plan {
             .iter()
             .filter_map(|r| match &r.test {
                 Test::Eval(c) if c.name == "check_bayes" => {
-                    Some(super::eval::bayes_in_range(p, &c.args))
+                    Some(crate::spam::eval::bayes_in_range(p, &c.args))
                 }
                 _ => None,
             })
@@ -336,7 +336,7 @@ impl Plan {
                 r.test = Test::Meta(e.resolve(&|n| index.get(n).copied()));
             }
         }
-        let prefilter = super::prefilter::Prefilter::build(
+        let prefilter = crate::spam::rules::prefilter::Prefilter::build(
             rules[..first_meta]
                 .iter()
                 .enumerate()

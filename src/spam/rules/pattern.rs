@@ -285,7 +285,7 @@ fn max_bounded_repeat(pat: &str) -> u32 {
 /// prefilter mode made the whole set compile ten times slower).
 #[cfg(hyperscan)]
 pub fn hyperscan_source(lit: &str) -> Option<(String, u32)> {
-    use super::hyperscan as hs;
+    use crate::spam::rules::hyperscan as hs;
     let (pat, flags) = split_literal(lit).ok()?;
     if pat.len() > MAX_ONE_PASS_SOURCE || max_bounded_repeat(&pat) > MAX_ONE_PASS_REPEAT {
         return None;
@@ -536,8 +536,8 @@ pub fn relax(p: &str) -> String {
 
 /// The regex literal in a rule definition, when it has one: `Subject =~ /x/i` (or `!~`) for
 /// header rules, the whole definition for body-like rules; `None` for `eval:` and `exists:`.
-pub fn literal_of(kind: super::cf::Kind, def: &str) -> Option<String> {
-    use super::cf::Kind;
+pub fn literal_of(kind: crate::spam::rules::cf::Kind, def: &str) -> Option<String> {
+    use crate::spam::rules::cf::Kind;
     let def = def.trim();
     if def.starts_with("eval:") || def.starts_with("exists:") {
         return None;
@@ -632,7 +632,7 @@ mod tests {
 
     #[test]
     fn header_definitions() {
-        use super::super::cf::Kind;
+        use crate::spam::rules::cf::Kind;
         assert_eq!(
             literal_of(Kind::Header, "Subject =~ /x/i [if-unset: none]").as_deref(),
             Some("/x/i")
