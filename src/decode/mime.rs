@@ -29,8 +29,18 @@ pub fn walk(ctx: &mut Ctx<'_>, raw: &[u8], parent: Option<usize>) {
         salvage(ctx, raw, parent);
         return;
     }
-    match MessageParser::new().parse(raw) {
-        Some(msg) if !msg.parts.is_empty() => walk_part(ctx, &msg, 0, parent, None),
+    walk_parsed(ctx, raw, MessageParser::new().parse(raw).as_ref(), parent);
+}
+
+/// Adds the parts of the message `raw`, already parsed into `msg`, under `parent`.
+pub fn walk_parsed(
+    ctx: &mut Ctx<'_>,
+    raw: &[u8],
+    msg: Option<&Message<'_>>,
+    parent: Option<usize>,
+) {
+    match msg {
+        Some(msg) if !msg.parts.is_empty() => walk_part(ctx, msg, 0, parent, None),
         _ => {
             // Not MIME at all: the whole thing is one part, so it is still checked.
             ctx.bad_header(1, "MIME error: no header section could be parsed");

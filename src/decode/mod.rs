@@ -108,15 +108,53 @@ pub fn decode_message_with(
     limits: &Limits,
     tempdir: &Path,
 ) -> Decoded {
+    decode_parsed(&parse(raw), opts, limits, tempdir)
+}
+
+/// A message's MIME structure, parsed once for every check that reads it: the decoder and
+/// the spam engine's view take the same parse, so no stage parses the message again.
+pub struct Parsed<'a> {
+    /// The message without an mbox `From ` line, as parsed.
+    pub raw: &'a [u8],
+    /// mail-parser's parse; `Err` when the parser crashed (caught: the decoder then checks
+    /// the whole message as one part, and the spam view sees no MIME structure).
+    message: Result<Option<mail_parser::Message<'a>>, String>,
+}
+
+impl<'a> Parsed<'a> {
+    /// The parsed message, when the parser made one.
+    pub fn message(&self) -> Option<&mail_parser::Message<'a>> {
+        self.message.as_ref().ok().and_then(Option::as_ref)
+    }
+}
+
+/// Parses `raw` (a whole message; an mbox `From ` line is skipped).
+pub fn parse(raw: &[u8]) -> Parsed<'_> {
     let raw = mime::skip_mbox_line(raw);
+    let message = crate::catch_panic::catch(|| mail_parser::MessageParser::new().parse(raw))
+        .map_err(|what| format!("decoder crashed: {what}"));
+    Parsed { raw, message }
+}
+
+/// Decodes a message already parsed.
+pub fn decode_parsed(
+    parsed: &Parsed<'_>,
+    opts: DecodeOptions,
+    limits: &Limits,
+    tempdir: &Path,
+) -> Decoded {
+    let raw = parsed.raw;
     let mut ctx = ctx::Ctx::new(limits, tempdir, raw.len() as u64);
     for b in bad_header::check_with(bad_header::section(raw), opts.smtputf8) {
         ctx.bad_header(b.minor, b.detail);
     }
-    let walked = guarded(|| {
-        mime::walk(&mut ctx, raw, None);
-        Ok(())
-    });
+    let walked = match &parsed.message {
+        Err(e) => Err(e.clone()),
+        Ok(msg) => guarded(|| {
+            mime::walk_parsed(&mut ctx, raw, msg.as_ref(), None);
+            Ok(())
+        }),
+    };
     if let Err(e) = walked {
         // The parser gave up half-way: check the whole message as one part as well.
         ctx.bad_header(1, format!("MIME error: {e}"));

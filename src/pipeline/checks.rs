@@ -263,14 +263,16 @@ impl Checks {
         };
         let (decoded, banned, spammed) = tokio::task::spawn_blocking(move || {
             let raw = spool.to_bytes_blocking().map_err(CheckError::Spool)?;
-            let decoded = decode::decode_message_with(&raw, decode_opts, &limits, &tempdir);
+            // Parsed once: the decoder and the spam view read the same MIME structure.
+            let parsed = decode::parse(&raw);
+            let decoded = decode::decode_parsed(&parsed, decode_opts, &limits, &tempdir);
             let banned: BTreeMap<String, _> = sets
                 .iter()
                 .map(|(n, set)| (n.clone(), banned::check(&decoded, set)))
                 .collect();
             let spammed = match spam_scan {
                 Some(scan) => scan
-                    .run(&raw, &sender)
+                    .run(&raw, &parsed, &sender)
                     .map_err(|e| CheckError::Bayes(e.to_string()))?,
                 None => crate::spam::Scanned::default(),
             };

@@ -170,7 +170,19 @@ impl Rules {
         opts: Options,
         bayes: &dyn Fn(&MessageView) -> Vec<Option<f64>>,
     ) -> Vec<Outcome> {
-        let view = MessageView::build(raw, envelope_from, &self.originating);
+        let parsed = crate::decode::parse(raw);
+        self.check_each_bayes_parsed(&parsed, envelope_from, opts, bayes)
+    }
+
+    /// Same, for a message the decoder has parsed already.
+    pub fn check_each_bayes_parsed(
+        &self,
+        parsed: &crate::decode::Parsed<'_>,
+        envelope_from: &str,
+        opts: Options,
+        bayes: &dyn Fn(&MessageView) -> Vec<Option<f64>>,
+    ) -> Vec<Outcome> {
+        let view = MessageView::build_parsed(parsed, envelope_from, &self.originating);
         let mut out: Vec<Outcome> = Vec::new();
         // Which BAYES_ rules fired for each outcome scanned (by its index in `out`).
         let mut scanned: Vec<(Vec<bool>, usize)> = Vec::new();

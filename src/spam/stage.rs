@@ -174,10 +174,16 @@ pub struct Scanned {
 }
 
 impl Scan {
-    /// Scans `raw` from `sender`. Blocking: the Bayes lookups wait for the store on the
-    /// runtime the scan was made on. A store that does not answer is an error: the message
-    /// waits rather than pass with a score that lacks its Bayes part.
-    pub fn run(self, raw: &[u8], sender: &str) -> Result<Scanned, BayesError> {
+    /// Scans `raw` from `sender`, whose MIME structure the decoder parsed into `parsed`.
+    /// Blocking: the Bayes lookups wait for the store on the runtime the scan was made on.
+    /// A store that does not answer is an error: the message waits rather than pass with a
+    /// score that lacks its Bayes part.
+    pub fn run(
+        self,
+        raw: &[u8],
+        parsed: &crate::decode::Parsed<'_>,
+        sender: &str,
+    ) -> Result<Scanned, BayesError> {
         let failed = std::cell::RefCell::new(None);
         let learnable = std::cell::RefCell::new(None);
         let probabilities = |view: &MessageView| {
@@ -202,9 +208,9 @@ impl Scan {
                 vec![None]
             })
         };
-        let outcomes = self
-            .rules
-            .check_each_bayes(raw, sender, self.opts, &probabilities);
+        let outcomes =
+            self.rules
+                .check_each_bayes_parsed(parsed, sender, self.opts, &probabilities);
         if let Some(e) = failed.into_inner() {
             return Err(e);
         }

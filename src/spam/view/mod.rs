@@ -12,7 +12,7 @@ pub mod uri;
 
 use headers::Headers;
 use html::Html;
-use mail_parser::{MessageParser, MimeHeaders, PartType};
+use mail_parser::{MimeHeaders, PartType};
 use relays::Relays;
 use uri::UriList;
 
@@ -150,11 +150,19 @@ impl MessageView {
     /// Same, with the fields whose address counts as the oldest relay
     /// (`originating_ip_headers`: `X-Originating-IP` and the like).
     pub fn build(raw: &[u8], envelope_from: &str, originating: &[String]) -> MessageView {
-        // A leading mbox "From " line is not a header field (SpamAssassin skips it too).
-        let raw = match raw.strip_prefix(b"From ") {
-            Some(_) => raw.splitn(2, |&b| b == b'\n').nth(1).unwrap_or(&[]),
-            None => raw,
-        };
+        let parsed = crate::decode::parse(raw);
+        Self::build_parsed(&parsed, envelope_from, originating)
+    }
+
+    /// The view of a message the decoder has parsed already (its MIME structure is read
+    /// once for both). A leading mbox "From " line is not a header field: `parse` skipped
+    /// it, as SpamAssassin does.
+    pub fn build_parsed(
+        parsed: &crate::decode::Parsed<'_>,
+        envelope_from: &str,
+        originating: &[String],
+    ) -> MessageView {
+        let raw = parsed.raw;
         let head_end = body_start(raw);
         let headers = Headers::parse(&raw[..head_end], envelope_from);
         let first_ip = |v: &String| {
@@ -177,7 +185,7 @@ impl MessageView {
             ..MessageView::default()
         };
         let mut uris = UriList::default();
-        if let Some(msg) = MessageParser::default().parse(raw) {
+        if let Some(msg) = parsed.message() {
             // Text parts for the body rules, in order; repaired ones as decoded here.
             let mut texts: Vec<(bool, std::borrow::Cow<str>)> = Vec::new();
             if let Some(b) = msg
