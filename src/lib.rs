@@ -33,11 +33,13 @@
 //! - [`server`]: process life: start, signals, reload, the listeners of every front end.
 //! - [`stats`]: counters and stage timings for Prometheus and `amavisd status`.
 //! - [`catch_panic`]: a panic becomes an error for one message or one archive reader.
+//! - [`accept`]: the session bound the side listeners (release, spamd) share.
 //! - [`migrate`]: `amavisd convert-config`, from amavisd-new's Perl configuration.
 //!
 //! Test doubles (a scripted next hop) and the load tool live in the `amavisd-testing` crate
 //! beside this one (`testing/`).
 
+pub mod accept;
 pub mod av;
 pub mod banned;
 pub mod catch_panic;

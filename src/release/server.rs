@@ -104,18 +104,8 @@ impl ReleaseListener {
     ) {
         let sessions = Arc::new(Semaphore::new(MAX_SESSIONS));
         loop {
-            // At MAX_SESSIONS the next client waits in the kernel's accept queue.
-            let permit = tokio::select! {
-                p = Arc::clone(&sessions).acquire_owned() => match p {
-                    Ok(p) => p,
-                    Err(_) => return,
-                },
-                _ = shutdown.changed() => {
-                    if *shutdown.borrow() {
-                        return;
-                    }
-                    continue;
-                }
+            let Some(permit) = crate::accept::session_permit(&sessions, &mut shutdown).await else {
+                return;
             };
             let serve = |s, handler: &Arc<H>| {
                 let handler = Arc::clone(handler);

@@ -12,6 +12,8 @@ pub trait Environment {
     fn version(&self) -> f64;
 }
 
+use super::perl_lex::Lexer;
+
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     Num(f64),
@@ -22,35 +24,17 @@ enum Tok {
     Close,
 }
 
+/// Operators of conditions, as Perl reads them.
+const OPS: &[&str] = &[">=", "<=", "==", "!=", "&&", "||", ">", "<", "!", "(", ")"];
+
 fn lex(s: &str) -> Result<Vec<Tok>, String> {
-    let c: Vec<char> = s.chars().collect();
-    let mut i = 0;
+    let mut lx = Lexer::new(s);
     let mut out = Vec::new();
-    while i < c.len() {
-        let ch = c[i];
-        if ch.is_whitespace() {
-            i += 1;
-        } else if ch == '(' {
-            out.push(Tok::Open);
-            i += 1;
-        } else if ch == ')' {
-            out.push(Tok::Close);
-            i += 1;
-        } else if ch.is_ascii_digit() || ch == '.' {
-            let start = i;
-            while i < c.len() && (c[i].is_ascii_digit() || c[i] == '.' || c[i] == '_') {
-                i += 1;
-            }
-            let n: String = c[start..i].iter().filter(|&&x| x != '_').collect();
-            out.push(Tok::Num(
-                n.parse().map_err(|_| format!("bad number {n:?}"))?,
-            ));
+    while let Some(ch) = lx.peek() {
+        if ch.is_ascii_digit() || ch == '.' {
+            out.push(Tok::Num(lx.number(true)?));
         } else if ch.is_ascii_alphabetic() {
-            let start = i;
-            while i < c.len() && (c[i].is_ascii_alphanumeric() || c[i] == '_') {
-                i += 1;
-            }
-            let word: String = c[start..i].iter().collect();
+            let word = lx.word();
             if word == "version" {
                 out.push(Tok::Version);
                 continue;
@@ -58,43 +42,19 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
             if !matches!(word.as_str(), "plugin" | "can" | "has") {
                 return Err(format!("unknown word {word:?}"));
             }
-            while i < c.len() && c[i].is_whitespace() {
-                i += 1;
-            }
-            if c.get(i) != Some(&'(') {
+            if !lx.eat('(') {
                 return Err(format!("{word} needs (...)"));
             }
-            let close = c[i..]
-                .iter()
-                .position(|&x| x == ')')
+            let arg = lx
+                .until_close()
                 .ok_or_else(|| format!("{word}( is not closed"))?;
-            let arg: String = c[i + 1..i + close].iter().collect();
             out.push(Tok::Call(word, arg.trim().to_string()));
-            i += close + 1;
         } else {
-            let two: String = c[i..(i + 2).min(c.len())].iter().collect();
-            let op = match two.as_str() {
-                ">=" => ">=",
-                "<=" => "<=",
-                "==" => "==",
-                "!=" => "!=",
-                "&&" => "&&",
-                "||" => "||",
-                _ => "",
-            };
-            if !op.is_empty() {
-                out.push(Tok::Op(op));
-                i += 2;
-                continue;
-            }
-            let op = match ch {
-                '>' => ">",
-                '<' => "<",
-                '!' => "!",
-                _ => return Err(format!("unexpected {ch:?}")),
-            };
-            out.push(Tok::Op(op));
-            i += 1;
+            out.push(match lx.operator(OPS)? {
+                "(" => Tok::Open,
+                ")" => Tok::Close,
+                op => Tok::Op(op),
+            });
         }
     }
     Ok(out)

@@ -38,6 +38,8 @@ enum Leaf<'a> {
     Slot(usize),
 }
 
+use super::perl_lex::Lexer;
+
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     Name(String),
@@ -45,45 +47,21 @@ enum Tok {
     Op(&'static str),
 }
 
+/// Operators of meta expressions, as Perl reads them.
+const OPS: &[&str] = &[
+    "&&", "||", "<=", ">=", "==", "!=", "!", "*", "/", "+", "-", "<", ">", "(", ")",
+];
+
 fn lex(s: &str) -> Result<Vec<Tok>, String> {
-    let c: Vec<char> = s.chars().collect();
-    let mut i = 0;
+    let mut lx = Lexer::new(s);
     let mut out = Vec::new();
-    while i < c.len() {
-        let ch = c[i];
-        if ch.is_whitespace() {
-            i += 1;
-        } else if ch.is_ascii_alphabetic() || ch == '_' {
-            let start = i;
-            while i < c.len() && (c[i].is_ascii_alphanumeric() || c[i] == '_') {
-                i += 1;
-            }
-            out.push(Tok::Name(c[start..i].iter().collect()));
+    while let Some(ch) = lx.peek() {
+        if ch.is_ascii_alphabetic() || ch == '_' {
+            out.push(Tok::Name(lx.word()));
         } else if ch.is_ascii_digit() || ch == '.' {
-            let start = i;
-            while i < c.len() && (c[i].is_ascii_digit() || c[i] == '.') {
-                i += 1;
-            }
-            let n: String = c[start..i].iter().collect();
-            out.push(Tok::Num(
-                n.parse().map_err(|_| format!("bad number {n:?}"))?,
-            ));
+            out.push(Tok::Num(lx.number(false)?));
         } else {
-            let two: String = c[i..(i + 2).min(c.len())].iter().collect();
-            let op = ["&&", "||", "<=", ">=", "==", "!="]
-                .into_iter()
-                .find(|o| *o == two);
-            if let Some(o) = op {
-                out.push(Tok::Op(o));
-                i += 2;
-                continue;
-            }
-            let one = ["!", "*", "/", "+", "-", "<", ">", "(", ")"]
-                .into_iter()
-                .find(|o| o.starts_with(ch))
-                .ok_or_else(|| format!("unexpected {ch:?}"))?;
-            out.push(Tok::Op(one));
-            i += 1;
+            out.push(Tok::Op(lx.operator(OPS)?));
         }
     }
     Ok(out)

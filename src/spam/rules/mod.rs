@@ -10,6 +10,7 @@ pub mod condition;
 pub mod hyperscan;
 pub mod meta;
 pub mod pattern;
+mod perl_lex;
 pub mod plan;
 pub mod prefilter;
 pub mod replace_tags;

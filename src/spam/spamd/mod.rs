@@ -61,18 +61,8 @@ pub type RulesSource = Arc<dyn Fn() -> Engines + Send + Sync>;
 pub async fn serve(listener: TcpListener, rules: RulesSource, mut shutdown: watch::Receiver<bool>) {
     let sessions = Arc::new(tokio::sync::Semaphore::new(MAX_SESSIONS));
     loop {
-        // At MAX_SESSIONS the next client waits in the kernel's accept queue.
-        let permit = tokio::select! {
-            p = Arc::clone(&sessions).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => return,
-            },
-            _ = shutdown.changed() => {
-                if *shutdown.borrow() {
-                    return;
-                }
-                continue;
-            }
+        let Some(permit) = crate::accept::session_permit(&sessions, &mut shutdown).await else {
+            return;
         };
         tokio::select! {
             _ = shutdown.changed() => {
