@@ -11,8 +11,9 @@ use crate::av;
 use crate::banned::{self, RuleSet};
 use crate::config::{Config, ConfigError};
 use crate::decode::{self, Decoded};
-use crate::message::{CheckResults, SpamResult, Spool, Unchecked, VirusScan};
+use crate::message::{BannedHit, CheckResults, SpamResult, Spool, Unchecked, VirusScan};
 use crate::policy_bank::Policy;
+use crate::spam::Scanned;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -242,53 +243,17 @@ impl Checks {
         spool: Arc<Spool>,
         req: &CheckRequest,
     ) -> Result<(CheckResults, Decoded), CheckError> {
-        let limits = self.limits.clone();
-        let tempdir = self.tempdir.clone();
-        let sets: Vec<(String, Arc<RuleSet>)> = req
-            .banned_sets
-            .iter()
-            .filter_map(|n| self.rule_sets.get(n).map(|s| (n.clone(), Arc::clone(s))))
-            .collect();
         let bulk = is_bulk(&spool);
-        let spam_scan = req
-            .spam
-            .then(|| {
-                self.spam
-                    .scan_for(spool.len(), req.spam_stop_at, &req.bayes_users)
-            })
-            .flatten();
-        let sender = req.sender.clone();
-        let decode_opts = decode::DecodeOptions {
-            smtputf8: req.smtputf8,
-        };
-        let (decoded, banned, spammed) = tokio::task::spawn_blocking(move || {
-            let raw = spool.to_bytes_blocking().map_err(CheckError::Spool)?;
-            // Parsed once: the decoder and the spam view read the same MIME structure.
-            let parsed = decode::parse(&raw);
-            let decoded = decode::decode_parsed(&parsed, decode_opts, &limits, &tempdir);
-            let banned: BTreeMap<String, _> = sets
-                .iter()
-                .map(|(n, set)| (n.clone(), banned::check(&decoded, set)))
-                .collect();
-            let spammed = match spam_scan {
-                Some(scan) => scan
-                    .run(&raw, &parsed, &sender)
-                    .map_err(|e| CheckError::Bayes(e.to_string()))?,
-                None => crate::spam::Scanned::default(),
-            };
-            Ok::<_, CheckError>((decoded, banned, spammed))
-        })
-        .await
-        .map_err(|e| CheckError::Decode(crate::catch_panic::join_error_text(e)))??;
-        let scanned = if !req.viruses {
+        let (decoded, banned, spammed) = self.cpu_checks(spool, req).await?;
+        let scanned = if req.viruses {
+            self.av_for(&req.banks).scan(&decoded).await
+        } else {
             av::EngineResult {
                 scan: VirusScan::NotScanned,
                 spam: Vec::new(),
                 fakes_sender: false,
                 too_large: Vec::new(),
             }
-        } else {
-            self.av_for(&req.banks).scan(&decoded).await
         };
         let mut unchecked = decoded.unchecked.clone();
         if !scanned.too_large.is_empty() {
@@ -300,29 +265,7 @@ impl Checks {
                 ),
             });
         }
-        let outcomes = &spammed.outcomes;
-        let mut spam = spam_result(outcomes.first(), &scanned.spam);
-        if let Some(s) = spam.as_mut().filter(|_| !outcomes.is_empty()) {
-            s.autolearn = if req.no_autolearn {
-                "no".into()
-            } else {
-                self.spam.autolearn(&spammed)
-            };
-        }
-        let spam_per_user = req
-            .bayes_users
-            .iter()
-            .zip(outcomes.iter().skip(1))
-            .filter_map(|(u, o)| {
-                let mut r = spam_result(Some(o), &scanned.spam)?;
-                // Autolearning is the site's: the user's copy says what it did.
-                r.autolearn = spam
-                    .as_ref()
-                    .map(|s| s.autolearn.clone())
-                    .unwrap_or_default();
-                Some((u.clone(), r))
-            })
-            .collect();
+        let (spam, spam_per_user) = self.spam_results(req, &spammed, &scanned.spam);
         let results = CheckResults {
             parts: decoded.parts.len(),
             unchecked,
@@ -336,6 +279,86 @@ impl Checks {
             bulk,
         };
         Ok((results, decoded))
+    }
+
+    /// Decoding, the banned rules and the spam scan: CPU work on possibly large data, on
+    /// the blocking pool, over one parse of the message.
+    async fn cpu_checks(
+        &self,
+        spool: Arc<Spool>,
+        req: &CheckRequest,
+    ) -> Result<(Decoded, BTreeMap<String, Vec<BannedHit>>, Scanned), CheckError> {
+        let limits = self.limits.clone();
+        let tempdir = self.tempdir.clone();
+        let sets: Vec<(String, Arc<RuleSet>)> = req
+            .banned_sets
+            .iter()
+            .filter_map(|n| self.rule_sets.get(n).map(|s| (n.clone(), Arc::clone(s))))
+            .collect();
+        let spam_scan = req
+            .spam
+            .then(|| {
+                self.spam
+                    .scan_for(spool.len(), req.spam_stop_at, &req.bayes_users)
+            })
+            .flatten();
+        let sender = req.sender.clone();
+        let decode_opts = decode::DecodeOptions {
+            smtputf8: req.smtputf8,
+        };
+        tokio::task::spawn_blocking(move || {
+            let raw = spool.to_bytes_blocking().map_err(CheckError::Spool)?;
+            // Parsed once: the decoder and the spam view read the same MIME structure.
+            let parsed = decode::parse(&raw);
+            let decoded = decode::decode_parsed(&parsed, decode_opts, &limits, &tempdir);
+            let banned = sets
+                .iter()
+                .map(|(n, set)| (n.clone(), banned::check(&decoded, set)))
+                .collect();
+            let spammed = match spam_scan {
+                Some(scan) => scan
+                    .run(&raw, &parsed, &sender)
+                    .map_err(|e| CheckError::Bayes(e.to_string()))?,
+                None => Scanned::default(),
+            };
+            Ok((decoded, banned, spammed))
+        })
+        .await
+        .map_err(|e| CheckError::Decode(crate::catch_panic::join_error_text(e)))?
+    }
+
+    /// The site's spam result and each per-user store's, with the scanner's spam names
+    /// added, and the autolearn word.
+    fn spam_results(
+        &self,
+        req: &CheckRequest,
+        spammed: &Scanned,
+        av_spam: &[(String, f64)],
+    ) -> (Option<SpamResult>, BTreeMap<String, SpamResult>) {
+        let outcomes = &spammed.outcomes;
+        let mut spam = spam_result(outcomes.first(), av_spam);
+        if let Some(s) = spam.as_mut().filter(|_| !outcomes.is_empty()) {
+            s.autolearn = if req.no_autolearn {
+                "no".into()
+            } else {
+                self.spam.autolearn(spammed)
+            };
+        }
+        let per_user = req
+            .bayes_users
+            .iter()
+            .zip(outcomes.iter().skip(1))
+            .filter_map(|(u, o)| {
+                let mut r = spam_result(Some(o), av_spam)?;
+                // Autolearning is the site's: the user's copy says what it did.
+                r.autolearn = spam
+                    .as_ref()
+                    .map(|s| s.autolearn.clone())
+                    .unwrap_or_default();
+                Some((u.clone(), r))
+            })
+            .collect();
+        (spam, per_user)
     }
 
     /// The virus scanners for a message with `banks` loaded: those of the last bank with its

@@ -126,13 +126,6 @@ pub fn combine(
     recipients: &[Recipient],
     outcomes: &[RcptOutcome],
 ) -> Decision {
-    let ours = |o: &RcptOutcome| match o {
-        RcptOutcome::Forwarded(r) => {
-            let n = normalized(r);
-            quoting(n.code, &n.status, via, r)
-        }
-        RcptOutcome::Blocked { reply, .. } => reply.clone(),
-    };
     let any_temp = outcomes.iter().any(|o| o.reply().is_temporary());
     let any_ok = outcomes.iter().any(|o| o.reply().is_positive());
     let all_ok = outcomes.iter().all(|o| o.reply().is_positive());
@@ -145,74 +138,96 @@ pub fn combine(
     } else {
         "Rejected"
     };
-    match protocol {
-        Protocol::Lmtp => {
-            let per_recipient: Vec<Reply> = outcomes.iter().map(ours).collect();
-            let message = outcomes
-                .iter()
-                .find(|o| o.reply().is_temporary())
-                .or_else(|| outcomes.iter().find(|o| o.reply().is_positive()))
-                .or(outcomes.first())
-                .map(ours)
-                .unwrap_or_else(|| Reply::new(451, "4.3.0", "no recipients"));
-            Decision {
-                outcome: Outcome {
-                    message,
-                    per_recipient,
-                },
-                dsn_for: Vec::new(),
-                action,
-            }
-        }
-        Protocol::Smtp => {
-            let (message, dsn_for) = if any_temp {
-                let first = outcomes.iter().find(|o| o.reply().is_temporary()).map(ours);
-                (
-                    first.unwrap_or_else(|| Reply::new(451, "4.3.0", "deferred")),
-                    Vec::new(),
-                )
-            } else if any_ok {
-                let ok = outcomes
-                    .iter()
-                    .find_map(|o| match o {
-                        RcptOutcome::Forwarded(r) if r.is_positive() => {
-                            Some(quoting(250, "2.0.0", via, r))
-                        }
-                        _ => None,
-                    })
-                    .or_else(|| outcomes.iter().find(|o| o.reply().is_positive()).map(ours));
-                let dsn_for = if mail_from.is_empty() {
-                    Vec::new()
-                } else {
-                    (0..outcomes.len())
-                        .filter(|&i| {
-                            let may = match &outcomes[i] {
-                                RcptOutcome::Forwarded(_) => true,
-                                RcptOutcome::Blocked { dsn, .. } => *dsn,
-                            };
-                            may && outcomes[i].reply().is_permanent()
-                                && recipients[i].notify_failure()
-                        })
-                        .collect()
-                };
-                (
-                    ok.unwrap_or_else(|| Reply::new(250, "2.0.0", "Ok")),
-                    dsn_for,
-                )
-            } else {
-                let first = outcomes.first().map(ours);
-                (
-                    first.unwrap_or_else(|| Reply::new(451, "4.3.0", "no recipients")),
-                    Vec::new(),
-                )
-            };
-            Decision {
-                outcome: Outcome::uniform(message, outcomes.len()),
-                dsn_for,
-                action,
-            }
-        }
+    let (outcome, dsn_for) = match protocol {
+        Protocol::Lmtp => (lmtp(via, outcomes), Vec::new()),
+        Protocol::Smtp => smtp(via, mail_from, recipients, outcomes),
+    };
+    Decision {
+        outcome,
+        dsn_for,
+        action,
     }
+}
+
+/// What we answer for one copy: the next hop's reply quoted, or ours.
+fn ours(o: &RcptOutcome, via: &str) -> Reply {
+    match o {
+        RcptOutcome::Forwarded(r) => {
+            let n = normalized(r);
+            quoting(n.code, &n.status, via, r)
+        }
+        RcptOutcome::Blocked { reply, .. } => reply.clone(),
+    }
+}
+
+/// LMTP: each recipient's own reply; the message's is the first deferral, else the first
+/// success, else the first reply.
+fn lmtp(via: &str, outcomes: &[RcptOutcome]) -> Outcome {
+    let per_recipient: Vec<Reply> = outcomes.iter().map(|o| ours(o, via)).collect();
+    let message = outcomes
+        .iter()
+        .find(|o| o.reply().is_temporary())
+        .or_else(|| outcomes.iter().find(|o| o.reply().is_positive()))
+        .or(outcomes.first())
+        .map(|o| ours(o, via))
+        .unwrap_or_else(|| Reply::new(451, "4.3.0", "no recipients"));
+    Outcome {
+        message,
+        per_recipient,
+    }
+}
+
+/// SMTP: one reply for the message, and the recipients our DSN reports.
+fn smtp(
+    via: &str,
+    mail_from: &str,
+    recipients: &[Recipient],
+    outcomes: &[RcptOutcome],
+) -> (Outcome, Vec<usize>) {
+    let first_where = |f: fn(&Reply) -> bool| outcomes.iter().find(|o| f(o.reply()));
+    let (message, dsn_for) = if let Some(t) = first_where(Reply::is_temporary) {
+        (ours(t, via), Vec::new())
+    } else if first_where(Reply::is_positive).is_some() {
+        let ok = outcomes
+            .iter()
+            .find_map(|o| match o {
+                RcptOutcome::Forwarded(r) if r.is_positive() => Some(quoting(250, "2.0.0", via, r)),
+                _ => None,
+            })
+            .or_else(|| first_where(Reply::is_positive).map(|o| ours(o, via)));
+        (
+            ok.unwrap_or_else(|| Reply::new(250, "2.0.0", "Ok")),
+            refused_to_report(mail_from, recipients, outcomes),
+        )
+    } else {
+        let first = outcomes.first().map(|o| ours(o, via));
+        (
+            first.unwrap_or_else(|| Reply::new(451, "4.3.0", "no recipients")),
+            Vec::new(),
+        )
+    };
+    (Outcome::uniform(message, outcomes.len()), dsn_for)
+}
+
+/// The copies refused for good that our DSN reports when the client hears 250: the next
+/// hop's 5xx and our rejects, unless the sender is `<>` or the recipient said NOTIFY=NEVER.
+fn refused_to_report(
+    mail_from: &str,
+    recipients: &[Recipient],
+    outcomes: &[RcptOutcome],
+) -> Vec<usize> {
+    if mail_from.is_empty() {
+        return Vec::new();
+    }
+    (0..outcomes.len())
+        .filter(|&i| {
+            let may = match &outcomes[i] {
+                RcptOutcome::Forwarded(_) => true,
+                RcptOutcome::Blocked { dsn, .. } => *dsn,
+            };
+            may && outcomes[i].reply().is_permanent() && recipients[i].notify_failure()
+        })
+        .collect()
 }
 
 #[cfg(test)]
