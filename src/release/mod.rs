@@ -197,36 +197,92 @@ fn unpack(stored: &[u8]) -> Unpacked {
 
 /// Handles one request; the response attributes.
 pub async fn handle(ctx: &ReleaseContext<'_>, req: &Attrs) -> Attrs {
+    match release(ctx, req).await {
+        Ok(a) | Err(a) => a,
+    }
+}
+
+/// A request's answer when it goes no further (`Err`) or is done (`Ok`).
+type Answer = Result<Attrs, Attrs>;
+
+/// What a request asks for, checked.
+struct Request<'r> {
+    /// `release`, `requeue` or `report`.
+    kind: &'r str,
+    mail_id: &'r str,
+    partition_tag: i64,
+}
+
+/// The steps of a request: check it, find the stored copy, choose the recipients, send it
+/// again (or the abuse report about it), then record and retrain.
+async fn release(ctx: &ReleaseContext<'_>, req: &Attrs) -> Answer {
+    let r = checked(ctx, req)?;
+    let (known, quar_loc, stored) = fetch(ctx, req, &r).await?;
+    let u = unpack(&stored);
+    let rcpts = recipients(&r, req, &u)?;
+    let class = retrain_class(r.kind, known.as_ref(), &quar_loc);
+    let retrain_as = class
+        .filter(|_| ctx.bayes.is_some())
+        .map(|c| (c, Learnable::of(&u.message)));
+    let to = u.to.clone();
+    let (a, ok) = resend(ctx, req, &r, u, &rcpts).await?;
+    if let Some(store) = ctx.store
+        && ok
+        && r.kind != "report"
+    {
+        mark_released(store, r.mail_id, r.partition_tag, &rcpts).await;
+    }
+    if let (Some(trainer), Some((class, msg)), true) = (ctx.bayes, &retrain_as, ok) {
+        let users = retrain_users(&to, ctx.recipient_delimiter);
+        retrain(trainer, *class, msg, &users, r.mail_id).await;
+    }
+    Ok(a)
+}
+
+/// The request's kind, mail_id (with its secret when required) and partition.
+fn checked<'r>(ctx: &ReleaseContext<'_>, req: &'r Attrs) -> Result<Request<'r>, Attrs> {
     let kind = req.get("request").unwrap_or("");
     if kind != "release" && kind != "requeue" && kind != "report" {
-        return fail(
+        return Err(fail(
             502,
             "5.5.1",
             &format!("request {kind:?} is not supported (release, requeue, report)"),
-        );
+        ));
     }
     let Some(mail_id) = req.get("mail_id").filter(|m| valid_mail_id(m)) else {
-        return fail(554, "5.5.4", "missing or invalid mail_id");
+        return Err(fail(554, "5.5.4", "missing or invalid mail_id"));
     };
     let secret = req.get("secret_id").unwrap_or("");
     if ctx.require_secret && !check_secret(mail_id, secret) {
         tracing::warn!("release of {mail_id} refused: wrong or missing secret_id");
-        return fail(554, "5.7.1", "wrong secret_id");
+        return Err(fail(554, "5.7.1", "wrong secret_id"));
     }
     let partition_tag: i64 = req
         .get("partition_tag")
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| ctx.store.map_or(0, Store::partition_tag));
-    // Where the copy is: the msgs row says, else the request (file quarantine without SQL).
+    Ok(Request {
+        kind,
+        mail_id,
+        partition_tag,
+    })
+}
+
+/// The stored copy, with its `msgs` row when SQL has one and where it was kept. Where the
+/// copy is: the msgs row says, else the request (file quarantine without SQL).
+async fn fetch(
+    ctx: &ReleaseContext<'_>,
+    req: &Attrs,
+    r: &Request<'_>,
+) -> Result<(Option<Row0>, String, Vec<u8>), Attrs> {
     let known = match ctx.store {
-        Some(s) => match msgs_row(s, mail_id, partition_tag).await {
-            Ok(r) => r,
-            Err(e) => return fail(451, "4.4.3", &format!("SQL: {e}")),
-        },
+        Some(s) => msgs_row(s, r.mail_id, r.partition_tag)
+            .await
+            .map_err(|e| fail(451, "4.4.3", &format!("SQL: {e}")))?,
         None => None,
     };
     let (quar_type, quar_loc) = match &known {
-        Some(r) if r.quar_type != ' ' => (r.quar_type, r.quar_loc.clone()),
+        Some(row) if row.quar_type != ' ' => (row.quar_type, row.quar_loc.clone()),
         _ => {
             let file = req.get("mail_file").unwrap_or("");
             let qt = req
@@ -236,43 +292,49 @@ pub async fn handle(ctx: &ReleaseContext<'_>, req: &Attrs) -> Attrs {
             (qt, file.to_string())
         }
     };
-    let stored = match quarantine::fetch(
+    let fetched = quarantine::fetch(
         quar_type,
         &quar_loc,
-        mail_id,
-        partition_tag,
+        r.mail_id,
+        r.partition_tag,
         ctx.quarantine,
         ctx.store,
     )
     .await
-    {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            return fail(
-                550,
-                "5.7.1",
-                &format!("mail_id {mail_id} is not in the quarantine (or was purged)"),
-            );
-        }
-        Err(e) => return fail(451, "4.4.3", &e.to_string()),
-    };
-    let u = unpack(&stored);
+    .map_err(|e| fail(451, "4.4.3", &e.to_string()))?;
+    match fetched {
+        Some(stored) => Ok((known, quar_loc, stored)),
+        None => Err(fail(
+            550,
+            "5.7.1",
+            &format!(
+                "mail_id {} is not in the quarantine (or was purged)",
+                r.mail_id
+            ),
+        )),
+    }
+}
+
+/// Who gets the copy: the recipients the request names, else every original recipient
+/// (requeue, or nothing recorded as blocked), else those whose copy was blocked. `Err` is
+/// the answer when there is nobody to send to.
+fn recipients(r: &Request<'_>, req: &Attrs, u: &Unpacked) -> Result<Vec<String>, Attrs> {
     let named: Vec<String> = req
         .all("recipient")
         .into_iter()
         .map(|r| r.trim_start_matches('<').trim_end_matches('>').to_string())
         .filter(|r| !r.is_empty())
         .collect();
-    if kind == "report" && named.is_empty() {
-        return fail(
+    if r.kind == "report" && named.is_empty() {
+        return Err(fail(
             554,
             "5.5.4",
             "a report needs the recipient(s) to send it to",
-        );
+        ));
     }
     let rcpts = if !named.is_empty() {
         named
-    } else if kind == "requeue" || u.blocked.is_empty() {
+    } else if r.kind == "requeue" || u.blocked.is_empty() {
         u.to.clone()
     } else {
         u.blocked.clone()
@@ -283,52 +345,66 @@ pub async fn handle(ctx: &ReleaseContext<'_>, req: &Attrs) -> Attrs {
             &mut a,
             &Reply::new(250, "2.5.0", "No recipients, nothing to do"),
         );
-        return a;
+        return Err(a);
     }
-    let sender = req
-        .get("sender")
-        .map(|s| s.trim_start_matches('<').trim_end_matches('>').to_string())
-        .unwrap_or(u.sender.clone());
-    let now = date::rfc2822(std::time::SystemTime::now());
-    let mut head = format!(
-        "Resent-Date: {now}\r\nResent-Message-ID: <RLS{mail_id}.{}@{}>\r\n",
-        std::process::id(),
-        ctx.myhostname
-    );
-    if let Some(by) = req.get("requested_by") {
-        let by: String = by.chars().filter(|c| !c.is_control()).collect();
-        head.insert_str(0, &format!("Resent-From: {by}\r\n"));
-    }
-    head.insert_str(
-        0,
-        &format!(
-            "Received: from localhost by {} (amavisd-rs) for release of {mail_id};\r\n {now}\r\n",
-            ctx.myhostname
-        ),
-    );
-    // A report is an abuse report (RFC 5965) about the message, from the null sender; a
-    // release or requeue is the message itself again.
-    let (sender, head, tail) = if kind == "report" {
-        let (h, t) = arf(mail_id, &u, ctx.myhostname, req.get("requested_by"));
-        (String::new(), h, t)
-    } else {
-        (sender, head, String::new())
-    };
-    // A report says the message is spam; releasing spam says it was not.
-    let was_spam = match &known {
+    Ok(rcpts)
+}
+
+/// The class a release or report retrains the Bayes store with: a report says the message
+/// is spam; releasing spam says it was not.
+fn retrain_class(kind: &str, known: Option<&Row0>, quar_loc: &str) -> Option<Class> {
+    let was_spam = match known {
         Some(r) if r.content != ' ' => matches!(r.content, 'S' | 'Y'),
         // File quarantine without SQL: amavisd-new's spam file names.
-        _ => file_name(&quar_loc).starts_with("spam"),
+        _ => file_name(quar_loc).starts_with("spam"),
     };
-    let class = match kind {
+    match kind {
         "report" => Some(Class::Spam),
         "release" if was_spam => Some(Class::Ham),
         _ => None,
+    }
+}
+
+/// The trace fields on top of a released copy: `Received`, `Resent-From` (who asked),
+/// `Resent-Date`, `Resent-Message-ID`.
+fn resent_fields(ctx: &ReleaseContext<'_>, req: &Attrs, mail_id: &str) -> String {
+    let now = date::rfc2822(std::time::SystemTime::now());
+    let host = ctx.myhostname;
+    let mut head = format!(
+        "Received: from localhost by {host} (amavisd-rs) for release of {mail_id};\r\n {now}\r\n"
+    );
+    if let Some(by) = req.get("requested_by") {
+        let by: String = by.chars().filter(|c| !c.is_control()).collect();
+        head.push_str(&format!("Resent-From: {by}\r\n"));
+    }
+    head.push_str(&format!(
+        "Resent-Date: {now}\r\nResent-Message-ID: <RLS{mail_id}.{}@{host}>\r\n",
+        std::process::id()
+    ));
+    head
+}
+
+/// Sends the copy (a release or requeue: the message again, from its sender or the one
+/// the request names) or the abuse report about it (RFC 5965, from the null sender) to
+/// `rcpts`; the per-recipient answers, and whether every one was accepted.
+async fn resend(
+    ctx: &ReleaseContext<'_>,
+    req: &Attrs,
+    r: &Request<'_>,
+    u: Unpacked,
+    rcpts: &[String],
+) -> Result<(Attrs, bool), Attrs> {
+    let mail_id = r.mail_id;
+    let (sender, head, tail) = if r.kind == "report" {
+        let (h, t) = arf(mail_id, &u, ctx.myhostname, req.get("requested_by"));
+        (String::new(), h, t)
+    } else {
+        let sender = req
+            .get("sender")
+            .map(|s| s.trim_start_matches('<').trim_end_matches('>').to_string())
+            .unwrap_or(u.sender.clone());
+        (sender, resent_fields(ctx, req, mail_id), String::new())
     };
-    let retrain_as = class
-        .filter(|_| ctx.bayes.is_some())
-        .map(|c| (c, Learnable::of(&u.message)));
-    let to = u.to.clone();
     let spool = Spool::from_bytes(u.message);
     let recipients: Vec<Recipient> = rcpts
         .iter()
@@ -350,40 +426,25 @@ pub async fn handle(ctx: &ReleaseContext<'_>, req: &Attrs) -> Attrs {
         all_or_nothing: false,
     };
     let via = ctx.forwarder.method().to_string();
+    let d = ctx
+        .forwarder
+        .deliver(&out)
+        .await
+        .map_err(|e| fail(451, e.status(), &format!("cannot forward to {via}: {e}")))?;
     let mut a = Attrs::default();
-    match ctx.forwarder.deliver(&out).await {
-        Ok(d) => {
-            for r in &d.replies {
-                let ours = Reply::new(
-                    r.code,
-                    &r.status,
-                    format!("from MTA({via}): {}", r.one_line()),
-                );
-                reply(&mut a, &ours);
-            }
-            let ok = d.replies.iter().all(Reply::is_positive);
-            a.push("exit_code", if ok { "0" } else { "69" });
-            tracing::info!(
-                "({mail_id}) {kind}d to {} recipient(s) by {}",
-                rcpts.len(),
-                req.get("requested_by").unwrap_or("amavisd-release")
-            );
-            if let Some(store) = ctx.store
-                && ok
-                && kind != "report"
-            {
-                mark_released(store, mail_id, partition_tag, &rcpts).await;
-            }
-            if let (Some(trainer), Some((class, msg)), true) = (ctx.bayes, &retrain_as, ok) {
-                let users = retrain_users(&to, ctx.recipient_delimiter);
-                retrain(trainer, *class, msg, &users, mail_id).await;
-            }
-        }
-        Err(e) => {
-            return fail(451, e.status(), &format!("cannot forward to {via}: {e}"));
-        }
+    for rep in &d.replies {
+        let text = format!("from MTA({via}): {}", rep.one_line());
+        reply(&mut a, &Reply::new(rep.code, &rep.status, text));
     }
-    a
+    let ok = d.replies.iter().all(Reply::is_positive);
+    a.push("exit_code", if ok { "0" } else { "69" });
+    tracing::info!(
+        "({mail_id}) {}d to {} recipient(s) by {}",
+        r.kind,
+        rcpts.len(),
+        req.get("requested_by").unwrap_or("amavisd-release")
+    );
+    Ok((a, ok))
 }
 
 /// The last component of a quarantine location.
