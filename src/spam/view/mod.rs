@@ -92,6 +92,83 @@ fn epilogue(raw: &[u8], boundary: &str) -> bool {
         .any(|b| !b.is_ascii_whitespace())
 }
 
+/// The relay chain from `Received`, with the fields whose address counts as the oldest
+/// relay (`originating_ip_headers`: `X-Originating-IP` and the like).
+fn relays_of(headers: &Headers, originating: &[String]) -> Relays {
+    let first_ip = |v: &String| {
+        v.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .find(|t| t.parse::<std::net::Ipv4Addr>().is_ok())
+            .map(str::to_string)
+    };
+    let originating_ips: Vec<String> = originating
+        .iter()
+        .filter_map(|name| headers.raw_values(name).first().and_then(first_ip))
+        .collect();
+    Relays::with_originating(
+        headers.raw_values("Received").iter().map(String::as_str),
+        originating_ips.into_iter(),
+    )
+}
+
+/// Part `n` of a message as the MIME rules see it, and its raw (undecoded) body.
+fn part_facts<'r>(
+    raw: &'r [u8],
+    n: usize,
+    part: &mail_parser::MessagePart<'_>,
+) -> (Part, &'r [u8]) {
+    let start = part.offset_header as usize;
+    let body_at = (part.offset_body as usize).min(raw.len());
+    let section = raw.get(start.min(body_at)..body_at).unwrap_or(&[]);
+    let (ctype, charset) = match part.content_type() {
+        Some(ct) => (
+            match ct.subtype() {
+                Some(s) => format!("{}/{}", ct.ctype(), s).to_ascii_lowercase(),
+                None => ct.ctype().to_ascii_lowercase(),
+            },
+            ct.attribute("charset").unwrap_or("").to_ascii_lowercase(),
+        ),
+        None => ("text/plain".to_string(), String::new()),
+    };
+    let encoding = part
+        .content_transfer_encoding()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let leaf = !matches!(part.body, PartType::Multipart(_));
+    let raw_body = raw
+        .get(body_at..(part.offset_end as usize).min(raw.len()))
+        .unwrap_or(&[]);
+    let qp_long_line = encoding == "quoted-printable"
+        && raw_body
+            .split(|&b| b == b'\n')
+            .any(|l| l.strip_suffix(b"\r").unwrap_or(l).len() > 78);
+    let ascii_illegal = ctype == "text/plain"
+        && (charset.is_empty() || charset == "us-ascii")
+        && raw_body.iter().enumerate().any(|(i, &b)| {
+            b == 0 || b >= 0x80 || (b == b'\r' && raw_body.get(i + 1) != Some(&b'\n'))
+        });
+    let filename = part.attachment_name().map(str::to_string);
+    let attachment = leaf
+        && n > 0
+        && (filename.is_some()
+            || part
+                .content_disposition()
+                .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"))
+            || !matches!(part.body, PartType::Text(_) | PartType::Html(_)));
+    let facts = Part {
+        headers: Headers::parse(section, ""),
+        content_type: ctype,
+        charset,
+        encoding,
+        filename,
+        attachment,
+        size: part.len(),
+        qp_long_line,
+        ascii_illegal,
+        leaf,
+    };
+    (facts, raw_body)
+}
+
 /// Longest piece of a text part a rawbody rule sees at once (SpamAssassin's 2048).
 const MAX_CHUNK: usize = 2048;
 
@@ -165,131 +242,15 @@ impl MessageView {
         let raw = parsed.raw;
         let head_end = body_start(raw);
         let headers = Headers::parse(&raw[..head_end], envelope_from);
-        let first_ip = |v: &String| {
-            v.split(|c: char| !(c.is_ascii_digit() || c == '.'))
-                .find(|t| t.parse::<std::net::Ipv4Addr>().is_ok())
-                .map(str::to_string)
-        };
-        let originating_ips: Vec<String> = originating
-            .iter()
-            .filter_map(|name| headers.raw_values(name).first().and_then(first_ip))
-            .collect();
-        let relays = Relays::with_originating(
-            headers.raw_values("Received").iter().map(String::as_str),
-            originating_ips.into_iter(),
-        );
         let mut view = MessageView {
             full: raw.to_vec(),
             body_len: raw.len().saturating_sub(head_end),
-            relays,
+            relays: relays_of(&headers, originating),
             ..MessageView::default()
         };
         let mut uris = UriList::default();
         if let Some(msg) = parsed.message() {
-            // Text parts for the body rules, in order; repaired ones as decoded here.
-            let mut texts: Vec<(bool, std::borrow::Cow<str>)> = Vec::new();
-            if let Some(b) = msg
-                .parts
-                .first()
-                .and_then(|p| p.content_type())
-                .and_then(|c| c.attribute("boundary"))
-            {
-                view.epilogue = epilogue(raw, b);
-            }
-            for (n, part) in msg.parts.iter().enumerate() {
-                let start = part.offset_header as usize;
-                let body_at = (part.offset_body as usize).min(raw.len());
-                let section = raw.get(start.min(body_at)..body_at).unwrap_or(&[]);
-                let (ctype, charset) = match part.content_type() {
-                    Some(ct) => (
-                        match ct.subtype() {
-                            Some(s) => format!("{}/{}", ct.ctype(), s).to_ascii_lowercase(),
-                            None => ct.ctype().to_ascii_lowercase(),
-                        },
-                        ct.attribute("charset").unwrap_or("").to_ascii_lowercase(),
-                    ),
-                    None => ("text/plain".to_string(), String::new()),
-                };
-                let encoding = part
-                    .content_transfer_encoding()
-                    .unwrap_or("")
-                    .to_ascii_lowercase();
-                let leaf = !matches!(part.body, PartType::Multipart(_));
-                let raw_body = raw
-                    .get(body_at..(part.offset_end as usize).min(raw.len()))
-                    .unwrap_or(&[]);
-                let qp_long_line = encoding == "quoted-printable"
-                    && raw_body
-                        .split(|&b| b == b'\n')
-                        .any(|l| l.strip_suffix(b"\r").unwrap_or(l).len() > 78);
-                let ascii_illegal = ctype == "text/plain"
-                    && (charset.is_empty() || charset == "us-ascii")
-                    && raw_body.iter().enumerate().any(|(i, &b)| {
-                        b == 0 || b >= 0x80 || (b == b'\r' && raw_body.get(i + 1) != Some(&b'\n'))
-                    });
-                let filename = part.attachment_name().map(str::to_string);
-                let attachment = leaf
-                    && n > 0
-                    && (filename.is_some()
-                        || part
-                            .content_disposition()
-                            .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"))
-                        || !matches!(part.body, PartType::Text(_) | PartType::Html(_)));
-                let repaired = match &part.body {
-                    PartType::Text(_) | PartType::Html(_) if part.is_encoding_problem => {
-                        redecode(raw_body, &encoding, &charset)
-                    }
-                    _ => None,
-                };
-                if let Some(text) = repaired {
-                    if ctype == "text/html" {
-                        view.has_html = true;
-                        let parsed = Html::parse(&text);
-                        texts.push((false, parsed.text.clone().into()));
-                        view.html.push(parsed);
-                        uris.add_html(&text);
-                    } else {
-                        texts.push((false, text.clone().into()));
-                        view.has_text_plain |= ctype == "text/plain";
-                        uris.add_text(&text);
-                    }
-                    view.rawbody.extend(short_paragraphs(&text));
-                } else {
-                    match &part.body {
-                        PartType::Text(t) => {
-                            texts.push((false, t.as_ref().into()));
-                            if ctype == "text/plain" || ctype == "text" {
-                                view.has_text_plain = true;
-                            }
-                            view.rawbody.extend(short_paragraphs(t));
-                            uris.add_text(t);
-                        }
-                        PartType::Html(h) => {
-                            view.has_html = true;
-                            let parsed = Html::parse(h);
-                            texts.push((false, parsed.text.clone().into()));
-                            view.html.push(parsed);
-                            view.rawbody.extend(short_paragraphs(h));
-                            uris.add_html(h);
-                        }
-                        _ => {}
-                    }
-                }
-                view.parts.push(Part {
-                    headers: Headers::parse(section, ""),
-                    content_type: ctype,
-                    charset,
-                    encoding,
-                    filename,
-                    attachment,
-                    size: part.len(),
-                    qp_long_line,
-                    ascii_illegal,
-                    leaf,
-                });
-            }
-            let parts: Vec<(bool, &str)> = texts.iter().map(|(h, t)| (*h, t.as_ref())).collect();
-            view.body = render::render(msg.subject(), &parts);
+            view.add_parts(raw, msg, &mut uris);
         }
         for h in &view.html {
             uris.add_text(&h.text);
@@ -300,6 +261,64 @@ impl MessageView {
         view.rawbody_joined = view.rawbody.join("\n").into_bytes();
         view.uris_joined = view.uris.join("\n").into_bytes();
         view
+    }
+
+    /// Every MIME part of `msg`: its facts for the MIME rules, and its text for the body,
+    /// rawbody and URI rules.
+    fn add_parts(&mut self, raw: &[u8], msg: &mail_parser::Message<'_>, uris: &mut UriList) {
+        if let Some(b) = msg
+            .parts
+            .first()
+            .and_then(|p| p.content_type())
+            .and_then(|c| c.attribute("boundary"))
+        {
+            self.epilogue = epilogue(raw, b);
+        }
+        // Text parts for the body rules, in order; repaired ones as decoded here.
+        let mut texts: Vec<(bool, std::borrow::Cow<str>)> = Vec::new();
+        for (n, part) in msg.parts.iter().enumerate() {
+            let (facts, raw_body) = part_facts(raw, n, part);
+            let repaired = match &part.body {
+                PartType::Text(_) | PartType::Html(_) if part.is_encoding_problem => {
+                    redecode(raw_body, &facts.encoding, &facts.charset)
+                }
+                _ => None,
+            };
+            let was_repaired = repaired.is_some();
+            let text: Option<(bool, std::borrow::Cow<str>)> = match (repaired, &part.body) {
+                (Some(t), _) => Some((facts.content_type == "text/html", t.into())),
+                (None, PartType::Text(t)) => Some((false, t.as_ref().into())),
+                (None, PartType::Html(h)) => Some((true, h.as_ref().into())),
+                _ => None,
+            };
+            if let Some((html, t)) = text {
+                // A bare `text` type counts as plain text only as mail-parser decoded it.
+                let plain = facts.content_type == "text/plain"
+                    || (!was_repaired && facts.content_type == "text");
+                texts.push((false, self.add_text(&t, html, plain, uris).into()));
+            }
+            self.parts.push(facts);
+        }
+        let parts: Vec<(bool, &str)> = texts.iter().map(|(h, t)| (*h, t.as_ref())).collect();
+        self.body = render::render(msg.subject(), &parts);
+    }
+
+    /// Adds one text part's text (HTML is rendered first) to the view; gives the text the
+    /// body rules read.
+    fn add_text(&mut self, text: &str, html: bool, plain: bool, uris: &mut UriList) -> String {
+        self.rawbody.extend(short_paragraphs(text));
+        if html {
+            self.has_html = true;
+            let parsed = Html::parse(text);
+            let rendered = parsed.text.clone();
+            self.html.push(parsed);
+            uris.add_html(text);
+            rendered
+        } else {
+            self.has_text_plain |= plain;
+            uris.add_text(text);
+            text.to_string()
+        }
     }
 
     /// The envelope sender as SpamAssassin finds it: the SMTP envelope; else what the last
