@@ -15,6 +15,7 @@ pub use headers::{spam_headers, spam_level, spam_number};
 use crate::message::{Category, CheckResults, Destiny, Reply, SpamResult, VirusScan};
 pub use crate::policy_bank::SenderList;
 use crate::policy_bank::{Policy, ScanFailure};
+use std::borrow::Cow;
 
 /// What one recipient's copy is about.
 #[derive(Debug, Clone, Copy)]
@@ -347,22 +348,8 @@ fn reported(of: Verdict, reply: Reply) -> Verdict {
 /// Decides for one recipient's copy by its category and policy.
 fn decide_copy(m: &MessageInput, rc: &RecipientInput) -> Verdict {
     let p = rc.policy;
-    let adjusted;
-    let own = rc
-        .bayes_user
-        .and_then(|u| m.results.spam_per_user.get(u))
-        .filter(|s| Some(*s) != m.results.spam.as_ref());
-    let r = if rc.list == SenderList::None && own.is_none() {
-        m.results
-    } else {
-        let mut c = m.results.clone();
-        if let Some(s) = own {
-            c.spam = Some(s.clone());
-        }
-        c.spam = listed(&c, rc.list);
-        adjusted = c;
-        &adjusted
-    };
+    let r = results_for(m, rc);
+    let r = r.as_ref();
     let m = &MessageInput { results: r, ..*m };
     let score = r.spam.as_ref().map(|s| s.score);
     let mut found = findings(m, p);
@@ -406,80 +393,113 @@ fn decide_copy(m: &MessageInput, rc: &RecipientInput) -> Verdict {
         v.reply = Some(scan_failed_reply(m.am_id, "all virus scanners failed"));
         return v;
     }
-    for f in &found {
-        let destiny = destiny_of(f.category, p);
-        if destiny == Destiny::Pass || f.loved {
-            continue;
-        }
-        let (code, status, why) = reason(f.category, &f.detail);
-        let why = header_safe(&why);
-        let am_id = m.am_id;
-        let mut destiny = destiny;
-        if p.soft_bounce && matches!(destiny, Destiny::Reject | Destiny::Bounce) {
-            destiny = Destiny::Tempfail;
-        }
-        v.reply = Some(match destiny {
-            Destiny::Reject => Reply::new(code, status, format!("Reject, id={am_id} - {why}")),
-            Destiny::Tempfail => Reply::new(
-                450,
-                &format!("4{}", &status[1..]),
-                format!("Temporary failure, id={am_id} - {why}"),
-            ),
-            Destiny::Discard | Destiny::Bounce | Destiny::Pass => {
-                Reply::new(250, "2.7.0", format!("Ok, discarded, id={am_id} - {why}"))
-            }
-        });
-        if destiny == Destiny::Bounce {
-            v.dsn_reply = Some(Reply::new(
-                code,
-                status,
-                format!("Bounced, id={am_id} - {why}"),
-            ));
-        }
-        v.destiny = destiny;
-        v.blocked_by = f.category;
-        v.detail = f.detail.clone();
-        v.admin = admin_of(f.category, p).to_string();
-        v.suppress_dsn |= (f.category == Category::Virus && r.virus_fakes_sender)
-            || score.is_some_and(|s| s >= p.spam_dsn_cutoff_level);
-        v.warn_recipient = match f.category {
-            Category::Virus => p.warn_virus_recip,
-            Category::Banned => p.warn_banned_recip,
-            Category::BadHeader => p.warn_bad_header_recip,
-            _ => false,
-        };
+    // The first category that is neither passed by policy nor loved blocks the copy.
+    if let Some(f) = found
+        .iter()
+        .find(|f| !f.loved && destiny_of(f.category, p) != Destiny::Pass)
+    {
+        block(&mut v, f, m, p);
         return v;
     }
-    for f in &found {
+    mark_passed(&mut v, &found, r, rc);
+    v
+}
+
+/// The results as this recipient sees them: its own Bayes store's spam result, and its
+/// white/blacklist entry for the sender, in place of the site's.
+fn results_for<'a>(m: &MessageInput<'a>, rc: &RecipientInput) -> Cow<'a, CheckResults> {
+    let own = rc
+        .bayes_user
+        .and_then(|u| m.results.spam_per_user.get(u))
+        .filter(|s| Some(*s) != m.results.spam.as_ref());
+    if rc.list == SenderList::None && own.is_none() {
+        return Cow::Borrowed(m.results);
+    }
+    let mut c = m.results.clone();
+    if let Some(s) = own {
+        c.spam = Some(s.clone());
+    }
+    c.spam = listed(&c, rc.list);
+    Cow::Owned(c)
+}
+
+/// Blocks the copy for finding `f`: its destiny (soft_bounce turns refusals into
+/// tempfails), the reply, the DSN reason of a bounce, and who is told.
+fn block(v: &mut Verdict, f: &Finding, m: &MessageInput, p: &Policy) {
+    let (code, status, why) = reason(f.category, &f.detail);
+    let why = header_safe(&why);
+    let am_id = m.am_id;
+    let mut destiny = destiny_of(f.category, p);
+    if p.soft_bounce && matches!(destiny, Destiny::Reject | Destiny::Bounce) {
+        destiny = Destiny::Tempfail;
+    }
+    v.reply = Some(match destiny {
+        Destiny::Reject => Reply::new(code, status, format!("Reject, id={am_id} - {why}")),
+        Destiny::Tempfail => Reply::new(
+            450,
+            &format!("4{}", &status[1..]),
+            format!("Temporary failure, id={am_id} - {why}"),
+        ),
+        Destiny::Discard | Destiny::Bounce | Destiny::Pass => {
+            Reply::new(250, "2.7.0", format!("Ok, discarded, id={am_id} - {why}"))
+        }
+    });
+    if destiny == Destiny::Bounce {
+        v.dsn_reply = Some(Reply::new(
+            code,
+            status,
+            format!("Bounced, id={am_id} - {why}"),
+        ));
+    }
+    v.destiny = destiny;
+    v.blocked_by = f.category;
+    v.detail = f.detail.clone();
+    v.admin = admin_of(f.category, p).to_string();
+    let score = m.results.spam.as_ref().map(|s| s.score);
+    v.suppress_dsn |= (f.category == Category::Virus && m.results.virus_fakes_sender)
+        || score.is_some_and(|s| s >= p.spam_dsn_cutoff_level);
+    v.warn_recipient = match f.category {
+        Category::Virus => p.warn_virus_recip,
+        Category::Banned => p.warn_banned_recip,
+        Category::BadHeader => p.warn_bad_header_recip,
+        _ => false,
+    };
+}
+
+/// A passed copy: `X-Amavis-Alert` for the bad categories it carries, and for local
+/// recipients the spam header fields, a subject tag and an address extension.
+fn mark_passed(v: &mut Verdict, found: &[Finding], r: &CheckResults, rc: &RecipientInput) {
+    let p = rc.policy;
+    for f in found {
         if let Some(a) = alert(f.category, &f.detail) {
             v.headers
                 .push(("X-Amavis-Alert".to_string(), header_safe(&a)));
         }
     }
-    if rc.local
-        && let Some(s) = r.spam.as_ref().filter(|_| !p.bypass_spam_checks)
+    if !rc.local {
+        return;
+    }
+    if let Some(s) = r.spam.as_ref().filter(|_| !p.bypass_spam_checks)
         && p.spam_tag_level.is_none_or(|t| s.score >= t)
     {
         v.headers.extend(spam_headers(s, p));
     }
-    if rc.local {
-        for f in &found {
-            let t = subject_tag(f.category, f.minor, score, p);
-            if !t.is_empty() {
-                v.subject_tag = t;
-                break;
-            }
-        }
-        if let Some(ext) = found
-            .iter()
-            .map(|f| extension(f.category, p))
-            .find(|e| !e.is_empty())
-        {
-            v.address =
-                crate::message::address::with_extension(rc.address, &p.recipient_delimiter, ext);
-        }
+    let score = r.spam.as_ref().map(|s| s.score);
+    if let Some(t) = found
+        .iter()
+        .map(|f| subject_tag(f.category, f.minor, score, p))
+        .find(|t| !t.is_empty())
+    {
+        v.subject_tag = t;
     }
-    v
+    if let Some(ext) = found
+        .iter()
+        .map(|f| extension(f.category, p))
+        .find(|e| !e.is_empty())
+    {
+        v.address =
+            crate::message::address::with_extension(rc.address, &p.recipient_delimiter, ext);
+    }
 }
 
 #[cfg(test)]
