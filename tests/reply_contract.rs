@@ -15,6 +15,8 @@ struct Row {
     next_hop: SinkMode,
     /// The next hop speaks LMTP (one reply per recipient after DATA).
     next_hop_lmtp: bool,
+    /// The next hop advertises no extensions (no PIPELINING: one command at a time).
+    plain: bool,
     /// We are spoken to in LMTP.
     lmtp: bool,
     rcpts: &'static [&'static str],
@@ -34,6 +36,7 @@ const ROW: Row = Row {
     what: "",
     next_hop: SinkMode::Accept,
     next_hop_lmtp: false,
+    plain: false,
     lmtp: false,
     rcpts: &["a@example.com"],
     big: false,
@@ -142,6 +145,42 @@ const ROWS: &[Row] = &[
         dsn: true,
         ..ROW
     },
+    Row {
+        what: "no PIPELINING, all delivered",
+        plain: true,
+        rcpts: &["a@example.com", "b@example.com"],
+        replies: &["250 2.0.0"],
+        delivered: Some(&[&["RCPT TO:<a@example.com>", "RCPT TO:<b@example.com>"]]),
+        ..ROW
+    },
+    Row {
+        what: "no PIPELINING, SMTP, one recipient deferred: nobody gets a copy",
+        plain: true,
+        rcpts: &["ok@example.com", "rcpt-temp@example.com"],
+        replies: &["450 4.2.0"],
+        delivered: Some(&[]),
+        ..ROW
+    },
+    Row {
+        what: "no PIPELINING, LMTP: a reply per recipient",
+        plain: true,
+        lmtp: true,
+        rcpts: &[
+            "ok@example.com",
+            "rcpt-temp@example.com",
+            "rcpt-perm@example.com",
+        ],
+        replies: &["250 2.0.0", "450 4.2.0", "550 5.1.1"],
+        delivered: Some(&[&["RCPT TO:<ok@example.com>"]]),
+        ..ROW
+    },
+    Row {
+        what: "no PIPELINING, MAIL deferred: 451",
+        plain: true,
+        next_hop: SinkMode::TempFail,
+        replies: &["451 4.3.0"],
+        ..ROW
+    },
 ];
 
 /// A message large enough that the body cannot fit in socket buffers before a drop is seen.
@@ -156,6 +195,9 @@ fn big() -> Vec<u8> {
 async fn run(row: &Row) {
     let what = row.what;
     let rig = Rig::start(row.next_hop, row.next_hop_lmtp).await;
+    rig.sink
+        .plain
+        .store(row.plain, std::sync::atomic::Ordering::Relaxed);
     let mut c = rig.client().await;
     let msg = if row.big { big() } else { SIMPLE.to_vec() };
     let r = c

@@ -231,6 +231,44 @@ fn queued_as(r: &Reply) -> Option<String> {
     Some(id.trim_end_matches([',', '.', ';', ')']).to_string())
 }
 
+/// The commands of one transaction, before any is sent.
+struct Commands {
+    xforward: Vec<String>,
+    mail: String,
+    rcpts: Vec<String>,
+    /// DATA joins the pipelined group.
+    pipeline_data: bool,
+}
+
+/// The next hop's replies to the envelope (and to DATA when it was pipelined).
+struct EnvelopeReplies {
+    mail: Reply,
+    rcpts: Vec<Reply>,
+    data: Option<Reply>,
+}
+
+fn commands(msg: &OutMessage<'_>, caps: &super::Capabilities) -> Commands {
+    let size = msg.prefix.len() as u64
+        + msg.spool.len().saturating_sub(msg.skip)
+        + msg.suffix.len() as u64;
+    Commands {
+        xforward: if msg.xforward.is_empty() {
+            Vec::new()
+        } else {
+            xforward_commands(msg.xforward, &caps.xforward)
+        },
+        mail: mail_command(msg, caps, size),
+        rcpts: msg
+            .recipients
+            .iter()
+            .map(|r| rcpt_command(r, caps))
+            .collect(),
+        // DATA may join the pipelined group when no all-or-nothing decision has to be taken
+        // between the RCPT replies and DATA: one recipient, or an LMTP client upstream.
+        pipeline_data: caps.pipelining && (msg.recipients.len() == 1 || !msg.all_or_nothing),
+    }
+}
+
 /// Runs the transaction; returns the delivery and whether the connection may be reused.
 async fn transaction(
     c: &mut Client,
@@ -238,91 +276,19 @@ async fn transaction(
     limits: &ForwardLimits,
     reused: bool,
 ) -> Result<(Delivery, bool), TxError> {
-    let caps = c.caps.clone();
-    let size = msg.prefix.len() as u64
-        + msg.spool.len().saturating_sub(msg.skip)
-        + msg.suffix.len() as u64;
-    let xf = if msg.xforward.is_empty() {
-        Vec::new()
+    let cmds = commands(msg, &c.caps);
+    let env = if c.caps.pipelining {
+        envelope_pipelined(c, &cmds, reused).await?
     } else {
-        xforward_commands(msg.xforward, &caps.xforward)
+        envelope_one_by_one(c, &cmds, reused).await?
     };
-    let mail = mail_command(msg, &caps, size);
-    let rcpts: Vec<String> = msg
-        .recipients
-        .iter()
-        .map(|r| rcpt_command(r, &caps))
-        .collect();
-
-    // DATA may join the pipelined group when no all-or-nothing decision has to be taken
-    // between the RCPT replies and DATA: one recipient, or an LMTP client upstream.
-    let pipeline_data = caps.pipelining && (msg.recipients.len() == 1 || !msg.all_or_nothing);
-    let mail_reply;
-    let mut rcpt_replies = Vec::with_capacity(rcpts.len());
-    let mut data_reply = None;
-    if caps.pipelining {
-        let mut batch = String::new();
-        if reused {
-            batch.push_str("RSET\r\n");
-        }
-        xf.iter().for_each(|l| batch.push_str(l));
-        batch.push_str(&mail);
-        rcpts.iter().for_each(|l| batch.push_str(l));
-        if pipeline_data {
-            batch.push_str("DATA\r\n");
-        }
-        if let Err(e) = c.write(batch.as_bytes(), "sending MAIL/RCPT").await {
-            return Err(if reused { TxError::Stale } else { e.into() });
-        }
-        if reused {
-            match c.read_reply("after RSET").await {
-                Ok(r) if r.code == 250 => {}
-                _ => return Err(TxError::Stale),
-            }
-        }
-        for _ in &xf {
-            let r = c.read_reply("after XFORWARD").await?;
-            if !r.is_positive() {
-                tracing::warn!("next hop refused XFORWARD: {r}");
-            }
-        }
-        mail_reply = c.read_reply("after MAIL").await?;
-        for _ in &rcpts {
-            rcpt_replies.push(c.read_reply("after RCPT").await?);
-        }
-        if pipeline_data {
-            data_reply = Some(c.read_reply("after DATA").await?);
-        }
-    } else {
-        if reused {
-            match c.command("RSET\r\n", "after RSET").await {
-                Ok(r) if r.code == 250 => {}
-                _ => return Err(TxError::Stale),
-            }
-        }
-        for l in &xf {
-            let r = c.command(l, "after XFORWARD").await?;
-            if !r.is_positive() {
-                tracing::warn!("next hop refused XFORWARD: {r}");
-            }
-        }
-        mail_reply = c.command(&mail, "after MAIL").await?;
-        if mail_reply.is_positive() {
-            for l in &rcpts {
-                rcpt_replies.push(c.command(l, "after RCPT").await?);
-            }
-        }
-    }
-    let mail_reply = answer(mail_reply, "MAIL");
+    let mail_reply = answer(env.mail, "MAIL");
     if !mail_reply.is_positive() {
         // Every recipient shares the sender's fate.
         let replies = vec![mail_reply; msg.recipients.len()];
-        return Ok(without_data(c, replies, &data_reply).await);
+        return Ok(without_data(c, replies, &env.data).await);
     }
-    let mut replies: Vec<Reply> = rcpt_replies
-        .into_iter()
-        .map(|r| answer(r, "RCPT"))
-        .collect();
+    let mut replies: Vec<Reply> = env.rcpts.into_iter().map(|r| answer(r, "RCPT")).collect();
     let accepted: Vec<usize> = (0..replies.len())
         .filter(|&i| replies[i].is_positive())
         .collect();
@@ -335,9 +301,9 @@ async fn transaction(
                 replies[*i] = held.clone();
             }
         }
-        return Ok(without_data(c, replies, &data_reply).await);
+        return Ok(without_data(c, replies, &env.data).await);
     }
-    let r = match data_reply {
+    let r = match env.data {
         Some(r) => r,
         None => c.command("DATA\r\n", "after DATA").await?,
     };
@@ -349,32 +315,113 @@ async fn transaction(
         return Ok(without_data(c, replies, &None).await);
     }
     send_body(c, msg).await?;
+    let queued_as = final_replies(c, limits, &accepted, &mut replies).await?;
+    Ok((Delivery { replies, queued_as }, true))
+}
+
+/// The envelope in one pipelined write (RSET first on a reused connection), then its
+/// replies in order.
+async fn envelope_pipelined(
+    c: &mut Client,
+    cmds: &Commands,
+    reused: bool,
+) -> Result<EnvelopeReplies, TxError> {
+    let mut batch = String::new();
+    if reused {
+        batch.push_str("RSET\r\n");
+    }
+    cmds.xforward.iter().for_each(|l| batch.push_str(l));
+    batch.push_str(&cmds.mail);
+    cmds.rcpts.iter().for_each(|l| batch.push_str(l));
+    if cmds.pipeline_data {
+        batch.push_str("DATA\r\n");
+    }
+    if let Err(e) = c.write(batch.as_bytes(), "sending MAIL/RCPT").await {
+        return Err(if reused { TxError::Stale } else { e.into() });
+    }
+    if reused {
+        match c.read_reply("after RSET").await {
+            Ok(r) if r.code == 250 => {}
+            _ => return Err(TxError::Stale),
+        }
+    }
+    for _ in &cmds.xforward {
+        let r = c.read_reply("after XFORWARD").await?;
+        if !r.is_positive() {
+            tracing::warn!("next hop refused XFORWARD: {r}");
+        }
+    }
+    let mail = c.read_reply("after MAIL").await?;
+    let mut rcpts = Vec::with_capacity(cmds.rcpts.len());
+    for _ in &cmds.rcpts {
+        rcpts.push(c.read_reply("after RCPT").await?);
+    }
+    let data = if cmds.pipeline_data {
+        Some(c.read_reply("after DATA").await?)
+    } else {
+        None
+    };
+    Ok(EnvelopeReplies { mail, rcpts, data })
+}
+
+/// The envelope one command at a time, for a next hop without PIPELINING; no RCPT after a
+/// refused MAIL.
+async fn envelope_one_by_one(
+    c: &mut Client,
+    cmds: &Commands,
+    reused: bool,
+) -> Result<EnvelopeReplies, TxError> {
+    if reused {
+        match c.command("RSET\r\n", "after RSET").await {
+            Ok(r) if r.code == 250 => {}
+            _ => return Err(TxError::Stale),
+        }
+    }
+    for l in &cmds.xforward {
+        let r = c.command(l, "after XFORWARD").await?;
+        if !r.is_positive() {
+            tracing::warn!("next hop refused XFORWARD: {r}");
+        }
+    }
+    let mail = c.command(&cmds.mail, "after MAIL").await?;
+    let mut rcpts = Vec::with_capacity(cmds.rcpts.len());
+    if mail.is_positive() {
+        for l in &cmds.rcpts {
+            rcpts.push(c.command(l, "after RCPT").await?);
+        }
+    }
+    Ok(EnvelopeReplies {
+        mail,
+        rcpts,
+        data: None,
+    })
+}
+
+/// The replies after the final dot (one per accepted recipient from an LMTP next hop, one
+/// for all from SMTP), within `data_done_timeout`, written into `replies`; the queue id the
+/// next hop named.
+async fn final_replies(
+    c: &mut Client,
+    limits: &ForwardLimits,
+    accepted: &[usize],
+    replies: &mut [Reply],
+) -> Result<Option<String>, TxError> {
     let deadline = Instant::now() + Duration::from_secs(limits.data_done_timeout);
     let mut queued = None;
     let finals = if c.lmtp { accepted.len() } else { 1 };
-    let mut final_replies = Vec::with_capacity(finals);
+    let mut got = Vec::with_capacity(finals);
     for _ in 0..finals {
         let r = c.read_reply_by(deadline, "after end of data").await?;
         if queued.is_none() && r.is_positive() {
             queued = queued_as(&r);
         }
-        final_replies.push(r);
+        got.push(r);
     }
     for (k, i) in accepted.iter().enumerate() {
-        let r = if c.lmtp {
-            &final_replies[k]
-        } else {
-            &final_replies[0]
-        };
+        let r = if c.lmtp { &got[k] } else { &got[0] };
         replies[*i] = answer(r.clone(), "end of data");
     }
-    Ok((
-        Delivery {
-            replies,
-            queued_as: queued,
-        },
-        true,
-    ))
+    Ok(queued)
 }
 
 /// A reply taken as the answer for a recipient: 2xx, 4xx or 5xx as sent; anything else (a 3xx
