@@ -1,5 +1,44 @@
 //! amavisd-rs: a content filter in Postfix's `content_filter` slot, compatible with amavisd-new.
 //!
+//! # Using the library
+//! The main entry point is [`pipeline::Pipeline::check`]: a message, its envelope and the
+//! configuration in, the verdict for each recipient out, with everything that explains it
+//! (spam symbols and scores, virus names, banned parts and the rule that matched,
+//! bad-header minors, the policy bank path), and nothing delivered. The SMTP/LMTP listener
+//! runs the same steps and then delivers; other front ends (a milter, an HTTP protocol, a
+//! console) call it and answer in their own protocol.
+//!
+//! ```no_run
+//! use amavisd::config::Config;
+//! use amavisd::message::{ClientInfo, Envelope, Protocol, Recipient, Spool};
+//! use amavisd::pipeline::Pipeline;
+//! use std::sync::Arc;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let cfg = Config::load(std::path::Path::new("/etc/amavisd-rs/amavisd.toml"))?;
+//! let pipeline = Pipeline::new(Arc::new(cfg))?;
+//! let env = Envelope {
+//!     mail_from: "sender@example.org".into(),
+//!     mail_params: Vec::new(),
+//!     recipients: vec![Recipient { address: "user@example.com".into(), params: Vec::new() }],
+//!     client: ClientInfo::default(),
+//!     protocol: Protocol::Smtp,
+//!     received_at: std::time::SystemTime::now(),
+//! };
+//! let message = Spool::from_bytes(std::fs::read("message.eml")?);
+//! match pipeline.check(env, message).await {
+//!     Ok(a) => {
+//!         for r in &a.recipients {
+//!             println!("{}: {:?} {:?} {}", r.address, r.verdict.category, r.verdict.destiny, r.verdict.detail);
+//!         }
+//!     }
+//!     // Something that may work next time (a scanner or the database down): try again.
+//!     Err(t) => println!("later: {}", t.reply),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Layout
 //! A message meets the stages in this order; stages exchange only the plain types of
 //! [`message`], and dependencies point down the list (a stage never imports one below it
