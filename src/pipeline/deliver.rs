@@ -108,8 +108,9 @@ pub(super) async fn deliver(st: &State, job: &Job, stored: Option<&Stored>) -> D
     let outcomes: Vec<RcptOutcome> = outcomes
         .into_iter()
         .map(|o| {
-            o.unwrap_or(RcptOutcome::Blocked {
-                reply: Reply::new(451, "4.3.0", "Error in processing"),
+            // Every copy is blocked or in a group; one that is neither is our bug: it waits.
+            o.unwrap_or_else(|| RcptOutcome::Blocked {
+                reply: Tempfail::processing(&job.am_id, "internal error").reply,
                 dsn: false,
             })
         })
@@ -140,13 +141,11 @@ fn groups(
     let mut groups: Vec<(GroupKey, Vec<usize>)> = Vec::new();
     for (i, v) in job.verdicts.iter().enumerate() {
         if v.destiny != Destiny::Pass {
-            let reply = v.reply.clone().unwrap_or_else(|| {
-                Reply::new(
-                    451,
-                    "4.3.0",
-                    format!("Error in processing, id={}", job.am_id),
-                )
-            });
+            // A blocked verdict always carries its reply; a missing one is our bug: wait.
+            let reply = v
+                .reply
+                .clone()
+                .unwrap_or_else(|| Tempfail::processing(&job.am_id, "internal error").reply);
             outcomes[i] = Some(RcptOutcome::Blocked {
                 reply,
                 dsn: v.destiny == Destiny::Reject && !v.suppress_dsn,
