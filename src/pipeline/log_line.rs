@@ -4,11 +4,8 @@
 //! Queue-ID: 4Xyz, Message-ID: <id@x>, mail_id: abcDEF123456, Hits: -, size: 1234,
 //! queued_as: 4Abc, 12 ms`
 
-use super::deliver::Delivered;
-use super::job::Job;
 use crate::message::printable;
-use crate::message::{Category, Destiny, Envelope, Outcome, Reply};
-use crate::verdict::Verdict;
+use crate::message::{Envelope, Reply};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -103,61 +100,6 @@ impl LogLine<'_> {
     pub fn emit(&self) {
         tracing::info!(target: "amavis", "{}", self.render());
     }
-}
-
-/// The log line's category text and destinies: the worst category over the recipients
-/// (`INFECTED (Eicar-Test-Signature)`, `CLEAN`) and amavisd-new's `{...}` words
-/// (`Relayed`, `Discarded`), to which the caller adds `Inbound`/`Outbound`.
-pub(super) fn status_text(verdicts: &[Verdict]) -> (String, Vec<&'static str>) {
-    let worst = verdicts.iter().max_by_key(|v| (v.category, v.minor));
-    let text = match worst {
-        Some(v) => {
-            let name = v.category.log_name(v.minor);
-            match v.category {
-                Category::Virus | Category::Banned => format!("{name} ({})", v.detail),
-                _ => name,
-            }
-        }
-        None => "CLEAN".into(),
-    };
-    let mut words: Vec<&'static str> = Vec::new();
-    for v in verdicts {
-        let w = v.destiny.log_word();
-        if !words.contains(&w) {
-            words.push(w);
-        }
-    }
-    (text, words)
-}
-
-/// Writes the log line of a message whose copies went where their verdicts said; gives the
-/// client's answer. The next hop's answer can turn "Relayed" into "TempFailed" or "Rejected".
-pub(super) fn finish(job: &Job, delivered: Delivered) -> Outcome {
-    let (status, words) = status_text(&job.verdicts);
-    let word = if job.verdicts.iter().any(|v| v.destiny == Destiny::Pass) {
-        "Passed"
-    } else {
-        "Blocked"
-    };
-    let action = delivered.decision.action;
-    let words: Vec<&str> = words
-        .into_iter()
-        .map(|w| {
-            if w == "Relayed" && action != "Relayed" {
-                action
-            } else {
-                w
-            }
-        })
-        .collect();
-    let outcome = delivered.decision.outcome;
-    job.log(
-        &format!("{word} {status}"),
-        &job.braces(&words),
-        &outcome.message,
-        delivered.queued_as.as_deref(),
-    );
-    outcome
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@
 //! 5. `store.rs`: blocked copies kept (quarantine).
 //! 6. `deliver.rs`: passed copies to the next hop; its answers become ours (`contract.rs`).
 //! 7. `dsn.rs`: our DSN to the sender; `notices.rs`: admin and recipient notices.
-//! 8. `record.rs` again and `log_line.rs`: the SQL completion and amavisd-new's log line.
+//! 8. `record.rs` again and `finish.rs`: the SQL completion and amavisd-new's log line
+//!    (`log_line.rs` writes it).
 //!
 //! Steps 1, 3 and 4 are also the front-end check API ([`Pipeline::check`], `assess.rs`): the
 //! verdicts for a message without logging or delivering anything.
@@ -19,12 +20,14 @@
 //! copy that cannot be kept) returns a [`Tempfail`]: the whole message waits with a 4xx,
 //! answered, recorded and logged in one place (`Pipeline::wait`).
 
+mod analyzers;
 mod assess;
 mod checks;
 mod contract;
 mod decide;
 mod deliver;
 mod dsn;
+mod finish;
 mod job;
 mod log_line;
 mod notices;
@@ -35,8 +38,8 @@ mod state;
 mod store;
 mod trace_headers;
 
+pub use analyzers::{CheckError, CheckRequest, Checks};
 pub use assess::{Assessed, Assessment};
-pub use checks::{CheckError, CheckRequest, Checks};
 pub use contract::{Decision, RcptOutcome, combine, decide, failed};
 pub use job::{Checked, Tempfail};
 pub use log_line::{LogLine, next_am_id};
@@ -133,7 +136,7 @@ impl Pipeline {
         let dsn_sent = dsn::notify_sender(st, job, &delivered).await?;
         notices::send(st, job, stored.as_ref().map(|q| q.quar_loc.as_str()));
         record::log_end(st, job, &delivered.outcomes, dsn_sent, stored.as_ref()).await;
-        Ok(log_line::finish(job, delivered))
+        Ok(finish::finish(job, delivered))
     }
 
     /// The whole message waits: the same 4xx for every recipient, on record and in the log.
@@ -153,7 +156,7 @@ impl Pipeline {
                 n
             ];
             record::log_end(st, job, &all, 'N', None).await;
-            let (status, _) = log_line::status_text(&job.verdicts);
+            let (status, _) = finish::status_text(&job.verdicts);
             let action = job.braces(&["TempFailed"]);
             job.log(&format!("Blocked {status}"), &action, &t.reply, None);
         }

@@ -1,6 +1,6 @@
 //! Everything the pipeline builds from one configuration, and replaces at once on reload.
 
-use super::checks::Checks;
+use super::analyzers::Checks;
 use crate::config::{Config, ConfigError, Templates};
 use crate::dkim::{DkimError, Signer, Verifier};
 use crate::policy_bank::Policies;
