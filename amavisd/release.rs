@@ -71,7 +71,12 @@ fn socket_of(args: &Args) -> Result<String, String> {
         None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|f| f.exists()),
     };
     let release = match file {
-        Some(f) => Config::load(&f).map_err(|e| e.to_string())?.release,
+        Some(f) => {
+            Config::load(&f)
+                .map_err(|e| e.to_string())?
+                .into_raw()
+                .release
+        }
         None => Config::default().release,
     };
     if !release.unix.as_os_str().is_empty() {

@@ -534,7 +534,9 @@ async fn a_policy_bank_brings_its_own_scanners() {
          [[policy_bank_select]]\nsender = [\"partner.example\"]\nbank = \"PARTNER\"\n\
          [[policy_bank_select]]\nsender = [\"relaxed.example\"]\nbank = \"RELAXED\"\n"
     );
-    let parsed = Config::from_toml(std::path::Path::new("bank-av.toml"), &toml).unwrap();
+    let parsed = Config::from_toml(std::path::Path::new("bank-av.toml"), &toml)
+        .unwrap()
+        .into_raw();
     let rig = with_clamd(move |c| {
         c.policy_bank = parsed.policy_bank;
         c.policy_bank_select = parsed.policy_bank_select;

@@ -40,7 +40,7 @@ async fn verdicts_per_recipient_with_their_reasons() {
         "lover@example.com".into(),
         "banned_files_lover = true".parse().unwrap(),
     );
-    let pipeline = Pipeline::new(Arc::new(c)).unwrap();
+    let pipeline = Pipeline::new(Arc::new(valid(c))).unwrap();
     let exe = mail_with_attachment(
         "filename=\"invoice.pdf.exe\"",
         b"not really",
@@ -91,7 +91,7 @@ async fn a_recipient_lookup_that_fails_is_a_tempfail() {
     c.sql.url = format!("postgres://postgres@127.0.0.1:{}/test", free_port());
     c.sql.lookups = true;
     c.sql.timeout = 1;
-    let pipeline = Pipeline::new(Arc::new(c)).unwrap();
+    let pipeline = Pipeline::new(Arc::new(valid(c))).unwrap();
     let spool = Spool::from_bytes(b"Subject: hi\r\n\r\nhello\r\n".to_vec());
     let t = pipeline
         .check(envelope(&["u@example.com"]), spool)

@@ -24,7 +24,9 @@ fn convert(files: &[PathBuf]) -> (String, String, Config) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("amavisd.toml");
     std::fs::write(&path, &toml).expect("write");
-    let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    let cfg = Config::load(&path)
+        .unwrap_or_else(|e| panic!("{e}\n{toml}"))
+        .into_raw();
     (toml, String::from_utf8_lossy(&out.stderr).into_owned(), cfg)
 }
 

@@ -192,7 +192,7 @@ async fn unix_socket_listener() {
         unix: Some(sock.clone()),
         protocol: amavisd::config::ListenProtocol::Lmtp,
     }];
-    let server = amavisd::server::start(cfg).await.unwrap();
+    let server = amavisd::server::start(valid(cfg)).await.unwrap();
     let mut s = tokio::net::UnixStream::connect(&sock).await.unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     s.write_all(b"LHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<u@x>\r\nDATA\r\n")

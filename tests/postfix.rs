@@ -172,7 +172,7 @@ impl Loop {
         let tmp = tempfile::tempdir().unwrap();
         let mut cfg = config(&format!("smtp:[127.0.0.1]:{reentry}"), tmp.path());
         cfg.listen[0].inet = Some(format!("127.0.0.1:{filter}"));
-        let server = amavisd::server::start(cfg).await.unwrap();
+        let server = amavisd::server::start(valid(cfg)).await.unwrap();
         let pf = Postfix::start(smtpd, filter, reentry, sink_port, extra);
         wait_port(smtpd).await;
         Loop {

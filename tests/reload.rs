@@ -20,7 +20,7 @@ async fn reload_under_load_drops_no_session() {
     let (port, sink_task) = sink.spawn().await.expect("sink");
     let tmp = tempfile::tempdir().expect("tempdir");
     let cfg = config(&format!("smtp:[127.0.0.1]:{port}"), tmp.path());
-    let running = server::start(cfg.clone()).await.expect("server");
+    let running = server::start(valid(cfg.clone())).await.expect("server");
     let addr = running.addrs[0];
     let answered = Arc::new(AtomicUsize::new(0));
     // Each client keeps one session open and sends its messages one after another, so the
@@ -53,7 +53,7 @@ async fn reload_under_load_drops_no_session() {
         generation += 1;
         let mut next = cfg.clone();
         next.myhostname = format!("gen{generation}.example.com");
-        running.reload(next).expect("reload");
+        running.reload(valid(next)).expect("reload");
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     assert!(generation >= 3, "the clients finished before any reload");
@@ -105,7 +105,7 @@ async fn listeners_change_on_reload() {
         protocol: ListenProtocol::Auto,
     };
     cfg.listen = vec![inet(first)];
-    let running = server::start(cfg.clone()).await.expect("server");
+    let running = server::start(valid(cfg.clone())).await.expect("server");
     let a: std::net::SocketAddr = format!("127.0.0.1:{first}").parse().unwrap();
     // A session on the first port, mid-transaction across the reloads.
     let mut old = Client::connect(a).await;
@@ -119,7 +119,9 @@ async fn listeners_change_on_reload() {
     let second = free_port();
     let mut both = cfg.clone();
     both.listen = vec![inet(first), inet(second)];
-    running.reload(both.clone()).expect("reload adding a port");
+    running
+        .reload(valid(both.clone()))
+        .expect("reload adding a port");
     let b: std::net::SocketAddr = format!("127.0.0.1:{second}").parse().unwrap();
     let r = Client::connect(b)
         .await
@@ -131,7 +133,7 @@ async fn listeners_change_on_reload() {
     let taken_port = taken.local_addr().unwrap().port();
     let mut bad = both.clone();
     bad.listen.push(inet(taken_port));
-    let e = running.reload(bad).unwrap_err().to_string();
+    let e = running.reload(valid(bad)).unwrap_err().to_string();
     assert!(
         e.contains("listen") && e.contains(&taken_port.to_string()),
         "{e}"
@@ -140,7 +142,9 @@ async fn listeners_change_on_reload() {
     // taken the change), the session already on it finishes.
     let mut only_second = cfg.clone();
     only_second.listen = vec![inet(second)];
-    running.reload(only_second).expect("reload removing a port");
+    running
+        .reload(valid(only_second))
+        .expect("reload removing a port");
     assert!(
         eventually(|| std::net::TcpStream::connect(a).is_err()).await,
         "the removed port still accepts"

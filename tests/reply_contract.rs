@@ -253,7 +253,7 @@ async fn next_hop_down_gives_451() {
     let port = free_port();
     let tmp = tempfile::tempdir().unwrap();
     let cfg = config(&format!("smtp:[127.0.0.1]:{port}"), tmp.path());
-    let server = amavisd::server::start(cfg).await.unwrap();
+    let server = amavisd::server::start(valid(cfg)).await.unwrap();
     let mut c = Client::connect(server.addrs[0]).await;
     let r = c
         .send_mail(false, "s@example.org", &["a@example.com"], SIMPLE)
@@ -397,7 +397,7 @@ async fn next_hop_that_never_ends_its_reply_gives_451_before_the_timeout() {
     let tmp = tempfile::tempdir().unwrap();
     let mut cfg = config(&format!("smtp:[127.0.0.1]:{port}"), tmp.path());
     cfg.forward.connect_timeout = 30;
-    let server = amavisd::server::start(cfg).await.unwrap();
+    let server = amavisd::server::start(valid(cfg)).await.unwrap();
     let mut c = Client::connect(server.addrs[0]).await;
     let began = std::time::Instant::now();
     let r = c

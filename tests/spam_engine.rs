@@ -111,7 +111,7 @@ async fn spamd_server(site: &Path) -> server::Running {
     spam_on(&mut cfg);
     cfg.spam.site_dir = site.to_path_buf();
     cfg.spam.spamd_listen = "127.0.0.1:0".into();
-    server::start(cfg).await.expect("server")
+    server::start(common::valid(cfg)).await.expect("server")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -558,7 +558,7 @@ async fn spamc_learn_tells_our_bayes_store() {
     spam_on(&mut cfg);
     cfg.spam.spamd_listen = "127.0.0.1:0".into();
     cfg.spam.bayes_store = url.clone();
-    let running = server::start(cfg).await.expect("server");
+    let running = server::start(common::valid(cfg)).await.expect("server");
     let port = running.spamd_addr.expect("spamd").port();
     let store = SharedStore::open(&url).await.unwrap();
     let m = spammy(1);
@@ -584,7 +584,7 @@ async fn spamc_learn_tells_our_bayes_store() {
     let mut cfg = common::config("smtp:[127.0.0.1]:9", &tmp);
     spam_on(&mut cfg);
     cfg.spam.spamd_listen = "127.0.0.1:0".into();
-    let running = server::start(cfg).await.expect("server");
+    let running = server::start(common::valid(cfg)).await.expect("server");
     let port = running.spamd_addr.expect("spamd").port();
     let (code, out) = spamc(port, &["-L", "spam"], &m).await;
     assert_ne!(code, 0, "{out}");

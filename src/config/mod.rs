@@ -9,6 +9,8 @@
 mod error;
 mod validate;
 
+pub use validate::ValidConfig;
+
 pub use crate::smtp_in::config::{Limits, ListenProtocol, Listener};
 pub use crate::smtp_out::config::{ForwardLimits, ForwardMethod, ForwardTarget};
 pub use error::ConfigError;
@@ -97,7 +99,8 @@ impl Default for Log {
     }
 }
 
-/// The whole configuration, as validated.
+/// The whole configuration as read: the file's values over the defaults. The filter runs
+/// only on a [`ValidConfig`], which [`Config::validate`] makes of it.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -161,10 +164,6 @@ pub struct Config {
     pub release: crate::release::ReleaseConfig,
     /// Logging.
     pub log: Log,
-    /// The file this configuration was read from, for errors found after loading (set by
-    /// [`Config::validate`]).
-    #[serde(skip)]
-    pub source: PathBuf,
 }
 
 impl Default for Config {
@@ -213,7 +212,6 @@ impl Default for Config {
             quarantine: crate::quarantine::QuarantineConfig::default(),
             release: crate::release::ReleaseConfig::default(),
             log: Log::default(),
-            source: PathBuf::new(),
         }
     }
 }
@@ -239,7 +237,7 @@ impl Config {
     }
 
     /// Reads and validates `path`. Every error names the file and, where there is one, the key.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    pub fn load(path: &Path) -> Result<ValidConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
             file: path.to_path_buf(),
             source: e,
@@ -248,12 +246,12 @@ impl Config {
     }
 
     /// Parses and validates TOML text; `file` is only used to name the source in errors.
-    pub fn from_toml(file: &Path, text: &str) -> Result<Config, ConfigError> {
+    pub fn from_toml(file: &Path, text: &str) -> Result<ValidConfig, ConfigError> {
         let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::Syntax {
             file: file.to_path_buf(),
             reason: e.to_string(),
         })?;
-        let mut cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
             let reason = e.into_inner().message().trim().to_string();
             ConfigError::Key {
@@ -262,8 +260,7 @@ impl Config {
                 reason,
             }
         })?;
-        cfg.validate(file)?;
-        Ok(cfg)
+        cfg.validate(file)
     }
 
     /// The policy banks and per-recipient tables, compiled (validated at load). A bank's
@@ -340,7 +337,7 @@ pub fn system_hostname() -> String {
 mod tests {
     use super::*;
 
-    fn load(text: &str) -> Result<Config, ConfigError> {
+    fn load(text: &str) -> Result<ValidConfig, ConfigError> {
         Config::from_toml(Path::new("test.toml"), text)
     }
 
@@ -527,8 +524,7 @@ mod tests {
     fn shipped_config_loads_and_equals_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/amavisd.toml");
         let shipped = Config::load(&path).unwrap();
-        let mut defaults = Config::default();
-        defaults.validate(&path).unwrap();
+        let defaults = Config::default().validate(&path).unwrap();
         assert_eq!(
             shipped, defaults,
             "etc/amavisd.toml must document the defaults"

@@ -5,7 +5,35 @@
 //! the checks that span sections.
 
 use super::{Config, ConfigError, ForwardMethod, is_field_name, system_hostname};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// A configuration that passed validation, and the file it came from: the only kind the
+/// filter's stages are built from. It reads as the [`Config`] it holds; changing a value
+/// means validating again ([`ValidConfig::into_raw`], then [`Config::validate`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidConfig {
+    cfg: Config,
+    source: PathBuf,
+}
+
+impl ValidConfig {
+    /// The file this configuration was read from, for errors found when it is built.
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+
+    /// The configuration as read, to change and validate again.
+    pub fn into_raw(self) -> Config {
+        self.cfg
+    }
+}
+
+impl std::ops::Deref for ValidConfig {
+    type Target = Config;
+    fn deref(&self) -> &Config {
+        &self.cfg
+    }
+}
 
 /// A refused value: `(key path, reason)`.
 type Refusal = (String, String);
@@ -16,9 +44,9 @@ fn under<K: std::fmt::Display>(section: &str) -> impl Fn((K, String)) -> Refusal
 }
 
 impl Config {
-    /// Fills the derived defaults and refuses values that would make the filter unsafe.
-    pub fn validate(&mut self, file: &Path) -> Result<(), ConfigError> {
-        self.source = file.to_path_buf();
+    /// Fills the derived defaults and refuses values that would make the filter unsafe;
+    /// `file` names the source in errors.
+    pub fn validate(mut self, file: &Path) -> Result<ValidConfig, ConfigError> {
         self.fill_defaults();
         let bad = |(key, reason): Refusal| ConfigError::Key {
             file: file.to_path_buf(),
@@ -32,7 +60,11 @@ impl Config {
         self.check_scanners().map_err(bad)?;
         self.notify.templates()?;
         self.check_sockets_and_spam().map_err(bad)?;
-        self.check_log_and_headers().map_err(bad)
+        self.check_log_and_headers().map_err(bad)?;
+        Ok(ValidConfig {
+            cfg: self,
+            source: file.to_path_buf(),
+        })
     }
 
     fn fill_defaults(&mut self) {
@@ -291,6 +323,6 @@ mod tests {
     #[test]
     fn the_file_is_kept_for_later_errors() {
         let c = Config::from_toml(Path::new("site.toml"), "").unwrap();
-        assert_eq!(c.source, Path::new("site.toml"));
+        assert_eq!(c.source(), Path::new("site.toml"));
     }
 }

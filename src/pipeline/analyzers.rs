@@ -8,7 +8,7 @@
 
 use crate::av;
 use crate::banned::{self, RuleSet};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ValidConfig};
 use crate::decode::{self, Decoded};
 use crate::message::{BannedHit, CheckResults, SpamResult, Spool, Unchecked, VirusScan};
 use crate::policy_bank::Policy;
@@ -159,9 +159,9 @@ pub struct Checks {
 
 impl Checks {
     /// Compiles the rule sets and builds the scanners of `cfg`.
-    pub fn new(cfg: &Config) -> Result<Checks, ConfigError> {
+    pub fn new(cfg: &ValidConfig) -> Result<Checks, ConfigError> {
         let bad = |key: String, reason: String| ConfigError::Key {
-            file: cfg.source.clone(),
+            file: cfg.source().to_path_buf(),
             key,
             reason,
         };

@@ -45,7 +45,7 @@ pub use job::{Checked, Tempfail};
 pub use log_line::{LogLine, next_am_id};
 pub use trace_headers::trace_headers;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{ConfigError, ValidConfig};
 use crate::message::{Envelope, Outcome, Spool};
 use crate::smtp_in::MessageHandler;
 use arc_swap::ArcSwap;
@@ -61,7 +61,7 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// A pipeline for `cfg`; fails only when a scanner or rule set cannot be built.
-    pub fn new(cfg: Arc<Config>) -> Result<Pipeline, ConfigError> {
+    pub fn new(cfg: Arc<ValidConfig>) -> Result<Pipeline, ConfigError> {
         Ok(Pipeline {
             state: ArcSwap::from_pointee(State::new(cfg)?),
         })
@@ -102,7 +102,7 @@ impl Pipeline {
 
     /// Takes a new configuration for messages that start from now on; messages in flight finish
     /// with the old one. On error the old configuration stays.
-    pub fn reload(&self, cfg: Arc<Config>) -> Result<(), ConfigError> {
+    pub fn reload(&self, cfg: Arc<ValidConfig>) -> Result<(), ConfigError> {
         self.state.store(Arc::new(State::new(cfg)?));
         Ok(())
     }

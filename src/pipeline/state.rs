@@ -1,7 +1,7 @@
 //! Everything the pipeline builds from one configuration, and replaces at once on reload.
 
 use super::analyzers::Checks;
-use crate::config::{Config, ConfigError, Templates};
+use crate::config::{ConfigError, Templates, ValidConfig};
 use crate::dkim::{DkimError, Signer, Verifier};
 use crate::policy_bank::Policies;
 use crate::smtp_out::Forwarder;
@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 /// Everything that a reload replaces at once.
 pub(super) struct State {
-    pub cfg: Arc<Config>,
+    pub cfg: Arc<ValidConfig>,
     pub checks: Checks,
     pub policies: Policies,
     pub templates: Templates,
@@ -25,7 +25,7 @@ pub(super) struct State {
 
 impl State {
     /// Builds the scanners, rule sets, stores and keys of `cfg`.
-    pub fn new(cfg: Arc<Config>) -> Result<State, ConfigError> {
+    pub fn new(cfg: Arc<ValidConfig>) -> Result<State, ConfigError> {
         if cfg.av.primary.is_empty() && cfg.av.backup.is_empty() {
             tracing::warn!("no virus scanner configured: mail is not scanned for viruses");
         }
@@ -66,9 +66,9 @@ impl State {
 }
 
 /// A key of a configuration that loaded but cannot be built.
-fn bad(cfg: &Config, key: &str, reason: String) -> ConfigError {
+fn bad(cfg: &ValidConfig, key: &str, reason: String) -> ConfigError {
     ConfigError::Key {
-        file: cfg.source.clone(),
+        file: cfg.source().to_path_buf(),
         key: key.into(),
         reason,
     }

@@ -61,11 +61,12 @@ mod tests {
 
     #[test]
     fn amavisd_new_form() {
-        let mut cfg = Config {
+        let cfg = Config {
             myhostname: "mx.example.com".into(),
             ..Config::default()
-        };
-        cfg.validate(std::path::Path::new("t")).unwrap();
+        }
+        .validate(std::path::Path::new("t"))
+        .unwrap();
         let env = Envelope {
             mail_from: "s@x".into(),
             mail_params: vec![],

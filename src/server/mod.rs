@@ -12,7 +12,7 @@ pub mod privileges;
 pub use control::{alive, live_status, read_pid, reload, start_daemon, status, stop};
 pub use error::ServerError;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ValidConfig};
 use crate::pipeline::Pipeline;
 use crate::smtp_in::{Rebind, SessionSettings, bind_all, bind_new, serve};
 use arc_swap::ArcSwap;
@@ -32,7 +32,7 @@ pub struct Running {
     pub spamd_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
-    config: Arc<ArcSwap<Config>>,
+    config: Arc<ArcSwap<ValidConfig>>,
     /// What new SMTP/LMTP sessions start with, from the configuration in force.
     sessions: Arc<ArcSwap<SessionSettings>>,
     pipeline: Arc<Pipeline>,
@@ -59,7 +59,7 @@ impl Running {
 
     /// Applies a new configuration to sessions and messages that start from now on. When its
     /// scanners or rules cannot be built, the running configuration stays.
-    pub fn reload(&self, cfg: Config) -> Result<(), ConfigError> {
+    pub fn reload(&self, cfg: ValidConfig) -> Result<(), ConfigError> {
         apply(&self.live(), cfg)
     }
 
@@ -99,7 +99,7 @@ impl Running {
 /// and the serve loop's listeners.
 struct Live {
     pipeline: Arc<Pipeline>,
-    config: Arc<ArcSwap<Config>>,
+    config: Arc<ArcSwap<ValidConfig>>,
     sessions: Arc<ArcSwap<SessionSettings>>,
     rebind: mpsc::UnboundedSender<Rebind>,
 }
@@ -108,7 +108,7 @@ struct Live {
 /// reload, naming it), then the pipeline is rebuilt (scanners, rules), then the serve loop
 /// swaps its listeners. Sockets kept are never closed; removed ones stop accepting while
 /// their sessions finish.
-fn apply(live: &Live, cfg: Config) -> Result<(), ConfigError> {
+fn apply(live: &Live, cfg: ValidConfig) -> Result<(), ConfigError> {
     let cfg = Arc::new(cfg);
     let old = live.config.load_full();
     let changed = cfg.listen != old.listen;
@@ -142,7 +142,7 @@ fn apply(live: &Live, cfg: Config) -> Result<(), ConfigError> {
 }
 
 /// Binds the listeners of `cfg` and serves in the background.
-pub async fn start(cfg: Config) -> Result<Running, ServerError> {
+pub async fn start(cfg: ValidConfig) -> Result<Running, ServerError> {
     std::fs::create_dir_all(&cfg.tempdir).map_err(|e| ServerError::Dir {
         dir: cfg.tempdir.clone(),
         source: e,

@@ -309,7 +309,8 @@ pub async fn compare(
         cfg.sql.url = format!("sqlite:{}/amavisd.sqlite", tmp.path().display());
     }
     cfg.limits.max_connections = sessions.iter().copied().max().unwrap_or(64).max(64);
-    cfg.validate(Path::new("compare"))
+    let cfg = cfg
+        .validate(Path::new("compare"))
         .map_err(|e| e.to_string())?;
     let server = amavisd::server::start(cfg)
         .await

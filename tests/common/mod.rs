@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A config listening on 127.0.0.1:0 and forwarding to `forward`, with short timeouts and no
-/// virus scanner and no SQL log (the tests of those configure them).
+/// virus scanner and no SQL log (the tests of those configure them); [`valid`] validates it.
 pub fn config(forward: &str, tempdir: &std::path::Path) -> Config {
     let mut c = Config {
         myhostname: "filter.example.com".into(),
@@ -37,9 +37,13 @@ pub fn config(forward: &str, tempdir: &std::path::Path) -> Config {
     c.sql.url.clear();
     c.quarantine.directory = tempdir.join("quarantine");
     c.release.unix = tempdir.join("release.sock");
-    c.validate(std::path::Path::new("test"))
-        .expect("test config");
     c
+}
+
+/// `c` validated, as the filter takes it.
+pub fn valid(c: Config) -> amavisd::config::ValidConfig {
+    c.validate(std::path::Path::new("test"))
+        .expect("test config")
 }
 
 /// amavisd in front of a sink.
@@ -69,7 +73,7 @@ impl Rig {
         let proto = if lmtp_out { "lmtp" } else { "smtp" };
         let mut cfg = config(&format!("{proto}:[127.0.0.1]:{port}"), tmp.path());
         tweak(&mut cfg);
-        let server = server::start(cfg).await.expect("server");
+        let server = server::start(valid(cfg)).await.expect("server");
         let addr = server.addrs[0];
         Rig {
             sink,

@@ -193,7 +193,7 @@ fn main() -> ExitCode {
                 send,
             } => {
                 let mut cfg = match &config {
-                    Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+                    Some(path) => Config::load(path).map_err(|e| e.to_string())?.into_raw(),
                     None => Config::default(),
                 };
                 if no_av {
