@@ -2,13 +2,16 @@
 //! it, and nothing delivered (the next hop here is a closed port: a delivery would fail).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod av_common;
 mod common;
 mod decode_common;
 use common::*;
 use decode_common::*;
 
-use amavisd::message::{Category, ClientInfo, Destiny, Envelope, Protocol, Recipient, Spool};
-use amavisd::pipeline::Pipeline;
+use amavisd::message::{
+    Category, ClientInfo, Destiny, Envelope, Protocol, Recipient, Spool, VirusScan,
+};
+use amavisd::pipeline::{CheckScope, Pipeline};
 use std::sync::Arc;
 
 fn envelope(rcpts: &[&str]) -> Envelope {
@@ -100,4 +103,47 @@ async fn a_recipient_lookup_that_fails_is_a_tempfail() {
     assert_eq!(t.reply.code, 451, "{t:?}");
     assert!(t.reply.text.contains("SQL lookup"), "{t:?}");
     assert!(t.reason.is_some_and(|r| r.contains("<u@example.com>")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spam_only_scope_asks_the_spam_engine_alone() {
+    // What the spamd listener asks: a virus scanner that would fail (a closed port) is not
+    // asked, nothing is decoded, and the engine's whole outcome comes back.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = config(&closed_next_hop(), tmp.path());
+    c.spam.enabled = true;
+    c.spam.rules_dir = "/usr/share/spamassassin".into();
+    c.spam.site_dir = "/etc/spamassassin".into();
+    c.av.primary = vec![amavisd::av::ScannerConfig {
+        socket: None,
+        tcp: Some(format!("127.0.0.1:{}", free_port()).parse().unwrap()),
+        ..av_common::clamd_at(std::path::PathBuf::new(), 5)
+    }];
+    let pipeline = Pipeline::new(Arc::new(valid(c))).unwrap();
+    let gtube =
+        b"From: a@example.org\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nSubject: x\r\n\r\n\
+        XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n";
+    let spool = Arc::new(Spool::from_bytes(gtube.to_vec()));
+    let env = envelope(&[]);
+    let a = pipeline
+        .check_with(env, spool, CheckScope::SpamOnly)
+        .await
+        .unwrap();
+    let o = a.spam.expect("the spam engine's outcome");
+    assert!(o.is_spam(), "{o:?}");
+    assert!(o.hits.iter().any(|h| h.name == "GTUBE"), "{o:?}");
+    assert_eq!(a.results.virus, VirusScan::NotScanned);
+    assert_eq!(a.results.parts, 0, "nothing decoded");
+    assert!(a.recipients.is_empty());
+    // The full scope, on the same pipeline, does ask the scanner: it fails, and the
+    // message waits.
+    let full = pipeline
+        .check(
+            envelope(&["u@example.com"]),
+            Spool::from_bytes(gtube.to_vec()),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(full.results.virus, VirusScan::Failed { .. }));
+    assert_eq!(full.recipients[0].verdict.destiny, Destiny::Tempfail);
 }

@@ -43,9 +43,23 @@ impl CheckError {
     }
 }
 
+/// Which analyzers a check runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CheckScope {
+    /// Every check the recipients' policies ask for: what the SMTP/LMTP path runs.
+    #[default]
+    Full,
+    /// The spam engine alone, as spamd answers: the whole message scanned by every rule (no
+    /// early stop, no `spam.max_size` cut-off) with the site's Bayes store, nothing learned;
+    /// no decoding, banned rules or virus scan, whatever the policies say.
+    SpamOnly,
+}
+
 /// Which checks the recipients' policies ask for.
 #[derive(Debug, Clone, Default)]
 pub struct CheckRequest {
+    /// Which analyzers run at all.
+    pub scope: CheckScope,
     /// Banned rule sets to apply (those of recipients that do not bypass banned checks).
     pub banned_sets: Vec<String>,
     /// Scan for viruses (some recipient does not bypass virus checks).
@@ -70,6 +84,17 @@ pub struct CheckRequest {
 }
 
 impl CheckRequest {
+    /// The spam engine alone ([`CheckScope::SpamOnly`]) for a message from `sender`.
+    pub fn spam_only(sender: &str) -> CheckRequest {
+        CheckRequest {
+            scope: CheckScope::SpamOnly,
+            spam: true,
+            sender: sender.to_string(),
+            no_autolearn: true,
+            ..CheckRequest::default()
+        }
+    }
+
     /// What the recipients with `policies` need: a check runs when one of them wants it.
     pub fn for_policies<'a>(policies: impl IntoIterator<Item = &'a Policy>) -> CheckRequest {
         let mut req = CheckRequest::default();
@@ -145,6 +170,16 @@ fn bank_scanners(cfg: &Config) -> Result<BTreeMap<String, av::Engine>, (String, 
         .collect()
 }
 
+/// What the analyzers found about one message.
+#[derive(Debug)]
+pub struct Analyzed {
+    pub results: CheckResults,
+    pub decoded: Decoded,
+    /// The spam engine's own result for the site (every hit with its description, the
+    /// required score), when it scanned.
+    pub spam: Option<crate::spam::scan::Outcome>,
+}
+
 /// What the checks need, built once per configuration.
 pub struct Checks {
     limits: decode::Limits,
@@ -195,11 +230,7 @@ impl Checks {
     }
 
     /// Runs the checks `req` asks for on `spool`.
-    pub async fn run(
-        &self,
-        spool: Arc<Spool>,
-        req: &CheckRequest,
-    ) -> Result<(CheckResults, Decoded), CheckError> {
+    pub async fn run(&self, spool: Arc<Spool>, req: &CheckRequest) -> Result<Analyzed, CheckError> {
         let bulk = is_bulk(&spool);
         let (decoded, banned, spammed) = self.cpu_checks(spool, req).await?;
         let scanned = if req.viruses {
@@ -223,6 +254,7 @@ impl Checks {
             });
         }
         let (spam, spam_per_user) = self.spam_results(req, &spammed, &scanned.spam);
+        let spam_outcome = spammed.outcomes.into_iter().next();
         let results = CheckResults {
             parts: decoded.parts.len(),
             unchecked,
@@ -235,7 +267,11 @@ impl Checks {
             virus_fakes_sender: scanned.fakes_sender,
             bulk,
         };
-        Ok((results, decoded))
+        Ok(Analyzed {
+            results,
+            decoded,
+            spam: spam_outcome,
+        })
     }
 
     /// Decoding, the banned rules and the spam scan: CPU work on possibly large data, on
@@ -252,13 +288,14 @@ impl Checks {
             .iter()
             .filter_map(|n| self.rule_sets.get(n).map(|s| (n.clone(), Arc::clone(s))))
             .collect();
-        let spam_scan = req
-            .spam
-            .then(|| {
-                self.spam
-                    .scan_for(spool.len(), req.spam_stop_at, &req.bayes_users)
-            })
-            .flatten();
+        let spam_only = req.scope == CheckScope::SpamOnly;
+        let spam_scan = match req.scope {
+            _ if !req.spam => None,
+            CheckScope::Full => self
+                .spam
+                .scan_for(spool.len(), req.spam_stop_at, &req.bayes_users),
+            CheckScope::SpamOnly => self.spam.scan_whole(),
+        };
         let sender = req.sender.clone();
         let decode_opts = decode::DecodeOptions {
             smtputf8: req.smtputf8,
@@ -267,7 +304,15 @@ impl Checks {
             let raw = spool.to_bytes_blocking().map_err(CheckError::Spool)?;
             // Parsed once: the decoder and the spam view read the same MIME structure.
             let parsed = decode::parse(&raw);
-            let decoded = decode::decode_parsed(&parsed, decode_opts, &limits, &tempdir);
+            let decoded = if spam_only {
+                Decoded {
+                    parts: Vec::new(),
+                    unchecked: Vec::new(),
+                    bad_header: Vec::new(),
+                }
+            } else {
+                decode::decode_parsed(&parsed, decode_opts, &limits, &tempdir)
+            };
             let banned = sets
                 .iter()
                 .map(|(n, set)| (n.clone(), banned::check(&decoded, set)))

@@ -35,6 +35,9 @@ pub struct Assessment {
     pub results: CheckResults,
     /// The DKIM signatures verified, when verification is on.
     pub dkim: Option<Verification>,
+    /// The spam engine's own result for the site (every hit with its description, the
+    /// required score), when it scanned: what spamd and similar protocols answer with.
+    pub spam: Option<crate::spam::scan::Outcome>,
     /// One entry per recipient, in envelope order.
     pub recipients: Vec<Assessed>,
 }
@@ -50,7 +53,11 @@ pub struct Assessed {
 impl Assessment {
     /// From a job whose verdicts are made; `None` if its checks did not run.
     pub(super) fn of(job: Job) -> Option<Assessment> {
-        let Checked { results, dkim } = job.checked?;
+        let Checked {
+            results,
+            dkim,
+            spam,
+        } = job.checked?;
         let recipients = job
             .env
             .recipients
@@ -69,6 +76,7 @@ impl Assessment {
             banks: job.path,
             results,
             dkim,
+            spam,
             recipients,
         })
     }

@@ -1,16 +1,44 @@
 //! Step: the checks the recipients' policies ask for ([`Checks`](super::Checks) runs the
 //! analyzers), with DKIM verification beside them.
 
-use super::analyzers::CheckRequest;
+use super::analyzers::{CheckRequest, CheckScope};
 use super::job::{Checked, Job, Tempfail, read_whole};
 use super::state::State;
 use crate::message::{Spool, VirusScan};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Runs the checks the recipients' policies ask for, and fills `job.checked`. A check that
-/// could not run makes the message wait.
+/// Runs the checks the recipients' policies ask for (or those of the job's scope), and fills
+/// `job.checked`. A check that could not run makes the message wait.
 pub(super) async fn check(st: &State, job: &mut Job) -> Result<(), Tempfail> {
+    let (req, verifier) = match job.scope {
+        CheckScope::Full => (request(job), st.verifier.as_ref()),
+        CheckScope::SpamOnly => (CheckRequest::spam_only(&job.env.mail_from), None),
+    };
+    crate::stats::sessions::stage("checks");
+    let began = Instant::now();
+    let (checked, dkim) = tokio::join!(
+        st.checks.run(Arc::clone(&job.spool), &req),
+        verify_dkim(verifier, &job.spool)
+    );
+    crate::stats::stage("checks", began.elapsed());
+    let analyzed = checked.map_err(|e| {
+        Tempfail::processing(&job.am_id, &e.to_string()).because(format!("checks failed: {e}"))
+    })?;
+    if let VirusScan::Failed { reason } = &analyzed.results.virus {
+        crate::stats::scanner_error();
+        tracing::warn!("({}) virus scan failed: {reason}", job.am_id);
+    }
+    job.checked = Some(Checked {
+        results: analyzed.results,
+        dkim,
+        spam: analyzed.spam,
+    });
+    Ok(())
+}
+
+/// What the recipients' policies ask the analyzers for.
+fn request(job: &Job) -> CheckRequest {
     let mut req = CheckRequest::for_policies(job.rcpts.iter().map(|r| r.settings.policy.as_ref()));
     req.sender = job.env.mail_from.clone();
     req.banks = job.bank.banks.clone();
@@ -21,22 +49,7 @@ pub(super) async fn check(st: &State, job: &mut Job) -> Result<(), Tempfail> {
         }
     }
     req.no_autolearn = job.rcpts.iter().any(|r| r.report.is_some());
-    crate::stats::sessions::stage("checks");
-    let began = Instant::now();
-    let (checked, dkim) = tokio::join!(
-        st.checks.run(Arc::clone(&job.spool), &req),
-        verify_dkim(st.verifier.as_ref(), &job.spool)
-    );
-    crate::stats::stage("checks", began.elapsed());
-    let (results, _decoded) = checked.map_err(|e| {
-        Tempfail::processing(&job.am_id, &e.to_string()).because(format!("checks failed: {e}"))
-    })?;
-    if let VirusScan::Failed { reason } = &results.virus {
-        crate::stats::scanner_error();
-        tracing::warn!("({}) virus scan failed: {reason}", job.am_id);
-    }
-    job.checked = Some(Checked { results, dkim });
-    Ok(())
+    req
 }
 
 /// The message's DKIM signatures verified, when verification is on.

@@ -1,6 +1,7 @@
 //! One message on its way through the pipeline: what each step reads and what it adds, and
 //! the one way a step makes the whole message wait ([`Tempfail`]).
 
+use super::analyzers::CheckScope;
 use super::log_line::LogLine;
 use crate::dkim::Verification;
 use crate::message::{CheckResults, Envelope, MailIds, Reply, Spool};
@@ -28,6 +29,8 @@ pub(super) struct Job {
     pub checked: Option<Checked>,
     /// One verdict per recipient, final; empty until decided.
     pub verdicts: Vec<Verdict>,
+    /// Which analyzers run (the SMTP/LMTP path: all the policies ask for).
+    pub scope: CheckScope,
 }
 
 /// One recipient's settings and the roles its address plays.
@@ -44,6 +47,8 @@ pub struct Checked {
     pub results: CheckResults,
     /// The DKIM signatures verified, when verification is on.
     pub dkim: Option<Verification>,
+    /// The spam engine's own result for the site, when it scanned.
+    pub spam: Option<crate::spam::scan::Outcome>,
 }
 
 /// The whole message waits: the client hears `reply` (4xx) for every recipient. `reason`,
@@ -85,7 +90,7 @@ impl Tempfail {
 impl Job {
     /// A job for a received message; fails (the message waits) only when no mail_id can be
     /// drawn from the system's random source.
-    pub fn new(env: Envelope, spool: Spool, bank: MessagePolicy) -> Result<Job, Tempfail> {
+    pub fn new(env: Envelope, spool: Arc<Spool>, bank: MessagePolicy) -> Result<Job, Tempfail> {
         let am_id = super::next_am_id();
         let ids = crate::message::generate_mail_id().map_err(|e| Tempfail {
             reply: Reply::new(451, "4.3.0", "Error: internal error, try again later"),
@@ -97,11 +102,12 @@ impl Job {
             am_id,
             ids,
             env,
-            spool: Arc::new(spool),
+            spool,
             bank,
             rcpts: Vec::new(),
             checked: None,
             verdicts: Vec::new(),
+            scope: CheckScope::Full,
         })
     }
 

@@ -38,7 +38,7 @@ mod state;
 mod store;
 mod trace_headers;
 
-pub use analyzers::{CheckError, CheckRequest, Checks};
+pub use analyzers::{Analyzed, CheckError, CheckRequest, CheckScope, Checks};
 pub use assess::{Assessed, Assessment};
 pub use contract::{Decision, RcptOutcome, combine, decide, failed};
 pub use job::{Checked, Tempfail};
@@ -67,18 +67,14 @@ impl Pipeline {
         })
     }
 
-    /// The spam rules and Bayes store now in force (the spamd listener scans and learns
-    /// with them).
-    pub fn spamd_engines(&self) -> crate::spam::spamd::Engines {
+    /// The Bayes store's trainer now in force, if there is a store, and the recipient
+    /// delimiter that names per-user stores (the spamd listener's TELL learns with them).
+    pub fn spam_trainer(&self) -> (Option<crate::spam::Trainer>, String) {
         let st = self.state.load();
-        let spam = st.checks.spam();
-        crate::spam::spamd::Engines {
-            rules: spam.rules(),
-            bayes: spam
-                .trainer()
-                .map(|t| (Arc::clone(t.store()), t.min_learned())),
-            recipient_delimiter: st.cfg.policy.recipient_delimiter.clone(),
-        }
+        (
+            st.checks.spam().trainer().cloned(),
+            st.cfg.policy.recipient_delimiter.clone(),
+        )
     }
 
     /// Purges every user's Bayes tokens as `[spam]` says (the server runs it every
@@ -112,7 +108,7 @@ impl Pipeline {
         let st = self.state.load_full();
         let nrcpt = env.recipients.len();
         let bank = st.policies.for_message(&env.client, &env.mail_from);
-        let mut job = match Job::new(env, spool, bank) {
+        let mut job = match Job::new(env, Arc::new(spool), bank) {
             Ok(job) => job,
             Err(t) => {
                 tracing::error!("{}", t.reason.as_deref().unwrap_or_default());
@@ -168,9 +164,22 @@ impl Pipeline {
     /// nothing themselves (milter, HTTP, the console). Copies to a Bayes report address are
     /// learned, as on the SMTP path.
     pub async fn check(&self, env: Envelope, spool: Spool) -> Result<Assessment, Tempfail> {
+        self.check_with(env, Arc::new(spool), CheckScope::Full)
+            .await
+    }
+
+    /// Same, with the analyzers of `scope` only (the spamd listener asks the spam engine
+    /// alone, [`CheckScope::SpamOnly`]).
+    pub async fn check_with(
+        &self,
+        env: Envelope,
+        spool: Arc<Spool>,
+        scope: CheckScope,
+    ) -> Result<Assessment, Tempfail> {
         let st = self.state.load_full();
         let bank = st.policies.for_message(&env.client, &env.mail_from);
         let mut job = Job::new(env, spool, bank)?;
+        job.scope = scope;
         assess::assess(&st, &mut job, false).await?;
         let am_id = job.am_id.clone();
         // The steps above fill the checks in or fail.

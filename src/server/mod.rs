@@ -8,6 +8,7 @@ pub mod check;
 mod control;
 mod error;
 pub mod privileges;
+pub mod spamd;
 
 pub use control::{alive, live_status, read_pid, reload, start_daemon, status, stop};
 pub use error::ServerError;
@@ -172,9 +173,7 @@ pub async fn start(cfg: ValidConfig) -> Result<Running, ServerError> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(release.serve(Arc::clone(&pipeline), rx.clone()));
     if let Some(listener) = spamd {
-        let p = Arc::clone(&pipeline);
-        let rules: crate::spam::spamd::RulesSource = Arc::new(move || p.spamd_engines());
-        tokio::spawn(crate::spam::spamd::serve(listener, rules, rx.clone()));
+        tokio::spawn(spamd::serve(listener, Arc::clone(&pipeline), rx.clone()));
     }
     tokio::spawn(purge_bayes(Arc::clone(&pipeline), rx.clone()));
     let (rebind, rebind_rx) = mpsc::unbounded_channel();

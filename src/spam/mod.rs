@@ -22,6 +22,7 @@ pub mod spamd;
 mod stage;
 pub mod view;
 
+pub use bayes::store::BayesError;
 pub use settings::SpamConfig;
 pub use stage::{
     Class, Engine, Learnable, Learned, Scan, Scanned, SetupError, Trainer, bayes_user,

@@ -105,6 +105,18 @@ impl Engine {
         })
     }
 
+    /// A scan as spamd makes one: the whole message, every rule (no early stop, no size
+    /// cut-off), the site's Bayes store; `None` when the engine is off.
+    pub fn scan_whole(&self) -> Option<Scan> {
+        Some(Scan {
+            rules: Arc::clone(self.rules.as_ref()?),
+            opts: Options::default(),
+            bayes: self.trainer.clone(),
+            users: Vec::new(),
+            runtime: tokio::runtime::Handle::current(),
+        })
+    }
+
     /// Learns the scanned message into the site's store in the background when autolearning
     /// says so; gives SpamAssassin's `autolearn=` word for X-Spam-Status.
     pub fn autolearn(&self, scanned: &Scanned) -> String {
