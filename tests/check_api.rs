@@ -11,7 +11,7 @@ use decode_common::*;
 use amavisd::message::{
     Category, ClientInfo, Destiny, Envelope, Protocol, Recipient, Spool, VirusScan,
 };
-use amavisd::pipeline::{CheckScope, Pipeline};
+use amavisd::pipeline::{CheckOptions, CheckScope, Pipeline};
 use std::sync::Arc;
 
 fn envelope(rcpts: &[&str]) -> Envelope {
@@ -126,7 +126,14 @@ async fn the_spam_only_scope_asks_the_spam_engine_alone() {
     let spool = Arc::new(Spool::from_bytes(gtube.to_vec()));
     let env = envelope(&[]);
     let a = pipeline
-        .check_with(env, spool, CheckScope::SpamOnly)
+        .check_with(
+            env,
+            spool,
+            &CheckOptions {
+                scope: CheckScope::SpamOnly,
+                ..CheckOptions::default()
+            },
+        )
         .await
         .unwrap();
     let o = a.spam.expect("the spam engine's outcome");
@@ -146,4 +153,42 @@ async fn the_spam_only_scope_asks_the_spam_engine_alone() {
         .unwrap();
     assert!(matches!(full.results.virus, VirusScan::Failed { .. }));
     assert_eq!(full.recipients[0].verdict.destiny, Destiny::Tempfail);
+}
+
+#[tokio::test]
+async fn a_front_end_names_its_policy_bank() {
+    // A milter's {daemon_name} picks a bank as a listening port does for SMTP.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = config(&closed_next_hop(), tmp.path());
+    c.policy_bank.insert(
+        "LOVERS".into(),
+        "banned_files_lover = true".parse().unwrap(),
+    );
+    let pipeline = Pipeline::new(Arc::new(valid(c))).unwrap();
+    let exe = mail_with_attachment(
+        "filename=\"invoice.pdf.exe\"",
+        b"not really",
+        "application/octet-stream",
+    );
+    // (banks named, bank path, destiny)
+    let cases: [(&[&str], &str, Destiny); 3] = [
+        (&[], "", Destiny::Discard),
+        (&["LOVERS"], "LOVERS", Destiny::Pass),
+        (&["NO-SUCH-BANK"], "", Destiny::Discard),
+    ];
+    for (banks, path, destiny) in cases {
+        let opts = CheckOptions {
+            banks: banks.iter().map(|b| b.to_string()).collect(),
+            ..CheckOptions::default()
+        };
+        let spool = Arc::new(Spool::from_bytes(exe.clone()));
+        let a = pipeline
+            .check_with(envelope(&["u@example.com"]), spool, &opts)
+            .await
+            .unwrap();
+        assert_eq!(a.banks, path, "{banks:?}");
+        let v = &a.recipients[0].verdict;
+        assert_eq!(v.category, Category::Banned, "{banks:?}");
+        assert_eq!(v.destiny, destiny, "{banks:?}");
+    }
 }

@@ -55,6 +55,16 @@ pub enum CheckScope {
     SpamOnly,
 }
 
+/// How a front end asks the check API ([`Pipeline::check_with`](super::Pipeline::check_with)).
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// Which analyzers run.
+    pub scope: CheckScope,
+    /// Policy banks the front end names, loaded before those the envelope selects (by
+    /// socket, client address and sender).
+    pub banks: Vec<String>,
+}
+
 /// Which checks the recipients' policies ask for.
 #[derive(Debug, Clone, Default)]
 pub struct CheckRequest {

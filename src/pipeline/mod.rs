@@ -38,7 +38,7 @@ mod state;
 mod store;
 mod trace_headers;
 
-pub use analyzers::{Analyzed, CheckError, CheckRequest, CheckScope, Checks};
+pub use analyzers::{Analyzed, CheckError, CheckOptions, CheckRequest, CheckScope, Checks};
 pub use assess::{Assessed, Assessment};
 pub use contract::{Decision, RcptOutcome, combine, decide, failed};
 pub use job::{Checked, Tempfail};
@@ -164,22 +164,24 @@ impl Pipeline {
     /// nothing themselves (milter, HTTP, the console). Copies to a Bayes report address are
     /// learned, as on the SMTP path.
     pub async fn check(&self, env: Envelope, spool: Spool) -> Result<Assessment, Tempfail> {
-        self.check_with(env, Arc::new(spool), CheckScope::Full)
+        self.check_with(env, Arc::new(spool), &CheckOptions::default())
             .await
     }
 
-    /// Same, with the analyzers of `scope` only (the spamd listener asks the spam engine
-    /// alone, [`CheckScope::SpamOnly`]).
+    /// Same, with the policy banks a front end names and the analyzers of a scope (the
+    /// spamd listener asks the spam engine alone, [`CheckScope::SpamOnly`]).
     pub async fn check_with(
         &self,
         env: Envelope,
         spool: Arc<Spool>,
-        scope: CheckScope,
+        opts: &CheckOptions,
     ) -> Result<Assessment, Tempfail> {
         let st = self.state.load_full();
-        let bank = st.policies.for_message(&env.client, &env.mail_from);
+        let bank = st
+            .policies
+            .for_message_with(&env.client, &env.mail_from, &opts.banks);
         let mut job = Job::new(env, spool, bank)?;
-        job.scope = scope;
+        job.scope = opts.scope;
         assess::assess(&st, &mut job, false).await?;
         let am_id = job.am_id.clone();
         // The steps above fill the checks in or fail.

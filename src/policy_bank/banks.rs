@@ -201,12 +201,30 @@ impl Policies {
 
     /// The banks for a message, by socket, client address and sender, and their settings.
     pub fn for_message(&self, client: &ClientInfo, sender: &str) -> MessagePolicy {
+        self.for_message_with(client, sender, &[])
+    }
+
+    /// Same, with the banks a front end names loaded first, as a bank chosen by the
+    /// listening socket is (a milter's `{daemon_name}`); names of no bank are skipped.
+    pub fn for_message_with(
+        &self,
+        client: &ClientInfo,
+        sender: &str,
+        named: &[String],
+    ) -> MessagePolicy {
         let mut names: Vec<String> = Vec::new();
         let mut load = |n: &str| {
             if !names.iter().any(|x| x == n) {
                 names.push(n.to_string());
             }
         };
+        for n in named {
+            if self.has_bank(n) {
+                load(n);
+            } else {
+                tracing::warn!("policy bank {n:?} named by a front end does not exist");
+            }
+        }
         for (c, bank) in &self.select {
             match c {
                 Criterion::Port(p) if client.local.is_some_and(|a| a.port() == *p) => load(bank),

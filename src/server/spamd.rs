@@ -18,7 +18,7 @@
 //! panic; the user name only selects a per-user store keyed by address.
 
 use crate::message::{ClientInfo, Envelope, Protocol, Spool};
-use crate::pipeline::{CheckScope, Pipeline};
+use crate::pipeline::{CheckOptions, CheckScope, Pipeline};
 use crate::spam::scan::Outcome;
 use crate::spam::spamd::protocol::{self, ProtoError, Verb};
 use crate::spam::{BayesError, Class, Learnable, Learned};
@@ -161,7 +161,14 @@ async fn scan(pipeline: &Pipeline, spool: Arc<Spool>) -> Result<Outcome, ProtoEr
         received_at: std::time::SystemTime::now(),
     };
     let assessed = pipeline
-        .check_with(env, spool, CheckScope::SpamOnly)
+        .check_with(
+            env,
+            spool,
+            &CheckOptions {
+                scope: CheckScope::SpamOnly,
+                ..CheckOptions::default()
+            },
+        )
         .await
         .map_err(|t| ProtoError {
             // As the filter: no answer rather than a score without its Bayes part.
