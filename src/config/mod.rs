@@ -119,6 +119,10 @@ pub struct Config {
     pub tempdir: PathBuf,
     /// The daemon writes its process id here; `stop`, `reload` and `status` read it.
     pub pid_file: PathBuf,
+    /// Messages decoded and scanned (banned rules, spam) at once; 0: one per CPU core.
+    /// Each scanning thread keeps its own regex caches and scratch space, so this, not the
+    /// number of sessions, bounds the memory scanning takes; more sessions wait their turn.
+    pub scan_threads: usize,
     /// Run as this user once the sockets are bound (amavisd-new's `$daemon_user`); empty:
     /// as whoever started us.
     pub user: String,
@@ -180,6 +184,7 @@ impl Default for Config {
             notify_method: String::new(),
             tempdir: PathBuf::from("var/tmp"),
             pid_file: PathBuf::from("var/amavisd.pid"),
+            scan_threads: 0,
             user: String::new(),
             group: String::new(),
             limits: Limits::default(),

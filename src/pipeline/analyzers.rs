@@ -190,6 +190,14 @@ pub struct Analyzed {
     pub spam: Option<crate::spam::scan::Outcome>,
 }
 
+/// Scanning threads for `configured` (`scan_threads`; 0: one per CPU core).
+fn scan_threads(configured: usize) -> usize {
+    match configured {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    }
+}
+
 /// What the checks need, built once per configuration.
 pub struct Checks {
     limits: decode::Limits,
@@ -200,6 +208,9 @@ pub struct Checks {
     bank_av: BTreeMap<String, av::Engine>,
     /// The spam stage: rules, Bayes store, autolearning.
     spam: crate::spam::Engine,
+    /// One permit per scanning thread (`scan_threads`): the CPU checks of at most this
+    /// many messages run at once.
+    scanning: Arc<tokio::sync::Semaphore>,
 }
 
 impl Checks {
@@ -226,6 +237,7 @@ impl Checks {
                 .map_err(|(k, r)| bad(format!("av.{k}"), r))?,
             bank_av: bank_scanners(cfg).map_err(|(k, r)| bad(k, r))?,
             spam: crate::spam::Engine::new(&cfg.spam).map_err(|(k, r)| bad(k, r))?,
+            scanning: Arc::new(tokio::sync::Semaphore::new(scan_threads(cfg.scan_threads))),
         })
     }
 
@@ -310,7 +322,14 @@ impl Checks {
         let decode_opts = decode::DecodeOptions {
             smtputf8: req.smtputf8,
         };
+        // Waiting here, not on the blocking pool, keeps the number of scanning threads (and
+        // their caches) at `scan_threads` however many sessions are open.
+        let permit = Arc::clone(&self.scanning)
+            .acquire_owned()
+            .await
+            .map_err(|e| CheckError::Decode(e.to_string()))?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let raw = spool.to_bytes_blocking().map_err(CheckError::Spool)?;
             // Parsed once: the decoder and the spam view read the same MIME structure.
             let parsed = decode::parse(&raw);
@@ -381,5 +400,17 @@ impl Checks {
             .rev()
             .find_map(|b| self.bank_av.get(b))
             .unwrap_or(&self.av)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_threads_default_to_the_cores() {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(scan_threads(0), cores);
+        assert_eq!(scan_threads(3), 3);
     }
 }
