@@ -11,7 +11,7 @@ use decode_common::*;
 use amavisd::message::{
     Category, ClientInfo, Destiny, Envelope, Protocol, Recipient, Spool, VirusScan,
 };
-use amavisd::pipeline::{CheckOptions, CheckScope, Pipeline};
+use amavisd::pipeline::{CheckOptions, Pipeline};
 use std::sync::Arc;
 
 fn envelope(rcpts: &[&str]) -> Envelope {
@@ -31,6 +31,27 @@ fn envelope(rcpts: &[&str]) -> Envelope {
     }
 }
 
+/// A message with an attachment the default banned rules refuse.
+fn exe_mail() -> Vec<u8> {
+    mail_with_attachment(
+        "filename=\"invoice.pdf.exe\"",
+        b"not really",
+        "application/octet-stream",
+    )
+}
+
+/// A pipeline with a lover of banned files: the bank LOVERS, or lover@example.com.
+fn with_lovers(tmp: &std::path::Path, at_bank: bool) -> Pipeline {
+    let mut c = config(&closed_next_hop(), tmp);
+    let lover: toml::Table = "banned_files_lover = true".parse().unwrap();
+    if at_bank {
+        c.policy_bank.insert("LOVERS".into(), lover);
+    } else {
+        c.recipients.insert("lover@example.com".into(), lover);
+    }
+    Pipeline::new(Arc::new(valid(c))).unwrap()
+}
+
 fn closed_next_hop() -> String {
     format!("smtp:[127.0.0.1]:{}", free_port())
 }
@@ -38,17 +59,8 @@ fn closed_next_hop() -> String {
 #[tokio::test]
 async fn verdicts_per_recipient_with_their_reasons() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut c = config(&closed_next_hop(), tmp.path());
-    c.recipients.insert(
-        "lover@example.com".into(),
-        "banned_files_lover = true".parse().unwrap(),
-    );
-    let pipeline = Pipeline::new(Arc::new(valid(c))).unwrap();
-    let exe = mail_with_attachment(
-        "filename=\"invoice.pdf.exe\"",
-        b"not really",
-        "application/octet-stream",
-    );
+    let pipeline = with_lovers(tmp.path(), false);
+    let exe = exe_mail();
     let clean =
         b"From: a@example.org\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nSubject: hi\r\n\r\nhello\r\n"
             .to_vec();
@@ -126,14 +138,7 @@ async fn the_spam_only_scope_asks_the_spam_engine_alone() {
     let spool = Arc::new(Spool::from_bytes(gtube.to_vec()));
     let env = envelope(&[]);
     let a = pipeline
-        .check_with(
-            env,
-            spool,
-            &CheckOptions {
-                scope: CheckScope::SpamOnly,
-                ..CheckOptions::default()
-            },
-        )
+        .check_with(env, spool, &CheckOptions::spam_only())
         .await
         .unwrap();
     let o = a.spam.expect("the spam engine's outcome");
@@ -159,17 +164,8 @@ async fn the_spam_only_scope_asks_the_spam_engine_alone() {
 async fn a_front_end_names_its_policy_bank() {
     // A milter's {daemon_name} picks a bank as a listening port does for SMTP.
     let tmp = tempfile::tempdir().unwrap();
-    let mut c = config(&closed_next_hop(), tmp.path());
-    c.policy_bank.insert(
-        "LOVERS".into(),
-        "banned_files_lover = true".parse().unwrap(),
-    );
-    let pipeline = Pipeline::new(Arc::new(valid(c))).unwrap();
-    let exe = mail_with_attachment(
-        "filename=\"invoice.pdf.exe\"",
-        b"not really",
-        "application/octet-stream",
-    );
+    let pipeline = with_lovers(tmp.path(), true);
+    let exe = exe_mail();
     // (banks named, bank path, destiny)
     let cases: [(&[&str], &str, Destiny); 3] = [
         (&[], "", Destiny::Discard),

@@ -65,6 +65,16 @@ pub struct CheckOptions {
     pub banks: Vec<String>,
 }
 
+impl CheckOptions {
+    /// The spam engine alone ([`CheckScope::SpamOnly`]), no banks named: what spamd asks.
+    pub fn spam_only() -> CheckOptions {
+        CheckOptions {
+            scope: CheckScope::SpamOnly,
+            banks: Vec::new(),
+        }
+    }
+}
+
 /// Which checks the recipients' policies ask for.
 #[derive(Debug, Clone, Default)]
 pub struct CheckRequest {

@@ -1,7 +1,7 @@
 //! A spamd-protocol listener (`[spam] spamd_listen`), so spamc and other spamd clients can
 //! use the embedded engine: one request per connection, the message read whole (bounded by
 //! [`MAX_MESSAGE`]), scanned through the pipeline's check API with the spam engine alone
-//! ([`CheckScope::SpamOnly`]), with the rules and Bayes store in force at that moment. The
+//! ([`CheckOptions::spam_only`]), with the rules and Bayes store in force at that moment. The
 //! protocol itself, sans I/O, is [`crate::spam::spamd::protocol`]. TELL (`spamc -L spam|ham|forget`) trains the Bayes store: the site's, or a
 //! user's own when `User` is an address (per-user stores are keyed by address; spamc sends
 //! the Unix login by default, which is not one).
@@ -18,7 +18,7 @@
 //! panic; the user name only selects a per-user store keyed by address.
 
 use crate::message::{ClientInfo, Envelope, Protocol, Spool};
-use crate::pipeline::{CheckOptions, CheckScope, Pipeline};
+use crate::pipeline::{CheckOptions, Pipeline};
 use crate::spam::scan::Outcome;
 use crate::spam::spamd::protocol::{self, ProtoError, Verb};
 use crate::spam::{BayesError, Class, Learnable, Learned};
@@ -150,7 +150,7 @@ async fn request(
 }
 
 /// The spam engine's answer for `spool`, through the pipeline's check API with the spam
-/// engine alone ([`CheckScope::SpamOnly`]): no envelope sender, no recipients.
+/// engine alone ([`CheckOptions::spam_only`]): no envelope sender, no recipients.
 async fn scan(pipeline: &Pipeline, spool: Arc<Spool>) -> Result<Outcome, ProtoError> {
     let env = Envelope {
         mail_from: String::new(),
@@ -161,14 +161,7 @@ async fn scan(pipeline: &Pipeline, spool: Arc<Spool>) -> Result<Outcome, ProtoEr
         received_at: std::time::SystemTime::now(),
     };
     let assessed = pipeline
-        .check_with(
-            env,
-            spool,
-            &CheckOptions {
-                scope: CheckScope::SpamOnly,
-                ..CheckOptions::default()
-            },
-        )
+        .check_with(env, spool, &CheckOptions::spam_only())
         .await
         .map_err(|t| ProtoError {
             // As the filter: no answer rather than a score without its Bayes part.
