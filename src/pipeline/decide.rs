@@ -2,10 +2,11 @@
 //! Bayes report address are learned first: what the report's sender hears is an input of
 //! the verdict, not a patch on it.
 
-use super::job::{Job, Tempfail, read_whole};
+use super::job::{Job, Tempfail};
 use super::state::State;
 use crate::message::Reply;
 use crate::verdict::{self, MessageInput, RecipientInput};
+use std::sync::Arc;
 
 /// Fills `job.verdicts`. A report that cannot be learned makes the message wait (the
 /// verdicts are still made, with the reports answered so far: the log and the SQL record
@@ -75,14 +76,10 @@ async fn learn_report(st: &State, job: &Job, i: usize) -> Result<Option<Reply>, 
         }
     };
     let user = crate::spam::bayes_user(&job.env.mail_from, &policy.recipient_delimiter);
-    let learned = match read_whole(&job.spool).await {
-        Some(raw) => trainer
-            .learn_reported(&user, class, raw.into_owned())
-            .await
-            .map_err(|e| e.to_string()),
-        None => Err("the spooled report cannot be read".to_string()),
-    };
-    match learned {
+    match trainer
+        .learn_reported(&user, class, Arc::clone(&job.spool))
+        .await
+    {
         Ok(n) => {
             tracing::info!("({am_id}) report from <{user}>: {n} message(s) learned as {class:?}");
             Ok(Some(Reply::new(

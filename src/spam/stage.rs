@@ -11,6 +11,7 @@ use super::bayes::{self, MessageKey, sources};
 use super::engine::Rules;
 use super::scan::{Options, Outcome};
 use super::view::MessageView;
+use crate::message::Spool;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -71,11 +72,6 @@ impl Engine {
             trainer,
             learning: Arc::new(Semaphore::new(AUTOLEARN_QUEUE)),
         })
-    }
-
-    /// The rules in force, when the engine is on.
-    pub fn rules(&self) -> Option<Arc<Rules>> {
-        self.rules.clone()
     }
 
     /// The Bayes store's trainer, when there is a store.
@@ -266,11 +262,6 @@ impl Trainer {
         })
     }
 
-    /// Messages of each class a store needs before it classifies.
-    pub fn min_learned(&self) -> u64 {
-        self.min_learned
-    }
-
     /// The store at `url`, connected (and its tables made) now: for tools that want to know
     /// at once whether it answers.
     pub async fn open(url: &str, min_learned: u64) -> Result<Trainer, BayesError> {
@@ -278,11 +269,6 @@ impl Trainer {
             store: Arc::new(SharedStore::open(url).await?),
             min_learned,
         })
-    }
-
-    /// The store itself, for the spamd listener's TELL and lookups.
-    pub fn store(&self) -> &Arc<SharedStore> {
-        &self.store
     }
 
     /// Learns `msg` as `class` into `user`'s store.
@@ -311,16 +297,22 @@ impl Trainer {
         &self,
         user: &str,
         class: Class,
-        report: Vec<u8>,
+        report: Arc<Spool>,
     ) -> Result<usize, BayesError> {
+        // Read and parsed off the async threads, without copying a report held in memory.
         let learnables = tokio::task::spawn_blocking(move || {
-            sources::reported(&report)
-                .iter()
-                .map(|m| Learnable::of(m))
-                .collect::<Vec<_>>()
+            let raw = report
+                .to_bytes_blocking()
+                .map_err(|e| BayesError::Task(format!("the spooled report cannot be read: {e}")))?;
+            Ok::<_, BayesError>(
+                sources::reported(&raw)
+                    .iter()
+                    .map(|m| Learnable::of(m))
+                    .collect::<Vec<_>>(),
+            )
         })
         .await
-        .map_err(|e| BayesError::Task(crate::catch_panic::join_error_text(e)))?;
+        .map_err(|e| BayesError::Task(crate::catch_panic::join_error_text(e)))??;
         let mut changed = 0;
         for msg in &learnables {
             if matches!(

@@ -16,7 +16,8 @@ pub enum BayesError {
     Sql(#[from] sqlx::Error),
     #[error("bayes store: redis: {0}")]
     Redis(#[from] redis::RedisError),
-    /// The task that prepared the messages to learn was lost (a panic, caught).
+    /// The messages to learn could not be prepared: the spool was unreadable, or the task
+    /// was lost (a panic, caught).
     #[error("bayes: {0}")]
     Task(String),
 }
