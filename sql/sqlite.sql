@@ -134,9 +134,10 @@ CREATE TABLE IF NOT EXISTS quarantine (
   PRIMARY KEY (partition_tag,mail_id,chunk_ind)
 );
 
+-- ONCE: what follows runs only while PRAGMA user_version is below 1, then sets it to 1 (each
+-- statement scans a whole table: at every start it cost seconds on a large log).
 -- Databases written before varbinary values were stored as text on SQLite: a blob never
--- equals a text literal, so an admin's WHERE mail_id = '...' found nothing. Once per start;
--- a no-op when nothing is left to convert.
+-- equals a text literal, so an admin's WHERE mail_id = '...' found nothing.
 UPDATE OR IGNORE msgs SET mail_id = CAST(mail_id AS TEXT), secret_id = CAST(secret_id AS TEXT),
   quar_loc = CAST(quar_loc AS TEXT) WHERE typeof(mail_id) = 'blob';
 UPDATE OR IGNORE msgrcpt SET mail_id = CAST(mail_id AS TEXT) WHERE typeof(mail_id) = 'blob';

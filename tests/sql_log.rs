@@ -239,7 +239,8 @@ async fn mariadb_log() {
 }
 
 /// A SQLite log written before varbinary values were text: its blobs become text at the next
-/// start, so lookups by text find the old rows too.
+/// start, so lookups by text find the old rows too; that conversion (a scan of every table)
+/// runs once, recorded in `PRAGMA user_version`.
 #[tokio::test]
 async fn sqlite_blobs_of_an_older_log_become_text() {
     let dir = tempfile::tempdir().unwrap();
@@ -252,8 +253,16 @@ async fn sqlite_blobs_of_an_older_log_become_text() {
     .execute(s.pool())
     .await
     .unwrap();
+    let version = || sqlx::query_scalar::<_, i64>("PRAGMA user_version");
+    assert_eq!(version().fetch_one(s.pool()).await.unwrap(), 1);
+    // As the older versions left it: they never set the schema version.
+    sqlx::query("PRAGMA user_version = 0")
+        .execute(s.pool())
+        .await
+        .unwrap();
     drop(s);
     let s = store(&url).await;
+    assert_eq!(version().fetch_one(s.pool()).await.unwrap(), 1);
     let row = sqlx::query("SELECT typeof(mail_id), secret_id FROM msgs WHERE mail_id = 'old'")
         .fetch_one(s.pool())
         .await

@@ -158,6 +158,21 @@ pub fn reversed_domain(addr: &str) -> String {
 }
 
 /// Splits a schema file into statements (`;` at a line end), dropping comments.
+/// Where a schema file's run-once part starts (SQLite only; see `sql/sqlite.sql`).
+const ONCE: &str = "-- ONCE:";
+
+/// The schema version a SQLite database is at once its run-once part has run
+/// (`PRAGMA user_version`).
+pub const SQLITE_SCHEMA_VERSION: i64 = 1;
+
+/// A schema file's statements that run at every start, and those that run once.
+pub fn schema_parts(schema: &str) -> (Vec<String>, Vec<String>) {
+    match schema.find(ONCE) {
+        Some(at) => (statements(&schema[..at]), statements(&schema[at..])),
+        None => (statements(schema), Vec::new()),
+    }
+}
+
 pub fn statements(schema: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();

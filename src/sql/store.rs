@@ -102,13 +102,7 @@ impl Store {
         if let Some(l) = lock {
             sqlx::query(l).execute(&mut *conn).await?;
         }
-        let mut result: Result<(), SqlError> = Ok(());
-        for st in dialect::statements(self.dialect.schema()) {
-            if let Err(e) = sqlx::query(AssertSqlSafe(st)).execute(&mut *conn).await {
-                result = Err(e.into());
-                break;
-            }
-        }
+        let result = run_schema(self.dialect, &mut conn).await;
         if let Some(u) = unlock {
             sqlx::query(u).execute(&mut *conn).await?;
         }
@@ -143,4 +137,29 @@ impl Store {
             .await
             .map_err(|_| SqlError::Other(format!("no answer within {:?}", self.timeout)))?
     }
+}
+
+/// The schema file's statements on `conn`: those that run at every start (`CREATE ... IF
+/// NOT EXISTS`), then, on SQLite below [`dialect::SQLITE_SCHEMA_VERSION`], the run-once
+/// part, after which the version is recorded.
+async fn run_schema(d: Dialect, conn: &mut sqlx::AnyConnection) -> Result<(), SqlError> {
+    let (always, once) = dialect::schema_parts(d.schema());
+    for st in always {
+        sqlx::query(AssertSqlSafe(st)).execute(&mut *conn).await?;
+    }
+    if once.is_empty() || d != Dialect::Sqlite {
+        return Ok(());
+    }
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *conn)
+        .await?;
+    if version >= dialect::SQLITE_SCHEMA_VERSION {
+        return Ok(());
+    }
+    for st in once {
+        sqlx::query(AssertSqlSafe(st)).execute(&mut *conn).await?;
+    }
+    let set = format!("PRAGMA user_version = {}", dialect::SQLITE_SCHEMA_VERSION);
+    sqlx::query(AssertSqlSafe(set)).execute(&mut *conn).await?;
+    Ok(())
 }
