@@ -182,6 +182,7 @@ fn main() {
         Path::new("/usr/share/spamassassin"),
         Some(Path::new("/etc/spamassassin")),
         true,
+        None,
     )
     .expect("rules");
     for r in [&rules, &with_bayes] {

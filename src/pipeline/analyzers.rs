@@ -6,6 +6,7 @@
 //! blocking pool and never stall the sessions sharing a worker thread. The virus scan is I/O
 //! (clamd, a program) and runs on the message's own task.
 
+use super::scan_pool::ScanPool;
 use crate::av;
 use crate::banned::{self, RuleSet};
 use crate::config::{Config, ConfigError, ValidConfig};
@@ -28,6 +29,9 @@ pub enum CheckError {
     /// score that lacks its Bayes part, as with any check that could not run.
     #[error("{0}")]
     Bayes(String),
+    /// The scanning thread panicked (a bug met by this message) or the pool is gone.
+    #[error("{0}")]
+    Pool(#[from] super::scan_pool::PoolError),
 }
 
 impl CheckError {
@@ -38,7 +42,10 @@ impl CheckError {
     /// for the scanner) is not an error here: it is an UNCHECKED result.
     pub fn is_temporary(&self) -> bool {
         match self {
-            CheckError::Spool(_) | CheckError::Decode(_) | CheckError::Bayes(_) => true,
+            CheckError::Spool(_)
+            | CheckError::Decode(_)
+            | CheckError::Bayes(_)
+            | CheckError::Pool(_) => true,
         }
     }
 }
@@ -218,9 +225,9 @@ pub struct Checks {
     bank_av: BTreeMap<String, av::Engine>,
     /// The spam stage: rules, Bayes store, autolearning.
     spam: crate::spam::Engine,
-    /// One permit per scanning thread (`scan_threads`): the CPU checks of at most this
-    /// many messages run at once.
-    scanning: Arc<tokio::sync::Semaphore>,
+    /// The threads that run the CPU checks (`scan_threads`): at most this many messages
+    /// are decoded and scanned at once, whatever the number of sessions.
+    scanning: ScanPool,
 }
 
 impl Checks {
@@ -247,7 +254,12 @@ impl Checks {
                 .map_err(|(k, r)| bad(format!("av.{k}"), r))?,
             bank_av: bank_scanners(cfg).map_err(|(k, r)| bad(k, r))?,
             spam: crate::spam::Engine::new(&cfg.spam).map_err(|(k, r)| bad(k, r))?,
-            scanning: Arc::new(tokio::sync::Semaphore::new(scan_threads(cfg.scan_threads))),
+            scanning: ScanPool::new(scan_threads(cfg.scan_threads)).map_err(|e| {
+                bad(
+                    "scan_threads".into(),
+                    format!("cannot start the scanning threads: {e}"),
+                )
+            })?,
         })
     }
 
@@ -332,40 +344,34 @@ impl Checks {
         let decode_opts = decode::DecodeOptions {
             smtputf8: req.smtputf8,
         };
-        // Waiting here, not on the blocking pool, keeps the number of scanning threads (and
-        // their caches) at `scan_threads` however many sessions are open.
-        let permit = Arc::clone(&self.scanning)
-            .acquire_owned()
-            .await
-            .map_err(|e| CheckError::Decode(e.to_string()))?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let raw = spool.to_bytes_blocking().map_err(CheckError::Spool)?;
-            // Parsed once: the decoder and the spam view read the same MIME structure.
-            let parsed = decode::parse(&raw);
-            let decoded = if spam_only {
-                Decoded {
-                    parts: Vec::new(),
-                    unchecked: Vec::new(),
-                    bad_header: Vec::new(),
-                }
-            } else {
-                decode::decode_parsed(&parsed, decode_opts, &limits, &tempdir)
-            };
-            let banned = sets
-                .iter()
-                .map(|(n, set)| (n.clone(), banned::check(&decoded, set)))
-                .collect();
-            let spammed = match spam_scan {
-                Some(scan) => scan
-                    .run(&raw, &parsed, &sender)
-                    .map_err(|e| CheckError::Bayes(e.to_string()))?,
-                None => Scanned::default(),
-            };
-            Ok((decoded, banned, spammed))
-        })
-        .await
-        .map_err(|e| CheckError::Decode(crate::catch_panic::join_error_text(e)))?
+        // The same `scan_threads` threads scan every message (see `scan_pool` for why).
+        self.scanning
+            .run(move || {
+                let raw = spool.to_bytes_blocking().map_err(CheckError::Spool)?;
+                // Parsed once: the decoder and the spam view read the same MIME structure.
+                let parsed = decode::parse(&raw);
+                let decoded = if spam_only {
+                    Decoded {
+                        parts: Vec::new(),
+                        unchecked: Vec::new(),
+                        bad_header: Vec::new(),
+                    }
+                } else {
+                    decode::decode_parsed(&parsed, decode_opts, &limits, &tempdir)
+                };
+                let banned = sets
+                    .iter()
+                    .map(|(n, set)| (n.clone(), banned::check(&decoded, set)))
+                    .collect();
+                let spammed = match spam_scan {
+                    Some(scan) => scan
+                        .run(&raw, &parsed, &sender)
+                        .map_err(|e| CheckError::Bayes(e.to_string()))?,
+                    None => Scanned::default(),
+                };
+                Ok((decoded, banned, spammed))
+            })
+            .await?
     }
 
     /// The site's spam result and each per-user store's, with the scanner's spam names

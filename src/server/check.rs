@@ -375,9 +375,14 @@ async fn spam_rules(cfg: &Config, r: &mut Report) {
     let spam = cfg.spam.clone();
     let loaded = tokio::task::spawn_blocking(move || {
         let site = (!spam.site_dir.as_os_str().is_empty()).then_some(spam.site_dir.as_path());
-        crate::spam::engine::Rules::load_with(&spam.rules_dir, site, !spam.bayes_store.is_empty())
-            .map(|rules| rules.short_summary())
-            .map_err(|e| e.to_string())
+        crate::spam::engine::Rules::load_with(
+            &spam.rules_dir,
+            site,
+            !spam.bayes_store.is_empty(),
+            None,
+        )
+        .map(|rules| rules.short_summary())
+        .map_err(|e| e.to_string())
     })
     .await;
     match loaded {

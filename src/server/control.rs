@@ -101,17 +101,22 @@ pub fn live_status(cfg: &Config) -> Result<String, ServerError> {
         Ok(out)
     }
     let mut uptime = String::new();
+    let mut prefilter = String::new();
     let mut sessions = Vec::new();
     let mut counters = Vec::new();
     for l in &lines {
         match crate::release::ampdp::parse_line(l) {
             Some((n, v)) if n == "uptime" => uptime = v,
+            Some((n, v)) if n == "prefilter" => prefilter = v,
             Some((n, v)) if n == "session" => sessions.push(v),
             Some((n, v)) if n == "counter" => counters.push(v),
             _ => {}
         }
     }
-    let mut out = format!("up {uptime} s; {} sessions in flight\n", sessions.len());
+    let mut out = format!(
+        "up {uptime} s; {} sessions in flight; spam prefilter: {prefilter}\n",
+        sessions.len()
+    );
     if !sessions.is_empty() {
         out.push_str("  id      stage         age s  client           size\n");
         for s in &sessions {

@@ -38,15 +38,18 @@ pub struct Rules {
 impl Rules {
     /// Reads and compiles the rule files; any problem is an error.
     pub fn load(rules_dir: &Path, site_dir: Option<&Path>) -> Result<Rules, SpamError> {
-        Self::load_with(rules_dir, site_dir, false)
+        Self::load_with(rules_dir, site_dir, false, None)
     }
 
     /// Same, with Bayes on (`bayes`: score set 2 and the BAYES_xx rules; the caller gives
-    /// each message's probability in [`Options::bayes`]) or off.
+    /// each message's probability in [`Options::bayes`]) or off, and the prefilter's
+    /// compiled databases kept in `prefilter_cache` (a directory; `None`: compiled at
+    /// every load).
     pub fn load_with(
         rules_dir: &Path,
         site_dir: Option<&Path>,
         bayes: bool,
+        prefilter_cache: Option<&Path>,
     ) -> Result<Rules, SpamError> {
         let cfg = Config::load(rules_dir, site_dir);
         if let Some(p) = cfg.problems.first() {
@@ -59,7 +62,7 @@ impl Rules {
         if cfg.rules.is_empty() {
             return Err(SpamError::NoRules(rules_dir.to_path_buf()));
         }
-        let plan = Plan::compile_with(&cfg, bayes);
+        let plan = Plan::compile_with(&cfg, bayes, prefilter_cache);
         for (name, why) in &plan.inactive {
             if let Inactive::Broken(reason) = why
                 && let Some(r) = cfg.rules.get(name)

@@ -74,6 +74,27 @@ impl Engine {
         })
     }
 
+    /// Which prefilter answers (`amavisd status`), or that the engine is off.
+    pub fn prefilter(&self) -> String {
+        match &self.rules {
+            Some(r) => r.plan.prefilter.describe(),
+            None => "off (no spam rules)".into(),
+        }
+    }
+
+    /// Waits up to `limit` for the rules' one-pass prefilter; how many rules it holds (0:
+    /// the literal prefilter answers). Immediate when the engine is off, when the stage
+    /// was read from its cache, or in a build without Hyperscan.
+    pub fn wait_prefilter(&self, limit: std::time::Duration) -> usize {
+        match &self.rules {
+            Some(r) => {
+                r.plan.prefilter.wait_one_pass(limit);
+                r.plan.prefilter.one_pass_rules()
+            }
+            None => 0,
+        }
+    }
+
     /// The Bayes store's trainer, when there is a store.
     pub fn trainer(&self) -> Option<&Trainer> {
         self.trainer.as_ref()
@@ -152,8 +173,12 @@ impl Engine {
 
 fn load_rules(cfg: &SpamConfig) -> Result<Rules, SetupError> {
     let site = (!cfg.site_dir.as_os_str().is_empty()).then_some(cfg.site_dir.as_path());
-    let rules = Rules::load_with(&cfg.rules_dir, site, !cfg.bayes_store.is_empty())
+    let cache =
+        (!cfg.prefilter_cache.as_os_str().is_empty()).then_some(cfg.prefilter_cache.as_path());
+    let rules = Rules::load_with(&cfg.rules_dir, site, !cfg.bayes_store.is_empty(), cache)
         .map_err(|e| ("spam.rules_dir".to_string(), e.to_string()))?;
+    // Compiling the rules (PCRE2 among them) left freed pages in the C heap.
+    crate::spam::rules::return_freed_memory();
     tracing::info!(
         "spam: rules from {}: {}",
         cfg.rules_dir.display(),

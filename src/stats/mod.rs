@@ -25,6 +25,9 @@ pub const BYTES_IN: &str = "amavisd_bytes_in_total";
 pub const BYTES_OUT: &str = "amavisd_bytes_out_total";
 /// SMTP/LMTP sessions open now.
 pub const SESSIONS: &str = "amavisd_sessions_in_flight";
+/// Rules the spam engine's one-pass (Hyperscan) prefilter holds; 0 while the literal
+/// prefilter answers (compiling at start, or no Hyperscan).
+pub const PREFILTER_ONE_PASS_RULES: &str = "amavisd_spam_prefilter_one_pass_rules";
 
 /// Histogram buckets for stage timings (seconds): a clean message takes milliseconds, a slow
 /// scanner or next hop tens of seconds.
@@ -124,6 +127,11 @@ pub fn status_attrs() -> Vec<(&'static str, String)> {
         }
     }
     out
+}
+
+/// The one-pass prefilter now in force holds `rules` rules (0: the literal one answers).
+pub fn prefilter(rules: usize) {
+    metrics::gauge!(PREFILTER_ONE_PASS_RULES).set(rules as f64);
 }
 
 /// One recipient's copy was decided.

@@ -7,7 +7,7 @@
 //! on a 117-byte line that Hyperscan and every other engine find. [`self_check`] runs that
 //! case before a database is used, and the engine keeps its literal prefilter if it fails.
 //!
-//! Hand-written bindings to the six functions used, rather than a crate: the crates that
+//! Hand-written bindings to the nine functions used, rather than a crate: the crates that
 //! exist either build Vectorscan from source (cmake, Boost, about six minutes and 2 GB per
 //! build), need bindgen and libclang at build time, or are unmaintained. Built only when build.rs finds `libhs` (cfg `hyperscan`).
 
@@ -54,6 +54,17 @@ unsafe extern "C" {
     fn hs_free_database(db: *mut HsDatabase) -> c_int;
     fn hs_alloc_scratch(db: *const HsDatabase, scratch: *mut *mut HsScratch) -> c_int;
     fn hs_free_scratch(scratch: *mut HsScratch) -> c_int;
+    fn hs_serialize_database(
+        db: *const HsDatabase,
+        bytes: *mut *mut c_char,
+        length: *mut usize,
+    ) -> c_int;
+    fn hs_deserialize_database(
+        bytes: *const c_char,
+        length: usize,
+        db: *mut *mut HsDatabase,
+    ) -> c_int;
+    fn hs_version() -> *const c_char;
     fn hs_scan(
         db: *const HsDatabase,
         data: *const c_char,
@@ -159,20 +170,58 @@ impl Database {
             }
             return Err(e);
         }
+        Self::with_scratch(db).ok_or_else(|| CompileError {
+            pattern: None,
+            message: "hs_alloc_scratch failed".into(),
+        })
+    }
+
+    /// Wraps a database just made, with its first scratch space; frees it on failure.
+    fn with_scratch(db: *mut HsDatabase) -> Option<Database> {
         let mut scratch: *mut HsScratch = std::ptr::null_mut();
         // SAFETY: db is a valid database; scratch starts null as the API asks.
         if unsafe { hs_alloc_scratch(db, &mut scratch) } != HS_SUCCESS {
-            // SAFETY: db came from hs_compile_multi above and is not used again.
+            // SAFETY: db came from the library and is not used again.
             unsafe { hs_free_database(db) };
-            return Err(CompileError {
-                pattern: None,
-                message: "hs_alloc_scratch failed".into(),
-            });
+            return None;
         }
-        Ok(Database {
+        Some(Database {
             db,
             scratch: Mutex::new(vec![scratch]),
         })
+    }
+
+    /// The database as bytes that [`Database::deserialize`] turns back into it (on a
+    /// machine with the same library version and CPU features).
+    pub fn serialize(&self) -> Option<Vec<u8>> {
+        let mut bytes: *mut c_char = std::ptr::null_mut();
+        let mut len = 0usize;
+        // SAFETY: db is valid; the library allocates `bytes` (with malloc, its default
+        // allocator) and sets `len`; we copy them and free the buffer once.
+        unsafe {
+            if hs_serialize_database(self.db, &mut bytes, &mut len) != HS_SUCCESS || bytes.is_null()
+            {
+                return None;
+            }
+            let out = std::slice::from_raw_parts(bytes.cast::<u8>(), len).to_vec();
+            libc::free(bytes.cast());
+            Some(out)
+        }
+    }
+
+    /// A database from [`Database::serialize`]'s bytes; `None` when the library refuses
+    /// them (another version or platform, or damaged bytes: the caller compiles instead).
+    pub fn deserialize(bytes: &[u8]) -> Option<Database> {
+        let mut db: *mut HsDatabase = std::ptr::null_mut();
+        // SAFETY: `bytes` is valid for its length; the library checks its contents (magic,
+        // version, platform, CRC) before building the database.
+        if unsafe { hs_deserialize_database(bytes.as_ptr().cast(), bytes.len(), &mut db) }
+            != HS_SUCCESS
+            || db.is_null()
+        {
+            return None;
+        }
+        Self::with_scratch(db)
     }
 
     /// Calls `hit` with the id of each pattern that matches `text` (once per pattern with
@@ -233,6 +282,19 @@ impl Database {
     }
 }
 
+/// The library's version and build date, as it reports them: part of the on-disk cache's
+/// key, so that another libhs never reads databases it did not write.
+pub fn version() -> String {
+    // SAFETY: hs_version returns a static NUL-terminated string.
+    unsafe {
+        let v = hs_version();
+        if v.is_null() {
+            return String::new();
+        }
+        CStr::from_ptr(v).to_string_lossy().into_owned()
+    }
+}
+
 /// Does this libhs find what it must? The case Vectorscan 5.4.9 gets wrong (module docs):
 /// two patterns in one database, the first must match the line.
 pub fn self_check() -> bool {
@@ -281,6 +343,21 @@ mod tests {
             self_check(),
             "libhs misses a match: Vectorscan 5.4.9? use libhyperscan-dev"
         );
+    }
+
+    #[test]
+    fn a_serialized_database_scans_as_the_original() {
+        let db = Database::compile(&[("free\\s+money".into(), CASELESS | SINGLEMATCH)]).unwrap();
+        let bytes = db.serialize().unwrap();
+        let back = Database::deserialize(&bytes).unwrap();
+        let mut n = 0;
+        assert!(back.scan(b"FREE money", &mut |_| n += 1));
+        assert_eq!(n, 1);
+        let mut damaged = bytes.clone();
+        damaged.truncate(bytes.len() / 2);
+        assert!(Database::deserialize(&damaged).is_none());
+        assert!(Database::deserialize(b"").is_none());
+        assert!(!version().is_empty());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::spam::rules::meta::{self, Expr};
 use crate::spam::rules::pattern::{self, Pattern};
 use crate::spam::view::headers::HeaderTest;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
 
 /// A rule's test, compiled.
 pub enum Test {
@@ -248,12 +249,12 @@ impl Plan {
 
     /// Compiles `cfg` with score set 0 (no Bayes, no network tests).
     pub fn compile(cfg: &Config) -> Plan {
-        Self::compile_with(cfg, false)
+        Self::compile_with(cfg, false, None)
     }
 
     /// Compiles `cfg` with Bayes on (`bayes`: score set 2, the BAYES_xx rules active) or off
-    /// (score set 0).
-    pub fn compile_with(cfg: &Config, bayes: bool) -> Plan {
+    /// (score set 0); the prefilter keeps its compiled databases in `prefilter_cache`.
+    pub fn compile_with(cfg: &Config, bayes: bool, prefilter_cache: Option<&Path>) -> Plan {
         let set = if bayes { 2 } else { 0 };
         // Which rules are needed: every rule that scores, and what the metas among them name.
         let mut needed: BTreeSet<String> = BTreeSet::new();
@@ -360,6 +361,7 @@ impl Plan {
                     _ => None,
                 }),
             rules.len(),
+            prefilter_cache,
         );
         let mut header_specs: Vec<String> = rules[..first_meta]
             .iter()

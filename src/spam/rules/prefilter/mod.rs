@@ -4,10 +4,19 @@
 //! construction: literals are compared without case (a superset of what the rule needs),
 //! cut at line breaks (the texts are joined with them), and rules without a usable literal
 //! set always run.
+//!
+//! With Hyperscan, a one-pass stage ([`one_pass`]) takes over once ready: the rules' own
+//! patterns in a few databases, kept compiled on disk ([`cache`]) so that a start with
+//! unchanged rules has it at once.
 
 use crate::spam::rules::cf::Kind;
 use crate::spam::rules::pattern::Pattern;
 use aho_corasick::AhoCorasick;
+
+#[cfg(hyperscan)]
+mod cache;
+#[cfg(hyperscan)]
+mod one_pass;
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 
 /// Literals shorter than this would pass almost every text; such rules just run.
@@ -58,31 +67,19 @@ struct Table {
     owners: Vec<Vec<usize>>,
 }
 
-/// A set of Hyperscan databases over one kind of text; together they hold every rule of
-/// that kind Hyperscan accepted.
-#[cfg(hyperscan)]
-struct OnePass {
-    kind: Kind,
-    db: crate::spam::rules::hyperscan::Database,
-    /// Pattern id to plan index.
-    rules: Vec<usize>,
-}
-
 /// One way of ruling rules out: literal automata, and (once compiled) one-pass databases
 /// for the rules they hold.
 #[derive(Default)]
 struct Stage {
     tables: Vec<(Kind, Table)>,
     #[cfg(hyperscan)]
-    one_pass: Vec<OnePass>,
+    one_pass: Vec<one_pass::OnePass>,
     /// Plan indexes that some table or database stands for (the others always run).
     filtered: Vec<bool>,
+    /// Rules Hyperscan refused (left to the literal automata).
+    #[cfg(hyperscan)]
+    refused: usize,
 }
-
-/// What the background compile needs of a rule: plan index, kind, Hyperscan source and
-/// flags (when it has one), and its literals (for the rules Hyperscan does not hold).
-#[cfg(hyperscan)]
-type Offer = (usize, Kind, Option<(String, u32)>, Option<Vec<Vec<u8>>>);
 
 /// The prefilter of a plan: the literal stage from the start and, in a build with
 /// Hyperscan, the one-pass stage once its background compile is done (it takes seconds for
@@ -92,63 +89,8 @@ type Offer = (usize, Kind, Option<(String, u32)>, Option<Vec<Vec<u8>>>);
 pub struct Prefilter {
     literal: Stage,
     #[cfg(hyperscan)]
-    /// Set once the background compile ends: the stage, or `None` when it gave up.
-    one_pass: std::sync::Arc<std::sync::OnceLock<Option<Stage>>>,
-}
-
-/// Patterns per Hyperscan database: compiling a few hundred at once took twice as long as
-/// the same patterns in sets of this size, and the extra passes cost little.
-#[cfg(hyperscan)]
-const ONE_PASS_SET: usize = 128;
-
-/// Compiles one kind's patterns (`(plan index, source, flags)`) in sets of
-/// [`ONE_PASS_SET`]; a pattern Hyperscan refuses is retried loosened ([`relax`]: no
-/// lookaround or backreference) and else left out. `None` when `alive` says the plan is
-/// gone. Also returns the plan indexes left out.
-///
-/// [`relax`]: crate::spam::rules::pattern::relax
-#[cfg(hyperscan)]
-fn compile_one_pass(
-    kind: Kind,
-    patterns: Vec<(usize, String, u32)>,
-    alive: &dyn Fn() -> bool,
-) -> Option<(Vec<OnePass>, Vec<usize>)> {
-    use crate::spam::rules::hyperscan::Database;
-    let mut out = Vec::new();
-    let mut refused = Vec::new();
-    for chunk in patterns.chunks(ONE_PASS_SET) {
-        let mut set: Vec<(usize, String, u32, bool)> = chunk
-            .iter()
-            .map(|(i, s, f)| (*i, s.clone(), *f, false))
-            .collect();
-        // Each failed compile names one pattern; the set shrinks every round.
-        while !set.is_empty() {
-            if !alive() {
-                return None;
-            }
-            let sources: Vec<(String, u32)> =
-                set.iter().map(|(_, s, f, _)| (s.clone(), *f)).collect();
-            match Database::compile(&sources) {
-                Ok(db) => {
-                    let rules = set.iter().map(|(i, ..)| *i).collect();
-                    out.push(OnePass { kind, db, rules });
-                    break;
-                }
-                Err(e) => match e.pattern.filter(|&bad| bad < set.len()) {
-                    Some(bad) if !set[bad].3 => {
-                        set[bad].1 = crate::spam::rules::pattern::relax(&set[bad].1);
-                        set[bad].3 = true;
-                    }
-                    Some(bad) => refused.push(set.remove(bad).0),
-                    None => {
-                        refused.extend(set.iter().map(|(i, ..)| *i));
-                        break;
-                    }
-                },
-            }
-        }
-    }
-    Some((out, refused))
+    /// Set once the one-pass stage is ready: the stage, or `None` when it gave up.
+    one_pass: one_pass::Slot,
 }
 
 impl Stage {
@@ -199,6 +141,8 @@ impl Stage {
             #[cfg(hyperscan)]
             one_pass: Vec::new(),
             filtered,
+            #[cfg(hyperscan)]
+            refused: 0,
         }
     }
 
@@ -253,6 +197,7 @@ impl Prefilter {
     pub fn build<'a>(
         rules: impl Iterator<Item = (usize, Kind, &'a Pattern, Option<String>)>,
         len: usize,
+        cache_dir: Option<&std::path::Path>,
     ) -> Prefilter {
         let rules: Vec<_> = rules
             .filter(|(_, kind, _, _)| {
@@ -271,7 +216,7 @@ impl Prefilter {
         );
         #[cfg(hyperscan)]
         {
-            let offers: Vec<Offer> = rules
+            let offers: Vec<one_pass::Offer> = rules
                 .into_iter()
                 .map(|(i, kind, lits, lit)| {
                     let src = lit
@@ -280,21 +225,14 @@ impl Prefilter {
                     (i, kind, src, lits)
                 })
                 .collect();
-            let one_pass = std::sync::Arc::new(std::sync::OnceLock::new());
-            let weak = std::sync::Arc::downgrade(&one_pass);
-            let spawned = std::thread::Builder::new()
-                .name("spam-one-pass".into())
-                .spawn(move || build_one_pass(offers, len, weak));
-            if let Err(e) = spawned {
-                tracing::warn!(
-                    "spam: one-pass prefilter not started ({e}); literal prefilter only"
-                );
-                let _ = one_pass.set(None);
-            }
+            let one_pass = one_pass::start(offers, len, cache_dir.map(cache::Cache::new));
             Prefilter { literal, one_pass }
         }
         #[cfg(not(hyperscan))]
-        Prefilter { literal }
+        {
+            let _ = cache_dir;
+            Prefilter { literal }
+        }
     }
 
     /// Which rules may run: `true` for every rule no table or database stands for, and
@@ -336,6 +274,24 @@ impl Prefilter {
         0
     }
 
+    /// Which stage answers, for `amavisd status`: the one-pass databases once ready, the
+    /// literal automata before (while the one-pass stage compiles) or without Hyperscan.
+    pub fn describe(&self) -> String {
+        #[cfg(hyperscan)]
+        match self.one_pass.get() {
+            Some(Some(s)) => {
+                return format!(
+                    "one-pass: {} rules in {} Hyperscan databases",
+                    self.one_pass_rules(),
+                    s.one_pass.len()
+                );
+            }
+            None => return "literal (the one-pass stage is compiling)".into(),
+            Some(None) => {}
+        }
+        "literal".into()
+    }
+
     /// Waits up to `limit` for the one-pass stage (benchmarks and tests that measure or
     /// check it) or for its compile to give up; whether it is in use. `false` at once in a build without Hyperscan.
     pub fn wait_one_pass(&self, limit: std::time::Duration) -> bool {
@@ -352,70 +308,6 @@ impl Prefilter {
             let _ = limit;
             false
         }
-    }
-}
-
-/// The background compile: one-pass databases per kind, literal automata for the rules they
-/// do not hold; installed in `target` unless the plan was dropped meanwhile (a reload).
-#[cfg(hyperscan)]
-fn build_one_pass(
-    offers: Vec<Offer>,
-    len: usize,
-    target: std::sync::Weak<std::sync::OnceLock<Option<Stage>>>,
-) {
-    let started = std::time::Instant::now();
-    if !crate::spam::rules::hyperscan::self_check() {
-        tracing::error!(
-            "spam: libhs failed its self-check (Debian's Vectorscan 5.4.9 misses matches; install libhyperscan-dev): literal prefilter only"
-        );
-        if let Some(t) = target.upgrade() {
-            let _ = t.set(None);
-        }
-        return;
-    }
-    let alive = || target.strong_count() > 0;
-    let mut kinds: Vec<Kind> = offers.iter().map(|o| o.1).collect();
-    kinds.sort();
-    kinds.dedup();
-    let mut one_pass = Vec::new();
-    let mut inside = vec![false; len];
-    let mut refused = 0;
-    for kind in kinds {
-        let patterns = offers
-            .iter()
-            .filter(|o| o.1 == kind)
-            .filter_map(|(i, _, src, _)| src.as_ref().map(|(s, f)| (*i, s.clone(), *f)))
-            .collect();
-        let Some((dbs, left_out)) = compile_one_pass(kind, patterns, &alive) else {
-            return;
-        };
-        refused += left_out.len();
-        for db in &dbs {
-            for &i in &db.rules {
-                inside[i] = true;
-            }
-        }
-        one_pass.extend(dbs);
-    }
-    let mut stage = Stage::literal(
-        offers.iter().filter_map(|(i, k, _, lits)| match lits {
-            Some(l) if !inside[*i] => Some((*i, *k, l.as_slice())),
-            _ => None,
-        }),
-        len,
-    );
-    let held: usize = one_pass.iter().map(|o| o.rules.len()).sum();
-    let sets = one_pass.len();
-    for (f, inside) in stage.filtered.iter_mut().zip(&inside) {
-        *f |= inside;
-    }
-    stage.one_pass = one_pass;
-    if let Some(t) = target.upgrade() {
-        let _ = t.set(Some(stage));
-        tracing::info!(
-            "spam: one-pass prefilter ready: {held} rules in {sets} Hyperscan databases, compiled in {:.1} s ({refused} refused, left to the literal prefilter)",
-            started.elapsed().as_secs_f64()
-        );
     }
 }
 
@@ -455,6 +347,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, p)| (i, Kind::Body, p, None)),
             2,
+            None,
         );
         assert_eq!(pf.filtered_rules(), 1);
         assert_eq!(
