@@ -271,7 +271,7 @@ fn bayes_rules_score_set_two() {
     use amavisd::spam::rules::plan::Inactive;
     use amavisd::spam::scan::Options;
     let msg = b"From: a@example.org\nTo: b@example.com\nSubject: hello\n\nJust a note.\n";
-    let on = Rules::load_with(Path::new(RULES), Some(Path::new(SITE)), true).expect("rules");
+    let on = Rules::load_with(Path::new(RULES), Some(Path::new(SITE)), true, None).expect("rules");
     let hits = |p: Option<f64>| {
         on.check(
             msg,
