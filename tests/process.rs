@@ -345,6 +345,7 @@ async fn metrics_endpoint_and_live_status() {
         "amavisd_bytes_in_total ",
         "amavisd_bytes_out_total ",
         "amavisd_sessions_in_flight 1",
+        "amavisd_spam_prefilter_one_pass_rules ",
     ] {
         assert!(body.contains(want), "missing {want}:\n{body}");
     }
@@ -363,6 +364,7 @@ async fn metrics_endpoint_and_live_status() {
         .unwrap();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("2 sessions in flight"), "{out}");
+    assert!(out.contains("; spam prefilter: "), "{out}");
     assert!(
         out.lines()
             .any(|l| l.contains("receiving") && l.contains("127.0.0.1")),

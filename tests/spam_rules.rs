@@ -182,7 +182,16 @@ fn header_regex_rules_run_on_the_corpus() {
 fn prefilters_change_no_result() {
     use amavisd::spam::engine::Rules;
     use amavisd::spam::scan::{Options, PrefilterUse};
-    let rules = Rules::load(Path::new(RULES), Some(Path::new(SITE))).expect("rules");
+    let cache = tempfile::tempdir().unwrap();
+    let load = || {
+        Rules::load_with(
+            Path::new(RULES),
+            Some(Path::new(SITE)),
+            false,
+            Some(cache.path()),
+        )
+    };
+    let rules = load().expect("rules");
     let one_pass = rules
         .plan
         .prefilter
@@ -199,6 +208,21 @@ fn prefilters_change_no_result() {
             rules.summary()
         );
     }
+    // Loaded again, the same rules read their one-pass stage back from the cache at once
+    // (a restart is at full speed from the first message), and it finds the same.
+    let again = load().expect("rules");
+    assert_eq!(
+        again
+            .plan
+            .prefilter
+            .wait_one_pass(std::time::Duration::ZERO),
+        one_pass,
+        "read from the cache, not compiled"
+    );
+    assert_eq!(
+        again.plan.prefilter.one_pass_rules(),
+        rules.plan.prefilter.one_pass_rules()
+    );
     let files = ham_and_spam();
     let step = (files.len() / 150).max(1);
     let mut checked = 0;
@@ -225,6 +249,13 @@ fn prefilters_change_no_result() {
                 differences(&o, &all)
             );
         }
+        let cached = again.check(&raw, "", Options::default());
+        assert!(
+            cached == all,
+            "cached stage on {}: {}",
+            f.display(),
+            differences(&cached, &all)
+        );
         checked += 1;
         hit += all.hits.len();
     }
