@@ -2,8 +2,9 @@
 //! built once per configuration ([`Checks`]) and run on one message into the plain
 //! [`CheckResults`].
 //!
-//! Decoding and the banned rules are CPU work on possibly large data, so they run on tokio's
-//! blocking pool and never stall the sessions sharing a worker thread. The virus scan is I/O
+//! Decoding, the banned rules and the spam rules are CPU work on possibly large data, so
+//! they run on the scanning threads ([`super::scan_pool`]) and never stall the sessions
+//! sharing a worker thread. The virus scan is I/O
 //! (clamd, a program) and runs on the message's own task.
 
 use super::scan_pool::ScanPool;
