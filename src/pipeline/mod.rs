@@ -68,15 +68,25 @@ impl Pipeline {
     /// A pipeline for `cfg`; fails only when a scanner or rule set cannot be built.
     pub fn new(cfg: Arc<ValidConfig>) -> Result<Pipeline, ConfigError> {
         let st = Arc::new(State::new(cfg)?);
-        crate::stats::prefilter(st.checks.spam().wait_prefilter(Duration::ZERO));
-        // At start mail is served at once, the literal prefilter answering until the
-        // one-pass stage is compiled (when it was not cached); the gauge follows.
-        let watched = Arc::clone(&st);
-        let _ = std::thread::Builder::new()
-            .name("prefilter-watch".into())
-            .spawn(move || {
-                crate::stats::prefilter(watched.checks.spam().wait_prefilter(RELOAD_PREFILTER_WAIT))
-            });
+        let now = st.checks.spam().wait_prefilter(Duration::ZERO);
+        crate::stats::prefilter(now.unwrap_or(0));
+        if now.is_none() {
+            // At start mail is served at once, the literal prefilter answering until the
+            // one-pass stage is compiled; the gauge follows. The watcher holds the state
+            // only while it waits a second at a time: a reload that replaces it meanwhile
+            // drops the old plan, which stops its compile, and sets the gauge itself.
+            let watched = Arc::downgrade(&st);
+            let _ = std::thread::Builder::new()
+                .name("prefilter-watch".into())
+                .spawn(move || {
+                    while let Some(st) = watched.upgrade() {
+                        if let Some(n) = st.checks.spam().wait_prefilter(Duration::from_secs(1)) {
+                            crate::stats::prefilter(n);
+                            return;
+                        }
+                    }
+                });
+        }
         Ok(Pipeline {
             state: ArcSwap::new(st),
         })
@@ -119,7 +129,7 @@ impl Pipeline {
         // configuration serves: swapped in before it is ready, the new one would scan at
         // half speed until it is. Unchanged rules come from the prefilter's cache at once.
         let one_pass = st.checks.spam().wait_prefilter(RELOAD_PREFILTER_WAIT);
-        crate::stats::prefilter(one_pass);
+        crate::stats::prefilter(one_pass.unwrap_or(0));
         self.state.store(Arc::new(st));
         Ok(())
     }

@@ -82,17 +82,19 @@ impl Engine {
         }
     }
 
-    /// Waits up to `limit` for the rules' one-pass prefilter; how many rules it holds (0:
-    /// the literal prefilter answers). Immediate when the engine is off, when the stage
-    /// was read from its cache, or in a build without Hyperscan.
-    pub fn wait_prefilter(&self, limit: std::time::Duration) -> usize {
-        match &self.rules {
-            Some(r) => {
-                r.plan.prefilter.wait_one_pass(limit);
-                r.plan.prefilter.one_pass_rules()
-            }
-            None => 0,
-        }
+    /// Waits up to `limit` for the rules' one-pass prefilter to settle; then how many rules
+    /// it holds (0: the literal prefilter answers for good), `None` while it still
+    /// compiles. Immediate when the engine is off, when the stage was read from its cache,
+    /// or in a build without Hyperscan.
+    pub fn wait_prefilter(&self, limit: std::time::Duration) -> Option<usize> {
+        let Some(r) = &self.rules else {
+            return Some(0);
+        };
+        r.plan.prefilter.wait_one_pass(limit);
+        r.plan
+            .prefilter
+            .one_pass_settled()
+            .then(|| r.plan.prefilter.one_pass_rules())
     }
 
     /// The Bayes store's trainer, when there is a store.

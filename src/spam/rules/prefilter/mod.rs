@@ -292,6 +292,15 @@ impl Prefilter {
         "literal".into()
     }
 
+    /// Whether the one-pass stage is settled: ready, or given up (always, without
+    /// Hyperscan). Before, the literal stage answers while it compiles.
+    pub fn one_pass_settled(&self) -> bool {
+        #[cfg(hyperscan)]
+        return self.one_pass.get().is_some();
+        #[cfg(not(hyperscan))]
+        true
+    }
+
     /// Waits up to `limit` for the one-pass stage (benchmarks and tests that measure or
     /// check it) or for its compile to give up; whether it is in use. `false` at once in a build without Hyperscan.
     pub fn wait_one_pass(&self, limit: std::time::Duration) -> bool {

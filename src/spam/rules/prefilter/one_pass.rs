@@ -37,9 +37,13 @@ pub(super) fn start(offers: Vec<Offer>, len: usize, cache: Option<Cache>) -> Slo
     let slot: Slot = Arc::new(OnceLock::new());
     if let Some(c) = &cache {
         let started = std::time::Instant::now();
-        if let Some(Some(stage)) = build(&offers, len, Some(c), false, &|| true) {
-            log_ready(&stage, started, "read from the cache");
-            let _ = slot.set(Some(stage));
+        // Outer `None`: a set is not cached; compiled below. A library that failed its
+        // self-check (`Some(None)`) is settled here, not checked again on a thread.
+        if let Some(stage) = build(&offers, len, Some(c), false, &|| true) {
+            if let Some(s) = &stage {
+                log_ready(s, started, "read from the cache");
+            }
+            let _ = slot.set(stage);
             return slot;
         }
     }
