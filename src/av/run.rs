@@ -150,6 +150,11 @@ async fn run_one(
             too_large.push(part.id.clone());
             continue;
         }
+        // A part in a file is large: its copy waits for room in the process's budget.
+        let _budget = match &part.data {
+            crate::decode::PartData::File(_) => Some(crate::message::budget::hold(part.size).await),
+            crate::decode::PartData::Memory(_) => None,
+        };
         let bytes = part.data.to_vec().map_err(|source| AvError::Io {
             scanner: scanner.name().to_string(),
             source,

@@ -3,6 +3,7 @@
 //! none reaches into another's internals, so each can be tested alone.
 
 pub mod address;
+pub mod budget;
 mod category;
 mod checks;
 pub mod date;

@@ -4,13 +4,12 @@
 //! the client's reply under the reply contract ([`combine`]).
 
 use super::contract::{Decision, RcptOutcome, combine};
-use super::job::{Job, Tempfail, read_whole};
+use super::job::{Job, Tempfail, Whole, read_whole};
 use super::state::State;
 use super::trace_headers::trace_headers;
 use crate::message::{Destiny, Protocol, Recipient, Reply};
 use crate::quarantine::Stored;
 use crate::smtp_out::OutMessage;
-use std::borrow::Cow;
 use std::time::Instant;
 
 /// What became of the copies.
@@ -174,7 +173,7 @@ struct Signing<'a> {
     /// The author, when some copy is signed.
     author: String,
     /// The whole message, read once when some copy is signed.
-    whole: Option<Cow<'a, [u8]>>,
+    whole: Option<Whole<'a>>,
 }
 
 impl<'a> Signing<'a> {

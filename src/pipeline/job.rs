@@ -158,16 +158,38 @@ impl Job {
     }
 }
 
-/// The whole message: borrowed when it is in memory, read off the blocking pool when it is
-/// on disk. `None` when the file cannot be read (the checks report that and the mail waits).
-pub(super) async fn read_whole(spool: &Arc<Spool>) -> Option<std::borrow::Cow<'_, [u8]>> {
-    if let Some(b) = spool.as_bytes() {
-        return Some(std::borrow::Cow::Borrowed(b));
+/// A whole message in memory, with its share of the memory budget
+/// ([`crate::message::budget`]) while it is a copy of a spooled file.
+pub(super) struct Whole<'a> {
+    bytes: std::borrow::Cow<'a, [u8]>,
+    _budget: Option<crate::message::budget::Held>,
+}
+
+impl std::ops::Deref for Whole<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
     }
+}
+
+/// The whole message: borrowed when it is in memory; read off the blocking pool when it is
+/// on disk, once its size fits in the budget of such copies. `None` when the file cannot
+/// be read (the checks report that and the mail waits).
+pub(super) async fn read_whole(spool: &Arc<Spool>) -> Option<Whole<'_>> {
+    if let Some(b) = spool.as_bytes() {
+        return Some(Whole {
+            bytes: std::borrow::Cow::Borrowed(b),
+            _budget: None,
+        });
+    }
+    let budget = crate::message::budget::hold(spool.len()).await;
     let s = Arc::clone(spool);
-    tokio::task::spawn_blocking(move || s.to_bytes_blocking().map(|c| c.into_owned()))
+    let bytes = tokio::task::spawn_blocking(move || s.to_bytes_blocking().map(|c| c.into_owned()))
         .await
         .ok()?
-        .ok()
-        .map(std::borrow::Cow::Owned)
+        .ok()?;
+    Some(Whole {
+        bytes: std::borrow::Cow::Owned(bytes),
+        _budget: Some(budget),
+    })
 }
