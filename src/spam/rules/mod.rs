@@ -8,6 +8,7 @@ pub mod cf;
 pub mod condition;
 #[cfg(hyperscan)]
 pub mod hyperscan;
+pub mod linear;
 pub mod meta;
 pub mod pattern;
 mod perl_lex;

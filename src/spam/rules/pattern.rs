@@ -6,16 +6,18 @@
 //! to fancy-regex; what none accepts is reported by rule name with the reason, never
 //! silently dropped.
 
+use super::linear::Linear;
+
 /// A compiled pattern.
 pub enum Pattern {
     /// Linear-time engine.
-    Fast(regex::bytes::Regex),
+    Fast(Linear),
     /// Backtracking engine for Perl-only syntax, behind a linear-time prefilter (the same
     /// pattern loosened, see [`relax`]) that rules out most texts without backtracking.
-    Perl(fancy_regex::Regex, Option<regex::bytes::Regex>),
+    Perl(fancy_regex::Regex, Option<Linear>),
     /// PCRE2 (JIT) for Perl-only syntax, behind the same prefilter.
     #[cfg(feature = "pcre")]
-    Pcre(pcre2::bytes::Regex, Option<regex::bytes::Regex>),
+    Pcre(pcre2::bytes::Regex, Option<Linear>),
 }
 
 impl Pattern {
@@ -48,12 +50,11 @@ impl Pattern {
                 .collect()
         }
         match self {
-            Pattern::Fast(r) => match r.captures(text) {
-                Some(c) => pairs(r.capture_names().flatten(), |n| {
-                    c.name(n).map(|m| m.as_bytes().to_vec())
-                }),
-                None => Vec::new(),
-            },
+            Pattern::Fast(r) => r
+                .named_captures(text)
+                .into_iter()
+                .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
+                .collect(),
             Pattern::Perl(r, _) => match r.captures(text) {
                 Ok(Some(c)) => pairs(r.capture_names().flatten(), |n| {
                     c.name(n).map(|m| m.as_bytes().to_vec())
@@ -74,7 +75,7 @@ impl Pattern {
     /// How many times it matches `text`, at most `max`.
     pub fn count(&self, text: &[u8], max: u32) -> u32 {
         match self {
-            Pattern::Fast(r) => r.find_iter(text).take(max as usize).count() as u32,
+            Pattern::Fast(r) => r.count(text, max as usize) as u32,
             Pattern::Perl(r, _) => r
                 .find_iter(text)
                 .take(max as usize)
@@ -383,23 +384,12 @@ pub fn compile(lit: &str) -> Result<Pattern, String> {
     // The lazy DFA's cache: the default 2 MiB made the largest shipped rules rebuild their
     // states over and over (a tenth of the scan time); a cache only grows as far as its
     // rule needs.
-    match regex::bytes::RegexBuilder::new(&format!("(?-u){translated}"))
-        .size_limit(10 << 20)
-        .dfa_size_limit(DFA_CACHE)
-        .build()
-        .or_else(|_| {
-            regex::bytes::RegexBuilder::new(&translated)
-                .size_limit(10 << 20)
-                .dfa_size_limit(DFA_CACHE)
-                .build()
-        }) {
+    match Linear::build(&format!("(?-u){translated}"), Some(DFA_CACHE))
+        .or_else(|_| Linear::build(&translated, Some(DFA_CACHE)))
+    {
         Ok(r) => Ok(Pattern::Fast(r)),
         Err(fast) => {
-            let prefilter =
-                regex::bytes::RegexBuilder::new(&format!("(?-u){}", relax(&translated)))
-                    .size_limit(10 << 20)
-                    .build()
-                    .ok();
+            let prefilter = Linear::build(&format!("(?-u){}", relax(&translated)), None).ok();
             #[cfg(feature = "pcre")]
             if let Ok(r) = pcre(&pat, &flags) {
                 return Ok(Pattern::Pcre(r, prefilter));
