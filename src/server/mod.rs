@@ -7,6 +7,7 @@
 pub mod check;
 mod control;
 mod error;
+pub mod memory;
 pub mod privileges;
 pub mod spamd;
 
