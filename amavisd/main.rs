@@ -115,7 +115,9 @@ fn main() -> ExitCode {
         Action::Testkeys => return testkeys(&cfg, &domains(&args.files)),
         Action::Foreground => {
             init_logging(&cfg);
-            let Some(rt) = runtime(tokio::runtime::Builder::new_multi_thread()) else {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.max_blocking_threads(BLOCKING_THREADS);
+            let Some(rt) = runtime(builder) else {
                 return ExitCode::from(1);
             };
             rt.block_on(server::run_foreground(&args.config))
@@ -188,6 +190,12 @@ fn check(config: &std::path::Path) -> ExitCode {
 }
 
 /// A tokio runtime from `builder`; `None` (said on stderr) when it cannot start.
+/// Most threads tokio may start for blocking work: spool, quarantine and report file I/O
+/// (the checks have their own pool, `scan_threads`). Its default, 512, let 64 sessions of
+/// 10 MiB messages start ~150 threads, each with its own allocator heap, for a disk that
+/// goes no faster; a task beyond the cap waits its turn.
+const BLOCKING_THREADS: usize = 16;
+
 fn runtime(mut builder: tokio::runtime::Builder) -> Option<tokio::runtime::Runtime> {
     builder
         .enable_all()

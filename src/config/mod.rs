@@ -120,8 +120,8 @@ pub struct Config {
     /// The daemon writes its process id here; `stop`, `reload` and `status` read it.
     pub pid_file: PathBuf,
     /// Messages decoded and scanned (banned rules, spam) at once; 0: one per CPU core.
-    /// Each scanning thread keeps its own regex caches and scratch space, so this, not the
-    /// number of sessions, bounds the memory scanning takes; more sessions wait their turn.
+    /// The threads share the rules' regex caches and each keeps some scratch space, so this,
+    /// not the number of sessions, bounds the memory scanning takes; more sessions wait.
     pub scan_threads: usize,
     /// Run as this user once the sockets are bound (amavisd-new's `$daemon_user`); empty:
     /// as whoever started us.

@@ -8,7 +8,8 @@
 //! crate keeps them per thread) and its own Hyperscan scratch, and the regex crate keeps
 //! those caches after the thread is gone. Memory then grew with every thread that ever
 //! scanned (measured: ~50 MiB a thread with the shipped rules), not with the scans running
-//! at once. Here the same few threads do all the scanning.
+//! at once. Here the same few threads do all the scanning (and the rules' regex caches are
+//! now shared by them, see `spam::rules::linear`: what stays per thread is scratch space).
 
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, PoisonError};
