@@ -479,3 +479,82 @@ fn closed_stdout_is_a_quiet_end() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// `kill -9` in the middle of DATA leaves the message's spool file in tempdir (and, had it
+/// come during a quarantine write, a temporary file in the quarantine folder); the next
+/// start removes what the dead process left and logs it, and the retried message passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_after_kill_9_removes_the_dead_process_temp_files() {
+    let sink = Sink::new(SinkMode::Accept, true);
+    let (sink_port, sink_task) = sink.spawn().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = write_config(dir.path(), port, sink_port, "");
+    let (code, text) = amavisd(&cfg, "start");
+    let _stop = StopOnDrop(cfg.clone());
+    assert_eq!(code, 0, "{text}");
+    let tmp = dir.path().join("tmp");
+    let spools = || -> Vec<String> {
+        std::fs::read_dir(&tmp)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with("amavis-spool-"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut c = Client::connect(addr).await;
+    c.cmd("EHLO x").await;
+    c.cmd("MAIL FROM:<s@example.org>").await;
+    c.cmd("RCPT TO:<u@example.com>").await;
+    c.cmd("DATA").await;
+    c.send(b"Subject: killed in flight\r\n\r\n").await;
+    // More than the spool keeps in memory, so it is on disk.
+    let line = [b'x'; 998];
+    for _ in 0..300 {
+        c.send(&line).await;
+        c.send(b"\r\n").await;
+    }
+    assert!(eventually(|| !spools().is_empty()).await, "no spool file");
+    let pid: i32 = std::fs::read_to_string(dir.path().join("amavisd.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: plain kill(2) to the daemon this test started.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert!(eventually(|| amavisd(&cfg, "status").0 != 0).await);
+    let left = spools();
+    assert_eq!(left.len(), 1, "the killed process's spool stays: {left:?}");
+    assert!(
+        left[0].starts_with(&format!("amavis-spool-{pid}-")),
+        "{left:?}"
+    );
+    // What a kill during a quarantine write leaves (the rename never came).
+    let quarantine = dir.path().join("quarantine");
+    std::fs::create_dir_all(&quarantine).unwrap();
+    let half = quarantine.join(format!(".amavis-quar-{pid}-abcdef"));
+    std::fs::write(&half, b"half a quarantined message").unwrap();
+    let kept = quarantine.join("virus-AbCdEf123456");
+    std::fs::write(&kept, b"a quarantined message").unwrap();
+
+    let (code, text) = amavisd(&cfg, "start");
+    assert_eq!(code, 0, "a start after kill -9 (stale pid file): {text}");
+    assert!(spools().is_empty(), "{:?}", spools());
+    assert!(!half.exists() && kept.exists());
+    let log = std::fs::read_to_string(dir.path().join("amavisd.log")).unwrap();
+    assert!(
+        log.contains("removed 1 temporary files") && log.contains("by processes that are gone"),
+        "{log}"
+    );
+    // The client (Postfix) got no reply to DATA and sends again: it passes.
+    let mut c = Client::connect(addr).await;
+    let r = c
+        .send_mail(false, "s@example.org", &["u@example.com"], SIMPLE)
+        .await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    sink_task.abort();
+}

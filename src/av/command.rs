@@ -81,7 +81,7 @@ impl Scanner for CommandScanner {
             source,
         };
         let mut file = tempfile::Builder::new()
-            .prefix("amavis-scan-")
+            .prefix(&crate::message::temp::prefix("scan"))
             .tempfile_in(&self.tempdir)
             .map_err(io)?;
         file.write_all(data).map_err(io)?;

@@ -144,7 +144,7 @@ pub fn read_capped(
             Some(f) => f.write_all(chunk)?,
             None if (mem.len() + chunk.len()) as u64 > mem_limit => {
                 let mut f = tempfile::Builder::new()
-                    .prefix("amavis-part-")
+                    .prefix(&crate::message::temp::prefix("part"))
                     .tempfile_in(dir)?;
                 f.write_all(&mem)?;
                 f.write_all(chunk)?;

@@ -14,6 +14,7 @@ mod mail_id;
 mod printable;
 mod reply;
 mod spool;
+pub mod temp;
 pub mod xtext;
 
 pub use category::{Category, Destiny};

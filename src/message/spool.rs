@@ -136,7 +136,7 @@ impl SpoolWriter {
         self.len += data.len() as u64;
         if self.file.is_none() && self.mem.len() + data.len() > self.mem_limit {
             let tmp = tempfile::Builder::new()
-                .prefix("amavis-spool-")
+                .prefix(&crate::message::temp::prefix("spool"))
                 .tempfile_in(&self.dir)
                 .map_err(|e| self.io_err(e))?;
             let (std_file, path) = tmp.into_parts();

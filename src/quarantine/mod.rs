@@ -136,10 +136,14 @@ fn file_err(path: &Path) -> impl Fn(std::io::Error) -> QuarantineError + '_ {
 }
 
 /// Writes `bytes` to `dir/name` durably: a temporary file in the same folder, fsync'd, then
-/// renamed into place and the folder fsync'd, so that a crash leaves the whole file or none.
+/// renamed into place and the folder fsync'd, so that a crash leaves the whole file or none
+/// (and a temporary file the next start sweeps away: `message::temp`).
 fn write_durably(dir: &Path, name: &str, bytes: &[u8], gzip: bool) -> Result<(), QuarantineError> {
     std::fs::create_dir_all(dir).map_err(file_err(dir))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(file_err(dir))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&crate::message::temp::hidden_prefix("quar"))
+        .tempfile_in(dir)
+        .map_err(file_err(dir))?;
     if gzip {
         let mut gz =
             flate2::write::GzEncoder::new(tmp.as_file_mut(), flate2::Compression::default());

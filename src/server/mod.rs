@@ -7,6 +7,7 @@
 pub mod check;
 mod control;
 mod error;
+mod leftovers;
 pub mod memory;
 pub mod privileges;
 pub mod spamd;
@@ -149,6 +150,7 @@ pub async fn start(cfg: ValidConfig) -> Result<Running, ServerError> {
         dir: cfg.tempdir.clone(),
         source: e,
     })?;
+    leftovers::sweep(&cfg);
     let cfg = Arc::new(cfg);
     crate::stats::install(cfg.metrics.address().ok().flatten())
         .map_err(|e| ServerError::Bind(std::io::Error::other(e.to_string())))?;

@@ -13,7 +13,7 @@ pub fn open(ctx: &mut Ctx<'_>, idx: usize, data: &PartData) -> Result<(), String
         PartData::File(f) => f.path().to_path_buf(),
         PartData::Memory(v) => {
             let mut f = tempfile::Builder::new()
-                .prefix("amavis-rar-")
+                .prefix(&crate::message::temp::prefix("rar"))
                 .suffix(".rar")
                 .tempfile_in(ctx.dir)
                 .map_err(|e| format!("rar: temporary file: {e}"))?;
