@@ -558,3 +558,110 @@ async fn a_start_after_kill_9_removes_the_dead_process_temp_files() {
     assert!(r.starts_with("250 2.0.0"), "{r}");
     sink_task.abort();
 }
+
+/// A kill between the quarantine copy and the end of its SQL record leaves a `msgs` row with
+/// `content` NULL and no `quar_loc`: nobody can find or release the copy. The next start
+/// finds the rows this host left so, points the one with a copy at it (and its category,
+/// from the method that names the file), reports the rest, and the copy can be released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_records_the_quarantined_copy_of_an_interrupted_message() {
+    use amavisd::sql::{SqlConfig, Store};
+    use sqlx::Row;
+    let sink = Sink::new(SinkMode::Accept, true);
+    let (sink_port, sink_task) = sink.spawn().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = write_config(dir.path(), port, sink_port, "");
+    let (code, text) = amavisd(&cfg, "init-db");
+    assert_eq!(code, 0, "{text}");
+    let store = Store::new(&SqlConfig {
+        url: format!("sqlite:{}/amavisd.sqlite", dir.path().display()),
+        ..SqlConfig::default()
+    })
+    .unwrap()
+    .unwrap();
+    let copied = amavisd::message::generate_mail_id().unwrap();
+    let lost = amavisd::message::generate_mail_id().unwrap();
+    let minute_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        - 60;
+    for (ids, host) in [
+        (&copied, "filter.example.com"),
+        (&lost, "filter.example.com"),
+    ] {
+        sqlx::query(
+            "INSERT INTO msgs (partition_tag, mail_id, secret_id, am_id, time_num, time_iso, \
+             sid, size, host, quar_type, quar_loc) VALUES (0, ?, ?, 'a', ?, '', 1, 10, ?, ' ', '')",
+        )
+        .bind(ids.mail_id.clone())
+        .bind(ids.secret_id.clone())
+        .bind(minute_ago)
+        .bind(host)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    let quarantine = dir.path().join("quarantine");
+    std::fs::create_dir_all(&quarantine).unwrap();
+    let mut file = amavisd::quarantine::envelope_header(
+        "s@example.org",
+        &["u@example.com"],
+        &["u@example.com"],
+        &copied.mail_id,
+    );
+    file.extend_from_slice(b"Subject: quarantined, then killed\n\nbody\n");
+    let name = format!("virus-{}", copied.mail_id);
+    std::fs::write(quarantine.join(&name), file).unwrap();
+
+    let (code, text) = amavisd(&cfg, "start");
+    let _stop = StopOnDrop(cfg.clone());
+    assert_eq!(code, 0, "{text}");
+    let log_path = dir.path().join("amavisd.log");
+    let log_has = |s: &str| {
+        std::fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .contains(s)
+    };
+    assert!(
+        eventually(|| log_has("2 messages of this host were interrupted")).await,
+        "{}",
+        std::fs::read_to_string(&log_path).unwrap_or_default()
+    );
+    assert!(log_has("1 had a quarantined copy, now recorded"));
+    let row = |id: String| {
+        let pool = store.pool().clone();
+        async move {
+            let r = sqlx::query("SELECT quar_type, quar_loc, content FROM msgs WHERE mail_id = ?")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            let get = |i| r.try_get::<Option<String>, _>(i).unwrap();
+            (get(0), get(1), get(2))
+        }
+    };
+    assert_eq!(
+        row(copied.mail_id.clone()).await,
+        (Some("F".into()), Some(name.clone()), Some("V".into()))
+    );
+    assert_eq!(
+        row(lost.mail_id.clone()).await.2,
+        None,
+        "left as amavisd-new leaves it"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_amavisd-release"))
+        .arg("-c")
+        .arg(&cfg)
+        .args([&name, &copied.secret_id])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("250 2.0.0"), "{err}");
+    let got = sink.received();
+    assert_eq!(got.len(), 1);
+    assert!(String::from_utf8_lossy(&got[0].data).contains("quarantined, then killed"));
+    sink_task.abort();
+}

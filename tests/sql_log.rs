@@ -526,3 +526,79 @@ async fn postgres_lookups() {
 async fn mariadb_lookups() {
     lookups(MARIADB).await;
 }
+
+/// Rows a killed process began and never completed: found by host and start time, pointed
+/// at their quarantined copy, and then no longer listed; another host's are never touched.
+async fn interrupted_rows(url: &str) {
+    let s = store(url).await;
+    let host = unique("host");
+    let other = unique("other");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut ids = Vec::new();
+    for h in [&host, &host, &other] {
+        let id = amavisd::message::generate_mail_id().unwrap();
+        s.log_start(&amavisd::sql::MsgStart {
+            mail_id: &id.mail_id,
+            secret_id: &id.secret_id,
+            am_id: "kill-1",
+            time: now - 30,
+            sender: "s@example.org",
+            policy: "",
+            client_addr: "127.0.0.1",
+            size: 10,
+            originating: false,
+            message_id: "<killed@example.org>",
+            from_addr: "s@example.org",
+            subject: "killed",
+            host: h,
+        })
+        .await
+        .unwrap();
+        ids.push(id.mail_id);
+    }
+    let mut found = s.interrupted(&host, now).await.unwrap();
+    found.sort();
+    let mut mine = ids[..2].to_vec();
+    mine.sort();
+    assert_eq!(found, mine, "{url}");
+    assert!(
+        s.interrupted(&host, now - 60).await.unwrap().is_empty(),
+        "{url}: started before them"
+    );
+    assert!(!s.in_sql_quarantine(&ids[0]).await.unwrap());
+    let loc = format!("virus-{}", ids[0]);
+    s.record_quarantine(&ids[0], Some('V'), 'F', &loc)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.interrupted(&host, now).await.unwrap(),
+        vec![ids[1].clone()],
+        "{url}"
+    );
+    assert_eq!(
+        s.interrupted(&other, now).await.unwrap(),
+        vec![ids[2].clone()],
+        "{url}"
+    );
+    let (mail_id, _) = ids_by(&s, "subject", "killed").await;
+    assert!(ids.contains(&mail_id));
+}
+
+#[tokio::test]
+async fn sqlite_interrupted_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    interrupted_rows(&format!("sqlite:{}/int.sqlite", dir.path().display())).await;
+}
+
+#[tokio::test]
+async fn postgres_interrupted_rows() {
+    interrupted_rows(PG).await;
+}
+
+#[tokio::test]
+async fn mariadb_interrupted_rows() {
+    interrupted_rows(MARIADB).await;
+}

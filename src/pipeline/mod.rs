@@ -33,6 +33,8 @@ mod log_line;
 mod notices;
 mod recipients;
 mod record;
+mod repair;
+pub use repair::Repaired;
 mod report;
 mod scan_pool;
 mod state;

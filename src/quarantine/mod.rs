@@ -14,6 +14,9 @@ use sqlx::AssertSqlSafe;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod orphans;
+pub use orphans::find_copies;
+
 /// The `[quarantine]` table.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]

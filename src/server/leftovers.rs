@@ -39,3 +39,21 @@ fn report(dir: &Path, result: std::io::Result<Swept>) {
         ),
     }
 }
+
+/// Repairs the SQL log rows a previous process of this host left half-written (see
+/// `pipeline::repair`), and says what it found. Runs beside serving: `before` is this
+/// start's time, so messages now in flight are not touched.
+pub async fn repair_sql(pipeline: std::sync::Arc<crate::pipeline::Pipeline>, before: i64) {
+    match pipeline.repair_interrupted(before).await {
+        None => {}
+        Some(Ok(r)) if r.interrupted == 0 => {}
+        Some(Ok(r)) => tracing::warn!(
+            "SQL log: {} messages of this host were interrupted before their end (their \
+             senders retry them; the msgs rows stay with content NULL, as in amavisd-new); \
+             {} had a quarantined copy, now recorded so that it can be released",
+            r.interrupted,
+            r.quarantined
+        ),
+        Some(Err(e)) => tracing::warn!("SQL log: cannot look for interrupted messages: {e}"),
+    }
+}

@@ -151,6 +151,9 @@ pub async fn start(cfg: ValidConfig) -> Result<Running, ServerError> {
         source: e,
     })?;
     leftovers::sweep(&cfg);
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
     let cfg = Arc::new(cfg);
     crate::stats::install(cfg.metrics.address().ok().flatten())
         .map_err(|e| ServerError::Bind(std::io::Error::other(e.to_string())))?;
@@ -179,6 +182,7 @@ pub async fn start(cfg: ValidConfig) -> Result<Running, ServerError> {
         tokio::spawn(spamd::serve(listener, Arc::clone(&pipeline), rx.clone()));
     }
     tokio::spawn(purge_bayes(Arc::clone(&pipeline), rx.clone()));
+    tokio::spawn(leftovers::repair_sql(Arc::clone(&pipeline), started));
     let (rebind, rebind_rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(serve(
         listeners,

@@ -14,6 +14,7 @@
 
 pub mod dialect;
 pub mod fields;
+mod interrupted;
 pub mod log;
 pub mod policy;
 pub mod store;
