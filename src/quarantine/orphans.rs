@@ -72,7 +72,6 @@ mod tests {
         let cfg = QuarantineConfig {
             directory: dir.path().to_path_buf(),
             subdir_levels: 1,
-            ..QuarantineConfig::default()
         };
         std::fs::create_dir(dir.path().join("A")).unwrap();
         std::fs::write(dir.path().join("A/spam-Abc123xyz-_9.gz"), b"x").unwrap();
