@@ -51,6 +51,30 @@ fn write_config(
     path
 }
 
+/// A next hop that accepts, a work folder, a free port and a configuration for them.
+struct Rig {
+    sink: std::sync::Arc<Sink>,
+    sink_task: tokio::task::JoinHandle<()>,
+    dir: tempfile::TempDir,
+    port: u16,
+    cfg: std::path::PathBuf,
+}
+
+async fn rig() -> Rig {
+    let sink = Sink::new(SinkMode::Accept, true);
+    let (sink_port, sink_task) = sink.spawn().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = write_config(dir.path(), port, sink_port, "");
+    Rig {
+        sink,
+        sink_task,
+        dir,
+        port,
+        cfg,
+    }
+}
+
 /// Stops the daemon a test started, even when an assertion fails first: a failed run must not
 /// leave a daemon behind.
 struct StopOnDrop(std::path::PathBuf);
@@ -93,11 +117,13 @@ fn bad_config_names_file_key_and_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_status_reload_stop_with_mail_in_flight() {
-    let sink = Sink::new(SinkMode::Accept, true);
-    let (sink_port, sink_task) = sink.spawn().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = write_config(dir.path(), port, sink_port, "");
+    let Rig {
+        sink,
+        sink_task,
+        dir,
+        port,
+        cfg,
+    } = rig().await;
 
     let (code, text) = amavisd(&cfg, "status");
     assert_eq!(code, 3, "{text}");
@@ -485,11 +511,13 @@ fn closed_stdout_is_a_quiet_end() {
 /// start removes what the dead process left and logs it, and the retried message passes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_after_kill_9_removes_the_dead_process_temp_files() {
-    let sink = Sink::new(SinkMode::Accept, true);
-    let (sink_port, sink_task) = sink.spawn().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = write_config(dir.path(), port, sink_port, "");
+    let Rig {
+        sink,
+        sink_task,
+        dir,
+        port,
+        cfg,
+    } = rig().await;
     let (code, text) = amavisd(&cfg, "start");
     let _stop = StopOnDrop(cfg.clone());
     assert_eq!(code, 0, "{text}");
@@ -556,6 +584,8 @@ async fn a_start_after_kill_9_removes_the_dead_process_temp_files() {
         .send_mail(false, "s@example.org", &["u@example.com"], SIMPLE)
         .await;
     assert!(r.starts_with("250 2.0.0"), "{r}");
+    let got = sink.received();
+    assert_eq!(got.len(), 1, "only the retry reached the next hop");
     sink_task.abort();
 }
 
@@ -567,11 +597,13 @@ async fn a_start_after_kill_9_removes_the_dead_process_temp_files() {
 async fn a_start_records_the_quarantined_copy_of_an_interrupted_message() {
     use amavisd::sql::{SqlConfig, Store};
     use sqlx::Row;
-    let sink = Sink::new(SinkMode::Accept, true);
-    let (sink_port, sink_task) = sink.spawn().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = write_config(dir.path(), port, sink_port, "");
+    let Rig {
+        sink,
+        sink_task,
+        dir,
+        port: _,
+        cfg,
+    } = rig().await;
     let (code, text) = amavisd(&cfg, "init-db");
     assert_eq!(code, 0, "{text}");
     let store = Store::new(&SqlConfig {

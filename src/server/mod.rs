@@ -151,9 +151,6 @@ pub async fn start(cfg: ValidConfig) -> Result<Running, ServerError> {
         source: e,
     })?;
     leftovers::sweep(&cfg);
-    let started = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
     let cfg = Arc::new(cfg);
     crate::stats::install(cfg.metrics.address().ok().flatten())
         .map_err(|e| ServerError::Bind(std::io::Error::other(e.to_string())))?;
@@ -182,7 +179,6 @@ pub async fn start(cfg: ValidConfig) -> Result<Running, ServerError> {
         tokio::spawn(spamd::serve(listener, Arc::clone(&pipeline), rx.clone()));
     }
     tokio::spawn(purge_bayes(Arc::clone(&pipeline), rx.clone()));
-    tokio::spawn(leftovers::repair_sql(Arc::clone(&pipeline), started));
     let (rebind, rebind_rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(serve(
         listeners,
@@ -262,6 +258,9 @@ pub async fn run_foreground(path: &Path) -> Result<(), ServerError> {
         )));
     }
     let writable = cfg.clone();
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
     let running = start(cfg).await?;
     write_pid(&pid_file)?;
     let _pid_guard = PidFile(pid_file);
@@ -276,6 +275,11 @@ pub async fn run_foreground(path: &Path) -> Result<(), ServerError> {
         );
     }
     log_sockets(&writable, &running);
+    // As the configured user: a SQLite log it first touched as root would be root's.
+    tokio::spawn(leftovers::repair_sql(
+        Arc::clone(&running.pipeline),
+        started,
+    ));
     // The parts that talk to other servers, probed once in the background: start-up does
     // not wait for a slow clamd, and mail waits meanwhile as it would anyway.
     let probed = writable.clone();

@@ -23,6 +23,7 @@ impl Store {
         );
         let rows = self
             .timed(async {
+                self.ready().await?;
                 Ok(sqlx::query(AssertSqlSafe(sql))
                     .bind(self.partition_tag)
                     .bind(super::fields::ascii(host, 255))
