@@ -33,3 +33,18 @@ pub fn tar(data: &[u8]) {
         let _ = decode_file("f.tar", &t, &limits(), &std::env::temp_dir());
     }
 }
+
+/// The configuration loader on arbitrary text: an answer (a config or an error naming the
+/// key and reason), never a panic.
+pub fn config(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = amavisd::config::Config::from_toml(std::path::Path::new("fuzz.toml"), text);
+    }
+}
+
+/// One AM.PDP request line (`name=value`, %-encoded), as the release server reads it.
+pub fn ampdp(data: &[u8]) {
+    if let Ok(line) = std::str::from_utf8(data) {
+        let _ = amavisd::release::ampdp::parse_line(line);
+    }
+}
