@@ -48,3 +48,8 @@ pub fn ampdp(data: &[u8]) {
         let _ = amavisd::release::ampdp::parse_line(line);
     }
 }
+
+/// One SMTP/LMTP command line (CRLF removed), as a session parses it.
+pub fn smtp_command(data: &[u8]) {
+    let _ = amavisd::smtp_in::parse_command(data);
+}
