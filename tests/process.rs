@@ -75,6 +75,15 @@ async fn rig() -> Rig {
     }
 }
 
+/// The process id the daemon started in `dir` wrote to its pid file.
+fn pid_of(dir: &Path) -> i32 {
+    std::fs::read_to_string(dir.join("amavisd.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 /// Stops the daemon a test started, even when an assertion fails first: a failed run must not
 /// leave a daemon behind.
 struct StopOnDrop(std::path::PathBuf);
@@ -157,11 +166,7 @@ async fn start_status_reload_stop_with_mail_in_flight() {
     // logged; the daemon keeps serving with the old configuration.
     let good = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(&cfg, "this is not toml [").unwrap();
-    let pid: i32 = std::fs::read_to_string(dir.path().join("amavisd.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = pid_of(dir.path());
     // SAFETY: plain kill(2) to the daemon this test started.
     unsafe { libc::kill(pid, libc::SIGHUP) };
     assert!(eventually(|| log_has("reload refused")).await);
@@ -248,10 +253,7 @@ async fn drops_to_the_configured_user() {
     let (code, text) = amavisd(&cfg, "start");
     let _stop = StopOnDrop(cfg.clone());
     assert_eq!(code, 0, "{text}");
-    let pid = std::fs::read_to_string(dir.path().join("amavisd.pid"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let pid = pid_of(dir.path());
     let log_path = dir.path().join("amavisd.log");
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
     assert!(
@@ -547,11 +549,7 @@ async fn a_start_after_kill_9_removes_the_dead_process_temp_files() {
         c.send(b"\r\n").await;
     }
     assert!(eventually(|| !spools().is_empty()).await, "no spool file");
-    let pid: i32 = std::fs::read_to_string(dir.path().join("amavisd.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = pid_of(dir.path());
     // SAFETY: plain kill(2) to the daemon this test started.
     unsafe { libc::kill(pid, libc::SIGKILL) };
     assert!(eventually(|| amavisd(&cfg, "status").0 != 0).await);
