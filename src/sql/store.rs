@@ -25,6 +25,19 @@ pub struct Store {
 /// Entries in the maddr cache before it is cleared.
 pub(super) const MADDR_CACHE: usize = 100_000;
 
+/// Closes, instead of pooling, a connection given back with a transaction still open. sqlx
+/// keeps a connection's transaction depth itself, and a COMMIT that fails (SQLite's "database
+/// or disk is full", a lost server) leaves it at one: every later BEGIN on that connection
+/// then fails ("begin_with at non-zero transaction depth"), so the log stayed down after the
+/// disk had room again (found by the chaos run). Only failed transactions pay for it.
+pub fn never_pool_an_open_transaction(opts: AnyPoolOptions) -> AnyPoolOptions {
+    opts.after_release(|conn, _| {
+        use sqlx::Connection;
+        let clean = !conn.is_in_transaction();
+        Box::pin(async move { Ok(clean) })
+    })
+}
+
 impl Store {
     /// A store for `cfg.url`; connects lazily, so a database that is down at start only makes
     /// messages wait until it is back. Call it within a tokio runtime (the pool needs one).
@@ -56,7 +69,7 @@ impl Store {
                 })
             });
         }
-        let pool = opts.connect_lazy(&url)?;
+        let pool = never_pool_an_open_transaction(opts).connect_lazy(&url)?;
         Ok(Some(Store {
             pool,
             dialect,
@@ -162,4 +175,59 @@ async fn run_schema(d: Dialect, conn: &mut sqlx::AnyConnection) -> Result<(), Sq
     let set = format!("PRAGMA user_version = {}", dialect::SQLITE_SCHEMA_VERSION);
     sqlx::query(AssertSqlSafe(set)).execute(&mut *conn).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A disk that fills mid-transaction: SQLite rolls the transaction back itself, sqlx's
+    /// ROLLBACK then fails and its count of open transactions stays at one. The pool's one
+    /// connection must not stay unusable (it did: the SQL log stayed down after the disk had
+    /// room again). `max_page_count` makes the database "full" without filling a disk.
+    #[tokio::test]
+    async fn a_full_disk_mid_transaction_does_not_poison_the_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = SqlConfig {
+            url: format!("sqlite:{}/t.sqlite", dir.path().display()),
+            max_connections: 1,
+            create_schema: false,
+            ..SqlConfig::default()
+        };
+        let store = Store::new(&cfg).unwrap().unwrap();
+        sqlx::query("CREATE TABLE t (b BLOB)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA max_page_count = {pages}"
+        )))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        let full = sqlx::query("INSERT INTO t (b) VALUES (zeroblob(1000000))")
+            .execute(&mut *tx)
+            .await
+            .unwrap_err();
+        assert!(full.to_string().contains("full"), "{full}");
+        drop(tx);
+        let mut tx = store
+            .begin()
+            .await
+            .expect("a usable connection after the failure");
+        sqlx::query("PRAGMA max_page_count = 1000000")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t (b) VALUES (x'00')")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
 }

@@ -76,7 +76,7 @@ impl SqlStore {
             _ => return Err(fail("not a sqlite: or postgres:// URL".into())),
         };
         let full = crate::sql::dialect::creating(url);
-        let pool = AnyPoolOptions::new()
+        let pool = crate::sql::store::never_pool_an_open_transaction(AnyPoolOptions::new())
             .max_connections(4)
             .acquire_timeout(CONNECT_TIMEOUT)
             .after_connect(move |conn, _| {
