@@ -2,6 +2,8 @@
 //!
 //! - [`sink`]: a small SMTP/LMTP receiver with scripted answers, the next hop in tests.
 //! - [`load`]: the load generator behind `amavisd-load`.
+//! - [`chaos`]: the chaos run behind `amavisd-load chaos`: faults, kills and the accounting.
 
+pub mod chaos;
 pub mod load;
 pub mod sink;

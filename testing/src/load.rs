@@ -113,7 +113,7 @@ pub fn messages_from_dir(dir: &Path) -> std::io::Result<Vec<Vec<u8>>> {
     Ok(out)
 }
 
-fn stuffed(msg: &[u8]) -> Vec<u8> {
+pub(crate) fn stuffed(msg: &[u8]) -> Vec<u8> {
     let mut s = amavisd::smtp_out::DotStuffer::default();
     let mut out = Vec::with_capacity(msg.len() + 16);
     s.push(msg, &mut out);
@@ -173,7 +173,7 @@ pub async fn run(opts: &LoadOptions, messages: Arc<Vec<Vec<u8>>>) -> Result<Repo
     })
 }
 
-async fn read_reply<R: AsyncBufReadExt + Unpin>(
+pub(crate) async fn read_reply<R: AsyncBufReadExt + Unpin>(
     r: &mut R,
     line: &mut String,
 ) -> Result<String, String> {

@@ -41,6 +41,16 @@ pub enum SinkMode {
     /// Answers the message, then closes the connection, as a next hop whose idle timeout
     /// expired would: a cached connection to it is dead at the next use.
     CloseAfterMessage,
+    /// Greets with `421 4.3.2` and closes (a server shutting down).
+    Greet421,
+    /// `451 4.3.0` to every RCPT.
+    RcptTempFail,
+    /// `550 5.1.1` to every RCPT.
+    RcptReject,
+    /// Reads the message, then `451 4.3.0` (for each recipient over LMTP).
+    DataTempFail,
+    /// Reads the message, then `554 5.6.0` (for each recipient over LMTP).
+    DataReject,
 }
 
 impl std::str::FromStr for SinkMode {
@@ -55,6 +65,11 @@ impl std::str::FromStr for SinkMode {
             "drop-in-data" => SinkMode::DropInData,
             "drop-after-data" => SinkMode::DropAfterData,
             "close-after-message" => SinkMode::CloseAfterMessage,
+            "greet-421" => SinkMode::Greet421,
+            "rcpt-tempfail" => SinkMode::RcptTempFail,
+            "rcpt-reject" => SinkMode::RcptReject,
+            "data-tempfail" => SinkMode::DataTempFail,
+            "data-reject" => SinkMode::DataReject,
             _ => return Err(format!("unknown sink mode {s:?}")),
         })
     }
@@ -77,6 +92,14 @@ pub struct Received {
     pub session: u64,
 }
 
+/// Where the header section of `data` ends (after its blank line), or its length.
+fn header_end(data: &[u8]) -> usize {
+    memchr::memmem::find(data, b"\r\n\r\n")
+        .map(|i| i + 4)
+        .or_else(|| memchr::memmem::find(data, b"\n\n").map(|i| i + 2))
+        .unwrap_or(data.len())
+}
+
 /// Shared sink state: its mode, what it received, and counters.
 pub struct Sink {
     pub mode: Mutex<SinkMode>,
@@ -87,6 +110,11 @@ pub struct Sink {
     pub sessions: AtomicU64,
     /// Extra EHLO keywords are advertised unless this is set.
     pub plain: std::sync::atomic::AtomicBool,
+    /// Keep only the header section of recorded messages (long runs that count Message-IDs).
+    pub headers_only: std::sync::atomic::AtomicBool,
+    /// Told once, right after the next 250 to a message has been sent (the chaos run kills
+    /// the filter there: the next hop has the message, the client has no answer yet).
+    accepted_hook: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
 impl Sink {
@@ -99,7 +127,24 @@ impl Sink {
             messages: AtomicU64::new(0),
             sessions: AtomicU64::new(0),
             plain: std::sync::atomic::AtomicBool::new(false),
+            headers_only: std::sync::atomic::AtomicBool::new(false),
+            accepted_hook: Mutex::new(None),
         })
+    }
+
+    /// Resolves right after the sink has sent its next 250 to a message.
+    pub fn next_accepted(&self) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if let Ok(mut g) = self.accepted_hook.lock() {
+            *g = Some(tx);
+        }
+        rx
+    }
+
+    fn tell_accepted(&self) {
+        if let Some(tx) = self.accepted_hook.lock().ok().and_then(|mut g| g.take()) {
+            let _ = tx.send(());
+        }
     }
 
     /// Changes the mode for sessions and commands from now on.
@@ -142,9 +187,17 @@ impl Sink {
     async fn session<S: AsyncRead + AsyncWrite + Unpin>(&self, stream: S) {
         let session_no = self.sessions.fetch_add(1, Ordering::Relaxed) + 1;
         let mut conn = Connection::new(stream);
-        if self.mode() == SinkMode::HangGreeting {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            return;
+        match self.mode() {
+            SinkMode::HangGreeting => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                return;
+            }
+            SinkMode::Greet421 => {
+                conn.reply(&Reply::new(421, "4.3.2", "sink shutting down"));
+                conn.close().await;
+                return;
+            }
+            _ => {}
         }
         let (_tx, mut shutdown) = watch::channel(false);
         let t = ReadTimeouts {
@@ -207,9 +260,10 @@ impl Sink {
                         .split_once('<')
                         .map(|(_, a)| a.trim_start_matches('@'))
                         .unwrap_or("");
-                    if local.starts_with("rcpt-temp") {
+                    let mode = self.mode();
+                    if local.starts_with("rcpt-temp") || mode == SinkMode::RcptTempFail {
                         conn.reply(&Reply::new(450, "4.2.0", "Mailbox busy"));
-                    } else if local.starts_with("rcpt-perm") {
+                    } else if local.starts_with("rcpt-perm") || mode == SinkMode::RcptReject {
                         conn.reply(&Reply::new(550, "5.1.1", "User unknown"));
                     } else {
                         after.push(if local.starts_with("data-temp") {
@@ -259,6 +313,20 @@ impl Sink {
                             conn.close().await;
                             return;
                         }
+                        SinkMode::DataTempFail | SinkMode::DataReject => {
+                            let r = if mode == SinkMode::DataTempFail {
+                                Reply::new(451, "4.3.0", "sink data later")
+                            } else {
+                                Reply::new(554, "5.6.0", "sink data refused")
+                            };
+                            for _ in 0..if lmtp { after.len() } else { 1 } {
+                                conn.reply(&r);
+                            }
+                            cur.rcpts.clear();
+                            after.clear();
+                            in_mail = false;
+                            continue;
+                        }
                         _ => {}
                     }
                     let n = self.messages.fetch_add(1, Ordering::Relaxed) + 1;
@@ -276,7 +344,13 @@ impl Sink {
                             .unwrap_or(ok);
                         conn.reply(&worst);
                     }
+                    if conn.flush().await.is_ok() {
+                        self.tell_accepted();
+                    }
                     if self.record {
+                        if self.headers_only.load(Ordering::Relaxed) {
+                            data.truncate(header_end(&data));
+                        }
                         cur.data = data;
                         cur.session = session_no;
                         if let Ok(mut g) = self.received.lock() {

@@ -4,6 +4,7 @@
 //! amavisd-load send --target 127.0.0.1:10024 --sessions 8 --count 2000 --size 1024
 //! amavisd-load sink --listen 127.0.0.1:10025 --mode accept --time 600
 //! amavisd-load compare --sizes 1024,102400 --sessions 1,8,64 --count 2000
+//! amavisd-load chaos --amavisd target/release/amavisd --count 10000 --fault-every 3
 //! ```
 
 // glibc malloc serialised our 2 threads on its arena locks under load (perf: futex waits
@@ -80,6 +81,10 @@ enum Cmd {
         #[arg(long, default_value_t = 600)]
         time: u64,
     },
+    /// Sends N distinct messages through the real amavisd process while faults are injected
+    /// (next hop, clamd, SQL, Redis, disk full, kill -9), then accounts for every message by
+    /// its Message-ID. Exits non-zero if one is lost or the state is inconsistent.
+    Chaos(ChaosArgs),
     /// In one process: a sink, and amavisd-rs in front of it; sends to each and compares.
     Compare {
         /// The filter's configuration (listeners, next hop and folders are replaced); default:
@@ -98,6 +103,84 @@ enum Cmd {
         #[command(flatten)]
         send: SendArgs,
     },
+}
+
+#[derive(clap::Args)]
+struct ChaosArgs {
+    /// The amavisd binary.
+    #[arg(long, default_value = "target/release/amavisd")]
+    amavisd: PathBuf,
+    /// Distinct messages.
+    #[arg(long, default_value_t = 1000)]
+    count: usize,
+    /// Concurrent client sessions.
+    #[arg(long, default_value_t = 8)]
+    sessions: usize,
+    /// Messages arriving a second (default: all at once).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Mean seconds between faults.
+    #[arg(long, default_value_t = 3.0)]
+    fault_every: f64,
+    /// Upper bound on the run, seconds (faults stop at two thirds of it).
+    #[arg(long, default_value_t = 900)]
+    time: u64,
+    /// `sqlite`, or a loopback server: postgres://postgres@127.0.0.1/test,
+    /// mysql://root@127.0.0.1/test.
+    #[arg(long, default_value = "sqlite")]
+    sql: String,
+    /// Spam checks on (rules and, with --redis, Bayes on Redis).
+    #[arg(long)]
+    spam: bool,
+    /// The Bayes store on this Redis (with --spam), e.g. redis://127.0.0.1:6379/3.
+    #[arg(long)]
+    redis: Option<String>,
+    /// Keep the spam prefilter's compiled databases here (faster restarts across runs).
+    #[arg(long)]
+    prefilter_cache: Option<PathBuf>,
+    /// Send the files in this folder (real mail) instead of generated messages.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// clamd's unix socket.
+    #[arg(long, default_value = "/var/run/clamav/clamd.ctl")]
+    clamd: PathBuf,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+async fn chaos(a: ChaosArgs) -> Result<(), String> {
+    use amavisd_testing::chaos::{ChaosOptions, proxy::Upstream, run};
+    let corpus = match &a.dir {
+        Some(d) => messages_from_dir(d).map_err(|e| format!("{}: {e}", d.display()))?,
+        None => Vec::new(),
+    };
+    let report = run(&ChaosOptions {
+        amavisd: a.amavisd,
+        count: a.count,
+        sessions: a.sessions,
+        rate: a.rate,
+        fault_every: Duration::from_secs_f64(a.fault_every.max(0.1)),
+        faults: ChaosOptions::all_faults(),
+        sql: a.sql,
+        spam: a.spam,
+        redis: a.redis,
+        prefilter_cache: a.prefilter_cache,
+        corpus,
+        seed: a.seed,
+        max_time: Duration::from_secs(a.time),
+        clamd: Upstream::Unix(a.clamd),
+        require_disk: false,
+    })
+    .await?;
+    print!("{report}");
+    if report.passed() {
+        Ok(())
+    } else {
+        Err(format!(
+            "chaos run failed; the filter's log is in {}",
+            report.workdir.display()
+        ))
+    }
 }
 
 fn messages(a: &SendArgs) -> Result<Arc<Vec<Vec<u8>>>, String> {
@@ -185,6 +268,7 @@ fn main() -> ExitCode {
                 );
                 Ok(())
             }
+            Cmd::Chaos(a) => chaos(a).await,
             Cmd::Compare {
                 config,
                 no_av,

@@ -1,0 +1,194 @@
+//! The filter under test: the real `amavisd` binary in the foreground, as systemd runs it,
+//! with a configuration pointing every server it uses at the run's fault proxies and its
+//! folders at the run's disk. The harness kills it (SIGKILL) and stops it (SIGTERM), and
+//! starts it again as systemd's `Restart=` would.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+/// How long a start may take before the run gives up (the spam engine's rules load first).
+const START_LIMIT: Duration = Duration::from_secs(180);
+
+/// Where the filter finds what it uses.
+#[derive(Debug, Clone)]
+pub struct FilterSetup {
+    /// The `amavisd` binary.
+    pub bin: PathBuf,
+    /// Configuration, pid file, log, release socket.
+    pub dir: PathBuf,
+    /// tempdir and quarantine (and a SQLite database): the disk the run may fill.
+    pub disk: PathBuf,
+    pub listen: SocketAddr,
+    pub next_hop: SocketAddr,
+    pub clamd: SocketAddr,
+    /// The SQL log's URL.
+    pub sql: String,
+    pub spam: bool,
+    /// The Bayes store's URL when the spam checks use one.
+    pub bayes: Option<String>,
+    /// The spam prefilter's compiled databases, kept across starts.
+    pub prefilter_cache: PathBuf,
+}
+
+impl FilterSetup {
+    /// The configuration: the shipped defaults but for addresses and folders, and timeouts
+    /// short enough that a hung server costs seconds, not the minutes a site would allow.
+    pub fn config(&self) -> String {
+        let d = self.dir.display();
+        let disk = self.disk.display();
+        let spam = if self.spam {
+            format!(
+                "[spam]\nenabled = true\nbayes_store = \"{}\"\nprefilter_cache = \"{}\"\n",
+                self.bayes.as_deref().unwrap_or(""),
+                self.prefilter_cache.display()
+            )
+        } else {
+            "[spam]\nenabled = false\n".to_string()
+        };
+        format!(
+            "myhostname = \"chaos.example.com\"\n\
+             forward_method = \"smtp:[{nh_ip}]:{nh_port}\"\n\
+             tempdir = \"{disk}/tmp\"\npid_file = \"{d}/amavisd.pid\"\n\
+             [[listen]]\ninet = \"{listen}\"\n\
+             [forward]\nconnect_timeout = 5\ncommand_timeout = 10\ndata_done_timeout = 15\n\
+             [log]\nfile = \"{d}/amavisd.log\"\n\
+             {spam}\
+             [av]\n[[av.primary]]\nname = \"ClamAV-clamd\"\ntype = \"clamd\"\n\
+             tcp = \"{clamd}\"\ntimeout = 5\n\
+             [sql]\nurl = \"{sql}\"\ntimeout = 5\n\
+             [quarantine]\ndirectory = \"{disk}/quarantine\"\n\
+             [release]\nunix = \"{d}/amavisd.sock\"\n",
+            nh_ip = self.next_hop.ip(),
+            nh_port = self.next_hop.port(),
+            listen = self.listen,
+            clamd = self.clamd,
+            sql = self.sql,
+        )
+    }
+}
+
+/// The running filter and its generation (bumped at every kill and restart, read by the
+/// client to tell a connection cut by a kill from other cuts).
+pub struct Filter {
+    setup: FilterSetup,
+    cfg: PathBuf,
+    child: Option<Child>,
+    pub generation: Arc<AtomicU64>,
+    /// Seconds each start took, until the filter listened.
+    pub start_times: Vec<f64>,
+}
+
+impl Filter {
+    /// Writes the configuration; does not start.
+    pub fn new(setup: FilterSetup) -> Result<Filter, String> {
+        let cfg = setup.dir.join("amavisd.toml");
+        std::fs::write(&cfg, setup.config()).map_err(|e| format!("{}: {e}", cfg.display()))?;
+        Ok(Filter {
+            setup,
+            cfg,
+            child: None,
+            generation: Arc::new(AtomicU64::new(0)),
+            start_times: Vec::new(),
+        })
+    }
+
+    /// The configuration file.
+    pub fn config_path(&self) -> &Path {
+        &self.cfg
+    }
+
+    /// The Message-IDs whose reinjection ended without the next hop's reply after the final
+    /// dot ("connection lost / timed out after end of data"): the next hop may have the
+    /// message, and the filter rightly answered 4xx, so a second copy is SMTP's allowed
+    /// at-least-once case. Read from the filter's log lines.
+    pub fn unsure_after_dot(&self) -> std::collections::HashSet<String> {
+        let text = std::fs::read(self.setup.dir.join("amavisd.out")).unwrap_or_default();
+        String::from_utf8_lossy(&text)
+            .lines()
+            .filter(|l| l.contains("{TempFailed") && l.contains("after end of"))
+            .filter_map(|l| {
+                let (_, rest) = l.split_once("Message-ID: <")?;
+                Some(rest.split_once('>')?.0.to_string())
+            })
+            .collect()
+    }
+
+    /// Where it listens.
+    pub fn listen(&self) -> SocketAddr {
+        self.setup.listen
+    }
+
+    /// Starts the process and waits until it listens.
+    pub async fn start(&mut self) -> Result<(), String> {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.setup.dir.join("amavisd.out"))
+            .map_err(|e| e.to_string())?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let began = Instant::now();
+        let mut child = Command::new(&self.setup.bin)
+            .arg("-c")
+            .arg(&self.cfg)
+            .arg("foreground")
+            .stdout(out)
+            .stderr(err)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("{}: {e}", self.setup.bin.display()))?;
+        while began.elapsed() < START_LIMIT {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!(
+                    "amavisd exited at start ({status}); see {}",
+                    self.setup.dir.join("amavisd.out").display()
+                ));
+            }
+            if tokio::net::TcpStream::connect(self.setup.listen)
+                .await
+                .is_ok()
+            {
+                self.child = Some(child);
+                self.start_times.push(began.elapsed().as_secs_f64());
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(format!("amavisd did not listen within {START_LIMIT:?}"))
+    }
+
+    /// SIGKILL, then a new start: what a crash and systemd's restart look like from outside.
+    pub async fn kill9_and_restart(&mut self) -> Result<(), String> {
+        // Bumped before the kill: a client that sees its connection close must find it so.
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill().await;
+        }
+        self.start().await
+    }
+
+    /// SIGTERM and a wait for the exit (the filter finishes its messages in flight), then a
+    /// new start when `restart`.
+    pub async fn stop(&mut self, restart: bool) -> Result<(), String> {
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        if let Some(mut c) = self.child.take() {
+            if let Some(pid) = c.id() {
+                // SAFETY: kill(2) on our own child's pid, which we have not yet reaped.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+            }
+            match tokio::time::timeout(Duration::from_secs(60), c.wait()).await {
+                Ok(Ok(s)) if s.success() => {}
+                Ok(Ok(s)) => return Err(format!("amavisd ended with {s} after SIGTERM")),
+                Ok(Err(e)) => return Err(e.to_string()),
+                Err(_) => {
+                    let _ = c.kill().await;
+                    return Err("amavisd did not end within 60 s of SIGTERM".into());
+                }
+            }
+        }
+        if restart { self.start().await } else { Ok(()) }
+    }
+}
