@@ -150,7 +150,10 @@ pub async fn start(cfg: ValidConfig) -> Result<Running, ServerError> {
         dir: cfg.tempdir.clone(),
         source: e,
     })?;
-    leftovers::sweep(&cfg);
+    // In the background: a quarantine of many thousand files takes a while to walk, and
+    // only files of processes that are gone are removed, never ours.
+    let swept = cfg.clone();
+    tokio::task::spawn_blocking(move || leftovers::sweep(&swept));
     let cfg = Arc::new(cfg);
     crate::stats::install(cfg.metrics.address().ok().flatten())
         .map_err(|e| ServerError::Bind(std::io::Error::other(e.to_string())))?;
