@@ -87,7 +87,7 @@ impl fmt::Display for ChaosReport {
         )?;
         row(
             f,
-            "SQL rows of interrupted attempts (kept, as amavisd-new)",
+            "SQL rows never completed (a kill, or SQL down at the end; kept, as amavisd-new)",
             t.interrupted_rows,
         )?;
         writeln!(f, "\n| fault | injected |\n|---|---:|")?;
