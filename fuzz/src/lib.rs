@@ -53,3 +53,33 @@ pub fn ampdp(data: &[u8]) {
 pub fn smtp_command(data: &[u8]) {
     let _ = amavisd::smtp_in::parse_command(data);
 }
+
+/// One spamc request as the spamd listener reads it: the head up to its empty line (at most
+/// `MAX_HEAD` bytes, as the listener reads), then the answer written for the rest as the
+/// message, with a made-up result (the answer's writer must take any message and any hits).
+pub fn spamd(data: &[u8]) {
+    use amavisd::spam::scan::{Hit, Outcome};
+    use amavisd::spam::spamd::protocol;
+    let limit = data.len().min(protocol::MAX_HEAD);
+    let Some(end) = protocol::head_end(&data[..limit]) else {
+        return;
+    };
+    let Ok(req) = protocol::parse_head(&data[..end]) else {
+        return;
+    };
+    let _ = req.tell_class();
+    let _ = req.tells("set") || req.tells("remove");
+    let message = &data[end..];
+    let outcome = Outcome {
+        score: f64::from(data[0]) - 100.0,
+        required: 5.0,
+        hits: vec![Hit {
+            name: String::from_utf8_lossy(&data[..end.min(16)]).into_owned(),
+            score: 1.0,
+            count: 1,
+            describe: String::new(),
+        }],
+        ..Outcome::default()
+    };
+    let _ = protocol::answer(req.verb, &outcome, message);
+}
