@@ -14,6 +14,7 @@ fn options(sql: &str, count: usize, seed: u64) -> ChaosOptions {
         amavisd: env!("CARGO_BIN_EXE_amavisd").into(),
         count,
         sessions: 8,
+        nodes: 1,
         // Spread over ~40-50 s, so that every kind of fault meets mail.
         rate: Some((count as f64 / 45.0).max(10.0)),
         fault_every: Duration::from_millis(1500),
@@ -47,9 +48,9 @@ fn corpus() -> Vec<Vec<u8>> {
     v
 }
 
-async fn chaos(sql: &str, count: usize, seed: u64, never: &[Fault]) {
+async fn chaos(sql: &str, count: usize, seed: u64, nodes: usize) {
     let mut opts = options(sql, count, seed);
-    opts.faults.retain(|f| !never.contains(f));
+    opts.nodes = nodes;
     let report = run(&opts).await.unwrap();
     println!("{report}");
     assert!(report.passed(), "{report}");
@@ -83,16 +84,23 @@ fn is_sql(f: &Fault) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_messages_through_faults_and_kills_on_postgresql_none_lost() {
-    chaos("postgres://postgres@127.0.0.1:5432/test", 1000, 21, &[]).await;
+    chaos("postgres://postgres@127.0.0.1:5432/test", 1000, 21, 1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_and_kills_on_mariadb_none_lost() {
-    chaos("mysql://root@127.0.0.1:3306/test", 400, 22, &[]).await;
+    chaos("mysql://root@127.0.0.1:3306/test", 400, 22, 1).await;
 }
 
 /// SQLite on the run's disk: "disk full" fails the SQL log and the quarantine together.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_and_kills_on_sqlite_with_its_disk_full_none_lost() {
-    chaos("sqlite", 400, 23, &[]).await;
+    chaos("sqlite", 400, 23, 1).await;
+}
+
+/// Two nodes sharing PostgreSQL (SQL log and SQL quarantine): the client, as Postfix with a
+/// next hop of two addresses, goes to the other node while one is killed or restarting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_one_postgresql_none_lost_when_one_dies() {
+    chaos("postgres://postgres@127.0.0.1:5432/test", 600, 24, 2).await;
 }

@@ -116,6 +116,10 @@ struct ChaosArgs {
     /// Concurrent client sessions.
     #[arg(long, default_value_t = 8)]
     sessions: usize,
+    /// Filter nodes sharing the SQL server and Redis (blocked mail then goes to the SQL
+    /// quarantine, and the client spreads its sessions over the nodes).
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
     /// Messages arriving a second (default: all at once).
     #[arg(long)]
     rate: Option<f64>,
@@ -158,6 +162,7 @@ async fn chaos(a: ChaosArgs) -> Result<(), String> {
         amavisd: a.amavisd,
         count: a.count,
         sessions: a.sessions,
+        nodes: a.nodes,
         rate: a.rate,
         fault_every: Duration::from_secs_f64(a.fault_every.max(0.1)),
         faults: ChaosOptions::all_faults(),

@@ -9,7 +9,7 @@ use crate::sink::Received;
 use amavisd::sql::dialect::{Dialect, bin_column};
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One `msgs` row of the run (joined with its `msgrcpt` row, if any).
 #[derive(Debug, Clone)]
@@ -151,8 +151,9 @@ pub struct Evidence<'a> {
     pub fates: &'a [Fate],
     pub received: &'a [Received],
     pub rows: &'a [SqlRow],
-    pub quarantine_dir: &'a Path,
-    pub tempdir: &'a Path,
+    /// Each node's quarantine folder and tempdir.
+    pub quarantine_dirs: &'a [PathBuf],
+    pub tempdirs: &'a [PathBuf],
     /// Message-IDs whose next hop may have taken a copy without the filter hearing its 250.
     pub unsure_after_dot: &'a HashSet<String>,
 }
@@ -179,14 +180,19 @@ pub fn tally(ev: &Evidence<'_>) -> Tally {
         rows_of.entry(id).or_default().push(r);
         t.interrupted_rows += usize::from(r.content.is_none() && r.quar_loc.is_empty());
     }
-    let (files, hidden) = files_in(ev.quarantine_dir);
+    let (mut files, mut hidden) = (Vec::new(), Vec::new());
+    for d in ev.quarantine_dirs {
+        let (f, h) = files_in(d);
+        files.extend(f);
+        hidden.extend(h);
+    }
     for (m, fate) in ev.messages.iter().zip(ev.fates) {
         let rows = rows_of.get(&m.id).map(Vec::as_slice).unwrap_or(&[]);
         let delivered = at_next_hop.get(&m.id).copied().unwrap_or(0);
         let unsure = ev.unsure_after_dot.contains(&m.id);
         account_one(&mut t, m, fate, (delivered, unsure), rows, &files);
     }
-    check_files(&mut t, ev.rows, &files, &hidden, ev.tempdir);
+    check_files(&mut t, ev.rows, &files, &hidden, ev.tempdirs);
     t
 }
 
@@ -266,7 +272,13 @@ fn account_one(
     }
 }
 
-fn check_files(t: &mut Tally, rows: &[SqlRow], files: &[String], hidden: &[String], tmp: &Path) {
+fn check_files(
+    t: &mut Tally,
+    rows: &[SqlRow],
+    files: &[String],
+    hidden: &[String],
+    tmp: &[PathBuf],
+) {
     let recorded: HashSet<&str> = rows
         .iter()
         .filter(|r| r.quar_type == "F")
@@ -288,9 +300,11 @@ fn check_files(t: &mut Tally, rows: &[SqlRow], files: &[String], hidden: &[Strin
     for h in hidden {
         t.problem("temporary file left in the quarantine", h.clone());
     }
-    let (left, hidden_tmp) = files_in(tmp);
-    for f in left.into_iter().chain(hidden_tmp) {
-        t.problem("temporary file left in tempdir", f);
+    for d in tmp {
+        let (left, hidden_tmp) = files_in(d);
+        for f in left.into_iter().chain(hidden_tmp) {
+            t.problem("temporary file left in tempdir", f);
+        }
     }
 }
 
@@ -335,8 +349,8 @@ mod tests {
             fates: &fates,
             received: &got,
             rows: &[],
-            quarantine_dir: dir.path(),
-            tempdir: dir.path(),
+            quarantine_dirs: &[dir.path().to_path_buf()],
+            tempdirs: &[dir.path().to_path_buf()],
             unsure_after_dot: &unsure,
         });
         assert_eq!(t.lost(), 1, "{t:?}");
@@ -376,8 +390,8 @@ mod tests {
             fates: &[accepted()],
             received: &[],
             rows: &rows,
-            quarantine_dir: dir.path(),
-            tempdir: &dir.path().join("none"),
+            quarantine_dirs: &[dir.path().to_path_buf()],
+            tempdirs: &[dir.path().join("none")],
             unsure_after_dot: &unsure,
         });
         assert_eq!(t.quarantined, 1);

@@ -153,10 +153,12 @@ struct Session {
     line: String,
 }
 
-/// Runs one sending session until every message is done or `until` passes.
+/// Runs one sending session until every message is done or `until` passes. With several
+/// `targets` (filter nodes) a session starts at its own and, as Postfix does with a next hop
+/// of several addresses, tries the others when one refuses or fails to greet.
 pub async fn session(
     no: usize,
-    target: SocketAddr,
+    targets: Arc<Vec<SocketAddr>>,
     queue: Arc<Queue>,
     messages: Arc<Vec<ChaosMessage>>,
     until: Instant,
@@ -172,7 +174,7 @@ pub async fn session(
         let Some(msg) = messages.get(i) else { continue };
         let attempt = match conn.as_mut() {
             Some(s) => send(s, msg).await,
-            None => match connect(no, target).await {
+            None => match connect_any(no, &targets).await {
                 Ok(mut s) => {
                     let a = send(&mut s, msg).await;
                     conn = Some(s);
@@ -195,6 +197,17 @@ pub async fn session(
     if let Some(mut s) = conn {
         let _ = s.wr.write_all(b"QUIT\r\n").await;
     }
+}
+
+async fn connect_any(no: usize, targets: &[SocketAddr]) -> Result<Session, Attempt> {
+    let mut last = Attempt::Cut("no filter address".into());
+    for k in 0..targets.len() {
+        match connect(no, targets[(no + k) % targets.len()]).await {
+            Ok(s) => return Ok(s),
+            Err(a) => last = a,
+        }
+    }
+    Err(last)
 }
 
 async fn connect(no: usize, target: SocketAddr) -> Result<Session, Attempt> {

@@ -145,7 +145,8 @@ pub struct Targets {
     pub sql: Option<Arc<FaultProxy>>,
     pub redis: Option<Arc<FaultProxy>>,
     pub disk: Option<Arc<Disk>>,
-    pub filter: Arc<AsyncMutex<Filter>>,
+    /// The filter nodes; a kill or restart hits one of them.
+    pub filters: Vec<Arc<AsyncMutex<Filter>>>,
 }
 
 impl Targets {
@@ -233,13 +234,14 @@ pub async fn inject(
         }
         let (lo, hi) = fault.span(every);
         let lasts = rng.between(lo, hi);
+        let node = (rng.next_u64() % targets.filters.len().max(1) as u64) as usize;
         let (t, busy, injected) = (
             Arc::clone(&targets),
             Arc::clone(&busy),
             Arc::clone(&injected),
         );
         tasks.push(tokio::spawn(async move {
-            let result = apply(&t, fault, lasts).await;
+            let result = apply(&t, fault, lasts, node).await;
             if let Ok(mut g) = injected.lock() {
                 *g.counts.entry(fault).or_default() += 1;
                 if let Err(e) = result {
@@ -275,8 +277,10 @@ fn pick(rng: &mut Rng, faults: &[Fault]) -> Option<Fault> {
     None
 }
 
-/// Applies `fault`, keeps it for `lasts` and heals it (kills and restarts are instant).
-async fn apply(t: &Targets, fault: Fault, lasts: Duration) -> Result<(), String> {
+/// Applies `fault`, keeps it for `lasts` and heals it (kills and restarts are instant, and
+/// hit filter `node`).
+async fn apply(t: &Targets, fault: Fault, lasts: Duration, node: usize) -> Result<(), String> {
+    let filter = t.filters.get(node).ok_or("no filter node")?;
     let proxy_fault = |p: &Arc<FaultProxy>, s: ProxyState| (Arc::clone(p), s);
     let held = match fault {
         Fault::NextHopDown => Some(proxy_fault(&t.next_hop, ProxyState::Down)),
@@ -308,14 +312,14 @@ async fn apply(t: &Targets, fault: Fault, lasts: Duration) -> Result<(), String>
             }
             None => Ok(()),
         },
-        Fault::Kill9 => t.filter.lock().await.kill9_and_restart().await,
+        Fault::Kill9 => filter.lock().await.kill9_and_restart().await,
         Fault::Kill9AfterNextHop => {
             let told = t.sink.next_accepted();
             // No message may come while the next hop is down: then a plain kill.
             let _ = tokio::time::timeout(lasts.max(Duration::from_secs(5)), told).await;
-            t.filter.lock().await.kill9_and_restart().await
+            filter.lock().await.kill9_and_restart().await
         }
-        Fault::Restart => t.filter.lock().await.stop(true).await,
+        Fault::Restart => filter.lock().await.stop(true).await,
         _ => Ok(()),
     }
 }

@@ -16,6 +16,12 @@ const START_LIMIT: Duration = Duration::from_secs(180);
 /// Where the filter finds what it uses.
 #[derive(Debug, Clone)]
 pub struct FilterSetup {
+    /// This node's name: nodes sharing one SQL log must have their own (each repairs only
+    /// its own interrupted rows).
+    pub myhostname: String,
+    /// Keep blocked mail in the SQL quarantine (nodes sharing one database, so that any of
+    /// them can release it) instead of files.
+    pub sql_quarantine: bool,
     /// The `amavisd` binary.
     pub bin: PathBuf,
     /// Configuration, pid file, log, release socket.
@@ -49,8 +55,15 @@ impl FilterSetup {
         } else {
             "[spam]\nenabled = false\n".to_string()
         };
+        let policy = if self.sql_quarantine {
+            ["virus", "banned", "spam", "bad_header"]
+                .map(|c| format!("{c}_quarantine_method = \"sql:\"\n"))
+                .concat()
+        } else {
+            String::new()
+        };
         format!(
-            "myhostname = \"chaos.example.com\"\n\
+            "myhostname = \"{host}\"\n\
              forward_method = \"smtp:[{nh_ip}]:{nh_port}\"\n\
              tempdir = \"{disk}/tmp\"\npid_file = \"{d}/amavisd.pid\"\n\
              [[listen]]\ninet = \"{listen}\"\n\
@@ -61,7 +74,9 @@ impl FilterSetup {
              tcp = \"{clamd}\"\ntimeout = 5\n\
              [sql]\nurl = \"{sql}\"\ntimeout = 5\n\
              [quarantine]\ndirectory = \"{disk}/quarantine\"\n\
-             [release]\nunix = \"{d}/amavisd.sock\"\n",
+             [release]\nunix = \"{d}/amavisd.sock\"\n\
+             [policy]\n{policy}",
+            host = self.myhostname,
             nh_ip = self.next_hop.ip(),
             nh_port = self.next_hop.port(),
             listen = self.listen,
@@ -83,15 +98,15 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// Writes the configuration; does not start.
-    pub fn new(setup: FilterSetup) -> Result<Filter, String> {
+    /// Writes the configuration; does not start. `generation` is shared by all nodes.
+    pub fn new(setup: FilterSetup, generation: Arc<AtomicU64>) -> Result<Filter, String> {
         let cfg = setup.dir.join("amavisd.toml");
         std::fs::write(&cfg, setup.config()).map_err(|e| format!("{}: {e}", cfg.display()))?;
         Ok(Filter {
             setup,
             cfg,
             child: None,
-            generation: Arc::new(AtomicU64::new(0)),
+            generation,
             start_times: Vec::new(),
         })
     }

@@ -39,6 +39,9 @@ pub struct ChaosOptions {
     pub count: usize,
     /// Concurrent client sessions.
     pub sessions: usize,
+    /// Filter nodes sharing the SQL server (and Redis); with more than one, blocked mail is
+    /// kept in the SQL quarantine and the client spreads its sessions over the nodes.
+    pub nodes: usize,
     /// Messages arriving a second (all at once when `None`): spreads a run over time, so
     /// that faults meet mail throughout.
     pub rate: Option<f64>,
@@ -90,12 +93,17 @@ impl ChaosOptions {
 /// What a run set up, kept together for the end.
 struct Rig {
     work: tempfile::TempDir,
-    disk_dir: PathBuf,
+    /// Each node's folder on the disk (its tempdir and quarantine are in it).
+    node_disks: Vec<PathBuf>,
     sink: Arc<Sink>,
     targets: Arc<faults::Targets>,
     /// The SQL log as the accounting reads it (the real server, not the proxy).
     sql_direct: String,
     notes: Vec<String>,
+    /// Where each node listens.
+    listen: Vec<SocketAddr>,
+    /// Bumped at every kill or restart of any node.
+    generation: Arc<std::sync::atomic::AtomicU64>,
     // Unmounted last, after the filter has stopped.
     _disk: Option<Arc<Disk>>,
 }
@@ -109,14 +117,17 @@ pub async fn run(opts: &ChaosOptions) -> Result<ChaosReport, String> {
     let rig = setup(opts).await?;
     let run_id = format!("{:x}{:x}", opts.seed, unix_now());
     let messages = Arc::new(mail::messages(&run_id, opts.count, &opts.corpus));
-    let generation = Arc::clone(&rig.targets.filter.lock().await.generation);
-    let queue = client::Queue::new(messages.len(), opts.rate, generation);
+    let queue = client::Queue::new(messages.len(), opts.rate, Arc::clone(&rig.generation));
     let until = started + opts.max_time;
-    let target = listen_addr(&rig).await;
+    let targets = Arc::new(rig.listen.clone());
     let sessions: Vec<_> = (0..opts.sessions)
         .map(|n| {
-            let (q, m) = (Arc::clone(&queue), Arc::clone(&messages));
-            tokio::spawn(client::session(n, target, q, m, until))
+            let (q, m, t) = (
+                Arc::clone(&queue),
+                Arc::clone(&messages),
+                Arc::clone(&targets),
+            );
+            tokio::spawn(client::session(n, t, q, m, until))
         })
         .collect();
     let stop = Arc::new(AtomicBool::new(false));
@@ -142,11 +153,13 @@ pub async fn run(opts: &ChaosOptions) -> Result<ChaosReport, String> {
     for s in sessions {
         let _ = s.await;
     }
-    let mut filter = rig.targets.filter.lock().await;
-    filter.stop(false).await?;
-    let starts = std::mem::take(&mut filter.start_times);
-    let unsure_after_dot = filter.unsure_after_dot();
-    drop(filter);
+    let (mut starts, mut unsure_after_dot) = (Vec::new(), std::collections::HashSet::new());
+    for f in &rig.targets.filters {
+        let mut filter = f.lock().await;
+        filter.stop(false).await?;
+        starts.append(&mut filter.start_times);
+        unsure_after_dot.extend(filter.unsure_after_dot());
+    }
     let fates = queue.fates();
     let rows = account::sql_rows(&rig.sql_direct, &mail::id_prefix(&run_id)).await?;
     let received = rig.sink.received();
@@ -155,8 +168,16 @@ pub async fn run(opts: &ChaosOptions) -> Result<ChaosReport, String> {
         fates: &fates,
         received: &received,
         rows: &rows,
-        quarantine_dir: &rig.disk_dir.join("quarantine"),
-        tempdir: &rig.disk_dir.join("tmp"),
+        quarantine_dirs: &rig
+            .node_disks
+            .iter()
+            .map(|d| d.join("quarantine"))
+            .collect::<Vec<_>>(),
+        tempdirs: &rig
+            .node_disks
+            .iter()
+            .map(|d| d.join("tmp"))
+            .collect::<Vec<_>>(),
         unsure_after_dot: &unsure_after_dot,
     });
     let passed = tally.clean() && injected.errors.is_empty();
@@ -174,10 +195,6 @@ pub async fn run(opts: &ChaosOptions) -> Result<ChaosReport, String> {
         let _ = rig.work.keep();
     }
     Ok(report)
-}
-
-async fn listen_addr(rig: &Rig) -> SocketAddr {
-    rig.targets.filter.lock().await.listen()
 }
 
 /// Sink, proxies, disk, configuration, and the filter started once.
@@ -222,11 +239,14 @@ async fn setup(opts: &ChaosOptions) -> Result<Rig, String> {
         }
         _ => (None, None),
     };
-    let mut filter = Filter::new(FilterSetup {
+    let generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let template = FilterSetup {
+        myhostname: String::new(),
+        sql_quarantine: opts.nodes > 1,
         bin: opts.amavisd.clone(),
-        dir: work.path().to_path_buf(),
-        disk: disk_dir.clone(),
-        listen: ([127, 0, 0, 1], free_port()?).into(),
+        dir: PathBuf::new(),
+        disk: PathBuf::new(),
+        listen: ([127, 0, 0, 1], 0).into(),
         next_hop: next_hop.addr(),
         clamd: clamd.addr(),
         sql: sql_url,
@@ -236,8 +256,15 @@ async fn setup(opts: &ChaosOptions) -> Result<Rig, String> {
             .prefilter_cache
             .clone()
             .unwrap_or_else(|| work.path().join("prefilter")),
-    })?;
-    filter.start().await?;
+    };
+    let mut filters = Vec::new();
+    let (mut listen, mut node_disks) = (Vec::new(), Vec::new());
+    for n in 0..opts.nodes.max(1) {
+        let f = start_node(&template, n, work.path(), &disk_dir, &generation).await?;
+        listen.push(f.listen());
+        node_disks.push(disk_dir.join(format!("node{n}")));
+        filters.push(Arc::new(AsyncMutex::new(f)));
+    }
     let targets = Arc::new(faults::Targets {
         sink: Arc::clone(&sink),
         next_hop,
@@ -245,17 +272,41 @@ async fn setup(opts: &ChaosOptions) -> Result<Rig, String> {
         sql,
         redis,
         disk: disk.clone(),
-        filter: Arc::new(AsyncMutex::new(filter)),
+        filters,
     });
     Ok(Rig {
         work,
-        disk_dir,
+        node_disks,
+        listen,
+        generation,
         sink,
         targets,
         sql_direct,
         notes,
         _disk: disk,
     })
+}
+
+/// Node `n`: its own name, port and folders (under `work` and on the disk), started.
+async fn start_node(
+    template: &FilterSetup,
+    n: usize,
+    work: &Path,
+    disk: &Path,
+    generation: &Arc<std::sync::atomic::AtomicU64>,
+) -> Result<Filter, String> {
+    let dir = work.join(format!("node{n}"));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let setup = FilterSetup {
+        myhostname: format!("chaos-node{n}.example.com"),
+        dir,
+        disk: disk.join(format!("node{n}")),
+        listen: ([127, 0, 0, 1], free_port()?).into(),
+        ..template.clone()
+    };
+    let mut f = Filter::new(setup, Arc::clone(generation))?;
+    f.start().await?;
+    Ok(f)
 }
 
 fn unix_now() -> u64 {

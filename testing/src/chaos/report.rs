@@ -70,7 +70,7 @@ impl fmt::Display for ChaosReport {
         row(f, "delivered at the next hop", t.delivered)?;
         row(
             f,
-            "quarantined (file + SQL row), not delivered",
+            "quarantined (file or SQL copy, and its row), not delivered",
             t.quarantined,
         )?;
         row(f, "discarded by policy (SQL log)", t.discarded)?;
