@@ -403,3 +403,118 @@ async fn postfix_bounces_and_delay_warnings_pass_clean() {
     }
     rig.stop().await;
 }
+
+/// A filter node as its own process (kill -9 must hit a process, not a task of this test).
+struct NodeProcess {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl NodeProcess {
+    fn start(port: u16, reentry: u16) -> NodeProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        let cfg = dir.path().join("amavisd.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "myhostname = \"node{port}.example.com\"\n\
+                 forward_method = \"smtp:[127.0.0.1]:{reentry}\"\n\
+                 tempdir = \"{d}/tmp\"\npid_file = \"{d}/amavisd.pid\"\n\
+                 [[listen]]\ninet = \"127.0.0.1:{port}\"\n\
+                 [log]\nfile = \"{d}/amavisd.log\"\n\
+                 [spam]\nenabled = false\n[sql]\nurl = \"sqlite:{d}/amavisd.sqlite\"\n\
+                 [quarantine]\ndirectory = \"{d}/quarantine\"\n[release]\nunix = \"\"\n"
+            ),
+        )
+        .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_amavisd"))
+            .arg("-c")
+            .arg(&cfg)
+            .arg("foreground")
+            .spawn()
+            .unwrap();
+        NodeProcess { child, _dir: dir }
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Two filter nodes behind one Postfix: `amavisfeed` goes to node A, and to node B through
+/// `smtp_fallback_relay` when A does not answer (README, "Several filter nodes"). Node A is
+/// killed (SIGKILL) between two batches: the second batch arrives through B, none is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postfix_fails_over_to_the_second_node_when_one_is_killed() {
+    let sink = Sink::new(SinkMode::Accept, true);
+    let (sink_port, sink_task) = sink.spawn().await.unwrap();
+    let (smtpd, node_a, node_b, reentry) = (free_port(), free_port(), free_port(), free_port());
+    let mut a = NodeProcess::start(node_a, reentry);
+    let _b = NodeProcess::start(node_b, reentry);
+    wait_port(node_a).await;
+    wait_port(node_b).await;
+    let pf = Postfix::start(
+        smtpd,
+        node_a,
+        reentry,
+        sink_port,
+        &format!("smtp_fallback_relay = [127.0.0.1]:{node_b}"),
+    );
+    wait_port(smtpd).await;
+    let batch = |n: usize| {
+        format!(
+            "From: s@example.org\r\nTo: user@example.com\r\nSubject: node test {n}\r\n\
+             Message-ID: <node-{n}@example.org>\r\n\r\nHello {n}.\r\n"
+        )
+    };
+    for n in 0..5 {
+        submit(
+            smtpd,
+            "<s@example.org>",
+            "user@example.com",
+            batch(n).as_bytes(),
+        )
+        .await;
+    }
+    let first = eventually_for(Duration::from_secs(60), || sink.received().len() == 5).await;
+    assert!(first, "first batch; Postfix log:\n{}", pf.maillog());
+    assert!(
+        pf.maillog()
+            .contains(&format!("relay=127.0.0.1[127.0.0.1]:{node_a}"))
+    );
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    for n in 5..10 {
+        submit(
+            smtpd,
+            "<s@example.org>",
+            "user@example.com",
+            batch(n).as_bytes(),
+        )
+        .await;
+    }
+    let all = eventually_for(Duration::from_secs(90), || sink.received().len() == 10).await;
+    let log = pf.maillog();
+    assert!(all, "second batch; Postfix log:\n{log}");
+    let subjects: std::collections::BTreeSet<String> = sink
+        .received()
+        .iter()
+        .filter_map(|r| {
+            let t = String::from_utf8_lossy(&r.data).into_owned();
+            t.lines()
+                .find(|l| l.starts_with("Subject: node test "))
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(subjects.len(), 10, "each message once: {subjects:?}");
+    assert!(
+        log.contains(&format!("relay=127.0.0.1[127.0.0.1]:{node_b}")),
+        "the second node took over:\n{log}"
+    );
+    drop(pf);
+    sink_task.abort();
+}

@@ -206,7 +206,13 @@ pub async fn inject(
     let injected = Arc::new(Mutex::new(Injected::default()));
     let mut tasks = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        tokio::time::sleep(rng.between(every / 2, every * 3 / 2)).await;
+        let next = tokio::time::Instant::now() + rng.between(every / 2, every * 3 / 2);
+        while tokio::time::Instant::now() < next && !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
         let free: Vec<Fault> = {
             let b = busy.lock().map(|g| g.clone()).unwrap_or_default();
             faults
