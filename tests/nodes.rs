@@ -11,7 +11,7 @@ use common::*;
 use amavisd_testing::sink::{Sink, SinkMode};
 use sqlx::Row;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_amavisd");
 const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -73,22 +73,6 @@ fn start_node(dir: &Path, name: &str, sink_port: u16, prefilter: &Path) -> Node 
     Node { cfg, smtp, spamd }
 }
 
-/// spamc against a node's spamd listener; its output.
-fn spamc(port: u16, args: &[&str], input: &[u8]) -> String {
-    use std::io::Write;
-    let mut child = Command::new("spamc")
-        .args(["-d", "127.0.0.1", "-p", &port.to_string()])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spamc (apt-get install spamc; .ci/run does)");
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
-}
-
 const OFFER: &[u8] = b"From: deals@offers.example\r\nTo: u@example.com\r\n\
 Subject: cheap watches pharmacy offer\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n\
 Message-ID: <offer-nodes@offers.example>\r\n\r\n\
@@ -118,19 +102,12 @@ async fn two_nodes_share_bayes_the_quarantine_and_the_log() {
     let ports = (a.spamd, b.spamd);
 
     // Learned through node A (spamd TELL), scored on node B.
-    let before = tokio::task::spawn_blocking(move || spamc(ports.1, &["-y"], OFFER))
-        .await
-        .unwrap();
+    let (_, before) = spamc(ports.1, &["-y"], OFFER).await;
     assert!(!before.contains("BAYES_"), "nothing learned yet: {before}");
-    let told = tokio::task::spawn_blocking(move || {
-        spamc(ports.0, &["-L", "spam"], OFFER) + &spamc(ports.0, &["-L", "ham"], LETTER)
-    })
-    .await
-    .unwrap();
+    let told = spamc(ports.0, &["-L", "spam"], OFFER).await.1
+        + &spamc(ports.0, &["-L", "ham"], LETTER).await.1;
     assert_eq!(told.matches("successfully").count(), 2, "{told}");
-    let after = tokio::task::spawn_blocking(move || spamc(ports.1, &["-y"], OFFER))
-        .await
-        .unwrap();
+    let (_, after) = spamc(ports.1, &["-y"], OFFER).await;
     assert!(
         after.contains("BAYES_9"),
         "node B reads what A learned: {after}"

@@ -10,7 +10,6 @@ use amavisd::server;
 use amavisd_testing::sink::SinkMode;
 use common::*;
 use std::path::Path;
-use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 
 const GTUBE: &str = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
@@ -83,26 +82,6 @@ async fn spam_is_tagged_when_its_destiny_is_pass() {
         "tests list with scores: {text}"
     );
     rig.stop().await;
-}
-
-/// Runs the real spamc against our listener.
-async fn spamc(port: u16, args: &[&str], input: &[u8]) -> (i32, String) {
-    let mut child = tokio::process::Command::new("spamc")
-        .args(["-d", "127.0.0.1", "-p", &port.to_string()])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spamc (apt-get install spamc; .ci/run does)");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(input).await.expect("write");
-    drop(stdin);
-    let out = child.wait_with_output().await.expect("spamc output");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
 }
 
 async fn spamd_server(site: &Path) -> server::Running {

@@ -280,3 +280,24 @@ pub async fn send_xf(
     }
     out
 }
+
+/// Runs the real spamc against our listener.
+pub async fn spamc(port: u16, args: &[&str], input: &[u8]) -> (i32, String) {
+    use std::process::Stdio;
+    let mut child = tokio::process::Command::new("spamc")
+        .args(["-d", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spamc (apt-get install spamc; .ci/run does)");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input).await.expect("write");
+    drop(stdin);
+    let out = child.wait_with_output().await.expect("spamc output");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
