@@ -98,14 +98,17 @@ impl fmt::Display for ChaosReport {
             self.starts.first(),
             self.starts.iter().copied().reduce(f64::max),
         ) {
-            let later = &self.starts[1..];
-            let mean = later.iter().sum::<f64>() / later.len().max(1) as f64;
-            writeln!(
+            write!(
                 f,
-                "\nfilter starts: {} (first {first:.1} s to listening, later ones {mean:.1} s \
-                 on average, {max:.1} s at most)",
+                "\nfilter starts: {} (first {first:.1} s to listening",
                 self.starts.len()
             )?;
+            let later = &self.starts[1..];
+            if !later.is_empty() {
+                let mean = later.iter().sum::<f64>() / later.len() as f64;
+                write!(f, ", later ones {mean:.1} s on average, {max:.1} s at most")?;
+            }
+            writeln!(f, ")")?;
         }
         for n in &self.notes {
             writeln!(f, "note: {n}")?;
