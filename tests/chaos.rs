@@ -15,9 +15,10 @@ fn options(sql: &str, count: usize, seed: u64) -> ChaosOptions {
         count,
         sessions: 8,
         nodes: 1,
-        // Spread over ~40-50 s, so that every kind of fault meets mail.
-        rate: Some((count as f64 / 45.0).max(10.0)),
-        fault_every: Duration::from_millis(1500),
+        // Spread over 60 s, so that every kind of fault meets mail: the twelve next-hop
+        // kinds share one resource and so come one after another (~40 s at this pace).
+        rate: Some(count as f64 / 60.0),
+        fault_every: Duration::from_millis(1200),
         faults: ChaosOptions::all_faults(),
         sql: sql.into(),
         spam: false,

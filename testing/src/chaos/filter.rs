@@ -119,12 +119,18 @@ impl Filter {
     /// The Message-IDs whose reinjection ended without the next hop's reply after the final
     /// dot ("connection lost / timed out after end of data"): the next hop may have the
     /// message, and the filter rightly answered 4xx, so a second copy is SMTP's allowed
-    /// at-least-once case. Read from the filter's log lines.
+    /// at-least-once case. From the filter's log: the forwarding warning names the log id,
+    /// the message's log line (whose reply text is cut short) maps it to the Message-ID.
     pub fn unsure_after_dot(&self) -> std::collections::HashSet<String> {
         let text = std::fs::read(self.setup.dir.join("amavisd.out")).unwrap_or_default();
-        String::from_utf8_lossy(&text)
+        let text = String::from_utf8_lossy(&text);
+        let unsure: std::collections::HashSet<&str> = text
             .lines()
-            .filter(|l| l.contains("{TempFailed") && l.contains("after end of"))
+            .filter(|l| l.contains("after end of data"))
+            .filter_map(log_id)
+            .collect();
+        text.lines()
+            .filter(|l| l.contains("{TempFailed") && log_id(l).is_some_and(|i| unsure.contains(i)))
             .filter_map(|l| {
                 let (_, rest) = l.split_once("Message-ID: <")?;
                 Some(rest.split_once('>')?.0.to_string())
@@ -205,5 +211,49 @@ impl Filter {
             }
         }
         if restart { self.start().await } else { Ok(()) }
+    }
+}
+
+/// The log id of a filter log line: `(1234-07)` after the target's colon.
+fn log_id(line: &str) -> Option<&str> {
+    let (_, rest) = line.split_once(": (")?;
+    Some(rest.split_once(')')?.0)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_lost_reply_after_the_dot_is_found_by_log_id() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("amavisd.out"),
+            "T  WARN amavisd::pipeline::deliver: (9-2) forwarding to x failed: connection \
+             lost after end of data: unexpected end of file\n\
+             T  INFO amavis: (9-2) Passed CLEAN {TempFailedInbound}, Message-ID: <a@x>, 451 \
+             4.4.2 Error: cannot forward, id=9-2: connection lost after end o..., 5 ms\n\
+             T  INFO amavis: (9-3) Passed CLEAN {TempFailedInbound}, Message-ID: <b@x>, 451 \
+             4.3.0 sink says later\n",
+        )
+        .unwrap();
+        let setup = FilterSetup {
+            myhostname: String::new(),
+            sql_quarantine: false,
+            bin: PathBuf::new(),
+            dir: dir.path().to_path_buf(),
+            disk: PathBuf::new(),
+            listen: ([127, 0, 0, 1], 1).into(),
+            next_hop: ([127, 0, 0, 1], 1).into(),
+            clamd: ([127, 0, 0, 1], 1).into(),
+            sql: String::new(),
+            spam: false,
+            bayes: None,
+            prefilter_cache: PathBuf::new(),
+        };
+        let f = Filter::new(setup, Arc::default()).unwrap();
+        let got: Vec<String> = f.unsure_after_dot().into_iter().collect();
+        assert_eq!(got, ["a@x"]);
     }
 }

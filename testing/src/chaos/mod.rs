@@ -114,8 +114,8 @@ pub async fn run(opts: &ChaosOptions) -> Result<ChaosReport, String> {
         return Err("count and sessions must be at least 1".into());
     }
     let started = Instant::now();
-    let rig = setup(opts).await?;
     let run_id = format!("{:x}{:x}", opts.seed, unix_now());
+    let rig = setup(opts, &run_id).await?;
     let messages = Arc::new(mail::messages(&run_id, opts.count, &opts.corpus));
     let queue = client::Queue::new(messages.len(), opts.rate, Arc::clone(&rig.generation));
     let until = started + opts.max_time;
@@ -198,7 +198,7 @@ pub async fn run(opts: &ChaosOptions) -> Result<ChaosReport, String> {
 }
 
 /// Sink, proxies, disk, configuration, and the filter started once.
-async fn setup(opts: &ChaosOptions) -> Result<Rig, String> {
+async fn setup(opts: &ChaosOptions, run_id: &str) -> Result<Rig, String> {
     let work = tempfile::Builder::new()
         .prefix("amavisd-chaos-")
         .tempdir()
@@ -241,7 +241,9 @@ async fn setup(opts: &ChaosOptions) -> Result<Rig, String> {
     };
     let generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let template = FilterSetup {
-        myhostname: String::new(),
+        // Unique to the run: runs sharing a database (tests in parallel) must not repair
+        // each other's messages in flight.
+        myhostname: format!("chaos-{run_id}"),
         sql_quarantine: opts.nodes > 1,
         bin: opts.amavisd.clone(),
         dir: PathBuf::new(),
@@ -298,7 +300,7 @@ async fn start_node(
     let dir = work.join(format!("node{n}"));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let setup = FilterSetup {
-        myhostname: format!("chaos-node{n}.example.com"),
+        myhostname: format!("{}-node{n}.example.com", template.myhostname),
         dir,
         disk: disk.join(format!("node{n}")),
         listen: ([127, 0, 0, 1], free_port()?).into(),
