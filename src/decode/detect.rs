@@ -37,7 +37,12 @@ pub fn detect_bytes(head: &[u8]) -> Vec<String> {
             v(&["exe-ms", "exe"])
         };
     }
-    let ff = FileFormat::from_bytes(head);
+    // file-format parses deep into some formats (a zip's end records) and has panicked on
+    // hostile input (an offset overflowing, found by the tar fuzz target). A panic here must
+    // not fail the whole message (451 at every retry): the signature checks below still
+    // name what they can, and the part is scanned as it is.
+    let ff = crate::catch_panic::catch(|| FileFormat::from_bytes(head))
+        .unwrap_or(FileFormat::ArbitraryBinaryData);
     use FileFormat as F;
     let short: &[&str] = match ff {
         F::ExecutableAndLinkableFormat => &["exe-unix", "exe"],
