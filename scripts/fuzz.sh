@@ -6,7 +6,7 @@
 # fuzz/artifacts/TARGET/. Prints one line per target: runs, coverage, corpus size.
 #
 # Usage: scripts/fuzz.sh SECONDS [TARGET...]     (no TARGET: all of them)
-#   .ci/run: scripts/fuzz.sh 5                    (a smoke run of every target)
+#   .ci/run: FUZZ_SEED=1 scripts/fuzz.sh 5        (a smoke run of every target)
 #   campaign: scripts/fuzz.sh 600 mime zip ...    (README, "Fuzzing")
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
@@ -92,7 +92,8 @@ for t in "${targets[@]}"; do
   [[ -d $corpus ]] || seed "$t" "$corpus"
   mkdir -p "artifacts/$t"
   log=$(mktemp)
-  if ! "target/$triple/release/$t" "$corpus" -max_total_time="$secs" -timeout=10 \
+  # FUZZ_SEED fixes libFuzzer's random seed (CI: the same mutations at every run).
+  if ! "target/$triple/release/$t" "$corpus" -max_total_time="$secs" -timeout=10 ${FUZZ_SEED:+-seed=$FUZZ_SEED} \
       -rss_limit_mb=2048 -artifact_prefix="artifacts/$t/" -print_final_stats=1 >"$log" 2>&1; then
     echo "FAIL $t: $(grep -m1 -E 'ERROR|panicked|deadly signal|timeout' "$log" || tail -1 "$log")"
     tail -30 "$log" >&2

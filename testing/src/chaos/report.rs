@@ -38,6 +38,52 @@ fn row(f: &mut fmt::Formatter<'_>, label: &str, value: impl fmt::Display) -> fmt
     writeln!(f, "| {label} | {value} |")
 }
 
+/// The table of where the messages went.
+fn messages_table(f: &mut fmt::Formatter<'_>, t: &Tally) -> fmt::Result {
+    writeln!(f, "\n| messages | count |\n|---|---:|")?;
+    row(f, "sent (distinct Message-IDs)", t.messages)?;
+    row(f, "attempts", t.attempts)?;
+    row(f, "2xx (accepted)", t.accepted)?;
+    row(f, "4xx (retried)", t.deferred_4xx)?;
+    row(f, "connection cut by a kill (retried)", t.cut_by_kill)?;
+    row(
+        f,
+        "connection refused or cut otherwise (retried)",
+        t.cut_other,
+    )?;
+    row(f, "client timeouts (retried)", t.client_timeouts)?;
+    row(
+        f,
+        "5xx (bounced: next hop refused for good)",
+        t.bounced_next_hop,
+    )?;
+    row(f, "5xx (bounced) in all", t.bounced)?;
+    row(f, "delivered at the next hop", t.delivered)?;
+    row(
+        f,
+        "quarantined (file or SQL copy, and its row), not delivered",
+        t.quarantined,
+    )?;
+    row(f, "discarded by policy (SQL log)", t.discarded)?;
+    row(
+        f,
+        "duplicates (kill, or reply lost after the final dot)",
+        t.duplicates_allowed,
+    )?;
+    row(f, "**lost**", t.lost())?;
+    row(
+        f,
+        "other mail at the next hop (notices, DSNs)",
+        t.other_at_next_hop,
+    )?;
+    row(
+        f,
+        "SQL rows never completed (a kill, or SQL down at the end; kept, as amavisd-new)",
+        t.interrupted_rows,
+    )?;
+    Ok(())
+}
+
 impl fmt::Display for ChaosReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = &self.tally;
@@ -49,47 +95,7 @@ impl fmt::Display for ChaosReport {
             self.elapsed.as_secs_f64(),
             self.faults()
         )?;
-        writeln!(f, "\n| messages | count |\n|---|---:|")?;
-        row(f, "sent (distinct Message-IDs)", t.messages)?;
-        row(f, "attempts", t.attempts)?;
-        row(f, "2xx (accepted)", t.accepted)?;
-        row(f, "4xx (retried)", t.deferred_4xx)?;
-        row(f, "connection cut by a kill (retried)", t.cut_by_kill)?;
-        row(
-            f,
-            "connection refused or cut otherwise (retried)",
-            t.cut_other,
-        )?;
-        row(f, "client timeouts (retried)", t.client_timeouts)?;
-        row(
-            f,
-            "5xx (bounced: next hop refused for good)",
-            t.bounced_next_hop,
-        )?;
-        row(f, "5xx (bounced) in all", t.bounced)?;
-        row(f, "delivered at the next hop", t.delivered)?;
-        row(
-            f,
-            "quarantined (file or SQL copy, and its row), not delivered",
-            t.quarantined,
-        )?;
-        row(f, "discarded by policy (SQL log)", t.discarded)?;
-        row(
-            f,
-            "duplicates (kill, or reply lost after the final dot)",
-            t.duplicates_allowed,
-        )?;
-        row(f, "**lost**", t.lost())?;
-        row(
-            f,
-            "other mail at the next hop (notices, DSNs)",
-            t.other_at_next_hop,
-        )?;
-        row(
-            f,
-            "SQL rows never completed (a kill, or SQL down at the end; kept, as amavisd-new)",
-            t.interrupted_rows,
-        )?;
+        messages_table(f, t)?;
         writeln!(f, "\n| fault | injected |\n|---|---:|")?;
         for (fault, n) in &self.injected.counts {
             row(f, &fault.name(), n)?;
