@@ -445,6 +445,17 @@ impl Drop for NodeProcess {
     }
 }
 
+/// Messages `ns` of the failover test, each submitted through the Postfix on `smtpd`.
+async fn submit_batch(smtpd: u16, ns: std::ops::Range<usize>) {
+    for n in ns {
+        let m = format!(
+            "From: s@example.org\r\nTo: user@example.com\r\nSubject: node test {n}\r\n\
+             Message-ID: <node-{n}@example.org>\r\n\r\nHello {n}.\r\n"
+        );
+        submit(smtpd, "<s@example.org>", "user@example.com", m.as_bytes()).await;
+    }
+}
+
 /// Two filter nodes behind one Postfix: `amavisfeed` goes to node A, and to node B through
 /// `smtp_fallback_relay` when A does not answer (README, "Several filter nodes"). Node A is
 /// killed (SIGKILL) between two batches: the second batch arrives through B, none is lost.
@@ -465,21 +476,7 @@ async fn postfix_fails_over_to_the_second_node_when_one_is_killed() {
         &format!("smtp_fallback_relay = [127.0.0.1]:{node_b}"),
     );
     wait_port(smtpd).await;
-    let batch = |n: usize| {
-        format!(
-            "From: s@example.org\r\nTo: user@example.com\r\nSubject: node test {n}\r\n\
-             Message-ID: <node-{n}@example.org>\r\n\r\nHello {n}.\r\n"
-        )
-    };
-    for n in 0..5 {
-        submit(
-            smtpd,
-            "<s@example.org>",
-            "user@example.com",
-            batch(n).as_bytes(),
-        )
-        .await;
-    }
+    submit_batch(smtpd, 0..5).await;
     let first = eventually_for(Duration::from_secs(60), || sink.received().len() == 5).await;
     assert!(first, "first batch; Postfix log:\n{}", pf.maillog());
     assert!(
@@ -488,15 +485,7 @@ async fn postfix_fails_over_to_the_second_node_when_one_is_killed() {
     );
     a.child.kill().unwrap();
     a.child.wait().unwrap();
-    for n in 5..10 {
-        submit(
-            smtpd,
-            "<s@example.org>",
-            "user@example.com",
-            batch(n).as_bytes(),
-        )
-        .await;
-    }
+    submit_batch(smtpd, 5..10).await;
     let all = eventually_for(Duration::from_secs(90), || sink.received().len() == 10).await;
     let log = pf.maillog();
     assert!(all, "second batch; Postfix log:\n{log}");

@@ -92,14 +92,6 @@ pub struct Received {
     pub session: u64,
 }
 
-/// Where the header section of `data` ends (after its blank line), or its length.
-fn header_end(data: &[u8]) -> usize {
-    memchr::memmem::find(data, b"\r\n\r\n")
-        .map(|i| i + 4)
-        .or_else(|| memchr::memmem::find(data, b"\n\n").map(|i| i + 2))
-        .unwrap_or(data.len())
-}
-
 /// Shared sink state: its mode, what it received, and counters.
 pub struct Sink {
     pub mode: Mutex<SinkMode>,
@@ -349,7 +341,7 @@ impl Sink {
                     }
                     if self.record {
                         if self.headers_only.load(Ordering::Relaxed) {
-                            data.truncate(header_end(&data));
+                            data.truncate(amavisd::decode::header_section(&data).len());
                         }
                         cur.data = data;
                         cur.session = session_no;

@@ -85,7 +85,7 @@ fn attachment(i: usize, name: &str, ctype: &str, content: &[u8]) -> Vec<u8> {
 
 /// `msg` (CRLF) with its Message-ID fields removed and `id` put first.
 fn with_message_id(msg: &[u8], id: &str) -> Vec<u8> {
-    let end = memchr::memmem::find(msg, b"\r\n\r\n").map_or(msg.len(), |i| i + 2);
+    let end = amavisd::decode::header_section(msg).len();
     let mut out = format!("Message-ID: <{id}>\r\n").into_bytes();
     let mut skipping = false;
     for line in msg[..end].split_inclusive(|&b| b == b'\n') {
