@@ -682,6 +682,14 @@ async fn a_start_records_the_quarantined_copy_of_an_interrupted_message() {
         None,
         "left as amavisd-new leaves it"
     );
+    // Looked at once: the next start neither finds nor reports them again.
+    assert!(
+        store
+            .interrupted("filter.example.com", minute_ago + 120)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let out = Command::new(env!("CARGO_BIN_EXE_amavisd-release"))
         .arg("-c")

@@ -19,6 +19,16 @@ pub fn next_am_id() -> String {
     format!("{pid}-{:02}", SEQ.fetch_add(1, Ordering::Relaxed))
 }
 
+/// Whether this process gave out `am_id` (its pid, and a counter it has reached).
+pub fn is_own_am_id(am_id: &str) -> bool {
+    let pid = *PID.get_or_init(std::process::id);
+    am_id.split_once('-').is_some_and(|(p, n)| {
+        p.parse() == Ok(pid)
+            && n.parse::<u64>()
+                .is_ok_and(|n| n < SEQ.load(Ordering::Relaxed))
+    })
+}
+
 /// The fields of the line.
 pub struct LogLine<'a> {
     pub am_id: &'a str,
@@ -106,6 +116,18 @@ impl LogLine<'_> {
 mod tests {
     use super::*;
     use crate::message::{ClientInfo, Protocol, Recipient, XForward};
+
+    #[test]
+    fn own_log_ids_are_those_given_out() {
+        let pid = std::process::id();
+        let given = next_am_id();
+        assert!(is_own_am_id(&given));
+        let (_, n) = given.split_once('-').unwrap();
+        let later = format!("{pid}-{}", n.parse::<u64>().unwrap() + 1000);
+        assert!(!is_own_am_id(&later), "not given out yet");
+        assert!(!is_own_am_id(&format!("{}-01", pid + 1)), "another process");
+        assert!(!is_own_am_id("kill-1") && !is_own_am_id(""));
+    }
 
     #[test]
     fn amavisd_new_shape() {

@@ -18,13 +18,18 @@ pub struct Repaired {
 }
 
 impl Pipeline {
-    /// Repairs the rows this host began before `before` (unix time: this process's start,
-    /// so none of its own messages in flight is touched). `None` without an SQL log.
-    pub async fn repair_interrupted(&self, before: i64) -> Option<Result<Repaired, String>> {
+    /// Repairs the rows this host began up to second `started` (this process's start),
+    /// its own messages in flight left out. `None` without an SQL log.
+    pub async fn repair_interrupted(&self, started: i64) -> Option<Result<Repaired, String>> {
         let st = self.state.load_full();
         let store = st.store.as_deref()?;
         let run = async {
-            let ids = store.interrupted(&st.cfg.myhostname, before).await?;
+            let rows = store.interrupted(&st.cfg.myhostname, started).await?;
+            let ids: Vec<String> = rows
+                .into_iter()
+                .filter(|r| !super::log_line::is_own_am_id(&r.am_id))
+                .map(|r| r.mail_id)
+                .collect();
             let mut done = Repaired {
                 interrupted: ids.len(),
                 quarantined: 0,
@@ -39,16 +44,19 @@ impl Pipeline {
                     .await
                     .unwrap_or_default();
             for id in &ids {
-                let (quar_type, loc) = match files.get(id) {
-                    Some((t, rel)) => (*t, rel.clone()),
-                    None if store.in_sql_quarantine(id).await? => ('Q', id.clone()),
-                    None => continue,
+                let copy = match files.get(id) {
+                    Some((t, rel)) => Some((*t, rel.clone())),
+                    None if store.in_sql_quarantine(id).await? => Some(('Q', id.clone())),
+                    None => None,
                 };
-                let content = category_of(&st.cfg.policy, id, &loc).map(Category::sql_letter);
-                store
-                    .record_quarantine(id, content, quar_type, &loc)
-                    .await?;
-                done.quarantined += 1;
+                if let Some((quar_type, loc)) = copy {
+                    let content = category_of(&st.cfg.policy, id, &loc).map(Category::sql_letter);
+                    store
+                        .record_quarantine(id, content, quar_type, &loc)
+                        .await?;
+                    done.quarantined += 1;
+                }
+                store.mark_interrupted(id).await?;
             }
             Ok::<_, crate::sql::SqlError>(done)
         };

@@ -41,10 +41,10 @@ fn report(dir: &Path, result: std::io::Result<Swept>) {
 }
 
 /// Repairs the SQL log rows a previous process of this host left half-written (see
-/// `pipeline::repair`), and says what it found. Runs beside serving: `before` is this
-/// start's time, so messages now in flight are not touched.
-pub async fn repair_sql(pipeline: std::sync::Arc<crate::pipeline::Pipeline>, before: i64) {
-    match pipeline.repair_interrupted(before).await {
+/// `pipeline::repair`), and says what it found. Runs beside serving: `started` is this
+/// start's second, and this process's own messages in flight are told apart by their log id.
+pub async fn repair_sql(pipeline: std::sync::Arc<crate::pipeline::Pipeline>, started: i64) {
+    match pipeline.repair_interrupted(started).await {
         None => {}
         Some(Ok(r)) if r.interrupted == 0 => {}
         Some(Ok(r)) => tracing::warn!(

@@ -5,21 +5,32 @@
 //! documented maintenance deletes these rows after an hour. One case matters more: a kill
 //! after the quarantine copy was written but before the row was completed leaves a copy
 //! that no row points at, which nobody can find or release. [`Store::interrupted`] finds
-//! the rows, [`Store::record_quarantine`] points one at its copy.
+//! the rows, [`Store::record_quarantine`] points one at its copy, [`Store::mark_interrupted`]
+//! keeps the next start from finding them again.
 
 use super::dialect::BindBin;
 use super::{SqlError, Store};
 use sqlx::{AssertSqlSafe, Row};
 
+/// A row begun and never completed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Interrupted {
+    pub mail_id: String,
+    /// The log id of the process that began it (`PID-NN`).
+    pub am_id: String,
+}
+
 impl Store {
-    /// The mail_ids of rows this host (`msgs.host`) began before `before` (unix time) and
-    /// never completed, whose quarantine location is not recorded. Rows of other hosts
-    /// sharing the database are theirs to repair: they may be in flight.
-    pub async fn interrupted(&self, host: &str, before: i64) -> Result<Vec<String>, SqlError> {
+    /// The rows this host (`msgs.host`) began up to second `up_to` (unix time), never
+    /// completed and not yet looked at by an earlier start ([`Store::mark_interrupted`]).
+    /// The caller leaves out its own rows of that second (by `am_id`): seconds are all the
+    /// table keeps, and a restart often comes within the second of the kill. Rows of other
+    /// hosts sharing the database are theirs to repair: they may be in flight.
+    pub async fn interrupted(&self, host: &str, up_to: i64) -> Result<Vec<Interrupted>, SqlError> {
         let d = self.dialect();
         let sql = d.sql(
-            "SELECT mail_id FROM msgs WHERE partition_tag = ? AND content IS NULL AND host = ? \
-             AND time_num < ? AND (quar_type IS NULL OR quar_type = ' ' OR quar_type = '')",
+            "SELECT mail_id, am_id FROM msgs WHERE partition_tag = ? AND content IS NULL \
+             AND host = ? AND time_num <= ? AND dsn_sent IS NULL",
         );
         let rows = self
             .timed(async {
@@ -27,14 +38,17 @@ impl Store {
                 Ok(sqlx::query(AssertSqlSafe(sql))
                     .bind(self.partition_tag)
                     .bind(super::fields::ascii(host, 255))
-                    .bind(before)
+                    .bind(up_to)
                     .fetch_all(self.pool())
                     .await?)
             })
             .await?;
         Ok(rows
             .iter()
-            .map(|r| String::from_utf8_lossy(&super::dialect::bin_column(r, 0)).into_owned())
+            .map(|r| Interrupted {
+                mail_id: String::from_utf8_lossy(&super::dialect::bin_column(r, 0)).into_owned(),
+                am_id: r.try_get::<String, _>(1).unwrap_or_default(),
+            })
             .collect())
     }
 
@@ -73,6 +87,27 @@ impl Store {
                 .bind(quar_type.to_string())
                 .bind_bin(d, &super::fields::ascii(quar_loc, 255))
                 .bind(content.map(|c| c.to_string()))
+                .bind(self.partition_tag)
+                .bind_bin(d, mail_id)
+                .execute(self.pool())
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Marks an interrupted row as looked at, so that later starts do not find and report
+    /// it again: `dsn_sent` becomes `N` (true: the interrupted attempt sent no DSN; a
+    /// completed row always has it set), and `content` stays NULL, so amavisd-new's
+    /// maintenance still deletes it.
+    pub async fn mark_interrupted(&self, mail_id: &str) -> Result<(), SqlError> {
+        let d = self.dialect();
+        let sql = d.sql(
+            "UPDATE msgs SET dsn_sent = 'N' WHERE partition_tag = ? AND mail_id = ? \
+             AND dsn_sent IS NULL",
+        );
+        self.timed(async {
+            sqlx::query(AssertSqlSafe(sql))
                 .bind(self.partition_tag)
                 .bind_bin(d, mail_id)
                 .execute(self.pool())

@@ -20,6 +20,7 @@ pub mod policy;
 pub mod store;
 
 pub use dialect::Dialect;
+pub use interrupted::Interrupted;
 pub use log::{MsgEnd, MsgStart, RcptRow};
 pub use policy::SqlRecipient;
 pub use store::Store;
