@@ -126,6 +126,10 @@ struct ChaosArgs {
     /// Mean seconds between faults.
     #[arg(long, default_value_t = 3.0)]
     fault_every: f64,
+    /// Break only these, comma-separated: next-hop, filter (kill -9, SIGTERM), clamd, sql,
+    /// redis, disk. Default: all.
+    #[arg(long, value_delimiter = ',')]
+    faults: Vec<String>,
     /// Upper bound on the run, seconds (faults stop at two thirds of it).
     #[arg(long, default_value_t = 900)]
     time: u64,
@@ -154,6 +158,10 @@ struct ChaosArgs {
 
 async fn chaos(a: ChaosArgs) -> Result<(), String> {
     use amavisd_testing::chaos::{ChaosOptions, proxy::Upstream, run};
+    let kinds = ["next-hop", "filter", "clamd", "sql", "redis", "disk"];
+    if let Some(bad) = a.faults.iter().find(|r| !kinds.contains(&r.as_str())) {
+        return Err(format!("--faults {bad}: not one of {}", kinds.join(", ")));
+    }
     let corpus = match &a.dir {
         Some(d) => messages_from_dir(d).map_err(|e| format!("{}: {e}", d.display()))?,
         None => Vec::new(),
@@ -165,7 +173,10 @@ async fn chaos(a: ChaosArgs) -> Result<(), String> {
         nodes: a.nodes,
         rate: a.rate,
         fault_every: Duration::from_secs_f64(a.fault_every.max(0.1)),
-        faults: ChaosOptions::all_faults(),
+        faults: ChaosOptions::all_faults()
+            .into_iter()
+            .filter(|f| a.faults.is_empty() || a.faults.iter().any(|r| r == f.resource()))
+            .collect(),
         sql: a.sql,
         spam: a.spam,
         redis: a.redis,

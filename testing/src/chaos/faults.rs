@@ -5,8 +5,10 @@
 use super::disk::Disk;
 use super::filter::Filter;
 use super::proxy::{FaultProxy, ProxyState};
+use super::watch::{Moment, kill_at};
 use crate::sink::{Sink, SinkMode};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,6 +25,9 @@ pub enum Fault {
     Kill9,
     /// `kill -9` right after the next hop's 250 to a message, before the filter's own reply.
     Kill9AfterNextHop,
+    /// `kill -9` as the filter writes a quarantine file: as the write begins, or as the
+    /// complete copy is renamed into place, before its SQL record.
+    Kill9InQuarantine,
     /// SIGTERM, then a restart (a package upgrade).
     Restart,
     ClamdDown,
@@ -95,6 +100,7 @@ impl Fault {
             Fault::NextHop(f) => format!("next hop {f:?}"),
             Fault::Kill9 => "kill -9 (random moment)".into(),
             Fault::Kill9AfterNextHop => "kill -9 after next hop's 250".into(),
+            Fault::Kill9InQuarantine => "kill -9 during a quarantine write".into(),
             Fault::Restart => "SIGTERM + restart".into(),
             Fault::ClamdDown => "clamd down".into(),
             Fault::ClamdHang => "clamd hangs".into(),
@@ -105,11 +111,14 @@ impl Fault {
         }
     }
 
-    /// What it breaks: two faults of one resource never overlap.
-    fn resource(self) -> &'static str {
+    /// What it breaks: two faults of one resource never overlap. (`amavisd-load chaos
+    /// --faults` picks by these names.)
+    pub fn resource(self) -> &'static str {
         match self {
-            Fault::NextHopDown | Fault::NextHop(_) => "next hop",
-            Fault::Kill9 | Fault::Kill9AfterNextHop | Fault::Restart => "filter",
+            Fault::NextHopDown | Fault::NextHop(_) => "next-hop",
+            Fault::Kill9 | Fault::Kill9AfterNextHop | Fault::Kill9InQuarantine | Fault::Restart => {
+                "filter"
+            }
             Fault::ClamdDown | Fault::ClamdHang => "clamd",
             Fault::SqlDown | Fault::SqlHang => "sql",
             Fault::RedisDown => "redis",
@@ -147,6 +156,8 @@ pub struct Targets {
     pub disk: Option<Arc<Disk>>,
     /// The filter nodes; a kill or restart hits one of them.
     pub filters: Vec<Arc<AsyncMutex<Filter>>>,
+    /// Each node's quarantine folder, when it keeps blocked mail in files.
+    pub quarantines: Vec<Option<PathBuf>>,
 }
 
 impl Targets {
@@ -159,6 +170,9 @@ impl Targets {
                 Fault::SqlDown | Fault::SqlHang => self.sql.is_some(),
                 Fault::RedisDown => self.redis.is_some(),
                 Fault::DiskFull => self.disk.is_some(),
+                // The SQL quarantine's write cannot be seen from outside; its kills are the
+                // random ones (and a SQL server that hangs mid-write).
+                Fault::Kill9InQuarantine => self.quarantines.iter().all(Option::is_some),
                 _ => true,
             })
             .collect()
@@ -323,6 +337,31 @@ async fn apply(t: &Targets, fault: Fault, lasts: Duration, node: usize) -> Resul
             let told = t.sink.next_accepted();
             // No message may come while the next hop is down: then a plain kill.
             let _ = tokio::time::timeout(lasts.max(Duration::from_secs(5)), told).await;
+            filter.lock().await.kill9_and_restart().await
+        }
+        Fault::Kill9InQuarantine => {
+            if let Some(dir) = t.quarantines.get(node).and_then(Option::as_ref) {
+                // Half of them as the write begins, half as the copy is complete.
+                let moment = if lasts.as_millis().is_multiple_of(2) {
+                    Moment::Writing
+                } else {
+                    Moment::Written
+                };
+                let (pid, generation) = {
+                    let f = filter.lock().await;
+                    (f.pid(), Arc::clone(&f.generation))
+                };
+                if let Some(pid) = pid {
+                    let (dir, limit) = (dir.clone(), lasts.max(Duration::from_secs(5)));
+                    tokio::task::spawn_blocking(move || {
+                        kill_at(&dir, moment, pid, &generation, limit)
+                    })
+                    .await
+                    .map_err(|e| e.to_string())??;
+                }
+            }
+            // Reaps the killed process and starts a new one (or, when no quarantine write
+            // came, kills at this moment).
             filter.lock().await.kill9_and_restart().await
         }
         Fault::Restart => filter.lock().await.stop(true).await,

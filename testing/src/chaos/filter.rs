@@ -138,6 +138,28 @@ impl Filter {
             .collect()
     }
 
+    /// What the filter's starts found its killed predecessors had left, from its log.
+    pub fn repairs(&self) -> Repairs {
+        let text = std::fs::read(self.setup.dir.join("amavisd.out")).unwrap_or_default();
+        let mut r = Repairs::default();
+        for line in String::from_utf8_lossy(&text).lines() {
+            if line.contains("were interrupted before their end") {
+                let rest = after(line, "SQL log: ").unwrap_or_default();
+                r.interrupted += first_number(rest);
+                // The count after the parenthesis (which has a "; " of its own).
+                r.quarantine_recorded += rest.rsplit_once("; ").map_or(0, |(_, q)| first_number(q));
+            } else if line.contains("temporary files (") {
+                r.temp_files_swept += after(line, "removed ").map_or(0, first_number);
+            }
+        }
+        r
+    }
+
+    /// The running process's pid.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     /// Where it listens.
     pub fn listen(&self) -> SocketAddr {
         self.setup.listen
@@ -214,6 +236,36 @@ impl Filter {
     }
 }
 
+/// Half-written state a restarted filter found and repaired (sums over its starts).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Repairs {
+    /// Messages of a killed process whose SQL log row had no end.
+    pub interrupted: usize,
+    /// Of those, quarantined copies now recorded in their row.
+    pub quarantine_recorded: usize,
+    /// Temporary files removed from tempdir and the quarantine folder.
+    pub temp_files_swept: usize,
+}
+
+impl std::ops::AddAssign for Repairs {
+    fn add_assign(&mut self, o: Repairs) {
+        self.interrupted += o.interrupted;
+        self.quarantine_recorded += o.quarantine_recorded;
+        self.temp_files_swept += o.temp_files_swept;
+    }
+}
+
+/// The text after `marker` in `line`.
+fn after<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
+    line.split_once(marker).map(|(_, r)| r)
+}
+
+/// The number at the start of `s` (0 when none).
+fn first_number(s: &str) -> usize {
+    let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap_or(0)
+}
+
 /// The log id of a filter log line: `(1234-07)` after the target's colon.
 fn log_id(line: &str) -> Option<&str> {
     let (_, rest) = line.split_once(": (")?;
@@ -255,5 +307,21 @@ mod tests {
         let f = Filter::new(setup, Arc::default()).unwrap();
         let got: Vec<String> = f.unsure_after_dot().into_iter().collect();
         assert_eq!(got, ["a@x"]);
+        assert_eq!(f.repairs().interrupted, 0);
+        std::fs::write(
+            dir.path().join("amavisd.out"),
+            "T  WARN amavisd::server::leftovers: removed 3 temporary files (10 bytes) left in \
+             /t by processes that are gone\n\
+             T  WARN amavisd::server::leftovers: SQL log: 4 messages of this host were \
+             interrupted before their end (a; b); 2 had a quarantined copy, now recorded\n\
+             T  ERROR amavisd::pipeline: (1-2) SQL log: try again later; 5 x\n\
+             T  WARN amavisd::server::leftovers: removed 1 temporary files (1 bytes) left in /q\n",
+        )
+        .unwrap();
+        let r = f.repairs();
+        assert_eq!(
+            (r.interrupted, r.quarantine_recorded, r.temp_files_swept),
+            (4, 2, 4)
+        );
     }
 }

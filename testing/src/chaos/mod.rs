@@ -15,6 +15,7 @@ pub mod filter;
 pub mod mail;
 pub mod proxy;
 mod report;
+pub mod watch;
 
 pub use faults::{Fault, NextHopFault};
 pub use report::ChaosReport;
@@ -77,6 +78,7 @@ impl ChaosOptions {
             Fault::NextHopDown,
             Fault::Kill9,
             Fault::Kill9AfterNextHop,
+            Fault::Kill9InQuarantine,
             Fault::Restart,
             Fault::ClamdDown,
             Fault::ClamdHang,
@@ -154,11 +156,13 @@ pub async fn run(opts: &ChaosOptions) -> Result<ChaosReport, String> {
         let _ = s.await;
     }
     let (mut starts, mut unsure_after_dot) = (Vec::new(), std::collections::HashSet::new());
+    let mut repairs = filter::Repairs::default();
     for f in &rig.targets.filters {
         let mut filter = f.lock().await;
         filter.stop(false).await?;
         starts.append(&mut filter.start_times);
         unsure_after_dot.extend(filter.unsure_after_dot());
+        repairs += filter.repairs();
     }
     let fates = queue.fates();
     let rows = account::sql_rows(&rig.sql_direct, &mail::id_prefix(&run_id)).await?;
@@ -186,6 +190,7 @@ pub async fn run(opts: &ChaosOptions) -> Result<ChaosReport, String> {
         injected,
         elapsed: started.elapsed(),
         starts,
+        repairs,
         notes: rig.notes.clone(),
         sql: redact(&opts.sql),
         workdir: rig.work.path().to_path_buf(),
@@ -275,6 +280,10 @@ async fn setup(opts: &ChaosOptions, run_id: &str) -> Result<Rig, String> {
         redis,
         disk: disk.clone(),
         filters,
+        quarantines: node_disks
+            .iter()
+            .map(|d| (!template.sql_quarantine).then(|| d.join("quarantine")))
+            .collect(),
     });
     Ok(Rig {
         work,

@@ -2,6 +2,7 @@
 
 use super::account::Tally;
 use super::faults::Injected;
+use super::filter::Repairs;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,6 +15,8 @@ pub struct ChaosReport {
     pub elapsed: Duration,
     /// Seconds each start of the filter took until it listened.
     pub starts: Vec<f64>,
+    /// What the filter's starts found and repaired after kills.
+    pub repairs: Repairs,
     /// What the run could not do (a fault kind not available here).
     pub notes: Vec<String>,
     /// The SQL log used (without a password).
@@ -116,6 +119,13 @@ impl fmt::Display for ChaosReport {
             }
             writeln!(f, ")")?;
         }
+        let r = &self.repairs;
+        writeln!(
+            f,
+            "repaired at restarts: {} interrupted messages in the SQL log ({} quarantined \
+             copies recorded), {} temporary files swept",
+            r.interrupted, r.quarantine_recorded, r.temp_files_swept
+        )?;
         for n in &self.notes {
             writeln!(f, "note: {n}")?;
         }
