@@ -28,16 +28,26 @@ clamd_pid=$(pgrep -x clamd | head -1 || true)
 [ -n "$clamd_pid" ] || { echo "clamd is not running (bash scripts/test-services.sh)" >&2; exit 1; }
 corpus=$(bash "$here/scripts/fetch-corpus.sh" | tail -1)
 
-mkdir -p "$dir/var" "$dir/msgs"
+mkdir -p "$dir/var" "$dir/msgs" "$dir/train"
 cd "$dir"
+# The corpus package keeps a .json of metadata beside each message (.txt): only the
+# messages are mail. (Until 2026-12-06 this script copied both, so half of what it sent
+# and learned was JSON; a folder made so is made anew.)
+if ls msgs | grep -q '\.json\.eml$'; then
+    echo "msgs/ holds the corpus's JSON metadata files: making it and the Bayes store anew" >&2
+    rm -rf msgs train var/bayes.sqlite*; mkdir -p msgs train
+fi
+for set in spam-1 easy-ham-1; do
+    [ -n "$(ls "train/$set" 2>/dev/null)" ] || { mkdir -p "train/$set"; cp "$corpus/$set/"*.txt "train/$set/"; }
+done
 if [ ! -s var/bayes.sqlite ]; then
     echo "training the Bayes store (once) ..." >&2
-    "$bin/amavisd-learn" --db sqlite:var/bayes.sqlite --spam "$corpus/spam-1" >&2
-    "$bin/amavisd-learn" --db sqlite:var/bayes.sqlite --ham "$corpus/easy-ham-1" >&2
+    "$bin/amavisd-learn" --db sqlite:var/bayes.sqlite --spam train/spam-1 >&2
+    "$bin/amavisd-learn" --db sqlite:var/bayes.sqlite --ham train/easy-ham-1 >&2
 fi
 if [ -z "$(ls msgs)" ]; then
-    ls "$corpus/easy-ham-2" | head -"${BENCH_HAM:-1200}" | while read -r f; do cp "$corpus/easy-ham-2/$f" "msgs/ham-$f.eml"; done
-    ls "$corpus/spam-2" | head -"${BENCH_SPAM:-810}" | while read -r f; do cp "$corpus/spam-2/$f" "msgs/spam-$f.eml"; done
+    ls "$corpus/easy-ham-2" | grep '\.txt$' | head -"${BENCH_HAM:-1200}" | while read -r f; do cp "$corpus/easy-ham-2/$f" "msgs/ham-$f.eml"; done
+    ls "$corpus/spam-2" | grep '\.txt$' | head -"${BENCH_SPAM:-810}" | while read -r f; do cp "$corpus/spam-2/$f" "msgs/spam-$f.eml"; done
 fi
 sed 's|^bayes_store = ""|bayes_store = "sqlite:var/bayes.sqlite"|' "$here/etc/amavisd.toml" > amavisd.toml
 grep -q '^bayes_store = "sqlite:var/bayes.sqlite"' amavisd.toml
