@@ -48,6 +48,83 @@ fn report(what: &str) {
     );
 }
 
+/// The linear regexes' compiled size and their caches, summed; the largest caches by rule.
+fn regex_memory(plan: &amavisd::spam::rules::plan::Plan) {
+    use amavisd::spam::rules::pattern::Pattern;
+    use amavisd::spam::rules::plan::Test;
+    let (mut compiled, mut caches, mut n, mut other) = (0usize, 0usize, 0usize, 0usize);
+    let mut largest: Vec<(usize, &str)> = Vec::new();
+    let mut big: Vec<(usize, &str)> = Vec::new();
+    for rule in &plan.rules {
+        let p = match &rule.test {
+            Test::Pattern(p) => p,
+            Test::Mimeheader { pattern, .. } => pattern,
+            Test::Header(h) => &h.pattern,
+            _ => continue,
+        };
+        let linear = match p {
+            Pattern::Fast(l) => Some(l),
+            Pattern::Perl(_, pre) => {
+                other += 1;
+                pre.as_ref()
+            }
+            #[cfg(feature = "pcre")]
+            Pattern::Pcre(_, front) => {
+                other += 1;
+                match front {
+                    amavisd::spam::rules::pattern::Front::Prefilter(l) => Some(l),
+                    _ => None,
+                }
+            }
+        };
+        if let Some(l) = linear {
+            let (c, k) = l.memory_usage();
+            compiled += c;
+            caches += k;
+            n += 1;
+            largest.push((k, &rule.name));
+            big.push((c, &rule.name));
+        }
+    }
+    largest.sort_unstable_by(|a, b| b.cmp(a));
+    big.sort_unstable_by(|a, b| b.cmp(a));
+    if caches == 0 {
+        let top: usize = big.iter().take(50).map(|b| b.0).sum();
+        println!(
+            "  largest compiled: {} (top 50 together {:.1} MiB)",
+            big.iter()
+                .take(12)
+                .map(|(b, name)| format!("{name} {:.2}", *b as f64 / 1048576.0))
+                .collect::<Vec<_>>()
+                .join(", "),
+            top as f64 / 1048576.0
+        );
+    }
+    let mib = |b: usize| b as f64 / 1048576.0;
+    println!(
+        "  {n} linear regexes ({other} on PCRE2 or fancy-regex): compiled {:.1} MiB, caches {:.1} MiB; \
+         largest caches: {}",
+        mib(compiled),
+        mib(caches),
+        largest
+            .iter()
+            .take(8)
+            .map(|(b, name)| format!("{name} {:.2}", mib(*b)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
+
+/// User + system CPU seconds of this process so far.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let after = stat.rsplit_once(')').unwrap().1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of stat (utime, stime) are the 12th and 13th after the name.
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dir = &args[0];
@@ -64,6 +141,7 @@ fn main() {
     )
     .unwrap();
     report("rules loaded (literal prefilter)");
+    regex_memory(&rules.plan);
     let one_pass = rules
         .plan
         .prefilter
@@ -71,6 +149,7 @@ fn main() {
     report(&format!("one-pass compiled ({one_pass})"));
     for n in threads {
         let t0 = std::time::Instant::now();
+        let cpu0 = cpu_seconds();
         std::thread::scope(|s| {
             for t in 0..n {
                 let (rules, msgs) = (&rules, &msgs);
@@ -84,8 +163,10 @@ fn main() {
             }
         });
         report(&format!(
-            "scanned on {n} threads in {:.1} s",
-            t0.elapsed().as_secs_f64()
+            "scanned on {n} threads in {:.1} s ({:.2} CPU s)",
+            t0.elapsed().as_secs_f64(),
+            cpu_seconds() - cpu0
         ));
+        regex_memory(&rules.plan);
     }
 }

@@ -109,6 +109,17 @@ impl Linear {
             .collect()
     }
 
+    /// Heap bytes of the compiled regex, and of its search cache (0 before its first
+    /// search).
+    pub fn memory_usage(&self) -> (usize, usize) {
+        let cache = self
+            .cache
+            .lock()
+            .map(|c| c.as_ref().map_or(0, |c| c.memory_usage()))
+            .unwrap_or(0);
+        (self.re.memory_usage(), cache)
+    }
+
     /// The pattern as compiled.
     pub fn as_str(&self) -> &str {
         &self.source
