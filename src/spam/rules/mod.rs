@@ -11,6 +11,8 @@ pub mod hyperscan;
 pub mod linear;
 pub mod meta;
 pub mod pattern;
+#[cfg(feature = "pcre")]
+mod pcre;
 mod perl_lex;
 pub mod plan;
 pub mod prefilter;

@@ -1,13 +1,23 @@
 //! SpamAssassin's regular expressions: Perl literals (`/re/flags`, `m{re}flags`, `m!re!`)
 //! compiled with Perl's meaning as far as the engines allow. PCRE2 with its JIT (the default
 //! `pcre` feature: Perl's own dialect, measured several times faster than fancy-regex on the
-//! shipped rules) runs every pattern it takes (see [`prefer_pcre`] for why, memory first);
+//! shipped rules) runs every pattern it takes (see `pcre.rs` for why, memory first);
 //! the `regex` crate's linear-time engine those PCRE2 rejects as too large, and all of them
 //! without the feature; Perl-only syntax (lookaround, backreferences, atomic groups,
 //! possessive quantifiers) goes to PCRE2 behind a linear prefilter, else to fancy-regex;
 //! what none accepts is reported by rule name with the reason, never silently dropped.
 
 use super::linear::Linear;
+#[cfg(feature = "pcre")]
+pub use super::pcre::Front;
+#[cfg(feature = "pcre")]
+use super::pcre::{pcre, prefer_pcre};
+
+/// Without PCRE2 every pattern the linear engine takes stays there.
+#[cfg(not(feature = "pcre"))]
+fn prefer_pcre(linear: Linear, _: &str, _: &str) -> Pattern {
+    Pattern::Fast(linear)
+}
 
 /// A compiled pattern.
 pub enum Pattern {
@@ -19,37 +29,6 @@ pub enum Pattern {
     /// PCRE2 (JIT): every pattern it takes (see [`prefer_pcre`]).
     #[cfg(feature = "pcre")]
     Pcre(pcre2::bytes::Regex, Front),
-}
-
-/// What goes with a PCRE2 pattern.
-#[cfg(feature = "pcre")]
-pub enum Front {
-    /// Nothing runs first. The text is the pattern in the linear engine's syntax (it compiles
-    /// there too), which the prefilter takes its literals from.
-    Exact(Box<str>),
-    /// Perl-only syntax: the pattern loosened ([`relax`]) runs first, to rule texts out
-    /// without backtracking.
-    Prefilter(Linear),
-    /// Perl-only syntax whose loosened form did not compile either.
-    Nothing,
-}
-
-#[cfg(feature = "pcre")]
-impl Front {
-    fn admits(&self, text: &[u8]) -> bool {
-        match self {
-            Front::Prefilter(p) => p.is_match(text),
-            Front::Exact(_) | Front::Nothing => true,
-        }
-    }
-
-    fn linear_source(&self) -> Option<&str> {
-        match self {
-            Front::Exact(s) => Some(s),
-            Front::Prefilter(p) => Some(p.as_str()),
-            Front::Nothing => None,
-        }
-    }
 }
 
 impl Pattern {
@@ -435,47 +414,6 @@ pub fn compile(lit: &str) -> Result<Pattern, String> {
         }
     }
 }
-
-/// A pattern both engines take runs on PCRE2 when it compiles there. Memory: the linear
-/// engine's automata (a forward and a reverse NFA, then lazy-DFA states as searches visit
-/// them) came to 37.8 MiB compiled and ~33 MiB of caches under load for SpamAssassin's
-/// ~1,400 patterns, PCRE2's compiled programs to a fraction of that; CPU was the same or
-/// lower on the corpus, and rule hits agreed with SpamAssassin's slightly more often (it is
-/// Perl's dialect: no translation). `examples/engine_memory.rs` measures it. The linear engine
-/// keeps what PCRE2 rejects (programs over its 64 KiB limit: the largest obfuscation classes
-/// of `replace_rules`). A runaway backtrack is cut by PCRE2's match limit and counts as no
-/// match; SpamAssassin runs every rule on Perl's backtracking engine, so a rule that runs away
-/// there runs away in SpamAssassin too.
-fn prefer_pcre(linear: Linear, pat: &str, flags: &str) -> Pattern {
-    #[cfg(feature = "pcre")]
-    if let Ok(r) = pcre(pat, flags) {
-        return Pattern::Pcre(r, Front::Exact(linear.as_str().into()));
-    }
-    #[cfg(not(feature = "pcre"))]
-    let _ = (pat, flags);
-    Pattern::Fast(linear)
-}
-
-/// The pattern in PCRE2, which reads Perl's syntax as it is written; bytes, not UTF-8, as
-/// SpamAssassin matches.
-#[cfg(feature = "pcre")]
-fn pcre(pat: &str, flags: &str) -> Result<pcre2::bytes::Regex, pcre2::Error> {
-    pcre2::bytes::RegexBuilder::new()
-        .caseless(flags.contains('i'))
-        .dotall(flags.contains('s'))
-        .multi_line(flags.contains('m'))
-        .extended(flags.contains('x'))
-        .utf(false)
-        .jit_if_available(true)
-        .build(&format!("(*LIMIT_MATCH={PCRE_MATCH_LIMIT}){pat}"))
-}
-
-/// Backtracking steps one PCRE2 search may take before it gives up (the rule then does not
-/// hit): a tenth of PCRE2's default, ~5 ms of JIT code on this machine where the default
-/// ran 50 ms on `^(a|aa)+$` against 60 a's and a b. Matches on real mail take a few
-/// thousand.
-#[cfg(feature = "pcre")]
-const PCRE_MATCH_LIMIT: u32 = 1_000_000;
 
 /// The pattern loosened into one the linear engine takes and that matches whenever the
 /// original does: lookarounds dropped, backreferences made `(?s:.*?)`, atomic groups and
