@@ -42,7 +42,7 @@ impl Linear {
         }
         let re = meta::Builder::new()
             .configure(config)
-            .syntax(regex_automata::util::syntax::Config::new().utf8(false))
+            .syntax(syntax())
             .build(pattern)
             .map_err(|e| explain(&e))?;
         Ok(Linear {
@@ -50,6 +50,12 @@ impl Linear {
             re,
             source: pattern.into(),
         })
+    }
+
+    /// Whether the engine's syntax takes `pattern` (as [`Linear::build`] reads it), without
+    /// compiling it.
+    pub fn parses(pattern: &str) -> bool {
+        regex_automata::util::syntax::parse_with(pattern, &syntax()).is_ok()
     }
 
     /// Runs `search` with the shared cache. A panic while another thread held it leaves
@@ -124,6 +130,11 @@ impl Linear {
     pub fn as_str(&self) -> &str {
         &self.source
     }
+}
+
+/// Patterns match bytes, not only UTF-8, as `regex::bytes::Regex` reads them.
+fn syntax() -> regex_automata::util::syntax::Config {
+    regex_automata::util::syntax::Config::new().utf8(false)
 }
 
 /// The reason a pattern did not compile, in full (the build error's own text only names

@@ -11,13 +11,7 @@ use super::linear::Linear;
 #[cfg(feature = "pcre")]
 pub use super::pcre::Front;
 #[cfg(feature = "pcre")]
-use super::pcre::{pcre, prefer_pcre};
-
-/// Without PCRE2 every pattern the linear engine takes stays there.
-#[cfg(not(feature = "pcre"))]
-fn prefer_pcre(linear: Linear, _: &str, _: &str) -> Pattern {
-    Pattern::Fast(linear)
-}
+use super::pcre::pcre;
 
 /// A compiled pattern.
 pub enum Pattern {
@@ -26,7 +20,7 @@ pub enum Pattern {
     /// Backtracking engine for Perl-only syntax, behind a linear-time prefilter (the same
     /// pattern loosened, see [`relax`]) that rules out most texts without backtracking.
     Perl(fancy_regex::Regex, Option<Linear>),
-    /// PCRE2 (JIT): every pattern it takes (see [`prefer_pcre`]).
+    /// PCRE2 (JIT): every pattern it takes (why: `pcre.rs`).
     #[cfg(feature = "pcre")]
     Pcre(pcre2::bytes::Regex, Front),
 }
@@ -388,6 +382,10 @@ pub fn compile(lit: &str) -> Result<Pattern, String> {
         format!("(?{inline})")
     };
     let translated = format!("{prefix}{}", translate(&pat, flags.contains('m')));
+    #[cfg(feature = "pcre")]
+    if let Ok(r) = pcre(&pat, &flags) {
+        return Ok(Pattern::Pcre(r, front(&translated)));
+    }
     // Perl's \w and \d are ASCII on bytes unless the rule says otherwise: (?-u) keeps the
     // linear engine on bytes, as SpamAssassin matches (mostly) raw bytes.
     // The lazy DFA's cache: the default 2 MiB made the largest shipped rules rebuild their
@@ -396,22 +394,35 @@ pub fn compile(lit: &str) -> Result<Pattern, String> {
     match Linear::build(&format!("(?-u){translated}"), Some(DFA_CACHE))
         .or_else(|_| Linear::build(&translated, Some(DFA_CACHE)))
     {
-        Ok(r) => Ok(prefer_pcre(r, &pat, &flags)),
+        Ok(r) => Ok(Pattern::Fast(r)),
         Err(fast) => {
-            let prefilter = Linear::build(&format!("(?-u){}", relax(&translated)), None).ok();
-            #[cfg(feature = "pcre")]
-            if let Ok(r) = pcre(&pat, &flags) {
-                return Ok(Pattern::Pcre(
-                    r,
-                    prefilter.map_or(Front::Nothing, Front::Prefilter),
-                ));
-            }
+            let prefilter = relaxed(&translated);
             fancy_regex::RegexBuilder::new(&translated)
                 .backtrack_limit(100_000)
                 .build()
                 .map(|r| Pattern::Perl(r, prefilter))
                 .map_err(|e| format!("regex: {fast}; fancy-regex: {e}"))
         }
+    }
+}
+
+/// The loosened pattern ([`relax`]) on the linear engine, to run before a backtracking one.
+fn relaxed(translated: &str) -> Option<Linear> {
+    Linear::build(&format!("(?-u){}", relax(translated)), None).ok()
+}
+
+/// What goes with a pattern PCRE2 runs: its linear form as text when the linear engine's
+/// syntax takes it (parsed, not compiled: only the prefilter's literals need it), else the
+/// loosened pattern in front.
+#[cfg(feature = "pcre")]
+fn front(translated: &str) -> Front {
+    let bytes = format!("(?-u){translated}");
+    if Linear::parses(&bytes) {
+        Front::Exact(bytes.into())
+    } else if Linear::parses(translated) {
+        Front::Exact(translated.into())
+    } else {
+        relaxed(translated).map_or(Front::Nothing, Front::Prefilter)
     }
 }
 

@@ -1,9 +1,18 @@
 //! PCRE2, the engine most of SpamAssassin's patterns run on: Perl's own dialect, with its
-//! JIT (see `prefer_pcre` for why it is preferred to the linear engine), and what stands
-//! in front of each pattern.
+//! JIT, and what stands in front of each pattern.
+//!
+//! Why PCRE2 runs every pattern it takes, rather than the linear engine where both could:
+//! memory. The linear engine's automata (a forward and a reverse NFA, then lazy-DFA states
+//! as searches visit them) came to 37.8 MiB compiled and ~33 MiB of caches under load for
+//! SpamAssassin's ~1,400 patterns, PCRE2's compiled programs to a fraction of that; CPU was
+//! the same or lower on the corpus, and rule hits agreed with SpamAssassin's slightly more
+//! often (Perl's dialect: no translation). `examples/engine_memory.rs` measures it. The
+//! linear engine keeps what PCRE2 rejects (programs over its 64 KiB limit: the largest
+//! obfuscation classes of `replace_rules`). A runaway backtrack is cut by the match limit
+//! below and counts as no match; SpamAssassin runs every rule on Perl's backtracking engine,
+//! so a rule that runs away there runs away in SpamAssassin too.
 
 use super::linear::Linear;
-use super::pattern::Pattern;
 
 /// What goes with a PCRE2 pattern.
 pub enum Front {
@@ -31,23 +40,6 @@ impl Front {
             Front::Prefilter(p) => Some(p.as_str()),
             Front::Nothing => None,
         }
-    }
-}
-
-/// A pattern both engines take runs on PCRE2 when it compiles there. Memory: the linear
-/// engine's automata (a forward and a reverse NFA, then lazy-DFA states as searches visit
-/// them) came to 37.8 MiB compiled and ~33 MiB of caches under load for SpamAssassin's
-/// ~1,400 patterns, PCRE2's compiled programs to a fraction of that; CPU was the same or
-/// lower on the corpus, and rule hits agreed with SpamAssassin's slightly more often (it is
-/// Perl's dialect: no translation). `examples/engine_memory.rs` measures it. The linear engine
-/// keeps what PCRE2 rejects (programs over its 64 KiB limit: the largest obfuscation classes
-/// of `replace_rules`). A runaway backtrack is cut by PCRE2's match limit and counts as no
-/// match; SpamAssassin runs every rule on Perl's backtracking engine, so a rule that runs away
-/// there runs away in SpamAssassin too.
-pub(super) fn prefer_pcre(linear: Linear, pat: &str, flags: &str) -> Pattern {
-    match pcre(pat, flags) {
-        Ok(r) => Pattern::Pcre(r, Front::Exact(linear.as_str().into())),
-        Err(_) => Pattern::Fast(linear),
     }
 }
 
