@@ -69,12 +69,9 @@ fn regex_memory(plan: &amavisd::spam::rules::plan::Plan) {
                 pre.as_ref()
             }
             #[cfg(feature = "pcre")]
-            Pattern::Pcre(_, front) => {
+            Pattern::Pcre(_, _) => {
                 other += 1;
-                match front {
-                    amavisd::spam::rules::pattern::Front::Prefilter(l) => Some(l),
-                    _ => None,
-                }
+                None
             }
         };
         if let Some(l) = linear {

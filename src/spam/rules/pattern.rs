@@ -36,7 +36,7 @@ impl Pattern {
             }
             // A match-limit error (catastrophic backtracking) counts as no match.
             #[cfg(feature = "pcre")]
-            Pattern::Pcre(r, front) => front.admits(text) && r.is_match(text).unwrap_or(false),
+            Pattern::Pcre(r, _) => r.is_match(text).unwrap_or(false),
         }
     }
 
@@ -412,8 +412,8 @@ fn relaxed(translated: &str) -> Option<Linear> {
 }
 
 /// What goes with a pattern PCRE2 runs: its linear form as text when the linear engine's
-/// syntax takes it (parsed, not compiled: only the prefilter's literals need it), else the
-/// loosened pattern in front.
+/// syntax takes it, else the loosened pattern's (parsed, not compiled: only the prefilter's
+/// literals need them).
 #[cfg(feature = "pcre")]
 fn front(translated: &str) -> Front {
     let bytes = format!("(?-u){translated}");
@@ -422,7 +422,12 @@ fn front(translated: &str) -> Front {
     } else if Linear::parses(translated) {
         Front::Exact(translated.into())
     } else {
-        relaxed(translated).map_or(Front::Nothing, Front::Prefilter)
+        let loosened = format!("(?-u){}", relax(translated));
+        if Linear::parses(&loosened) {
+            Front::Loosened(loosened.into())
+        } else {
+            Front::Nothing
+        }
     }
 }
 
