@@ -86,11 +86,7 @@ impl SqlStore {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
-                        for pragma in [
-                            "PRAGMA journal_mode=WAL",
-                            "PRAGMA busy_timeout=10000",
-                            "PRAGMA mmap_size=268435456",
-                        ] {
+                        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=10000"] {
                             sqlx::query(pragma).execute(&mut *conn).await?;
                         }
                     }
