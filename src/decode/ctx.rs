@@ -285,7 +285,10 @@ impl<'a> Ctx<'a> {
 
     /// Takes a part's bytes out so a format can read them while adding children.
     pub fn take_data(&mut self, idx: usize) -> PartData {
-        std::mem::replace(&mut self.parts[idx].data, PartData::Memory(Vec::new()))
+        std::mem::replace(
+            &mut self.parts[idx].data,
+            PartData::Memory(super::held::Bytes::default()),
+        )
     }
 
     /// Puts them back.

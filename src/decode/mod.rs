@@ -21,6 +21,7 @@ mod boundary;
 mod ctx;
 mod data_uri;
 mod detect;
+mod held;
 mod limits;
 mod mime;
 mod names;
@@ -34,6 +35,7 @@ pub use bad_header::{
     check as check_header, check_with as check_header_with, section as header_section,
 };
 pub use detect::detect_bytes;
+pub use held::Bytes as HeldBytes;
 pub use limits::Limits;
 pub use part::{Part, PartData};
 
@@ -186,7 +188,7 @@ fn expand(ctx: &mut ctx::Ctx<'_>) {
             && let Some(kind) = archive::kind_of(&p.types, p.mime_type.as_deref(), &p.data)
         {
             if let Kind::Unsupported(_) = kind {
-                let why = archive::open(kind, ctx, i, &PartData::Memory(Vec::new()));
+                let why = archive::open(kind, ctx, i, &PartData::Memory(held::Bytes::default()));
                 ctx.parts[i].undecipherable = why.err();
             } else if ctx.room_for(Some(i)) {
                 let data = ctx.take_data(i);

@@ -6,7 +6,8 @@ use std::path::Path;
 
 /// Where a part's decoded bytes are.
 pub enum PartData {
-    Memory(Vec<u8>),
+    /// Counted against [`super::held::MEMORY_PARTS_TOTAL`].
+    Memory(super::held::Bytes),
     /// A temporary file, removed when the part is dropped.
     File(tempfile::NamedTempFile),
 }
@@ -107,7 +108,8 @@ pub struct ReadPart {
 }
 
 /// Reads `src` to its end or to `cap` bytes, whichever comes first, computing the digest, in
-/// memory up to `mem_limit` and in a temporary file under `dir` beyond. The declared size of
+/// memory up to `mem_limit` (and while all messages' parts in memory stay within
+/// [`super::held::MEMORY_PARTS_TOTAL`]) and in a temporary file under `dir` beyond. The declared size of
 /// the source is never trusted: only what is read counts. `Err` only when our own temporary
 /// file fails; a failing source ends the part with `error` set.
 pub fn read_capped(
@@ -142,7 +144,11 @@ pub fn read_capped(
         size += chunk.len() as u64;
         match &mut file {
             Some(f) => f.write_all(chunk)?,
-            None if (mem.len() + chunk.len()) as u64 > mem_limit => {
+            // Within both limits the guard has reserved the chunk and fails: next arm.
+            None if (mem.len() + chunk.len()) as u64 > mem_limit
+                || !super::held::reserve(chunk.len() as u64) =>
+            {
+                super::held::release(mem.len() as u64);
                 let mut f = tempfile::Builder::new()
                     .prefix(&crate::message::temp::prefix("part"))
                     .tempfile_in(dir)?;
@@ -172,7 +178,10 @@ fn finish(
             f.flush()?;
             PartData::File(f)
         }
-        None => PartData::Memory(mem),
+        None => {
+            let n = mem.len() as u64;
+            PartData::Memory(super::held::Bytes::counted(mem, n))
+        }
     };
     let digest = hasher
         .finalize()
@@ -210,5 +219,36 @@ mod tests {
         let mut endless = io::repeat(0);
         let r = read_capped(&mut endless, 5_000_000, 1 << 20, &dir).unwrap();
         assert!(r.truncated && r.size == 5_000_000);
+    }
+
+    #[test]
+    fn parts_go_to_files_while_all_messages_hold_the_total() {
+        use super::super::held;
+        let dir = tempfile::tempdir().unwrap();
+        let src = vec![7u8; 1000];
+        // Other tests decode meanwhile and give bytes back: take the rest again until a
+        // read finds none.
+        let mut taken = 0u64;
+        let mut spilled = false;
+        for _ in 0..100 {
+            for step in [1 << 20, 1 << 10, 1] {
+                while held::reserve(step) {
+                    taken += step;
+                }
+            }
+            let r = read_capped(&mut src.as_slice(), 1 << 20, 1 << 20, dir.path()).unwrap();
+            if let PartData::File(_) = r.data {
+                assert_eq!(r.data.to_vec().unwrap(), src);
+                spilled = true;
+                break;
+            }
+        }
+        held::release(taken);
+        assert!(spilled, "a part stayed in memory with the total held");
+        let r = read_capped(&mut src.as_slice(), 1 << 20, 1 << 20, dir.path()).unwrap();
+        assert!(
+            matches!(r.data, PartData::Memory(_)),
+            "room again once given back"
+        );
     }
 }

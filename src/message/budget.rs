@@ -9,7 +9,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// KiB of such copies all sessions together may hold at once. A copy larger than this takes
 /// all of it (and so runs alone).
-pub const WHOLE_COPIES_KIB: u32 = 32 * 1024;
+pub const WHOLE_COPIES_KIB: u32 = 12 * 1024;
 
 static BUDGET: Semaphore = Semaphore::const_new(WHOLE_COPIES_KIB as usize);
 

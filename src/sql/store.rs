@@ -51,7 +51,7 @@ impl Store {
         let url = dialect::creating(&cfg.url);
         let timeout = Duration::from_secs(cfg.timeout);
         let mut opts = AnyPoolOptions::new()
-            .max_connections(cfg.max_connections)
+            .max_connections(cfg.pool_size())
             .acquire_timeout(timeout);
         if dialect == Dialect::Sqlite {
             // WAL lets readers (a web front end) work beside us; FULL makes a commit durable,

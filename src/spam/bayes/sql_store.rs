@@ -81,7 +81,9 @@ impl SqlStore {
         };
         let full = crate::sql::dialect::creating(url);
         let pool = crate::sql::store::never_pool_an_open_transaction(AnyPoolOptions::new())
-            .max_connections(4)
+            // Lookups come from the scan threads (as many as cores); SQLite writes one
+            // at a time, and each of its connections holds a page cache and a thread.
+            .max_connections(if dialect == Dialect::Sqlite { 2 } else { 4 })
             .acquire_timeout(CONNECT_TIMEOUT)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
