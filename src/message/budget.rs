@@ -8,7 +8,9 @@
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// KiB of such copies all sessions together may hold at once. A copy larger than this takes
-/// all of it (and so runs alone).
+/// all of it (and so runs alone). 12 MiB: one 10 MB message at a time; 32 MiB let three
+/// wait on the disk and DKIM together for no gain in rate (64 sessions of 10 MB messages:
+/// 12 msgs/s either way, peak PSS 220 MiB with 32 against 182-195 with 12).
 pub const WHOLE_COPIES_KIB: u32 = 12 * 1024;
 
 static BUDGET: Semaphore = Semaphore::const_new(WHOLE_COPIES_KIB as usize);

@@ -110,3 +110,21 @@ impl SqlError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_is_sized_by_database_unless_set() {
+        let mut c = SqlConfig::default();
+        assert_eq!(c.pool_size(), 2, "SQLite");
+        c.url = "postgres://postgres@127.0.0.1/test".into();
+        assert_eq!(c.pool_size(), 8);
+        c.max_connections = 3;
+        assert_eq!(c.pool_size(), 3);
+        assert!(c.validate().is_ok());
+        c.timeout = 0;
+        assert_eq!(c.validate().unwrap_err().0, "timeout");
+    }
+}
