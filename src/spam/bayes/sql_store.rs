@@ -50,6 +50,23 @@ fn hex(key: &MessageKey) -> String {
     key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The count column of `class`.
+fn column(class: Class) -> &'static str {
+    match class {
+        Class::Spam => "spam_count",
+        Class::Ham => "ham_count",
+    }
+}
+
+/// `tokens` once each: two tokens may hash alike, and PostgreSQL refuses to update one row
+/// twice in a statement.
+fn unique(tokens: &[u64]) -> Vec<u64> {
+    let mut v = tokens.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 fn flag(class: Class) -> &'static str {
     match class {
         Class::Spam => "s",
@@ -239,12 +256,12 @@ impl TokenStore for SqlStore {
         let outcome = match was {
             Some(c) if c == class => Learned::Unchanged,
             Some(other) => {
-                self.apply(&mut tx, user, key, other, tokens, -1).await?;
-                self.apply(&mut tx, user, key, class, tokens, 1).await?;
+                self.remove(&mut tx, user, key, other, tokens).await?;
+                self.add(&mut tx, user, key, class, tokens).await?;
                 Learned::Flipped
             }
             None => {
-                self.apply(&mut tx, user, key, class, tokens, 1).await?;
+                self.add(&mut tx, user, key, class, tokens).await?;
                 Learned::New
             }
         };
@@ -263,7 +280,7 @@ impl TokenStore for SqlStore {
         let mut tx = self.begin().await?;
         let outcome = match self.learned_as(&mut tx, user, key).await? {
             Some(c) => {
-                self.apply(&mut tx, user, key, c, tokens, -1).await?;
+                self.remove(&mut tx, user, key, c, tokens).await?;
                 Learned::Forgotten
             }
             None => Learned::NotLearned,
@@ -382,92 +399,94 @@ impl SqlStore {
         })
     }
 
-    /// Adds (`delta` 1) or removes (-1) one message of `class`: its tokens, the totals and
-    /// the seen record.
-    async fn apply(
+    /// Adds one message of `class`: its tokens, the totals and the seen record.
+    async fn add(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         user: &str,
         key: &MessageKey,
         class: Class,
         tokens: &[u64],
-        delta: i32,
     ) -> Result<(), BayesError> {
-        let col = match class {
-            Class::Spam => "spam_count",
-            Class::Ham => "ham_count",
-        };
+        let col = column(class);
         let d = self.dialect;
         let exec = |sql: String| sqlx::query(AssertSqlSafe(d.sql(&sql)));
-        // Two tokens may hash alike; PostgreSQL refuses to update one row twice in a statement.
-        let mut unique = tokens.to_vec();
-        unique.sort_unstable();
-        unique.dedup();
+        exec(format!(
+            "INSERT INTO bayes_vars (username, {col}) VALUES (?, 1) \
+             ON CONFLICT (username) DO UPDATE SET {col} = bayes_vars.{col} + 1"
+        ))
+        .bind(user)
+        .execute(&mut **tx)
+        .await?;
         let at = now();
-        if delta > 0 {
-            exec(format!(
-                "INSERT INTO bayes_vars (username, {col}) VALUES (?, 1) \
-                 ON CONFLICT (username) DO UPDATE SET {col} = bayes_vars.{col} + 1"
-            ))
-            .bind(user)
-            .execute(&mut **tx)
-            .await?;
-            // Many rows a statement: one statement a token cost a round trip each (~10 ms of
-            // CPU for a message of 500 tokens on SQLite, through sqlx's worker thread).
-            for batch in unique.chunks(WRITE_BATCH) {
-                let rows = vec!["(?, ?, 1, ?)"; batch.len()].join(", ");
-                let mut q = exec(format!(
-                    "INSERT INTO bayes_token (username, token, {col}, atime) VALUES {rows} \
-                     ON CONFLICT (username, token) DO UPDATE SET {col} = bayes_token.{col} + 1, \
-                     atime = excluded.atime"
-                ));
-                for t in batch {
-                    q = q.bind(user).bind(*t as i64).bind(at);
-                }
-                q.execute(&mut **tx).await?;
+        // Many rows a statement: one statement a token cost a round trip each (~10 ms of
+        // CPU for a message of 500 tokens on SQLite, through sqlx's worker thread).
+        for batch in unique(tokens).chunks(WRITE_BATCH) {
+            let rows = vec!["(?, ?, 1, ?)"; batch.len()].join(", ");
+            let mut q = exec(format!(
+                "INSERT INTO bayes_token (username, token, {col}, atime) VALUES {rows} \
+                 ON CONFLICT (username, token) DO UPDATE SET {col} = bayes_token.{col} + 1, \
+                 atime = excluded.atime"
+            ));
+            for t in batch {
+                q = q.bind(user).bind(*t as i64).bind(at);
             }
-            exec(
-                "INSERT INTO bayes_seen (username, msgkey, flag, atime) VALUES (?, ?, ?, ?)".into(),
-            )
+            q.execute(&mut **tx).await?;
+        }
+        exec("INSERT INTO bayes_seen (username, msgkey, flag, atime) VALUES (?, ?, ?, ?)".into())
             .bind(user)
             .bind(hex(key))
             .bind(flag(class))
             .bind(at)
             .execute(&mut **tx)
             .await?;
-        } else {
-            exec(format!(
-                "UPDATE bayes_vars SET {col} = CASE WHEN {col} > 0 THEN {col} - 1 ELSE 0 END \
-                 WHERE username = ?"
-            ))
+        Ok(())
+    }
+
+    /// Takes one message of `class` back out: its tokens (rows left at zero go), the totals
+    /// and the seen record.
+    async fn remove(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        user: &str,
+        key: &MessageKey,
+        class: Class,
+        tokens: &[u64],
+    ) -> Result<(), BayesError> {
+        let col = column(class);
+        let d = self.dialect;
+        let exec = |sql: String| sqlx::query(AssertSqlSafe(d.sql(&sql)));
+        exec(format!(
+            "UPDATE bayes_vars SET {col} = CASE WHEN {col} > 0 THEN {col} - 1 ELSE 0 END \
+             WHERE username = ?"
+        ))
+        .bind(user)
+        .execute(&mut **tx)
+        .await?;
+        for batch in unique(tokens).chunks(WRITE_BATCH) {
+            let marks = vec!["?"; batch.len()].join(",");
+            for sql in [
+                format!(
+                    "UPDATE bayes_token SET {col} = CASE WHEN {col} > 0 THEN {col} - 1 ELSE 0 END \
+                     WHERE username = ? AND token IN ({marks})"
+                ),
+                format!(
+                    "DELETE FROM bayes_token WHERE username = ? AND token IN ({marks}) \
+                     AND spam_count = 0 AND ham_count = 0"
+                ),
+            ] {
+                let mut q = exec(sql).bind(user);
+                for t in batch {
+                    q = q.bind(*t as i64);
+                }
+                q.execute(&mut **tx).await?;
+            }
+        }
+        exec("DELETE FROM bayes_seen WHERE username = ? AND msgkey = ?".into())
             .bind(user)
+            .bind(hex(key))
             .execute(&mut **tx)
             .await?;
-            for batch in unique.chunks(WRITE_BATCH) {
-                let marks = vec!["?"; batch.len()].join(",");
-                for sql in [
-                    format!(
-                        "UPDATE bayes_token SET {col} = CASE WHEN {col} > 0 THEN {col} - 1 ELSE 0 END \
-                         WHERE username = ? AND token IN ({marks})"
-                    ),
-                    format!(
-                        "DELETE FROM bayes_token WHERE username = ? AND token IN ({marks}) \
-                         AND spam_count = 0 AND ham_count = 0"
-                    ),
-                ] {
-                    let mut q = exec(sql).bind(user);
-                    for t in batch {
-                        q = q.bind(*t as i64);
-                    }
-                    q.execute(&mut **tx).await?;
-                }
-            }
-            exec("DELETE FROM bayes_seen WHERE username = ? AND msgkey = ?".into())
-                .bind(user)
-                .bind(hex(key))
-                .execute(&mut **tx)
-                .await?;
-        }
         Ok(())
     }
 }
