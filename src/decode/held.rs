@@ -9,8 +9,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Decoded bytes all messages together hold in memory at most (beyond it, parts are written
-/// to files in tempdir): 32 clamd-sized parts of 1 MiB, room for every scan in flight at the
-/// shipped settings.
+/// to files in tempdir): 32 parts at `memory_part_limit` (1 MiB), room for every scan in
+/// flight at the shipped settings.
 pub const MEMORY_PARTS_TOTAL: u64 = 32 * 1024 * 1024;
 
 static HELD: AtomicU64 = AtomicU64::new(0);
@@ -43,15 +43,6 @@ impl Bytes {
     pub fn counted(bytes: Vec<u8>, counted: u64) -> Bytes {
         Bytes { bytes, counted }
     }
-
-    /// Bytes outside the total (tests, and small objects made whole elsewhere).
-    pub fn uncounted(bytes: Vec<u8>) -> Bytes {
-        Bytes { bytes, counted: 0 }
-    }
-
-    pub fn as_slice(&self) -> &[u8] {
-        &self.bytes
-    }
 }
 
 impl std::ops::Deref for Bytes {
@@ -81,6 +72,5 @@ mod tests {
         assert!(HELD.load(Ordering::Acquire) >= 10);
         drop(b);
         assert!(HELD.load(Ordering::Acquire) <= before.max(10));
-        let _ = Bytes::uncounted(vec![1]);
     }
 }

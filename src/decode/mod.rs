@@ -35,7 +35,6 @@ pub use bad_header::{
     check as check_header, check_with as check_header_with, section as header_section,
 };
 pub use detect::detect_bytes;
-pub use held::Bytes as HeldBytes;
 pub use limits::Limits;
 pub use part::{Part, PartData};
 

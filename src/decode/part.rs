@@ -29,7 +29,7 @@ impl PartData {
     /// A fresh reader over the bytes.
     pub fn reader(&self) -> io::Result<Box<dyn ReadSeek + '_>> {
         Ok(match self {
-            PartData::Memory(v) => Box::new(io::Cursor::new(v.as_slice())),
+            PartData::Memory(v) => Box::new(io::Cursor::new(&v[..])),
             PartData::File(t) => Box::new(t.reopen()?),
         })
     }
