@@ -4,7 +4,8 @@
 //! shipped rules) runs every pattern it takes (see `pcre.rs` for why, memory first);
 //! the `regex` crate's linear-time engine those PCRE2 rejects as too large, and all of them
 //! without the feature; Perl-only syntax (lookaround, backreferences, atomic groups,
-//! possessive quantifiers) goes to PCRE2 behind a linear prefilter, else to fancy-regex;
+//! possessive quantifiers) goes to PCRE2 alone (its loosened form only gives the one-pass
+//! prefilter its literals), else to fancy-regex behind a linear prefilter;
 //! what none accepts is reported by rule name with the reason, never silently dropped.
 
 use super::linear::Linear;
@@ -94,7 +95,8 @@ impl Pattern {
     }
 
     /// A linear-time pattern whose matches include this one's: the regex itself (in either
-    /// engine), or the prefilter in front of a backtracking one.
+    /// engine), or the loosened twin of a Perl-only one (run in front of fancy-regex; for
+    /// PCRE2 only its text, for the prefilter's literals).
     pub fn linear_source(&self) -> Option<&str> {
         match self {
             Pattern::Fast(r) => Some(r.as_str()),
