@@ -48,6 +48,13 @@ pub fn sqlite_folder(url: &str) -> Option<&std::path::Path> {
         .filter(|d| !d.as_os_str().is_empty())
 }
 
+/// The database file a `sqlite:` URL names; `None` for other URLs.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let file = url.strip_prefix("sqlite:")?.trim_start_matches("//");
+    let file = file.split('?').next().unwrap_or(file);
+    Some(std::path::PathBuf::from(file))
+}
+
 /// `url` as it is opened: a `sqlite:` database is created on first use (`mode=rwc`) and its
 /// folder made now, as the embedded defaults must start on a fresh machine; other URLs as
 /// they are.

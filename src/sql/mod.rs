@@ -8,6 +8,7 @@
 //!   (451): a site that logs to SQL relies on every message being there.
 //! - [`policy`]: per-recipient settings and white/blacklists (`users`, `policy`, `wblist`,
 //!   `mailaddr`), which `policy_bank` reads.
+//! - `sqlite_writer`: on SQLite, the log's one writer thread, many messages to a transaction.
 //! - [`dialect`]: the SQL that differs per database; [`fields`]: values made safe to store.
 //!
 //! The quarantine (`quarantine` table) and the Bayes store use the same [`Store`].
@@ -17,6 +18,7 @@ pub mod fields;
 mod interrupted;
 pub mod log;
 pub mod policy;
+mod sqlite_writer;
 pub mod store;
 
 pub use dialect::Dialect;

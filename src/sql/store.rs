@@ -20,6 +20,8 @@ pub struct Store {
     /// each lookup saved is a round trip (measured: the SQL log cost a third of throughput).
     /// Ids never change once assigned, so the cache cannot go stale; it is cleared when full.
     pub(super) maddr_cache: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    /// On SQLite, the SQL log's own writer ([`super::sqlite_writer`]).
+    pub(super) writer: Option<super::sqlite_writer::Writer>,
 }
 
 /// Entries in the maddr cache before it is cleared.
@@ -70,6 +72,10 @@ impl Store {
             });
         }
         let pool = never_pool_an_open_transaction(opts).connect_lazy(&url)?;
+        let writer = match dialect::sqlite_file(&cfg.url) {
+            Some(file) => Some(super::sqlite_writer::Writer::spawn(file)?),
+            None => None,
+        };
         Ok(Some(Store {
             pool,
             dialect,
@@ -78,6 +84,7 @@ impl Store {
             create_schema: cfg.create_schema,
             timeout,
             maddr_cache: std::sync::Mutex::new(std::collections::HashMap::new()),
+            writer,
         }))
     }
 
