@@ -10,6 +10,7 @@ pub mod redis_store;
 pub mod shared;
 pub mod sources;
 pub mod sql_store;
+mod sqlite_reader;
 pub mod store;
 pub mod tokens;
 

@@ -44,6 +44,8 @@ pub struct SqlStore {
     url: String,
     /// The tables exist (created on first use).
     ready: tokio::sync::OnceCell<()>,
+    /// On SQLite, the lookups done in place ([`super::sqlite_reader`]).
+    reader: Option<super::sqlite_reader::Reader>,
 }
 
 fn hex(key: &MessageKey) -> String {
@@ -119,6 +121,7 @@ impl SqlStore {
             dialect,
             url: url.to_string(),
             ready: tokio::sync::OnceCell::new(),
+            reader: crate::sql::dialect::sqlite_file(url).map(super::sqlite_reader::Reader::new),
         })
     }
 
@@ -142,28 +145,6 @@ impl SqlStore {
     }
 }
 
-/// Reads SQLite's packed rows, "token spam ham token spam ham ...", into `found`.
-fn unpack_counts(
-    packed: &str,
-    found: &mut std::collections::HashMap<u64, (u32, u32)>,
-) -> Result<(), BayesError> {
-    let mut fields = packed.split_ascii_whitespace().map(str::parse::<i64>);
-    let bad = || BayesError::Task(format!("unreadable counts from the store: {packed:.80}"));
-    while let Some(token) = fields.next() {
-        let (Ok(t), Some(Ok(s)), Some(Ok(h))) = (token, fields.next(), fields.next()) else {
-            return Err(bad());
-        };
-        found.insert(
-            t as u64,
-            (
-                s.clamp(0, u32::MAX as i64) as u32,
-                h.clamp(0, u32::MAX as i64) as u32,
-            ),
-        );
-    }
-    Ok(())
-}
-
 impl SqlStore {
     /// Begins a learning transaction. SQLite's plain BEGIN takes the write lock only at the
     /// first write, and a transaction that has read meanwhile then fails at once ("database
@@ -175,11 +156,48 @@ impl SqlStore {
             _ => self.pool.begin().await?,
         })
     }
+
+    /// The counts of those of `tokens` a database server holds for `user` (SQLite's are
+    /// read in place, by the `reader`).
+    async fn server_counts(
+        &self,
+        user: &str,
+        tokens: &[u64],
+    ) -> Result<std::collections::HashMap<u64, (u32, u32)>, BayesError> {
+        let mut found = std::collections::HashMap::with_capacity(tokens.len());
+        for batch in tokens.chunks(LOOKUP_BATCH) {
+            let marks = vec!["?"; batch.len()].join(",");
+            let sql = self.dialect.sql(&format!(
+                "SELECT token, spam_count, ham_count FROM bayes_token \
+                 WHERE username = ? AND token IN ({marks})"
+            ));
+            // PostgreSQL plans a statement it keeps once for any parameters (a generic plan
+            // after five runs); for a long IN list over one user's rows that plan became a
+            // sequential scan comparing every row with every token (0.3 s to 6 s a message
+            // in the benchmark). An unnamed statement is planned for its own parameters.
+            let mut q = sqlx::query(AssertSqlSafe(sql))
+                .persistent(self.dialect != Dialect::Postgres)
+                .bind(user);
+            for t in batch {
+                q = q.bind(*t as i64);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                let t: i64 = r.try_get(0)?;
+                let s: i32 = r.try_get(1)?;
+                let h: i32 = r.try_get(2)?;
+                found.insert(t as u64, (s.max(0) as u32, h.max(0) as u32));
+            }
+        }
+        Ok(found)
+    }
 }
 
 impl TokenStore for SqlStore {
     async fn totals(&self, user: &str) -> Result<(u64, u64), BayesError> {
         self.ready().await?;
+        if let Some(r) = &self.reader {
+            return Ok(r.totals(user)?);
+        }
         let sql = self
             .dialect
             .sql("SELECT spam_count, ham_count FROM bayes_vars WHERE username = ?");
@@ -199,42 +217,10 @@ impl TokenStore for SqlStore {
     /// (spam, ham) counts of each token for `user`, in order; (0, 0) for unknown ones.
     async fn counts(&self, user: &str, tokens: &[u64]) -> Result<Vec<(u32, u32)>, BayesError> {
         self.ready().await?;
-        let mut found = std::collections::HashMap::with_capacity(tokens.len());
-        for batch in tokens.chunks(LOOKUP_BATCH) {
-            let marks = vec!["?"; batch.len()].join(",");
-            // SQLite's rows come one at a time from sqlx's worker thread over a channel, a
-            // wake-up and an allocation each (1.2 ms of CPU a message on the corpus, more
-            // than the lookups themselves): they are packed into one text row there.
-            let columns = if self.dialect == Dialect::Sqlite {
-                "group_concat(token || ' ' || spam_count || ' ' || ham_count, ' ')"
-            } else {
-                "token, spam_count, ham_count"
-            };
-            let sql = self.dialect.sql(&format!(
-                "SELECT {columns} FROM bayes_token WHERE username = ? AND token IN ({marks})"
-            ));
-            // PostgreSQL plans a statement it keeps once for any parameters (a generic plan
-            // after five runs); for a long IN list over one user's rows that plan became a
-            // sequential scan comparing every row with every token (0.3 s to 6 s a message
-            // in the benchmark). An unnamed statement is planned for its own parameters.
-            let mut q = sqlx::query(AssertSqlSafe(sql))
-                .persistent(self.dialect != Dialect::Postgres)
-                .bind(user);
-            for t in batch {
-                q = q.bind(*t as i64);
-            }
-            if self.dialect == Dialect::Sqlite {
-                let packed: Option<String> = q.fetch_one(&self.pool).await?.try_get(0)?;
-                unpack_counts(packed.as_deref().unwrap_or(""), &mut found)?;
-                continue;
-            }
-            for r in q.fetch_all(&self.pool).await? {
-                let t: i64 = r.try_get(0)?;
-                let s: i32 = r.try_get(1)?;
-                let h: i32 = r.try_get(2)?;
-                found.insert(t as u64, (s.max(0) as u32, h.max(0) as u32));
-            }
-        }
+        let found = match &self.reader {
+            Some(r) => r.counts(user, tokens)?,
+            None => self.server_counts(user, tokens).await?,
+        };
         Ok(tokens
             .iter()
             .map(|t| found.get(t).copied().unwrap_or((0, 0)))
@@ -488,22 +474,5 @@ impl SqlStore {
             .execute(&mut **tx)
             .await?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn packed_counts_are_read_whole_or_refused() {
-        let mut found = std::collections::HashMap::new();
-        unpack_counts("-5 3 0 42 0 7", &mut found).unwrap();
-        assert_eq!(found.get(&(-5i64 as u64)), Some(&(3, 0)));
-        assert_eq!(found.get(&42), Some(&(0, 7)));
-        unpack_counts("", &mut found).unwrap();
-        assert_eq!(found.len(), 2);
-        assert!(unpack_counts("1 2", &mut found).is_err());
-        assert!(unpack_counts("1 x 3", &mut found).is_err());
     }
 }

@@ -14,6 +14,8 @@ pub enum BayesError {
     Open { url: String, reason: String },
     #[error("bayes store: {0}")]
     Sql(#[from] sqlx::Error),
+    #[error("bayes store: sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("bayes store: redis: {0}")]
     Redis(#[from] redis::RedisError),
     /// The messages to learn could not be prepared: the spool was unreadable, or the task
