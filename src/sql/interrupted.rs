@@ -12,6 +12,12 @@ use super::dialect::BindBin;
 use super::{SqlError, Store};
 use sqlx::{AssertSqlSafe, Row};
 
+/// How far back a start looks for interrupted rows, in seconds. Within this the search uses
+/// the `time_num` index; without it, it read the whole `msgs` table at every start (1.1 s
+/// for a 110 MB log, and a site keeps months). A row older than this is older than any
+/// restart after the kill that left it, and amavisd-new's maintenance deletes such rows.
+const INTERRUPTED_LOOKBACK: i64 = 7 * 24 * 3600;
+
 /// A row begun and never completed.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Interrupted {
@@ -29,8 +35,10 @@ impl Store {
     pub async fn interrupted(&self, host: &str, up_to: i64) -> Result<Vec<Interrupted>, SqlError> {
         let d = self.dialect();
         let sql = d.sql(
-            "SELECT mail_id, am_id FROM msgs WHERE partition_tag = ? AND content IS NULL \
-             AND host = ? AND time_num <= ? AND dsn_sent IS NULL",
+            // `+partition_tag`: not an index column here, or SQLite's planner takes the
+            // primary key's prefix, which every row of the partition matches.
+            "SELECT mail_id, am_id FROM msgs WHERE +partition_tag = ? AND content IS NULL \
+             AND host = ? AND time_num <= ? AND time_num >= ? AND dsn_sent IS NULL",
         );
         let rows = self
             .timed(async {
@@ -39,6 +47,7 @@ impl Store {
                     .bind(self.partition_tag)
                     .bind(super::fields::ascii(host, 255))
                     .bind(up_to)
+                    .bind(up_to.saturating_sub(INTERRUPTED_LOOKBACK))
                     .fetch_all(self.pool())
                     .await?)
             })
