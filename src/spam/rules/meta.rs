@@ -181,7 +181,9 @@ impl Expr {
         }
     }
 
-    fn value(&self, hits: &dyn Fn(Leaf) -> f64) -> f64 {
+    /// Generic over `hits` rather than `&dyn Fn`: metas run for every message (over a
+    /// thousand of SpamAssassin's), and an indirect call per leaf showed in profiles.
+    fn value<F: Fn(Leaf) -> f64>(&self, hits: &F) -> f64 {
         let b = |x: bool| f64::from(u8::from(x));
         match self {
             Expr::Rule(n) => hits(Leaf::Name(n)),
