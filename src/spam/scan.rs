@@ -238,7 +238,7 @@ pub fn run_rule(r: &Rule, view: &MessageView, ctx: &Ctx) -> u32 {
             });
             u32::from(hit)
         }
-        Test::Meta(_) | Test::Template(_) => 0,
+        Test::Meta(_) | Test::MetaProgram(_) | Test::Template(_) => 0,
     }
 }
 
@@ -304,9 +304,12 @@ pub fn scan(plan: &Plan, view: &MessageView, lists: &eval::Lists, opts: Options)
             break;
         }
     }
+    let mut stack = Vec::new();
     for (k, r) in plan.rules[plan.first_meta..].iter().enumerate() {
-        let Test::Meta(expr) = &r.test else { continue };
-        let value = expr.eval_counts(&counts);
+        let Test::MetaProgram(program) = &r.test else {
+            continue;
+        };
+        let value = program.run(&counts, &mut stack);
         let i = plan.first_meta + k;
         if value != 0.0 {
             counts[i] = 1;

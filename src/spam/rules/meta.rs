@@ -242,6 +242,145 @@ impl Expr {
     }
 }
 
+/// A resolved meta expression as one flat program, run over a small stack: what the scan
+/// evaluates for every message. Over a thousand of SpamAssassin's metas run per message;
+/// walking their boxed trees (a pointer chase per node) was ~8% of the scan threads' samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Program {
+    code: Vec<Instr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Instr {
+    /// A rule's hit count, by index.
+    Slot(usize),
+    Num(f64),
+    Not,
+    Neg,
+    /// Pops the right operand, then the left; pushes the result.
+    Bin(Op),
+    /// `&&`'s left side is false: the value is 0 and the next `n` instructions (its right
+    /// side and the [`Instr::Truth`] after it) are skipped.
+    AndSkip(usize),
+    /// `||`'s left side is true: the value is 1, and the right side is skipped.
+    OrSkip(usize),
+    /// The value as a truth value (0 or 1), as `&&` and `||` yield.
+    Truth,
+}
+
+impl Expr {
+    /// The program of an expression [`Expr::resolve`]d to indexes (a name left over counts 0).
+    pub fn compile(&self) -> Program {
+        let mut code = Vec::new();
+        self.emit(&mut code);
+        Program { code }
+    }
+
+    fn emit(&self, code: &mut Vec<Instr>) {
+        match self {
+            Expr::Rule(_) => code.push(Instr::Num(0.0)),
+            Expr::Slot(i) => code.push(Instr::Slot(*i)),
+            Expr::Num(x) => code.push(Instr::Num(*x)),
+            Expr::Not(e) => {
+                e.emit(code);
+                code.push(Instr::Not);
+            }
+            Expr::Neg(e) => {
+                e.emit(code);
+                code.push(Instr::Neg);
+            }
+            Expr::Bin(l, op @ (Op::And | Op::Or), r) => {
+                l.emit(code);
+                let at = code.len();
+                code.push(Instr::Truth);
+                r.emit(code);
+                code.push(Instr::Truth);
+                let skip = code.len() - at - 1;
+                code[at] = match op {
+                    Op::And => Instr::AndSkip(skip),
+                    _ => Instr::OrSkip(skip),
+                };
+            }
+            Expr::Bin(l, op, r) => {
+                l.emit(code);
+                r.emit(code);
+                code.push(Instr::Bin(*op));
+            }
+        }
+    }
+}
+
+impl Program {
+    /// The value over hit counts by index; `stack` is scratch space kept between calls.
+    pub fn run(&self, counts: &[u32], stack: &mut Vec<f64>) -> f64 {
+        let b = |x: bool| f64::from(u8::from(x));
+        stack.clear();
+        let mut pc = 0;
+        while let Some(&instr) = self.code.get(pc) {
+            pc += 1;
+            match instr {
+                Instr::Slot(i) => stack.push(counts.get(i).map_or(0.0, |&c| f64::from(c))),
+                Instr::Num(x) => stack.push(x),
+                Instr::Not => {
+                    let x = stack.pop().unwrap_or(0.0);
+                    stack.push(b(x == 0.0));
+                }
+                Instr::Neg => {
+                    let x = stack.pop().unwrap_or(0.0);
+                    stack.push(-x);
+                }
+                Instr::Truth => {
+                    let x = stack.pop().unwrap_or(0.0);
+                    stack.push(b(x != 0.0));
+                }
+                Instr::AndSkip(n) | Instr::OrSkip(n) => {
+                    let left = stack.last().copied().unwrap_or(0.0) != 0.0;
+                    let and = matches!(instr, Instr::AndSkip(_));
+                    if left != and {
+                        // Decided by the left side: 0 for `&&`, 1 for `||`.
+                        stack.pop();
+                        stack.push(b(left));
+                        pc += n;
+                    } else {
+                        stack.pop();
+                    }
+                }
+                Instr::Bin(op) => {
+                    let c = stack.pop().unwrap_or(0.0);
+                    let a = stack.pop().unwrap_or(0.0);
+                    stack.push(arith(op, a, c));
+                }
+            }
+        }
+        stack.pop().unwrap_or(0.0)
+    }
+}
+
+/// `a op c` for the operators that evaluate both sides, as Perl does.
+fn arith(op: Op, a: f64, c: f64) -> f64 {
+    let b = |x: bool| f64::from(u8::from(x));
+    match op {
+        Op::Mul => a * c,
+        Op::Div => {
+            if c == 0.0 {
+                0.0
+            } else {
+                a / c
+            }
+        }
+        Op::Add => a + c,
+        Op::Sub => a - c,
+        Op::Lt => b(a < c),
+        Op::Le => b(a <= c),
+        Op::Gt => b(a > c),
+        Op::Ge => b(a >= c),
+        Op::Eq => b(a == c),
+        Op::Ne => b(a != c),
+        Op::And => b(a != 0.0 && c != 0.0),
+        Op::Or => b(a != 0.0 || c != 0.0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +414,46 @@ mod tests {
         assert_eq!(e.eval_counts(&[1, 1]), 1.0);
         assert_eq!(e.eval_counts(&[2, 0]), 1.0);
         assert_eq!(e.eval_counts(&[1, 0]), 0.0);
+    }
+
+    /// The flat program gives the tree's value for every expression and every pattern of
+    /// hit counts, short-circuits included.
+    #[test]
+    fn programs_agree_with_the_tree() {
+        let names = ["A", "B", "C"];
+        let exprs = [
+            "A && !B",
+            "(A || B) && C",
+            "A || B && C",
+            "!(A && B) || !C",
+            "A + B + C > 1",
+            "2 * A - B >= 2 && (C || !A)",
+            "A / B",
+            "-A + (B == C) * 3 != 0",
+            "A && B && C || A && !B || !A && !B && !C",
+            "(A || B) + (B && C) + !C",
+            "MISSING || A",
+            "1 + 2 * 3 == 7",
+        ];
+        let mut stack = Vec::new();
+        for text in exprs {
+            let e = parse(text)
+                .unwrap()
+                .resolve(&|n| names.iter().position(|x| *x == n));
+            let p = e.compile();
+            for a in 0..3 {
+                for b in 0..3 {
+                    for c in 0..3 {
+                        let counts = [a, b, c];
+                        assert_eq!(
+                            p.run(&counts, &mut stack),
+                            e.eval_counts(&counts),
+                            "{text} over {counts:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

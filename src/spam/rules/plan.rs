@@ -32,6 +32,9 @@ pub enum Test {
     Eval(Call),
     /// The expression and the rule indexes it reads, by name.
     Meta(Expr),
+    /// A meta once the plan is ordered: its expression resolved to rule indexes and compiled
+    /// ([`Expr::compile`]), as the scan runs it.
+    MetaProgram(crate::spam::rules::meta::Program),
     /// A rule naming captured tags (`%{NAME}`): compiled per message once the header rules
     /// that capture them (`(?<NAME>...)`) have run; it does not run when a tag is unset.
     Template(String),
@@ -334,7 +337,7 @@ impl Plan {
             .collect();
         for r in &mut rules[first_meta..] {
             if let Test::Meta(e) = &r.test {
-                r.test = Test::Meta(e.resolve(&|n| index.get(n).copied()));
+                r.test = Test::MetaProgram(e.resolve(&|n| index.get(n).copied()).compile());
             }
         }
         let prefilter = crate::spam::rules::prefilter::Prefilter::build(
