@@ -41,18 +41,16 @@ pub enum Dialect {
 /// The folder a `sqlite:` URL's database file is in; `None` for other URLs and for a file in
 /// the current folder.
 pub fn sqlite_folder(url: &str) -> Option<&std::path::Path> {
-    let file = url.strip_prefix("sqlite:")?.trim_start_matches("//");
-    let file = file.split('?').next().unwrap_or(file);
-    std::path::Path::new(file)
+    sqlite_file(url)?
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
 }
 
 /// The database file a `sqlite:` URL names; `None` for other URLs.
-pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+pub fn sqlite_file(url: &str) -> Option<&std::path::Path> {
     let file = url.strip_prefix("sqlite:")?.trim_start_matches("//");
     let file = file.split('?').next().unwrap_or(file);
-    Some(std::path::PathBuf::from(file))
+    Some(std::path::Path::new(file))
 }
 
 /// `url` as it is opened: a `sqlite:` database is created on first use (`mode=rwc`) and its

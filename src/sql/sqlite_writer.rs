@@ -31,6 +31,10 @@ const QUEUE: usize = 1024;
 /// from the other writers (the SQL quarantine, the release server, a web front end).
 const MAX_BATCH: usize = 256;
 
+/// The `msgs` insert in SQLite's form, made once (the writer prepares it per message).
+static INSERT_MSGS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| insert_msgs(Dialect::Sqlite));
+
 /// How long a statement waits for another writer's lock, as the sqlx pool's connections do.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -266,24 +270,23 @@ fn start(
     learned: &mut Vec<(String, i64)>,
 ) -> rusqlite::Result<()> {
     let sid = maddr_id(c, ids, r.partition_tag, &r.sender, learned)?;
-    c.prepare_cached(&insert_msgs(Dialect::Sqlite))?
-        .execute(params![
-            r.partition_tag,
-            r.mail_id,
-            r.secret_id,
-            r.am_id,
-            r.time,
-            dialect::time_iso(r.time),
-            sid,
-            r.policy,
-            r.client_addr,
-            r.size,
-            r.originating,
-            r.message_id,
-            r.from_addr,
-            r.subject,
-            r.host,
-        ])?;
+    c.prepare_cached(&INSERT_MSGS)?.execute(params![
+        r.partition_tag,
+        r.mail_id,
+        r.secret_id,
+        r.am_id,
+        r.time,
+        dialect::time_iso(r.time),
+        sid,
+        r.policy,
+        r.client_addr,
+        r.size,
+        r.originating,
+        r.message_id,
+        r.from_addr,
+        r.subject,
+        r.host,
+    ])?;
     Ok(())
 }
 

@@ -73,7 +73,7 @@ impl Store {
         }
         let pool = never_pool_an_open_transaction(opts).connect_lazy(&url)?;
         let writer = match dialect::sqlite_file(&cfg.url) {
-            Some(file) => Some(super::sqlite_writer::Writer::spawn(file)?),
+            Some(file) => Some(super::sqlite_writer::Writer::spawn(file.to_path_buf())?),
             None => None,
         };
         Ok(Some(Store {

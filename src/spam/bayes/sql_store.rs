@@ -121,7 +121,8 @@ impl SqlStore {
             dialect,
             url: url.to_string(),
             ready: tokio::sync::OnceCell::new(),
-            reader: crate::sql::dialect::sqlite_file(url).map(super::sqlite_reader::Reader::new),
+            reader: crate::sql::dialect::sqlite_file(url)
+                .map(|file| super::sqlite_reader::Reader::new(file.to_path_buf())),
         })
     }
 

@@ -157,8 +157,8 @@ impl Expr {
     }
 
     /// The value over hit counts by index, for an expression [`Expr::resolve`]d against
-    /// the same indexes (metas run per message; looking names up each time cost more than
-    /// the arithmetic).
+    /// the same indexes. The scan runs the compiled [`Program`]; this is the reference it
+    /// is tested against.
     pub fn eval_counts(&self, counts: &[u32]) -> f64 {
         self.value(&|leaf| match leaf {
             Leaf::Slot(i) => counts.get(i).map_or(0.0, |&c| f64::from(c)),
@@ -181,8 +181,7 @@ impl Expr {
         }
     }
 
-    /// Generic over `hits` rather than `&dyn Fn`: metas run for every message (over a
-    /// thousand of SpamAssassin's), and an indirect call per leaf showed in profiles.
+    /// The tree's value (the reference semantics; the scan runs [`Program`]).
     fn value<F: Fn(Leaf) -> f64>(&self, hits: &F) -> f64 {
         let b = |x: bool| f64::from(u8::from(x));
         match self {
@@ -200,26 +199,7 @@ impl Expr {
                     Op::Or => return b(a != 0.0 || r.value(hits) != 0.0),
                     _ => {}
                 }
-                let c = r.value(hits);
-                match op {
-                    Op::Mul => a * c,
-                    Op::Div => {
-                        if c == 0.0 {
-                            0.0
-                        } else {
-                            a / c
-                        }
-                    }
-                    Op::Add => a + c,
-                    Op::Sub => a - c,
-                    Op::Lt => b(a < c),
-                    Op::Le => b(a <= c),
-                    Op::Gt => b(a > c),
-                    Op::Ge => b(a >= c),
-                    Op::Eq => b(a == c),
-                    Op::Ne => b(a != c),
-                    Op::And | Op::Or => 0.0,
-                }
+                arith(*op, a, r.value(hits))
             }
         }
     }
@@ -356,7 +336,8 @@ impl Program {
     }
 }
 
-/// `a op c` for the operators that evaluate both sides, as Perl does.
+/// `a op c`, as Perl computes it; `&&` and `||` here see both values (the callers skip the
+/// right side when the left decides).
 fn arith(op: Op, a: f64, c: f64) -> f64 {
     let b = |x: bool| f64::from(u8::from(x));
     match op {
