@@ -152,7 +152,7 @@ fn main() {
                 let (rules, msgs) = (&rules, &msgs);
                 s.spawn(move || {
                     for m in msgs.iter().skip(t).step_by(n) {
-                        let view = MessageView::build(m, "", &rules.originating);
+                        let view = MessageView::build(m, "", &rules.view);
                         let o = scan::scan(&rules.plan, &view, &rules.lists, Options::default());
                         std::hint::black_box(o);
                     }

@@ -25,7 +25,7 @@ fn main() {
         Some(Path::new("/etc/spamassassin")),
     )
     .unwrap_or_else(|e| panic!("rules: {e}"));
-    let view = MessageView::build(&raw, "", &rules.originating);
+    let view = MessageView::build(&raw, "", &rules.view);
     for name in ["X-Spam-Relays-Trusted", "X-Spam-Relays-Untrusted"] {
         println!("{name}: {}", view.header(name).unwrap_or_default());
     }

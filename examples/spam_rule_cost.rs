@@ -35,7 +35,7 @@ fn main() {
     for f in &files {
         let raw = std::fs::read(f).unwrap_or_default();
         let t = Instant::now();
-        let view = MessageView::build(&raw, "", &rules.originating);
+        let view = MessageView::build(&raw, "", &rules.view);
         view_time += t.elapsed();
         let ctx = Ctx {
             view: &view,

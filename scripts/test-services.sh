@@ -6,8 +6,11 @@
 #   mariadb    MariaDB     127.0.0.1:3306  user root, no password, database "test"
 #   redis      Redis       127.0.0.1:6379
 #   clamd      clamd on a test signature database (scripts/clamd-test-db.sh); prints its socket
+#   nsd        NSD, the authoritative DNS server the network-check tests start on a free
+#              loopback port with the zones they write (testing/src/nsd.rs); installed here,
+#              checked to start, and its own system service kept off
 #
-# Usage: scripts/test-services.sh [postgres] [mariadb] [redis] [clamd]   (none: all four)
+# Usage: scripts/test-services.sh [postgres] [mariadb] [redis] [clamd] [nsd]   (none: all five)
 #
 # This changes the host: it makes PostgreSQL trust every local connection and gives MariaDB's
 # root an empty password. Run it on a test machine, never on a production server.
@@ -17,7 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 export DEBIAN_FRONTEND=noninteractive
 
 servers=("$@")
-((${#servers[@]})) || servers=(postgres mariadb redis clamd)
+((${#servers[@]})) || servers=(postgres mariadb redis clamd nsd)
 
 fail() { echo "test-services: $*" >&2; exit 1; }
 
@@ -32,7 +35,8 @@ for s in "${servers[@]}"; do
       command -v clamd >/dev/null || missing+=(clamav-daemon)
       [[ -f /usr/share/clamav-testfiles/clam.exe ]] || missing+=(clamav-testfiles)
       ;;
-    *) echo "usage: $0 [postgres] [mariadb] [redis] [clamd]" >&2; exit 2 ;;
+    nsd) command -v nsd >/dev/null || missing+=(nsd) ;;
+    *) echo "usage: $0 [postgres] [mariadb] [redis] [clamd] [nsd]" >&2; exit 2 ;;
   esac
 done
 if ((${#missing[@]})); then
@@ -104,8 +108,29 @@ start_redis() {
   echo "redis: 127.0.0.1:6379"
 }
 
+# The tests run their own NSDs; the package's service (port 53 on every address) stays off.
+# Here: one NSD started on 127.0.0.1:10053 with a tiny zone and stopped, to prove it runs.
+check_nsd() {
+  systemctl disable --now nsd >/dev/null 2>&1 || true
+  local dir port=10053 i up=
+  dir=$(mktemp -d)
+  printf '$TTL 60\n@ IN SOA ns.test. h.test. 1 60 60 60 60\n@ IN NS ns.test.\nns IN A 127.0.0.1\n' > "$dir/test.zone"
+  printf '%s\n' "server:" "  ip-address: 127.0.0.1@$port" '  username: ""' '  chroot: ""' \
+    "  zonesdir: \"$dir\"" "  zonelistfile: \"$dir/zone.list\"" '  database: ""' \
+    "  pidfile: \"$dir/nsd.pid\"" "  xfrdfile: \"$dir/xfrd.state\"" "  xfrdir: \"$dir\"" \
+    "  logfile: \"$dir/nsd.log\"" "remote-control:" "  control-enable: no" \
+    "zone:" '  name: "test"' '  zonefile: "test.zone"' > "$dir/nsd.conf"
+  nsd -c "$dir/nsd.conf" || fail "nsd: does not start: $(cat "$dir/nsd.log" 2>/dev/null)"
+  for i in $(seq 50); do [[ -s $dir/nsd.pid ]] && up=1 && break; sleep 0.1; done
+  [[ -n $up ]] && kill "$(cat "$dir/nsd.pid")" 2>/dev/null
+  rm -rf "$dir"
+  [[ -n $up ]] || fail "nsd: did not come up on 127.0.0.1:$port"
+  echo "nsd: $(nsd -v 2>&1 | head -1) (the tests start their own)"
+}
+
 for s in "${servers[@]}"; do
   case $s in
+    nsd) check_nsd ;;
     postgres) start_postgres ;;
     mariadb) start_mariadb ;;
     redis) start_redis ;;

@@ -72,6 +72,7 @@
 //! - [`server`]: process life: start, signals, reload, the listeners of every front end.
 //! - [`stats`]: counters and stage timings for Prometheus and `amavisd status`.
 //! - [`catch_panic`]: a panic becomes an error for one message or one archive reader.
+//! - [`dns`]: the process's resolver and one message's batch of lookups (network rules).
 //! - [`accept`]: the session bound the side listeners (release, spamd) share.
 //! - [`migrate`]: `amavisd convert-config`, from amavisd-new's Perl configuration.
 //!
@@ -85,6 +86,7 @@ pub mod catch_panic;
 pub mod config;
 pub mod decode;
 pub mod dkim;
+pub mod dns;
 
 pub mod message;
 pub mod migrate;

@@ -144,6 +144,8 @@ pub struct Config {
     pub metrics: crate::stats::MetricsConfig,
     /// DKIM verification, signing and keys.
     pub dkim: crate::dkim::DkimConfig,
+    /// The resolver of the network checks (DNS blocklists).
+    pub dns: crate::dns::DnsConfig,
     /// What happens to checked mail (destinies, lovers, bypasses, spam levels, tags ...).
     pub policy: crate::policy_bank::Policy,
     /// Policy banks: tables of `[policy]` keys that override them.
@@ -195,6 +197,7 @@ impl Default for Config {
             spam: crate::spam::SpamConfig::default(),
             metrics: crate::stats::MetricsConfig::default(),
             dkim: crate::dkim::DkimConfig::default(),
+            dns: crate::dns::DnsConfig::default(),
             policy: crate::policy_bank::Policy::default(),
             policy_bank: BTreeMap::new(),
             policy_bank_select: Vec::new(),

@@ -138,6 +138,7 @@ impl Config {
     /// Each stage's own section.
     fn check_sections(&self) -> Result<(), Refusal> {
         self.dkim.validate().map_err(under("dkim"))?;
+        self.dns.validate().map_err(under("dns"))?;
         self.limits.validate().map_err(under("limits"))?;
         self.forward.validate().map_err(under("forward"))?;
         self.decode.validate().map_err(under("decode"))?;

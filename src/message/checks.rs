@@ -82,6 +82,11 @@ pub struct SpamResult {
     pub tests: Vec<(String, f64)>,
     /// The Bayes auto-learning outcome for `X-Spam-Status` (`ham`, `spam`, `no`, `disabled`).
     pub autolearn: String,
+    /// The network checks' lookups: `12/12 in 3 ms`, and which timed out; empty when none
+    /// were made.
+    pub dns: String,
+    /// Some lookup did not answer within the budget: the network rules may have missed.
+    pub dns_incomplete: bool,
 }
 
 /// Everything the checks found in one message.

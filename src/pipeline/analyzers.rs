@@ -162,6 +162,8 @@ fn spam_result(
         score: 0.0,
         tests: Vec::new(),
         autolearn: String::new(),
+        dns: String::new(),
+        dns_incomplete: false,
     };
     if let Some(o) = engine {
         r.score = o.score;
@@ -254,7 +256,7 @@ impl Checks {
                 .build(&cfg.tempdir)
                 .map_err(|(k, r)| bad(format!("av.{k}"), r))?,
             bank_av: bank_scanners(cfg).map_err(|(k, r)| bad(k, r))?,
-            spam: crate::spam::Engine::new(&cfg.spam).map_err(|(k, r)| bad(k, r))?,
+            spam: crate::spam::Engine::new(&cfg.spam, &cfg.dns).map_err(|(k, r)| bad(k, r))?,
             scanning: ScanPool::new(scan_threads(cfg.scan_threads)).map_err(|e| {
                 bad(
                     "scan_threads".into(),
@@ -346,7 +348,8 @@ impl Checks {
             smtputf8: req.smtputf8,
         };
         // The same `scan_threads` threads scan every message (see `scan_pool` for why).
-        self.scanning
+        let (decoded, banned, spammed) = self
+            .scanning
             .run(move || {
                 let raw = spool.to_bytes_blocking().map_err(CheckError::Spool)?;
                 // Parsed once: the decoder and the spam view read the same MIME structure.
@@ -365,14 +368,21 @@ impl Checks {
                     .map(|(n, set)| (n.clone(), banned::check(&decoded, set)))
                     .collect();
                 let spammed = match spam_scan {
-                    Some(scan) => scan
-                        .run(&raw, &parsed, &sender)
-                        .map_err(|e| CheckError::Bayes(e.to_string()))?,
-                    None => Scanned::default(),
+                    Some(scan) => Some(
+                        scan.run(&raw, &parsed, &sender)
+                            .map_err(|e| CheckError::Bayes(e.to_string()))?,
+                    ),
+                    None => None,
                 };
-                Ok((decoded, banned, spammed))
+                Ok::<_, CheckError>((decoded, banned, spammed))
             })
-            .await?
+            .await??;
+        // The network rules' answers are awaited here, off the scanning threads.
+        let spammed = match spammed {
+            Some(halfway) => halfway.finish().await,
+            None => Scanned::default(),
+        };
+        Ok((decoded, banned, spammed))
     }
 
     /// The site's spam result and each per-user store's, with the scanner's spam names
@@ -386,6 +396,8 @@ impl Checks {
         let outcomes = &spammed.outcomes;
         let mut spam = spam_result(outcomes.first(), av_spam);
         if let Some(s) = spam.as_mut().filter(|_| !outcomes.is_empty()) {
+            s.dns = spammed.dns.clone();
+            s.dns_incomplete = spammed.dns_incomplete;
             s.autolearn = if req.no_autolearn {
                 "no".into()
             } else {

@@ -150,6 +150,10 @@ impl Job {
                 .results()
                 .and_then(|r| r.spam.as_ref())
                 .map(|s| s.score),
+            dns: self
+                .results()
+                .and_then(|r| r.spam.as_ref())
+                .map(|s| s.dns.as_str()),
             queued_as,
             reply,
             elapsed: self.started.elapsed(),

@@ -44,6 +44,8 @@ pub struct LogLine<'a> {
     pub size: u64,
     /// The spam score, when the message was scored (`Hits: -` otherwise, as amavisd-new).
     pub hits: Option<f64>,
+    /// The network checks' lookups (`12/12 in 3 ms (2 timed out)`), when any were made.
+    pub dns: Option<&'a str>,
     pub queued_as: Option<&'a str>,
     pub reply: &'a Reply,
     pub elapsed: Duration,
@@ -96,6 +98,9 @@ impl LogLine<'_> {
             ", mail_id: {}, Hits: {hits}, size: {}",
             self.mail_id, self.size
         ));
+        if let Some(d) = self.dns.filter(|d| !d.is_empty()) {
+            s.push_str(&format!(", dns: {d}"));
+        }
         if let Some(q) = self.queued_as {
             s.push_str(&format!(", queued_as: {}", printable(q)));
         }
@@ -167,6 +172,7 @@ mod tests {
             mail_id: "abcDEF123456",
             size: 1234,
             hits: None,
+            dns: None,
             queued_as: Some("4Abc"),
             reply: &reply,
             elapsed: Duration::from_millis(12),
@@ -194,6 +200,7 @@ mod tests {
         );
         let line = LogLine {
             status: "Passed SPAM",
+            dns: None,
             hits: Some(1000.8125),
             ..line
         };

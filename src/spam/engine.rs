@@ -2,8 +2,10 @@
 //! cannot be read, a regex that does not compile) is refused with its file, line and reason,
 //! so a reload keeps the rules already running (the pipeline swaps its whole state at once).
 
-use super::scan::{self, Options, Outcome};
-use super::view::MessageView;
+use super::net::{Needs, NetDefs};
+use super::scan::{self, Local, Options, Outcome};
+use super::view::{MessageView, ViewSettings};
+use crate::dns::Answers;
 use crate::spam::rules::cf::Config;
 use crate::spam::rules::plan::{Inactive, Plan};
 use std::collections::BTreeMap;
@@ -20,6 +22,9 @@ pub enum SpamError {
     },
     #[error("{0}: no rules found (is SpamAssassin's rule set installed?)")]
     NoRules(PathBuf),
+    /// A network directive (`trusted_networks`, `urirhssub` ...) that cannot be read.
+    #[error("{0}")]
+    Net(String),
 }
 
 /// Gives a parsed message's Bayes probability.
@@ -31,8 +36,21 @@ pub struct Rules {
     pub lists: super::eval::Lists,
     /// Directives read but not acted on, with counts.
     pub ignored: BTreeMap<String, usize>,
-    /// Fields whose address is the oldest relay (`originating_ip_headers`), in order.
-    pub originating: Vec<String>,
+    /// How messages are read: `originating_ip_headers`, `trusted_networks` ...
+    pub view: ViewSettings,
+    /// The network directives (URI blocklists, `askdns`, skip lists).
+    pub net: NetDefs,
+}
+
+/// How a rule set is compiled.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadOptions<'a> {
+    /// Bayes on: score sets 2/3 and the BAYES_xx rules.
+    pub bayes: bool,
+    /// Network rules on: score sets 1/3 and the DNS blocklist rules.
+    pub network: bool,
+    /// Where the prefilter keeps its compiled databases; `None`: compiled at every load.
+    pub prefilter_cache: Option<&'a Path>,
 }
 
 impl Rules {
@@ -51,6 +69,20 @@ impl Rules {
         bayes: bool,
         prefilter_cache: Option<&Path>,
     ) -> Result<Rules, SpamError> {
+        let opts = LoadOptions {
+            bayes,
+            network: false,
+            prefilter_cache,
+        };
+        Self::load_opts(rules_dir, site_dir, opts)
+    }
+
+    /// Same, with every choice of [`LoadOptions`].
+    pub fn load_opts(
+        rules_dir: &Path,
+        site_dir: Option<&Path>,
+        opts: LoadOptions<'_>,
+    ) -> Result<Rules, SpamError> {
         let cfg = Config::load(rules_dir, site_dir);
         if let Some(p) = cfg.problems.first() {
             return Err(SpamError::Rule {
@@ -62,7 +94,16 @@ impl Rules {
         if cfg.rules.is_empty() {
             return Err(SpamError::NoRules(rules_dir.to_path_buf()));
         }
-        let plan = Plan::compile_with(&cfg, bayes, prefilter_cache);
+        let net = NetDefs::read(&cfg);
+        if let Some(p) = net.problems.first() {
+            return Err(SpamError::Net(p.clone()));
+        }
+        let plan = Plan::compile_with(
+            &cfg,
+            opts.bayes,
+            opts.network.then_some(&net),
+            opts.prefilter_cache,
+        );
         for (name, why) in &plan.inactive {
             if let Inactive::Broken(reason) = why
                 && let Some(r) = cfg.rules.get(name)
@@ -76,7 +117,11 @@ impl Rules {
         }
         Ok(Rules {
             plan,
-            originating: cfg.originating_ip_headers.clone(),
+            view: ViewSettings {
+                originating: cfg.originating_ip_headers.clone(),
+                trust: net.trust.clone(),
+            },
+            net,
             lists: super::eval::Lists::new(cfg.lists),
             ignored: cfg.ignored,
         })
@@ -156,7 +201,7 @@ impl Rules {
         mut opts: Options,
         bayes: Option<&BayesOf<'_>>,
     ) -> Outcome {
-        let view = MessageView::build(raw, envelope_from, &self.originating);
+        let view = MessageView::build(raw, envelope_from, &self.view);
         if let Some(f) = bayes {
             opts.bayes = f(&view);
         }
@@ -185,9 +230,43 @@ impl Rules {
         opts: Options,
         bayes: &dyn Fn(&MessageView) -> Vec<Option<f64>>,
     ) -> Vec<Outcome> {
-        let view = MessageView::build_parsed(parsed, envelope_from, &self.originating);
-        let mut out: Vec<Outcome> = Vec::new();
-        // Which BAYES_ rules fired for each outcome scanned (by its index in `out`).
+        let locals = self.scan_parsed(parsed, envelope_from, opts, bayes, &mut |_| {});
+        self.finish(locals, &[])
+    }
+
+    /// The rules that need only the message, once for each Bayes probability; `start_net`
+    /// is handed the network rules' queries as soon as the message is parsed, so that
+    /// they are on their way while the rest runs. [`Rules::finish`] completes the scans.
+    pub fn scan_parsed(
+        &self,
+        parsed: &crate::decode::Parsed<'_>,
+        envelope_from: &str,
+        opts: Options,
+        bayes: &dyn Fn(&MessageView) -> Vec<Option<f64>>,
+        start_net: &mut dyn FnMut(Needs),
+    ) -> Vec<Local> {
+        let view = MessageView::build_parsed(parsed, envelope_from, &self.view);
+        let net_rules = self
+            .plan
+            .rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match &r.test {
+                crate::spam::rules::plan::Test::Net(t) => Some((i, t)),
+                _ => None,
+            });
+        let needs = super::net::needs(
+            net_rules,
+            &view,
+            &self.lists,
+            &self.net,
+            &self.view.originating,
+        );
+        if !needs.is_empty() {
+            start_net(needs);
+        }
+        let mut out: Vec<Local> = Vec::new();
+        // Which BAYES_ rules fired for each scan (by its index in `out`).
         let mut scanned: Vec<(Vec<bool>, usize)> = Vec::new();
         for p in bayes(&view) {
             let fires = self.plan.bayes_rules_at(p);
@@ -197,13 +276,30 @@ impl Rules {
                 continue;
             }
             scanned.push((fires, out.len()));
-            out.push(scan::scan(
-                &self.plan,
-                &view,
-                &self.lists,
-                Options { bayes: p, ..opts },
-            ));
+            let opts = Options { bayes: p, ..opts };
+            out.push(scan::scan_local(&self.plan, &view, &self.lists, opts));
         }
         out
+    }
+
+    /// The network rules' counts from their queries' answers.
+    pub fn net_counts(&self, needs: &Needs, answers: &Answers) -> Vec<(usize, u32)> {
+        needs
+            .iter()
+            .filter_map(|(i, qs)| match &self.plan.rules.get(*i)?.test {
+                crate::spam::rules::plan::Test::Net(t) => {
+                    Some((*i, super::net::count(t, qs, answers)))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Completes scans with the network rules' counts: metas, score, hits.
+    pub fn finish(&self, locals: Vec<Local>, net: &[(usize, u32)]) -> Vec<Outcome> {
+        locals
+            .into_iter()
+            .map(|l| scan::finish(&self.plan, l, net))
+            .collect()
     }
 }

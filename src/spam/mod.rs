@@ -14,6 +14,7 @@
 pub mod bayes;
 pub mod engine;
 pub mod eval;
+pub mod net;
 pub mod report;
 pub mod rules;
 pub mod scan;
@@ -25,7 +26,7 @@ pub mod view;
 pub use bayes::store::BayesError;
 pub use settings::SpamConfig;
 pub use stage::{
-    Class, Engine, Learnable, Learned, Scan, Scanned, SetupError, Trainer, bayes_user,
+    Class, Engine, Halfway, Learnable, Learned, Scan, Scanned, SetupError, Trainer, bayes_user,
     message_files, messages_in, now,
 };
 

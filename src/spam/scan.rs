@@ -238,7 +238,7 @@ pub fn run_rule(r: &Rule, view: &MessageView, ctx: &Ctx) -> u32 {
             });
             u32::from(hit)
         }
-        Test::Meta(_) | Test::MetaProgram(_) | Test::Template(_) => 0,
+        Test::Meta(_) | Test::MetaProgram(_) | Test::Template(_) | Test::Net(_) => 0,
     }
 }
 
@@ -269,8 +269,23 @@ fn header_text(plan: &Plan, view: &MessageView) -> Vec<u8> {
     text
 }
 
-/// Scans `view` with `plan`.
+/// What the rules that run on the scanning thread found: everything but the network rules
+/// and the metas, which [`finish`] adds once the lookups are back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Local {
+    counts: Vec<u32>,
+    score: f64,
+    stopped_early: bool,
+}
+
+/// Scans `view` with `plan`, network rules not counted.
 pub fn scan(plan: &Plan, view: &MessageView, lists: &eval::Lists, opts: Options) -> Outcome {
+    finish(plan, scan_local(plan, view, lists, opts), &[])
+}
+
+/// Runs the rules that need nothing but the message (network rules and metas wait for
+/// [`finish`]).
+pub fn scan_local(plan: &Plan, view: &MessageView, lists: &eval::Lists, opts: Options) -> Local {
     let ctx = Ctx {
         view,
         lists,
@@ -280,10 +295,14 @@ pub fn scan(plan: &Plan, view: &MessageView, lists: &eval::Lists, opts: Options)
     let mut tags: HashMap<String, String> = HashMap::new();
     let mut score = 0.0;
     // Negative scores still to come; the score cannot end below `score + negative_left`.
+    // The network rules' stay in it until `finish`: they may still subtract.
     let mut negative_left: f64 = plan.rules.iter().map(|r| r.score.min(0.0)).sum();
     let mut stopped_early = false;
     let may_match = candidates(plan, view, opts.prefilter);
     for (i, r) in plan.rules[..plan.first_meta].iter().enumerate() {
+        if matches!(r.test, Test::Net(_)) {
+            continue;
+        }
         negative_left -= r.score.min(0.0);
         if !may_match[i] {
             continue;
@@ -302,6 +321,26 @@ pub fn scan(plan: &Plan, view: &MessageView, lists: &eval::Lists, opts: Options)
         {
             stopped_early = true;
             break;
+        }
+    }
+    Local {
+        counts,
+        score,
+        stopped_early,
+    }
+}
+
+/// Adds the network rules' counts (`net`: rule index and count), runs the metas and scores.
+pub fn finish(plan: &Plan, local: Local, net: &[(usize, u32)]) -> Outcome {
+    let Local {
+        mut counts,
+        mut score,
+        stopped_early,
+    } = local;
+    for &(i, n) in net {
+        if let Some(r) = plan.rules.get(i) {
+            counts[i] = n;
+            score += r.score * f64::from(n);
         }
     }
     let mut stack = Vec::new();

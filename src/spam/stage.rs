@@ -30,6 +30,8 @@ pub struct Engine {
     rules: Option<Arc<Rules>>,
     cfg: SpamConfig,
     trainer: Option<Trainer>,
+    /// The resolver of the network rules; `None` with `[dns] enabled = false`.
+    dns: Option<crate::dns::Resolver>,
     /// Autolearn thresholds (spam at, ham below), when autolearning is on.
     autolearn: Option<(f64, f64)>,
     /// Autolearning waiting for the store: bounded, so a slow store sheds learning, never
@@ -39,7 +41,7 @@ pub struct Engine {
 
 impl Engine {
     /// Loads the rules and opens the Bayes store `cfg` names.
-    pub fn new(cfg: &SpamConfig) -> Result<Engine, SetupError> {
+    pub fn new(cfg: &SpamConfig, dns: &crate::dns::DnsConfig) -> Result<Engine, SetupError> {
         let rules = if cfg.enabled && !cfg.rules_dir.is_dir() {
             // As amavisd-new without Mail::SpamAssassin ("SpamAssassin code NOT loaded"):
             // the filter runs, without spam scores, and says so loudly.
@@ -49,7 +51,7 @@ impl Engine {
             );
             None
         } else if cfg.enabled {
-            Some(Arc::new(load_rules(cfg)?))
+            Some(Arc::new(load_rules(cfg, dns.enabled)?))
         } else {
             None
         };
@@ -65,8 +67,16 @@ impl Engine {
             cfg.bayes_auto_learn_threshold_spam,
             cfg.bayes_auto_learn_threshold_nonspam,
         ));
+        let dns = match (&rules, dns.enabled) {
+            (Some(_), true) => Some(
+                crate::dns::Resolver::new(dns)
+                    .map_err(|e| ("dns.servers".to_string(), e.to_string()))?,
+            ),
+            _ => None,
+        };
         Ok(Engine {
             rules,
+            dns,
             autolearn,
             cfg: cfg.clone(),
             trainer,
@@ -120,6 +130,7 @@ impl Engine {
             },
             bayes: self.trainer.clone(),
             users: users.to_vec(),
+            dns: self.dns.clone(),
             runtime: tokio::runtime::Handle::current(),
         })
     }
@@ -132,6 +143,7 @@ impl Engine {
             opts: Options::default(),
             bayes: self.trainer.clone(),
             users: Vec::new(),
+            dns: self.dns.clone(),
             runtime: tokio::runtime::Handle::current(),
         })
     }
@@ -173,11 +185,16 @@ impl Engine {
     }
 }
 
-fn load_rules(cfg: &SpamConfig) -> Result<Rules, SetupError> {
+fn load_rules(cfg: &SpamConfig, network: bool) -> Result<Rules, SetupError> {
     let site = (!cfg.site_dir.as_os_str().is_empty()).then_some(cfg.site_dir.as_path());
     let cache =
         (!cfg.prefilter_cache.as_os_str().is_empty()).then_some(cfg.prefilter_cache.as_path());
-    let rules = Rules::load_with(&cfg.rules_dir, site, !cfg.bayes_store.is_empty(), cache)
+    let opts = super::engine::LoadOptions {
+        bayes: !cfg.bayes_store.is_empty(),
+        network,
+        prefilter_cache: cache,
+    };
+    let rules = Rules::load_opts(&cfg.rules_dir, site, opts)
         .map_err(|e| ("spam.rules_dir".to_string(), e.to_string()))?;
     // Compiling the rules (PCRE2 among them) left freed pages in the C heap.
     crate::spam::rules::return_freed_memory();
@@ -196,6 +213,7 @@ pub struct Scan {
     opts: Options,
     bayes: Option<Trainer>,
     users: Vec<String>,
+    dns: Option<crate::dns::Resolver>,
     runtime: tokio::runtime::Handle,
 }
 
@@ -206,19 +224,24 @@ pub struct Scanned {
     pub outcomes: Vec<Outcome>,
     /// The message as Bayes learns it, when there is a store.
     learnable: Option<Learnable>,
+    /// The lookups' summary for the log line (`Answers::summary`); empty without any.
+    pub dns: String,
+    /// Some lookup timed out.
+    pub dns_incomplete: bool,
 }
 
 impl Scan {
-    /// Scans `raw` from `sender`, whose MIME structure the decoder parsed into `parsed`.
-    /// Blocking: the Bayes lookups wait for the store on the runtime the scan was made on.
-    /// A store that does not answer is an error: the message waits rather than pass with a
-    /// score that lacks its Bayes part.
+    /// Scans a message (`raw`, parsed once as `parsed`) on the calling (scanning) thread:
+    /// the network rules' queries go out as soon as it is parsed, then the local rules
+    /// run. [`Halfway::finish`] waits for the answers (without holding a scanning thread)
+    /// and completes the scan. A Bayes store that cannot answer is an error (the message
+    /// waits); DNS never is.
     pub fn run(
         self,
         raw: &[u8],
         parsed: &crate::decode::Parsed<'_>,
         sender: &str,
-    ) -> Result<Scanned, BayesError> {
+    ) -> Result<Halfway, BayesError> {
         let failed = std::cell::RefCell::new(None);
         let learnable = std::cell::RefCell::new(None);
         let probabilities = |view: &MessageView| {
@@ -243,16 +266,57 @@ impl Scan {
                 vec![None]
             })
         };
-        let outcomes =
+        let mut net = None;
+        let mut start_net = |needs: super::net::Needs| {
+            if let Some(dns) = &self.dns {
+                let queries = needs.iter().flat_map(|(_, q)| q.iter().cloned()).collect();
+                net = Some((needs, dns.start(&self.runtime, queries)));
+            }
+        };
+        let locals =
             self.rules
-                .check_each_bayes_parsed(parsed, sender, self.opts, &probabilities);
+                .scan_parsed(parsed, sender, self.opts, &probabilities, &mut start_net);
         if let Some(e) = failed.into_inner() {
             return Err(e);
         }
-        Ok(Scanned {
-            outcomes,
+        Ok(Halfway {
+            rules: self.rules,
+            locals,
+            net,
             learnable: learnable.into_inner(),
         })
+    }
+}
+
+/// A scan whose local rules have run, its lookups perhaps still out.
+pub struct Halfway {
+    rules: Arc<Rules>,
+    locals: Vec<super::scan::Local>,
+    net: Option<(super::net::Needs, crate::dns::Pending)>,
+    learnable: Option<Learnable>,
+}
+
+impl Halfway {
+    /// Waits for the lookups (at most the `[dns] budget`), counts the network rules, runs
+    /// the metas.
+    pub async fn finish(self) -> Scanned {
+        let (counts, dns) = match self.net {
+            Some((needs, pending)) => {
+                let answers = pending.wait().await;
+                let counts = self.rules.net_counts(&needs, &answers);
+                (counts, Some(answers))
+            }
+            None => (Vec::new(), None),
+        };
+        Scanned {
+            outcomes: self.rules.finish(self.locals, &counts),
+            learnable: self.learnable,
+            dns: dns
+                .as_ref()
+                .map(crate::dns::Answers::summary)
+                .unwrap_or_default(),
+            dns_incomplete: dns.is_some_and(|a| a.incomplete()),
+        }
     }
 }
 

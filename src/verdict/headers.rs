@@ -76,6 +76,10 @@ pub fn spam_headers(s: &SpamResult, p: &Policy) -> Vec<(String, String)> {
         &s.autolearn
     };
     status.push_str(&format!("] autolearn={autolearn}"));
+    if s.dns_incomplete {
+        // Not amavisd-new's: says the network rules may have missed (DNS too slow).
+        status.push_str(" dns=timeout");
+    }
     vec![
         ("X-Spam-Flag".into(), if yes { "YES" } else { "NO" }.into()),
         ("X-Spam-Score".into(), spam_number(s.score)),

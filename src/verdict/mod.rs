@@ -303,6 +303,8 @@ fn listed(r: &CheckResults, list: SenderList) -> Option<SpamResult> {
                 score: 0.0,
                 tests: Vec::new(),
                 autolearn: String::new(),
+                dns: String::new(),
+                dns_incomplete: false,
             });
             x.score = x.score.max(64.0);
             s = Some(x);

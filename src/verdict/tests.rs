@@ -69,6 +69,8 @@ fn spam(r: &mut CheckResults, score: f64) {
             ("AV:Sanesecurity.Jurlbl.x".into(), 0.1),
         ],
         autolearn: "no".into(),
+        dns: String::new(),
+        dns_incomplete: false,
     });
 }
 

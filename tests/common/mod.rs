@@ -32,6 +32,9 @@ pub fn config(forward: &str, tempdir: &std::path::Path) -> Config {
     c.av.primary.clear();
     // The spam engine loads SpamAssassin's rules (a second or so); tests/spam_*.rs turn it on.
     c.spam.enabled = false;
+    // No DNS from tests but tests/dns_rules.rs (with its own server): results must not
+    // depend on the world's blocklists or on this host's resolver.
+    c.dns.enabled = false;
     // No SQL log unless a test asks for one (tests/sql_*.rs); quarantine files in the
     // test's own folder.
     c.sql.url.clear();

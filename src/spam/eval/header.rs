@@ -25,9 +25,14 @@ fn missing_to(ctx: &Ctx, _: &[String]) -> bool {
 /// The domain a registrar hands out: the last two labels, or three under a two-label
 /// public suffix (`util_rb_2tld`), or four under a three-label one (`util_rb_3tld`).
 pub(super) fn registrable(domain: &str, ctx: &Ctx) -> String {
+    registrable_in(domain, ctx.lists)
+}
+
+/// [`registrable`] with the lists alone (the network rules' link domains).
+pub fn registrable_in(domain: &str, lists: &super::Lists) -> String {
     let labels: Vec<&str> = domain.split('.').collect();
     let tail = |n: usize| labels[labels.len().saturating_sub(n)..].join(".");
-    let listed = |list: &str, v: &str| ctx.lists.get(list).is_some_and(|l| l.contains(v));
+    let listed = |list: &str, v: &str| lists.get(list).is_some_and(|l| l.contains(v));
     if labels.len() >= 4 && listed("util_rb_3tld", &tail(3)) {
         tail(4)
     } else if labels.len() >= 3 && listed("util_rb_2tld", &tail(2)) {

@@ -11,6 +11,8 @@ mod html;
 mod mime;
 mod relay;
 
+pub use header::registrable_in;
+
 use super::view::MessageView;
 use crate::spam::rules::pattern::Pattern;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -89,6 +91,7 @@ const NETWORK: &[&str] = &[
     "check_rbl_headers",
     "check_rbl_ns_from",
     "check_rbl_rcvd",
+    "check_askdns",
     "check_uridnsbl",
     "check_uridnsbl_lookups",
     "check_uri_host_listed",

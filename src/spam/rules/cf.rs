@@ -15,6 +15,31 @@ use std::path::{Path, PathBuf};
 /// The SpamAssassin version whose rule files we read (`if (version >= ...)`).
 pub const SA_VERSION: f64 = 4.000001;
 
+/// Directives kept for the network rules and the trust path.
+const NET_DIRECTIVES: &[&str] = &[
+    "trusted_networks",
+    "clear_trusted_networks",
+    "internal_networks",
+    "clear_internal_networks",
+    "msa_networks",
+    "clear_msa_networks",
+    "uridnsbl",
+    "uridnssub",
+    "urirhsbl",
+    "urirhssub",
+    "urinsrhsbl",
+    "urinsrhssub",
+    "urifullnsrhsbl",
+    "urifullnsrhssub",
+    "uridnsbl_skip_domain",
+    "clear_uridnsbl_skip_domain",
+    "uridnsbl_max_domains",
+    "askdns",
+    "skip_rbl_checks",
+    "skip_uribl_checks",
+    "rbl_headers",
+];
+
 /// A rule's kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
@@ -87,6 +112,10 @@ pub struct Config {
     pub lists: BTreeMap<String, BTreeSet<String>>,
     /// `originating_ip_headers`, in order (`clear_originating_ip_headers` empties it).
     pub originating_ip_headers: Vec<String>,
+    /// The network directives (trust: `trusted_networks` and kin; URI blocklists:
+    /// `urirhssub` and kin; `askdns`), in file order, as written: `spam::net` and
+    /// `view::trust` read them.
+    pub net_lines: Vec<(Origin, String, String)>,
     /// ReplaceTags definitions (applied when loading ends).
     pub replace: crate::spam::rules::replace_tags::Tags,
     pub problems: Vec<Problem>,
@@ -345,6 +374,20 @@ impl Config {
                 .originating_ip_headers
                 .extend(rest.split_whitespace().map(str::to_string)),
             "clear_originating_ip_headers" => self.originating_ip_headers.clear(),
+            d if NET_DIRECTIVES.contains(&d) => {
+                // `askdns NAME ...` defines rule NAME, as a header rule would.
+                if d == "askdns"
+                    && let Some(name) = rest.split_whitespace().next()
+                {
+                    let def = format!("header {name} eval:check_askdns('{name}')");
+                    self.read_text(&origin.file, &def, depth);
+                    if let Some(r) = self.rules.get_mut(name) {
+                        r.origin = origin.clone();
+                    }
+                }
+                self.net_lines
+                    .push((origin.clone(), d.to_string(), rest.to_string()));
+            }
             other if self.replace.directive(other, rest) => {}
             other => {
                 *self.ignored.entry(other.to_string()).or_default() += 1;

@@ -8,6 +8,7 @@
 //! does not compile.
 
 use crate::spam::eval::{self, Call, Status};
+use crate::spam::net::NetDefs;
 use crate::spam::rules::cf::{Config, Kind, RuleDef};
 use crate::spam::rules::meta::{self, Expr};
 use crate::spam::rules::pattern::{self, Pattern};
@@ -35,6 +36,9 @@ pub enum Test {
     /// A meta once the plan is ordered: its expression resolved to rule indexes and compiled
     /// ([`Expr::compile`]), as the scan runs it.
     MetaProgram(crate::spam::rules::meta::Program),
+    /// A network rule (DNS blocklists, `askdns`): its queries go out early in the scan and
+    /// it is counted once the answers are back (`spam::net`).
+    Net(crate::spam::net::NetTest),
     /// A rule naming captured tags (`%{NAME}`): compiled per message once the header rules
     /// that capture them (`(?<NAME>...)`) have run; it does not run when a tag is unset.
     Template(String),
@@ -182,7 +186,7 @@ fn cost(kind: Kind) -> u8 {
     }
 }
 
-fn compile_test(r: &RuleDef, bayes: bool) -> Result<Test, Inactive> {
+fn compile_test(r: &RuleDef, bayes: bool, net: Option<&NetDefs>) -> Result<Test, Inactive> {
     let def = r.definition.trim();
     if def.contains("%{") && r.kind != Kind::Meta {
         return Ok(Test::Template(def.to_string()));
@@ -190,7 +194,10 @@ fn compile_test(r: &RuleDef, bayes: bool) -> Result<Test, Inactive> {
     if let Some(call) = eval::parse(def) {
         return match eval::status(&call.name) {
             Status::Implemented => Ok(Test::Eval(call)),
-            Status::Network => Err(Inactive::Network),
+            Status::Network => net
+                .and_then(|n| n.compile(&r.name, &call, &r.tflags))
+                .map(Test::Net)
+                .ok_or(Inactive::Network),
             Status::Bayes if bayes => Ok(Test::Eval(call)),
             Status::Bayes => Err(Inactive::Bayes),
             Status::NotImplemented => Err(Inactive::NoEval(call.name)),
@@ -252,13 +259,19 @@ impl Plan {
 
     /// Compiles `cfg` with score set 0 (no Bayes, no network tests).
     pub fn compile(cfg: &Config) -> Plan {
-        Self::compile_with(cfg, false, None)
+        Self::compile_with(cfg, false, None, None)
     }
 
-    /// Compiles `cfg` with Bayes on (`bayes`: score set 2, the BAYES_xx rules active) or off
-    /// (score set 0); the prefilter keeps its compiled databases in `prefilter_cache`.
-    pub fn compile_with(cfg: &Config, bayes: bool, prefilter_cache: Option<&Path>) -> Plan {
-        let set = if bayes { 2 } else { 0 };
+    /// Compiles `cfg` with Bayes on (`bayes`: the BAYES_xx rules active) or off, and the
+    /// network rules of `net` (score sets 1 and 3) or none (sets 0 and 2); the prefilter
+    /// keeps its compiled databases in `prefilter_cache`.
+    pub fn compile_with(
+        cfg: &Config,
+        bayes: bool,
+        net: Option<&NetDefs>,
+        prefilter_cache: Option<&Path>,
+    ) -> Plan {
+        let set = usize::from(bayes) * 2 + usize::from(net.is_some());
         // Which rules are needed: every rule that scores, and what the metas among them name.
         let mut needed: BTreeSet<String> = BTreeSet::new();
         let mut stack: Vec<String> = cfg
@@ -268,6 +281,9 @@ impl Plan {
             .filter(|r| {
                 (cfg.score_in(r, set) != 0.0 && !r.name.starts_with("__"))
                     || r.definition.contains("(?<")
+                    // A `__` network rule may launch a set's queries for `check_rbl_sub`
+                    // rules; SpamAssassin runs every `__` rule.
+                    || (net.is_some() && r.name.starts_with("__") && launches_queries(r))
             })
             .map(|r| r.name.clone())
             .collect();
@@ -294,7 +310,7 @@ impl Plan {
             // `tflags net` alone does not switch a rule off: with the network off its eval
             // functions do not hit and score set 0 gives most of them no score.
             let tflags = Tflags::of(r);
-            match compile_test(r, bayes) {
+            match compile_test(r, bayes, net) {
                 Ok(test) => {
                     let rule = Rule {
                         name: name.clone(),
@@ -406,6 +422,12 @@ impl Plan {
         }
         m
     }
+}
+
+/// A DNSEval rule that sends queries a set's `check_rbl_sub` rules read.
+fn launches_queries(r: &RuleDef) -> bool {
+    eval::parse(&r.definition)
+        .is_some_and(|c| c.name.starts_with("check_rbl") && c.name != "check_rbl_sub")
 }
 
 /// Metas after the metas they name (a cycle's members keep definition order; SpamAssassin

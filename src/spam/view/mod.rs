@@ -8,6 +8,7 @@ pub mod headers;
 pub mod html;
 pub mod relays;
 pub mod render;
+pub mod trust;
 pub mod uri;
 
 use headers::Headers;
@@ -94,20 +95,30 @@ fn epilogue(raw: &[u8], boundary: &str) -> bool {
 
 /// The relay chain from `Received`, with the fields whose address counts as the oldest
 /// relay (`originating_ip_headers`: `X-Originating-IP` and the like).
-fn relays_of(headers: &Headers, originating: &[String]) -> Relays {
+fn relays_of(headers: &Headers, settings: &ViewSettings) -> Relays {
     let first_ip = |v: &String| {
         v.split(|c: char| !(c.is_ascii_digit() || c == '.'))
             .find(|t| t.parse::<std::net::Ipv4Addr>().is_ok())
             .map(str::to_string)
     };
-    let originating_ips: Vec<String> = originating
+    let originating_ips: Vec<String> = settings
+        .originating
         .iter()
         .filter_map(|name| headers.raw_values(name).first().and_then(first_ip))
         .collect();
     Relays::with_originating(
         headers.raw_values("Received").iter().map(String::as_str),
         originating_ips.into_iter(),
+        &settings.trust,
     )
+}
+
+/// What the rule files say about reading a message: the fields whose address is the oldest
+/// relay (`originating_ip_headers`) and which relays are ours (`trusted_networks` ...).
+#[derive(Debug, Clone, Default)]
+pub struct ViewSettings {
+    pub originating: Vec<String>,
+    pub trust: trust::Trust,
 }
 
 /// Part `n` of a message as the MIME rules see it, and its raw (undecoded) body.
@@ -221,14 +232,14 @@ fn redecode(raw_body: &[u8], encoding: &str, charset: &str) -> Option<String> {
 impl MessageView {
     /// Builds the view of `raw` (a whole message, LF or CRLF line ends).
     pub fn new(raw: &[u8], envelope_from: &str) -> MessageView {
-        Self::build(raw, envelope_from, &[])
+        Self::build(raw, envelope_from, &ViewSettings::default())
     }
 
     /// Same, with the fields whose address counts as the oldest relay
     /// (`originating_ip_headers`: `X-Originating-IP` and the like).
-    pub fn build(raw: &[u8], envelope_from: &str, originating: &[String]) -> MessageView {
+    pub fn build(raw: &[u8], envelope_from: &str, settings: &ViewSettings) -> MessageView {
         let parsed = crate::decode::parse(raw);
-        Self::build_parsed(&parsed, envelope_from, originating)
+        Self::build_parsed(&parsed, envelope_from, settings)
     }
 
     /// The view of a message the decoder has parsed already (its MIME structure is read
@@ -237,7 +248,7 @@ impl MessageView {
     pub fn build_parsed(
         parsed: &crate::decode::Parsed<'_>,
         envelope_from: &str,
-        originating: &[String],
+        settings: &ViewSettings,
     ) -> MessageView {
         let raw = parsed.raw;
         let head_end = body_start(raw);
@@ -245,7 +256,7 @@ impl MessageView {
         let mut view = MessageView {
             full: raw.to_vec(),
             body_len: raw.len().saturating_sub(head_end),
-            relays: relays_of(&headers, originating),
+            relays: relays_of(&headers, settings),
             ..MessageView::default()
         };
         let mut uris = UriList::default();

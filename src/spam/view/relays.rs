@@ -2,11 +2,11 @@
 //! pseudo-headers `X-Spam-Relays-Trusted`, `-Untrusted`, `-Internal` and `-External` show
 //! them: `[ ip=... rdns=... helo=... by=... ident= envfrom=... intl=0|1 id=... auth=... msa=0 ]`.
 //!
-//! Trust is inferred as SpamAssassin does when `trusted_networks` is not set: relays at the
-//! top of the trail whose address is loopback or private are trusted (and internal); from the
-//! first public address on, everything is untrusted (and external). A `Received` field with
-//! no address in its `from` part (local submission, `qmail invoked by`) is no relay.
+//! Trust comes from `trusted_networks` and its kin, or is inferred as SpamAssassin does
+//! when they are not set (see [`super::trust`]). A `Received` field with no address in its
+//! `from` part (local submission, `qmail invoked by`) is no relay.
 
+use super::trust::Trust;
 use std::net::IpAddr;
 
 /// One parsed relay.
@@ -21,6 +21,8 @@ pub struct Relay {
     pub id: String,
     pub auth: String,
     pub internal: bool,
+    /// It is in `msa_networks`: a submission server, whose clients count as ours.
+    pub msa: bool,
     /// The receiving MTA looked the address up and found no reverse DNS (an empty `rdns`
     /// may also mean it did not look).
     pub no_rdns: bool,
@@ -30,7 +32,7 @@ impl Relay {
     /// SpamAssassin's bracketed form.
     pub fn render(&self) -> String {
         format!(
-            "[ ip={} rdns={} helo={} by={} ident={} envfrom={} intl={} id={} auth={} msa=0 ]",
+            "[ ip={} rdns={} helo={} by={} ident={} envfrom={} intl={} id={} auth={} msa={} ]",
             self.ip,
             self.rdns,
             self.helo,
@@ -39,7 +41,8 @@ impl Relay {
             self.envfrom,
             u8::from(self.internal),
             self.id,
-            self.auth
+            self.auth,
+            u8::from(self.msa)
         )
     }
 }
@@ -52,19 +55,6 @@ pub struct Relays {
     /// Which `Received` field (from 0, top down) the first untrusted relay came from: where
     /// the headers outside our trust begin (`ALL-EXTERNAL`).
     pub first_untrusted_field: Option<usize>,
-}
-
-fn is_private(ip: &IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v) => {
-            v.is_loopback() || v.is_private() || v.is_link_local() || v.is_unspecified()
-        }
-        IpAddr::V6(v) => {
-            v.is_loopback()
-                || (v.segments()[0] & 0xfe00) == 0xfc00
-                || (v.segments()[0] & 0xffc0) == 0xfe80
-        }
-    }
 }
 
 /// The first IP address in `s` (bracketed or bare), as written.
@@ -225,54 +215,79 @@ pub fn parse(value: &str) -> Option<Relay> {
 }
 
 impl Relays {
-    /// Relays from the `Received` values, top first.
+    /// Relays from the `Received` values, top first, trust inferred.
     pub fn from_received<'a>(values: impl Iterator<Item = &'a str>) -> Relays {
-        Self::with_originating(values, std::iter::empty())
+        Self::with_originating(values, std::iter::empty(), &Trust::default())
     }
 
     /// Same, with the addresses of fields like `X-Originating-IP` (SpamAssassin's
-    /// `originating_ip_headers`) as the oldest relays, address only.
+    /// `originating_ip_headers`) as the oldest relays, address only, and the site's trust.
     pub fn with_originating<'a>(
         values: impl Iterator<Item = &'a str>,
         originating: impl Iterator<Item = String>,
+        trust: &Trust,
     ) -> Relays {
-        let mut out = Relays::default();
-        let mut trusting = true;
         let synthetic = originating.map(|ip| Relay {
             ip,
             ..Relay::default()
         });
-        let parsed = values
+        let (fields, relays): (Vec<Option<usize>>, Vec<Relay>) = values
             .enumerate()
-            .filter_map(|(i, v)| parse(v).map(|r| (Some(i), r)));
-        for (field, mut r) in parsed.chain(synthetic.map(|r| (None, r))) {
-            let private = r.ip.parse::<IpAddr>().is_ok_and(|ip| is_private(&ip));
-            if trusting && private {
-                r.internal = true;
+            .filter_map(|(i, v)| parse(v).map(|r| (Some(i), r)))
+            .chain(synthetic.map(|r| (None, r)))
+            .unzip();
+        let mut out = Relays::default();
+        for ((field, mut r), standing) in fields
+            .into_iter()
+            .zip(relays.clone())
+            .zip(trust.walk(&relays))
+        {
+            r.internal = standing.internal;
+            r.msa = standing.msa;
+            if standing.trusted {
                 out.trusted.push(r);
             } else {
-                if trusting {
+                if out.untrusted.is_empty() {
                     out.first_untrusted_field = field;
                 }
-                trusting = false;
                 out.untrusted.push(r);
             }
         }
         out
     }
 
-    fn render(list: &[Relay]) -> String {
-        list.iter().map(Relay::render).collect::<Vec<_>>().join(" ")
+    /// The relays outside our internal network, newest first: the trusted ones that are
+    /// not internal, then the untrusted (SpamAssassin's `relays_external`).
+    pub fn external(&self) -> impl Iterator<Item = &Relay> {
+        self.trusted
+            .iter()
+            .filter(|r| !r.internal)
+            .chain(self.untrusted.iter())
     }
 
     /// The pseudo-header value `name` asks for, if it is one of ours.
     pub fn pseudo_header(&self, name: &str) -> Option<String> {
+        let render = |list: Vec<&Relay>| {
+            list.iter()
+                .map(|r| r.render())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         Some(match name {
-            "X-Spam-Relays-Trusted" | "X-Spam-Relays-Internal" => Self::render(&self.trusted),
-            "X-Spam-Relays-Untrusted" | "X-Spam-Relays-External" => Self::render(&self.untrusted),
-            "X-Spam-Last-Untrusted" | "X-Spam-Last-External" => self
+            "X-Spam-Relays-Trusted" => render(self.trusted.iter().collect()),
+            "X-Spam-Relays-Untrusted" => render(self.untrusted.iter().collect()),
+            "X-Spam-Relays-Internal" => {
+                render(self.trusted.iter().filter(|r| r.internal).collect())
+            }
+            "X-Spam-Relays-External" => render(self.external().collect()),
+            "X-Spam-Last-Untrusted" => self
                 .untrusted
                 .first()
+                .map(Relay::render)
+                .unwrap_or_default(),
+            "X-Spam-Last-External" => self
+                .external()
+                .next()
                 .map(Relay::render)
                 .unwrap_or_default(),
             _ => return None,
