@@ -300,7 +300,7 @@ async fn clamscan_command_scanner_in_the_pipe() {
             args: vec![
                 "--no-summary".into(),
                 "-d".into(),
-                "/var/lib/clamav/local-test.hdb".into(),
+                "/var/lib/clamav/amavisd-rs-test.hdb".into(),
                 "{}".into(),
             ],
             clean_codes: vec![0],

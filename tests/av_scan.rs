@@ -34,7 +34,7 @@ fn clamscan(tmp: &std::path::Path) -> CommandScanner {
         args: vec![
             "--no-summary".into(),
             "-d".into(),
-            "/var/lib/clamav/local-test.hdb".into(),
+            "/var/lib/clamav/amavisd-rs-test.hdb".into(),
             "{}".into(),
         ],
         clean_codes: vec![0],

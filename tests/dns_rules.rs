@@ -338,3 +338,81 @@ async fn a_silent_resolver_is_no_temporary_failure_in_the_pipeline() {
         "{spam:?}"
     );
 }
+
+/// The rules that look things up in DNS, by their names in SpamAssassin's files.
+fn is_network_rule(name: &str) -> bool {
+    ["RCVD_IN_", "URIBL_", "SURBL_", "DNSWL_"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+/// SpamAssassin's own `spamassassin -t` on `msg`, asking the same server (`dns_server`),
+/// with `local` added to its site configuration: the network rules that hit.
+fn spamassassin_network_hits(msg: &str, nsd: &Nsd, local: &str) -> Vec<String> {
+    let site = site_dir(&format!(
+        "dns_server {}\ndns_available yes\nuse_bayes 0\nrbl_timeout 3\n{local}",
+        nsd.server()
+    ));
+    let prefs = site.path().join("user_prefs");
+    let mut child = std::process::Command::new("spamassassin")
+        .arg("-t")
+        .arg("-p")
+        .arg(&prefs)
+        .arg(format!("--siteconfigpath={}", site.path().display()))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spamassassin (Debian package spamassassin)");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(msg.replace("\r\n", "\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    // X-Spam-Status: Yes, score=7.4 required=5.0 tests=A,B,\n\tC autolearn=...
+    let status: String = text
+        .split("X-Spam-Status:")
+        .nth(1)
+        .expect("an X-Spam-Status field")
+        .split("autolearn=")
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let tests = status.split("tests=").nth(1).unwrap_or("");
+    let mut hits: Vec<String> = tests
+        .split([',', ' ', '\n', '\t'])
+        .map(str::trim)
+        .filter(|t| is_network_rule(t))
+        .map(String::from)
+        .collect();
+    hits.sort();
+    hits
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spamassassin_agrees_on_the_network_rules() {
+    let nsd = Nsd::start(&zones()).expect("nsd (scripts/test-services.sh nsd)");
+    let cases = [
+        (LISTED, ""),
+        (WELL_KNOWN, ""),
+        (LISTED, "trusted_networks 45.67.89.10\n"),
+        (WELL_KNOWN, "trusted_networks 81.2.3.4\n"),
+    ];
+    for (msg, local) in cases {
+        let site = site_dir(local);
+        let e = engine(site.path(), &dns_at(&nsd.server(), 5));
+        let (hits, _) = scan(&e, msg).await;
+        let mut ours: Vec<String> = hits.into_iter().filter(|h| is_network_rule(h)).collect();
+        ours.sort();
+        let theirs = spamassassin_network_hits(msg, &nsd, local);
+        assert_eq!(ours, theirs, "local.cf {local:?}");
+        assert!(
+            !local.is_empty() || !ours.is_empty(),
+            "the case tests nothing"
+        );
+    }
+}
