@@ -119,7 +119,7 @@ pub async fn test_keys(
             .sign(&author, "", &[message.as_bytes()])?
             .unwrap_or_default();
         let signed = format!("{signature}{message}");
-        let v = verifier.verify(signed.as_bytes()).await;
+        let v = verifier.verify(signed.as_bytes(), None).await;
         let (word, why) = v
             .signatures
             .iter()

@@ -1,10 +1,16 @@
-//! Verifying a message's DKIM signatures, with the `Authentication-Results` field that
-//! reports them (RFC 8601), as amavisd-new writes it.
+//! Verifying a message's DKIM signatures, with SPF and DMARC when the client is known, and
+//! the `Authentication-Results` field that reports them (RFC 8601), as amavisd-new writes
+//! it for DKIM.
 
+use super::policy::{DmarcCheck, SpfCheck, SpfClient};
 use super::resolver::KeyRecords;
 use super::{DkimConfig, DkimError};
 use mail_auth::common::headers::HeaderWriter;
-use mail_auth::{AuthenticatedMessage, AuthenticationResults, DkimResult, MessageAuthenticator};
+use mail_auth::spf::verify::SpfParameters;
+use mail_auth::{
+    AuthenticatedMessage, AuthenticationResults, DkimOutput, DkimResult, DmarcOutput,
+    MessageAuthenticator, SpfOutput,
+};
 use std::time::Duration;
 
 /// One signature, verified.
@@ -27,6 +33,14 @@ pub struct Verification {
     pub signatures: Vec<SignatureResult>,
     /// The `Authentication-Results:` field to add, CRLF-terminated.
     pub header: String,
+    /// SPF, when the client was known and outside our networks.
+    pub spf: Option<SpfCheck>,
+    /// DMARC, when SPF ran and the message has one author domain.
+    pub dmarc: Option<DmarcCheck>,
+    /// The author (From:) domain, lower case.
+    pub author_domain: String,
+    /// The envelope sender's domain, lower case.
+    pub envelope_domain: String,
 }
 
 impl Verification {
@@ -35,6 +49,11 @@ impl Verification {
         self.signatures
             .iter()
             .any(|s| s.result == "pass" && s.domain.eq_ignore_ascii_case(domain))
+    }
+
+    /// True when some signature passed.
+    pub fn any_passed(&self) -> bool {
+        self.signatures.iter().any(|s| s.result == "pass")
     }
 }
 
@@ -65,6 +84,8 @@ pub struct Verifier {
     records: KeyRecords,
     timeout: Duration,
     max_signatures: usize,
+    /// SPF and DMARC too (network checks on).
+    policies: bool,
     /// What `Authentication-Results` starts with: our authserv-id and a comment.
     id_comment: String,
 }
@@ -81,68 +102,158 @@ impl Verifier {
 
     /// A verifier for `cfg` whether verification is on or not (`amavisd testkeys`).
     pub fn build(cfg: &DkimConfig, authserv_id: &str) -> Result<Verifier, DkimError> {
-        let dns = MessageAuthenticator::new_system_conf()
+        Self::build_with(cfg, authserv_id, &crate::dns::DnsConfig::default())
+    }
+
+    /// Same, asking the name servers of `[dns]` (the system's when it names none).
+    pub fn build_with(
+        cfg: &DkimConfig,
+        authserv_id: &str,
+        dns_cfg: &crate::dns::DnsConfig,
+    ) -> Result<Verifier, DkimError> {
+        let (config, opts) = crate::dns::resolver_settings(dns_cfg)
+            .map_err(|e| DkimError::Resolver(e.to_string()))?;
+        let dns = MessageAuthenticator::new(config, opts)
             .map_err(|e| DkimError::Resolver(e.to_string()))?;
         Ok(Verifier {
             dns,
             records: KeyRecords::new(&cfg.dns).map_err(DkimError::Resolver)?,
             timeout: Duration::from_secs(cfg.verify_timeout),
             max_signatures: cfg.max_signatures,
+            policies: dns_cfg.enabled,
             id_comment: format!("{authserv_id} (amavisd-rs)"),
         })
     }
 
-    /// The signatures of `message` (the whole message as received), verified. Never fails:
-    /// an unparsable message or a DNS timeout is a result like any other.
-    pub async fn verify(&self, message: &[u8]) -> Verification {
+    /// The signatures of `message` (the whole message as received), verified; with
+    /// `client`, SPF and DMARC too. Never fails: an unparsable message or a DNS timeout is
+    /// a result like any other.
+    pub async fn verify(&self, message: &[u8], client: Option<&SpfClient>) -> Verification {
         let Some(mut msg) = AuthenticatedMessage::parse(message) else {
             return self.none();
         };
         // Parse errors of the signatures beyond the cap are dropped with them.
         msg.dkim_headers.truncate(self.max_signatures);
-        if msg.dkim_headers.is_empty() && !msg.has_dkim_errors {
+        let from = msg.from.first().cloned().unwrap_or_default();
+        let signed = !msg.dkim_headers.is_empty() || msg.has_dkim_errors;
+        let dkim = async {
+            if !signed {
+                return Some(Vec::new());
+            }
+            let params = mail_auth::Parameters::new(&msg).with_txt_cache(&self.records);
+            tokio::time::timeout(self.timeout, self.dns.verify_dkim(params))
+                .await
+                .ok()
+        };
+        // SPF and DMARC only with the network checks on (`[dns] enabled`).
+        let client = client.filter(|_| self.policies);
+        let spf = async {
+            let c = client?;
+            let host = &self.id_comment;
+            let mail_from = SpfParameters::verify_mail_from(c.ip, &c.helo, host, &c.mail_from);
+            let helo = async {
+                // Without a HELO name there is nothing to check: `none`.
+                if c.helo.is_empty() {
+                    return mail_auth::SpfOutput::new(String::new());
+                }
+                let p = SpfParameters::verify_ehlo(c.ip, &c.helo, host);
+                self.dns.verify_spf(p).await
+            };
+            let both = async { tokio::join!(self.dns.verify_spf(mail_from), helo) };
+            Some(tokio::time::timeout(self.timeout, both).await.ok())
+        };
+        let (dkim, spf) = tokio::join!(dkim, spf);
+        let Some(outputs) = dkim else {
+            return self.timed_out(&msg);
+        };
+        let dmarc = match (&spf, client) {
+            (Some(Some((mail_from, _))), Some(c)) => self.dmarc(&msg, &outputs, mail_from, c).await,
+            _ => None,
+        };
+        let mut ar = AuthenticationResults::new(&self.id_comment);
+        if signed {
+            ar = ar.with_dkim_results(&outputs, &from);
+        }
+        if let (Some(Some((mail_from, helo))), Some(c)) = (&spf, client) {
+            if !c.helo.is_empty() {
+                ar = ar.with_spf_ehlo_result(helo, c.ip, &c.helo);
+            }
+            ar = ar.with_spf_mailfrom_result(mail_from, c.ip, &c.mail_from, &c.helo);
+        }
+        if let Some(d) = &dmarc {
+            ar = ar.with_dmarc_result(d);
+        }
+        if !signed && spf.is_none() {
             return self.none();
         }
-        let params = mail_auth::Parameters::new(&msg).with_txt_cache(&self.records);
-        let outputs = match tokio::time::timeout(self.timeout, self.dns.verify_dkim(params)).await {
-            Ok(o) => o,
-            Err(_) => {
-                // The lookups took too long: every signature is a temporary error.
-                let signatures: Vec<SignatureResult> = msg
-                    .dkim_headers
-                    .iter()
-                    .map(|h| SignatureResult {
-                        result: "temperror",
-                        domain: h.header.d.clone(),
-                        selector: h.header.s.clone(),
-                        reason: "DNS timeout".into(),
-                    })
-                    .collect();
-                let mut header = format!("Authentication-Results: {}", self.id_comment);
-                for s in &signatures {
-                    header.push_str(&format!(
-                        ";\r\n\tdkim=temperror (dns timeout) header.d={} header.s={}",
-                        s.domain, s.selector
-                    ));
-                }
-                header.push_str("\r\n");
-                return Verification { signatures, header };
-            }
-        };
-        let from = msg.from.first().map(String::as_str).unwrap_or("");
-        let header = AuthenticationResults::new(&self.id_comment)
-            .with_dkim_results(&outputs, from)
-            .to_header();
-        let signatures = outputs
+        let mut header = ar.to_header();
+        if !signed {
+            // amavisd-new says so when nothing is signed.
+            header = header.replacen(
+                &self.id_comment,
+                &format!("{};\r\n\tdkim=none", self.id_comment),
+                1,
+            );
+        }
+        Verification {
+            signatures: outputs.iter().map(signature).collect(),
+            header,
+            spf: match spf {
+                Some(Some((m, h))) => Some(SpfCheck::of(&m, &h)),
+                Some(None) => Some(SpfCheck::timed_out()),
+                None => None,
+            },
+            dmarc: dmarc.as_ref().map(DmarcCheck::of),
+            author_domain: domain_of(&from),
+            envelope_domain: client.map(|c| domain_of(&c.mail_from)).unwrap_or_default(),
+        }
+    }
+
+    /// DMARC over the DKIM and SPF results, within the lookup timeout.
+    async fn dmarc(
+        &self,
+        msg: &AuthenticatedMessage<'_>,
+        dkim: &[DkimOutput<'_>],
+        spf: &SpfOutput,
+        c: &SpfClient,
+    ) -> Option<DmarcOutput> {
+        let mail_from_domain = c
+            .mail_from
+            .rsplit_once('@')
+            .map_or(c.helo.as_str(), |(_, d)| d);
+        let params =
+            mail_auth::dmarc::verify::DmarcParameters::new(msg, dkim, mail_from_domain, spf);
+        tokio::time::timeout(self.timeout, self.dns.verify_dmarc(params))
+            .await
+            .ok()
+    }
+
+    /// The lookups took too long: every signature is a temporary error.
+    fn timed_out(&self, msg: &AuthenticatedMessage<'_>) -> Verification {
+        let signatures: Vec<SignatureResult> = msg
+            .dkim_headers
             .iter()
-            .map(|o| SignatureResult {
-                result: word(o.result()),
-                domain: o.signature().map(|s| s.d.clone()).unwrap_or_default(),
-                selector: o.signature().map(|s| s.s.clone()).unwrap_or_default(),
-                reason: reason(o.result()),
+            .map(|h| SignatureResult {
+                result: "temperror",
+                domain: h.header.d.clone(),
+                selector: h.header.s.clone(),
+                reason: "DNS timeout".into(),
             })
             .collect();
-        Verification { signatures, header }
+        let mut header = format!("Authentication-Results: {}", self.id_comment);
+        for s in &signatures {
+            header.push_str(&format!(
+                ";\r\n\tdkim=temperror (dns timeout) header.d={} header.s={}",
+                s.domain, s.selector
+            ));
+        }
+        header.push_str("\r\n");
+        Verification {
+            signatures,
+            header,
+            author_domain: domain_of(msg.from.first().map_or("", String::as_str)),
+            ..Verification::default()
+        }
     }
 
     /// amavisd-new's field for a message without signatures.
@@ -153,6 +264,24 @@ impl Verifier {
                 "Authentication-Results: {};\r\n\tdkim=none\r\n",
                 self.id_comment
             ),
+            ..Verification::default()
         }
     }
+}
+
+/// One verified signature as plain data.
+fn signature(o: &DkimOutput<'_>) -> SignatureResult {
+    SignatureResult {
+        result: word(o.result()),
+        domain: o.signature().map(|s| s.d.clone()).unwrap_or_default(),
+        selector: o.signature().map(|s| s.s.clone()).unwrap_or_default(),
+        reason: reason(o.result()),
+    }
+}
+
+/// The domain of an address, lower case; empty without one.
+fn domain_of(addr: &str) -> String {
+    addr.rsplit_once('@')
+        .map(|(_, d)| d.trim_end_matches('>').trim().to_ascii_lowercase())
+        .unwrap_or_default()
 }

@@ -20,7 +20,7 @@ mod batch;
 mod resolver;
 
 pub use batch::{Answers, Pending, Query, QueryKind};
-pub use resolver::{Answer, Failure, Resolver};
+pub use resolver::{Answer, Failure, Resolver, settings as resolver_settings};
 
 use serde::Deserialize;
 

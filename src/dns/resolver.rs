@@ -54,36 +54,7 @@ pub fn server_addr(s: &str) -> Result<SocketAddr, String> {
 impl Resolver {
     /// The resolver `cfg` describes.
     pub fn new(cfg: &DnsConfig) -> Result<Resolver, DnsError> {
-        let (config, mut opts) = if cfg.servers.is_empty() {
-            hickory_resolver::system_conf::read_system_conf()
-                .map_err(|e| DnsError::Setup(format!("/etc/resolv.conf: {e}")))?
-        } else {
-            let servers = cfg
-                .servers
-                .iter()
-                .map(|s| server_addr(s).map(name_server))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(DnsError::Setup)?;
-            (
-                ResolverConfig::from_parts(None, Vec::new(), servers),
-                ResolverOpts::default(),
-            )
-        };
-        // Two tries of half the time each: a lost UDP packet is retried within the timeout.
-        opts.timeout = Duration::from_secs(cfg.query_timeout).div_f32(2.0);
-        opts.attempts = 2;
-        opts.cache_size = cfg.cache_size;
-        // Every name we ask is absolute: no search domains, no /etc/hosts.
-        opts.ndots = 0;
-        opts.use_hosts_file = hickory_resolver::config::ResolveHosts::Never;
-        // A truncated answer is asked again over TCP.
-        opts.try_tcp_on_error = true;
-        // The default (32 requests in flight) would queue a busy slot's lookups behind one
-        // another: sessions x queries per message can be thousands.
-        opts.max_active_requests = 4_096;
-        // DNS blocklists answer with 127.0.0.x; the answers are data, not addresses to use.
-        opts.allow_answers.clear();
-        opts.deny_answers.clear();
+        let (config, opts) = settings(cfg)?;
         let inner = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
             .with_options(opts)
             .build()
@@ -115,6 +86,42 @@ impl Resolver {
             Err(e) => failure(&e),
         }
     }
+}
+
+/// hickory's settings for `cfg`: its servers (or /etc/resolv.conf's), timeouts and cache.
+/// DKIM, SPF and DMARC (mail-auth) ask the same servers with these.
+pub fn settings(cfg: &DnsConfig) -> Result<(ResolverConfig, ResolverOpts), DnsError> {
+    let (config, mut opts) = if cfg.servers.is_empty() {
+        hickory_resolver::system_conf::read_system_conf()
+            .map_err(|e| DnsError::Setup(format!("/etc/resolv.conf: {e}")))?
+    } else {
+        let servers = cfg
+            .servers
+            .iter()
+            .map(|s| server_addr(s).map(name_server))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(DnsError::Setup)?;
+        (
+            ResolverConfig::from_parts(None, Vec::new(), servers),
+            ResolverOpts::default(),
+        )
+    };
+    // Two tries of half the time each: a lost UDP packet is retried within the timeout.
+    opts.timeout = Duration::from_secs(cfg.query_timeout).div_f32(2.0);
+    opts.attempts = 2;
+    opts.cache_size = cfg.cache_size;
+    // Every name we ask is absolute: no search domains, no /etc/hosts.
+    opts.ndots = 0;
+    opts.use_hosts_file = hickory_resolver::config::ResolveHosts::Never;
+    // A truncated answer is asked again over TCP.
+    opts.try_tcp_on_error = true;
+    // The default (32 requests in flight) would queue a busy slot's lookups behind one
+    // another: sessions x queries per message can be thousands.
+    opts.max_active_requests = 4_096;
+    // DNS blocklists answer with 127.0.0.x; the answers are data, not addresses to use.
+    opts.allow_answers.clear();
+    opts.deny_answers.clear();
+    Ok((config, opts))
 }
 
 fn name_server(addr: SocketAddr) -> NameServerConfig {

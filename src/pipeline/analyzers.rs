@@ -109,6 +109,9 @@ pub struct CheckRequest {
     /// Do not autolearn this message (a report: what it carries is learned on its own, the
     /// wrapper must not be).
     pub no_autolearn: bool,
+    /// Where the DKIM/SPF/DMARC verification running beside the checks will appear (the
+    /// spam rules that read it wait for it); `None` when it does not run.
+    pub auth: Option<crate::spam::AuthWatch>,
 }
 
 impl CheckRequest {
@@ -379,7 +382,7 @@ impl Checks {
             .await??;
         // The network rules' answers are awaited here, off the scanning threads.
         let spammed = match spammed {
-            Some(halfway) => halfway.finish().await,
+            Some(halfway) => halfway.finish(req.auth.clone()).await,
             None => Scanned::default(),
         };
         Ok((decoded, banned, spammed))

@@ -17,10 +17,24 @@ pub(super) async fn check(st: &State, job: &mut Job) -> Result<(), Tempfail> {
     };
     crate::stats::sessions::stage("checks");
     let began = Instant::now();
-    let (checked, dkim) = tokio::join!(
-        st.checks.run(Arc::clone(&job.spool), &req),
-        verify_dkim(verifier, &job.spool)
-    );
+    // The spam rules that read DKIM, SPF and DMARC (DKIM_VALID, SPF_FAIL, DMARC_REJECT) wait
+    // for the verification, which runs beside the other checks.
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    let mut req = req;
+    if verifier.is_some() {
+        req.auth = Some(rx);
+    }
+    let client = spf_client(job);
+    let spool = Arc::clone(&job.spool);
+    let verify = async move {
+        let v = verify_dkim(verifier, &spool, client.as_ref()).await;
+        // Dropping `tx` without a value tells the spam rules there is none.
+        if let Some(v) = &v {
+            let _ = tx.send(Some(Arc::new(v.clone())));
+        }
+        v
+    };
+    let (checked, dkim) = tokio::join!(st.checks.run(Arc::clone(&job.spool), &req), verify);
     crate::stats::stage("checks", began.elapsed());
     let analyzed = checked.map_err(|e| {
         Tempfail::processing(&job.am_id, &e.to_string()).because(format!("checks failed: {e}"))
@@ -52,12 +66,35 @@ fn request(job: &Job) -> CheckRequest {
     req
 }
 
-/// The message's DKIM signatures verified, when verification is on.
+/// The message's DKIM signatures verified, with SPF and DMARC for `client`, when
+/// verification is on.
 async fn verify_dkim(
     verifier: Option<&crate::dkim::Verifier>,
     spool: &Arc<Spool>,
+    client: Option<&crate::dkim::SpfClient>,
 ) -> Option<crate::dkim::Verification> {
     let verifier = verifier?;
     let whole = read_whole(spool).await?;
-    Some(verifier.verify(&whole).await)
+    Some(verifier.verify(&whole, client).await)
+}
+
+/// The client SPF checks: the one Postfix received the message from (XFORWARD), unless it
+/// is one of ours (a private address, or `mynetworks`: the MYNETS bank), as SpamAssassin
+/// checks only relays outside its trust. Without XFORWARD there is none.
+fn spf_client(job: &Job) -> Option<crate::dkim::SpfClient> {
+    let x = &job.env.client.xforward;
+    let ip: std::net::IpAddr = x
+        .addr
+        .as_deref()?
+        .trim_start_matches("IPv6:")
+        .parse()
+        .ok()?;
+    if crate::spam::view::trust::is_private(&ip) || job.bank.banks.iter().any(|b| b == "MYNETS") {
+        return None;
+    }
+    Some(crate::dkim::SpfClient {
+        ip,
+        helo: x.helo.clone().unwrap_or_default(),
+        mail_from: job.env.mail_from.clone(),
+    })
 }

@@ -178,7 +178,12 @@ struct Signing<'a> {
 
 impl<'a> Signing<'a> {
     fn new(st: &'a State, job: &'a Job) -> Signing<'a> {
-        let dkim = job.checked.as_ref().and_then(|c| c.dkim.as_ref());
+        // Verification may run for the spam rules alone; the field is ours with `verify`.
+        let dkim = job
+            .checked
+            .as_ref()
+            .and_then(|c| c.dkim.as_ref())
+            .filter(|_| st.cfg.dkim.verify);
         let forged = dkim.is_some()
             && crate::dkim::has_forged(job.spool.header_section(), st.cfg.authserv_id());
         let signer = st.signer.as_ref().filter(|_| job.bank.policy.originating);
@@ -201,7 +206,12 @@ impl<'a> Signing<'a> {
         let spool = &job.spool;
         let authserv_id = st.cfg.authserv_id();
         let mut prefix = trace_headers(&st.cfg, &job.env, &job.ids.mail_id);
-        if let Some(v) = job.checked.as_ref().and_then(|c| c.dkim.as_ref()) {
+        if let Some(v) = job
+            .checked
+            .as_ref()
+            .and_then(|c| c.dkim.as_ref())
+            .filter(|_| st.cfg.dkim.verify)
+        {
             prefix.extend_from_slice(v.header.as_bytes());
         }
         if key.quarantine_id {

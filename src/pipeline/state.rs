@@ -33,8 +33,16 @@ impl State {
             .map_err(|e| bad(&cfg, "sql.url", e.to_string()))?
             .map(Arc::new);
         let dkim_error = |key: &str, e: DkimError| bad(&cfg, key, e.to_string());
-        let verifier = Verifier::new(&cfg.dkim, cfg.authserv_id())
-            .map_err(|e| dkim_error("dkim.verify", e))?;
+        // Verification runs for the Authentication-Results field (`dkim.verify`) and for the
+        // spam rules over DKIM, SPF and DMARC (network checks on).
+        let verifier = if cfg.dkim.verify || (cfg.dns.enabled && cfg.spam.enabled) {
+            Some(
+                Verifier::build_with(&cfg.dkim, cfg.authserv_id(), &cfg.dns)
+                    .map_err(|e| dkim_error("dkim.verify", e))?,
+            )
+        } else {
+            None
+        };
         let signer = Signer::new(&cfg.dkim).map_err(|e| dkim_error("dkim.keys", e))?;
         Ok(State {
             verifier,

@@ -283,12 +283,17 @@ impl Rules {
     }
 
     /// The network rules' counts from their queries' answers.
-    pub fn net_counts(&self, needs: &Needs, answers: &Answers) -> Vec<(usize, u32)> {
+    pub fn net_counts(
+        &self,
+        needs: &Needs,
+        answers: &Answers,
+        auth: Option<&crate::dkim::Verification>,
+    ) -> Vec<(usize, u32)> {
         needs
             .iter()
             .filter_map(|(i, qs)| match &self.plan.rules.get(*i)?.test {
                 crate::spam::rules::plan::Test::Net(t) => {
-                    Some((*i, super::net::count(t, qs, answers)))
+                    Some((*i, super::net::count(t, qs, answers, auth)))
                 }
                 _ => None,
             })

@@ -26,8 +26,8 @@ pub mod view;
 pub use bayes::store::BayesError;
 pub use settings::SpamConfig;
 pub use stage::{
-    Class, Engine, Halfway, Learnable, Learned, Scan, Scanned, SetupError, Trainer, bayes_user,
-    message_files, messages_in, now,
+    AuthWatch, Class, Engine, Halfway, Learnable, Learned, Scan, Scanned, SetupError, Trainer,
+    bayes_user, message_files, messages_in, now,
 };
 
 /// Compiles one of the engine's own constant patterns (not a rule file's). They are fixed at

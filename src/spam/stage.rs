@@ -288,6 +288,10 @@ impl Scan {
     }
 }
 
+/// Where the message's DKIM/SPF/DMARC verification, running beside the checks, puts its
+/// result; the sender dropped without one means there is none.
+pub type AuthWatch = tokio::sync::watch::Receiver<Option<Arc<crate::dkim::Verification>>>;
+
 /// A scan whose local rules have run, its lookups perhaps still out.
 pub struct Halfway {
     rules: Arc<Rules>,
@@ -297,13 +301,20 @@ pub struct Halfway {
 }
 
 impl Halfway {
-    /// Waits for the lookups (at most the `[dns] budget`), counts the network rules, runs
-    /// the metas.
-    pub async fn finish(self) -> Scanned {
+    /// Waits for the lookups (at most the `[dns] budget`) and the authentication results
+    /// (`auth`, bounded by `[dkim] verify_timeout`), counts the network rules, runs the
+    /// metas.
+    pub async fn finish(self, auth: Option<AuthWatch>) -> Scanned {
         let (counts, dns) = match self.net {
             Some((needs, pending)) => {
-                let answers = pending.wait().await;
-                let counts = self.rules.net_counts(&needs, &answers);
+                let verified = async {
+                    let mut rx = auth?;
+                    // An error: the verification ended without a result.
+                    let v = rx.wait_for(Option::is_some).await.ok()?;
+                    v.clone()
+                };
+                let (answers, verified) = tokio::join!(pending.wait(), verified);
+                let counts = self.rules.net_counts(&needs, &answers, verified.as_deref());
                 (counts, Some(answers))
             }
             None => (Vec::new(), None),

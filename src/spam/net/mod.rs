@@ -6,9 +6,11 @@
 //! lists the queries every network rule wants (sent at once, see `dns::Resolver::start`);
 //! once the answers are back, [`count`] says which rules hit. Nothing here does I/O.
 
+mod auth;
 mod select;
 mod subtest;
 
+pub use auth::AuthEval;
 pub use subtest::Sub;
 
 use crate::dns::{Answer, Answers, Query, QueryKind};
@@ -71,6 +73,9 @@ pub enum NetTest {
         sub: Sub,
     },
     Uri(UriBl),
+    /// SPF, DKIM and DMARC results (no query of its own: the verification beside the
+    /// checks made them).
+    Auth(AuthEval),
     /// `askdns`: one query built from the message's tags.
     Ask {
         template: String,
@@ -224,6 +229,9 @@ impl NetDefs {
     pub fn compile(&self, rule: &str, call: &Call, tflags: &[String]) -> Option<NetTest> {
         let arg = |i: usize| call.args.get(i).map(|a| a.trim().to_string());
         let has = |f: &str| tflags.iter().any(|t| t == f);
+        if let Some(a) = AuthEval::parse(&call.name, &call.args) {
+            return Some(NetTest::Auth(a));
+        }
         let source = match call.name.as_str() {
             "check_uridnsbl" if !self.skip_uribl => {
                 return self.uribl.get(rule).cloned().map(NetTest::Uri);
@@ -313,9 +321,16 @@ pub fn needs<'a>(
     out
 }
 
-/// Does rule `t`, whose queries were `queries`, hit with `answers`? (1 or 0.)
-pub fn count(t: &NetTest, queries: &[Query], answers: &Answers) -> u32 {
+/// Does rule `t`, whose queries were `queries`, hit with `answers` (and the message's
+/// authentication results `auth`)? (1 or 0.)
+pub fn count(
+    t: &NetTest,
+    queries: &[Query],
+    answers: &Answers,
+    auth: Option<&crate::dkim::Verification>,
+) -> u32 {
     let (sub, blocklist) = match t {
+        NetTest::Auth(a) => return u32::from(auth.is_some_and(|v| a.hits(v))),
         NetTest::Dnsbl { sub, .. } => (sub.as_ref(), true),
         NetTest::DnsblSub { sub, .. } => (Some(sub), true),
         // URIDNSBL drops answers outside 127/8 only when no subtest is given.

@@ -51,7 +51,7 @@ pub(super) fn queries(t: &NetTest, ctx: &Ctx) -> Vec<Query> {
                 .map(|n| Query::new(&format!("{n}.{zone}"), *kind))
                 .collect()
         }
-        NetTest::DnsblSub { .. } => Vec::new(),
+        NetTest::DnsblSub { .. } | NetTest::Auth(_) => Vec::new(),
         NetTest::Uri(bl) => uri_names(bl, ctx)
             .into_iter()
             .map(|n| Query::new(&format!("{n}.{}", bl.zone), bl.kind))

@@ -257,7 +257,10 @@ impl Config {
                     let value = if !active {
                         false
                     } else if directive == "ifplugin" {
-                        self.plugins.contains(rest.as_str())
+                        // Case-blind: 4.0.1's 25_dmarc.cf asks for `Plugin::Dmarc` while
+                        // init.pre loads `Plugin::DMARC`, which left SpamAssassin without
+                        // its DMARC rules (fixed in its later rule updates).
+                        self.plugins.iter().any(|p| p.eq_ignore_ascii_case(&rest))
                     } else {
                         match condition::eval(&rest, &Env(&self.plugins)) {
                             Ok(v) => v,

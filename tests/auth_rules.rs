@@ -1,0 +1,204 @@
+//! SPF, DKIM and DMARC against a real DNS server (NSD with the test domains' records),
+//! through the pipeline: the spam rules that read them (SPF_*, DKIM_*, DMARC_*) and the
+//! results the `Authentication-Results` field is made of.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use amavisd::message::{ClientInfo, Envelope, Protocol, Recipient, Spool, XForward};
+use amavisd::pipeline::{Assessment, CheckOptions, Pipeline};
+use amavisd_testing::nsd::{Nsd, Zone};
+use std::path::Path;
+use std::sync::Arc;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/dkim");
+
+/// The client Postfix saw (XFORWARD), the one SPF checks.
+const SENDER_IP: &str = "45.67.89.10";
+
+/// A message with no signature, from a domain that publishes SPF `-all` and DMARC reject.
+const STRICT: &str = "From: Boss <boss@strict-test.com>\r\nTo: u@example.org\r\n\
+Subject: wire the money\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <3@strict-test.com>\r\n\r\nNow.\r\n";
+
+/// The same from a domain without any DMARC record, whose SPF is `~all`.
+const LAX: &str = "From: Someone <a@lax-test.com>\r\nTo: u@example.org\r\n\
+Subject: hello\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <4@lax-test.com>\r\n\r\nHi.\r\n";
+
+/// A TXT record's text in 255-byte strings, as a zone file writes a long one.
+fn txt(text: &str) -> String {
+    text.as_bytes()
+        .chunks(255)
+        .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn start_nsd() -> Nsd {
+    let key = std::fs::read_to_string(Path::new(FIXTURES).join("known-good.record")).unwrap();
+    let signed = format!(
+        "@ TXT \"v=spf1 ip4:{SENDER_IP} -all\"\n_dmarc TXT \"v=DMARC1; p=reject\"\nkg2026._domainkey TXT {}\n",
+        txt(key.trim())
+    );
+    let zones = [
+        ("mail.example.net", signed),
+        (
+            "strict-test.com",
+            "@ TXT \"v=spf1 -all\"\n_dmarc TXT \"v=DMARC1; p=reject\"\n".to_string(),
+        ),
+        ("lax-test.com", "@ TXT \"v=spf1 ~all\"\n".to_string()),
+        // The top-level domains, so that names outside the test domains get NXDOMAIN, as
+        // from a real resolver (DMARC's tree walk asks up to `_dmarc.net`), not REFUSED.
+        ("com", String::new()),
+        ("net", String::new()),
+    ];
+    let zones: Vec<Zone<'_>> = zones
+        .iter()
+        .map(|(apex, records)| Zone { apex, records })
+        .collect();
+    Nsd::start(&zones).expect("nsd (scripts/test-services.sh nsd)")
+}
+
+fn pipeline(nsd: &Nsd, tmp: &Path) -> Pipeline {
+    let site = tmp.join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    for e in std::fs::read_dir("/etc/spamassassin").unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "pre") {
+            std::fs::copy(&p, site.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut c = common::config(&format!("smtp:[127.0.0.1]:{}", common::free_port()), tmp);
+    c.spam.enabled = true;
+    c.spam.rules_dir = "/usr/share/spamassassin".into();
+    c.spam.site_dir = site;
+    c.spam.prefilter_cache = std::path::PathBuf::new();
+    c.spam.early_stop = false;
+    c.dns.enabled = true;
+    c.dns.servers = vec![nsd.server()];
+    c.dns.budget = 5;
+    c.dkim.verify_timeout = 5;
+    Pipeline::new(Arc::new(common::valid(c))).unwrap()
+}
+
+async fn check(p: &Pipeline, msg: &[u8], mail_from: &str, client_ip: &str) -> Assessment {
+    let env = Envelope {
+        mail_from: mail_from.into(),
+        mail_params: vec![],
+        recipients: vec![Recipient {
+            address: "u@example.org".into(),
+            params: vec![],
+        }],
+        client: ClientInfo {
+            xforward: XForward {
+                addr: Some(client_ip.into()),
+                helo: Some("mx.sender-test.com".into()),
+                ..XForward::default()
+            },
+            ..ClientInfo::default()
+        },
+        protocol: Protocol::Smtp,
+        received_at: std::time::SystemTime::now(),
+    };
+    p.check_with(
+        env,
+        Arc::new(Spool::from_bytes(msg.to_vec())),
+        &CheckOptions::default(),
+    )
+    .await
+    .expect("a verdict")
+}
+
+fn hits(a: &Assessment) -> Vec<String> {
+    let o = a.spam.as_ref().expect("scanned");
+    o.hits.iter().map(|h| h.name.clone()).collect()
+}
+
+fn assert_hits(a: &Assessment, yes: &[&str], no: &[&str]) {
+    let h = hits(a);
+    for r in yes {
+        assert!(h.iter().any(|x| x == r), "{r} missing: {h:?}");
+    }
+    for r in no {
+        assert!(!h.iter().any(|x| x == r), "{r} hit: {h:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_message_from_its_spf_host_passes_everything() {
+    let nsd = start_nsd();
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pipeline(&nsd, tmp.path());
+    let msg = std::fs::read(Path::new(FIXTURES).join("known-good.eml")).unwrap();
+    let a = check(&p, &msg, "jane@mail.example.net", SENDER_IP).await;
+    assert_hits(
+        &a,
+        &[
+            "SPF_PASS",
+            "DKIM_SIGNED",
+            "DKIM_VALID",
+            "DKIM_VALID_AU",
+            "DKIM_VALID_EF",
+            "DMARC_PASS",
+        ],
+        &["SPF_FAIL", "DKIM_INVALID", "DMARC_REJECT", "DMARC_MISSING"],
+    );
+    let v = a.dkim.expect("verified");
+    assert!(v.header.contains("dkim=pass"), "{}", v.header);
+    assert!(v.header.contains("spf=pass"), "{}", v.header);
+    assert!(v.header.contains("dmarc=pass"), "{}", v.header);
+
+    // The same signed message from another host: SPF fails, DKIM still carries DMARC.
+    let a = check(&p, &msg, "jane@mail.example.net", "45.67.89.99").await;
+    assert_hits(
+        &a,
+        &["SPF_FAIL", "DKIM_VALID_AU", "DMARC_PASS"],
+        &["SPF_PASS"],
+    );
+
+    // Altered after signing: the signature fails, and so does DMARC under p=reject.
+    let tampered = String::from_utf8_lossy(&msg).replace("Known-good", "Known-bad");
+    let a = check(
+        &p,
+        tampered.as_bytes(),
+        "jane@mail.example.net",
+        "45.67.89.99",
+    )
+    .await;
+    assert_hits(
+        &a,
+        &["DKIM_SIGNED", "DKIM_INVALID", "SPF_FAIL", "DMARC_REJECT"],
+        &["DKIM_VALID", "DMARC_PASS"],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_mail_meets_its_domains_policies() {
+    let nsd = start_nsd();
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pipeline(&nsd, tmp.path());
+    let a = check(&p, STRICT.as_bytes(), "boss@strict-test.com", SENDER_IP).await;
+    assert_hits(
+        &a,
+        &["SPF_FAIL", "DMARC_REJECT"],
+        &["DKIM_SIGNED", "DMARC_PASS", "SPF_PASS"],
+    );
+    let a = check(&p, LAX.as_bytes(), "a@lax-test.com", SENDER_IP).await;
+    assert_hits(
+        &a,
+        &["SPF_SOFTFAIL", "DMARC_MISSING"],
+        &["DMARC_REJECT", "SPF_FAIL"],
+    );
+    // The null sender: SPF checks the HELO name's domain, which publishes nothing here.
+    let a = check(&p, LAX.as_bytes(), "", SENDER_IP).await;
+    assert_hits(&a, &[], &["SPF_PASS", "SPF_FAIL", "SPF_SOFTFAIL"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_own_clients_are_not_checked_with_spf() {
+    let nsd = start_nsd();
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pipeline(&nsd, tmp.path());
+    let a = check(&p, STRICT.as_bytes(), "boss@strict-test.com", "192.168.1.5").await;
+    assert_hits(&a, &[], &["SPF_FAIL", "SPF_PASS", "SPF_NONE"]);
+    assert!(a.dkim.expect("verified").spf.is_none());
+}
