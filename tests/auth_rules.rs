@@ -59,6 +59,11 @@ fn start_nsd() -> Nsd {
 }
 
 fn pipeline(nsd: &Nsd, tmp: &Path) -> Pipeline {
+    pipeline_with(nsd, tmp, &[])
+}
+
+/// Same, trusting the ARC seals of `sealers`.
+fn pipeline_with(nsd: &Nsd, tmp: &Path, sealers: &[&str]) -> Pipeline {
     let site = tmp.join("site");
     std::fs::create_dir_all(&site).unwrap();
     for e in std::fs::read_dir("/etc/spamassassin").unwrap() {
@@ -77,6 +82,7 @@ fn pipeline(nsd: &Nsd, tmp: &Path) -> Pipeline {
     c.dns.servers = vec![nsd.server()];
     c.dns.budget = 5;
     c.dkim.verify_timeout = 5;
+    c.dkim.arc_trusted_sealers = sealers.iter().map(|s| s.to_string()).collect();
     Pipeline::new(Arc::new(common::valid(c))).unwrap()
 }
 
@@ -201,4 +207,82 @@ async fn our_own_clients_are_not_checked_with_spf() {
     let a = check(&p, STRICT.as_bytes(), "boss@strict-test.com", "192.168.1.5").await;
     assert_hits(&a, &[], &["SPF_FAIL", "SPF_PASS", "SPF_NONE"]);
     assert!(a.dkim.expect("verified").spf.is_none());
+}
+
+/// `msg` sealed by Perl Mail::DKIM's ARC signer for mail.example.net (the known-good key),
+/// as a mailing list that rewrote the subject would.
+fn arc_sealed(msg: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("perl")
+        .arg(Path::new(FIXTURES).join("arc-seal.pl"))
+        .arg(Path::new(FIXTURES).join("pkcs1-test-key.pem"))
+        .args(["mail.example.net", "kg2026"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("perl (Debian's perl with libmail-dkim-perl, installed by .ci/run)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(msg.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_lists_arc_seal_lets_a_dmarc_failure_through() {
+    let nsd = start_nsd();
+    let tmp = tempfile::tempdir().unwrap();
+    // The list got it from strict-test.com's host, checked it, tagged the subject and sealed.
+    let listed = arc_sealed(
+        "Authentication-Results: mail.example.net; spf=pass smtp.mailfrom=boss@strict-test.com\r\n\
+         From: Boss <boss@strict-test.com>\r\nTo: list@mail.example.net\r\n\
+         Subject: [list] wire the money\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n\
+         Message-ID: <5@strict-test.com>\r\n\r\nNow.\r\n",
+    );
+    // From the list's host with the list's bounce address: SPF passes for the list, not
+    // for the author's domain, so DMARC fails under p=reject.
+    let bounce = "list-bounces@mail.example.net";
+    let p = pipeline(&nsd, tmp.path());
+    let a = check(&p, &listed, bounce, SENDER_IP).await;
+    assert_hits(
+        &a,
+        &["ARC_VALID", "DMARC_REJECT"],
+        &["ARC_INVALID", "DMARC_PASS"],
+    );
+    let v = a.dkim.expect("verified");
+    assert_eq!(v.arc.as_ref().map(|a| a.result), Some("pass"), "{v:?}");
+    assert!(
+        v.header.contains("arc=pass header.d=mail.example.net"),
+        "{}",
+        v.header
+    );
+
+    let tmp2 = tempfile::tempdir().unwrap();
+    let p = pipeline_with(&nsd, tmp2.path(), &["mail.example.net"]);
+    let a = check(&p, &listed, bounce, SENDER_IP).await;
+    assert_hits(&a, &["ARC_VALID", "DMARC_PASS"], &["DMARC_REJECT"]);
+    let v = a.dkim.expect("verified");
+    assert!(
+        v.header.contains("dmarc=pass (policy overridden"),
+        "{}",
+        v.header
+    );
+
+    // Changed after sealing: the chain fails, and the trust does not apply.
+    let broken = String::from_utf8_lossy(&listed).replace("Now.", "Now!");
+    let a = check(&p, broken.as_bytes(), bounce, SENDER_IP).await;
+    assert_hits(
+        &a,
+        &["ARC_INVALID", "DMARC_REJECT"],
+        &["ARC_VALID", "DMARC_PASS"],
+    );
 }

@@ -29,7 +29,7 @@ mod verify;
 pub use auth_results::{has_forged, is_forged};
 pub use keys::{Keys, SigningKey};
 pub use keytools::{generate_rsa, show_keys, test_keys};
-pub use policy::{DmarcCheck, SpfCheck, SpfClient};
+pub use policy::{ArcCheck, DmarcCheck, SpfCheck, SpfClient};
 pub use resolver::parse_record;
 pub use settings::{DkimConfig, KeyConfig, SIGN_HEADERS};
 pub use sign::{Signer, author_address};

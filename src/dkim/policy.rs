@@ -40,6 +40,22 @@ pub struct DmarcCheck {
     pub domain: String,
 }
 
+/// ARC's answer for one message (RFC 8617).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArcCheck {
+    /// `pass`, `fail`, `none`, `neutral`, `temperror`, `permerror`.
+    pub result: &'static str,
+    /// The sealers (`ARC-Seal` d=), oldest first.
+    pub sealers: Vec<String>,
+}
+
+impl ArcCheck {
+    /// The newest sealer, when the chain verified: whose word a receiver may take.
+    pub fn passed_by(&self) -> Option<&str> {
+        (self.result == "pass").then(|| self.sealers.last().map(String::as_str))?
+    }
+}
+
 /// SPF's word for a result, as RFC 7208 and `Authentication-Results` write it.
 pub fn spf_word(r: SpfResult) -> &'static str {
     match r {

@@ -32,6 +32,10 @@ pub struct DkimConfig {
     pub signature_ttl: u64,
     /// Signing keys, one per domain and selector.
     pub keys: Vec<KeyConfig>,
+    /// Sealers (ARC-Seal `d=`, mailing lists and forwarders the site trusts) whose passing
+    /// ARC chain lets a DMARC failure through: the author's signature broke on their way
+    /// (a subject tag, a footer), and they say it was good when they got it.
+    pub arc_trusted_sealers: Vec<String>,
     /// Key records known without DNS, by name (`selector._domainkey.domain`): the TXT text.
     /// Looked up before DNS, for keys not yet published or hosts without a resolver.
     pub dns: BTreeMap<String, String>,
@@ -96,6 +100,7 @@ impl Default for DkimConfig {
             canonicalization: "relaxed/simple".into(),
             signature_ttl: 0,
             keys: Vec::new(),
+            arc_trusted_sealers: Vec::new(),
             dns: BTreeMap::new(),
         }
     }

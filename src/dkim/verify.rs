@@ -2,7 +2,7 @@
 //! the `Authentication-Results` field that reports them (RFC 8601), as amavisd-new writes
 //! it for DKIM.
 
-use super::policy::{DmarcCheck, SpfCheck, SpfClient};
+use super::policy::{ArcCheck, DmarcCheck, SpfCheck, SpfClient};
 use super::resolver::KeyRecords;
 use super::{DkimConfig, DkimError};
 use mail_auth::common::headers::HeaderWriter;
@@ -37,6 +37,8 @@ pub struct Verification {
     pub spf: Option<SpfCheck>,
     /// DMARC, when SPF ran and the message has one author domain.
     pub dmarc: Option<DmarcCheck>,
+    /// ARC, when the message carries ARC sets.
+    pub arc: Option<ArcCheck>,
     /// The author (From:) domain, lower case.
     pub author_domain: String,
     /// The envelope sender's domain, lower case.
@@ -86,6 +88,8 @@ pub struct Verifier {
     max_signatures: usize,
     /// SPF and DMARC too (network checks on).
     policies: bool,
+    /// Sealers whose `arc=pass` lets a DMARC failure through (mailing lists, forwarders).
+    arc_trusted: Vec<String>,
     /// What `Authentication-Results` starts with: our authserv-id and a comment.
     id_comment: String,
 }
@@ -121,6 +125,11 @@ impl Verifier {
             timeout: Duration::from_secs(cfg.verify_timeout),
             max_signatures: cfg.max_signatures,
             policies: dns_cfg.enabled,
+            arc_trusted: cfg
+                .arc_trusted_sealers
+                .iter()
+                .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
+                .collect(),
             id_comment: format!("{authserv_id} (amavisd-rs)"),
         })
     }
@@ -162,7 +171,28 @@ impl Verifier {
             let both = async { tokio::join!(self.dns.verify_spf(mail_from), helo) };
             Some(tokio::time::timeout(self.timeout, both).await.ok())
         };
-        let (dkim, spf) = tokio::join!(dkim, spf);
+        let arc = async {
+            if msg.ams_headers.is_empty() && !msg.has_arc_errors {
+                return None;
+            }
+            let params = mail_auth::Parameters::new(&msg).with_txt_cache(&self.records);
+            let out = tokio::time::timeout(self.timeout, self.dns.verify_arc(params)).await;
+            Some(match out {
+                Ok(o) => ArcCheck {
+                    result: word(o.result()),
+                    sealers: o
+                        .sets()
+                        .iter()
+                        .map(|s| s.seal.header.d.to_ascii_lowercase())
+                        .collect(),
+                },
+                Err(_) => ArcCheck {
+                    result: "temperror",
+                    sealers: Vec::new(),
+                },
+            })
+        };
+        let (dkim, spf, arc) = tokio::join!(dkim, spf, arc);
         let Some(outputs) = dkim else {
             return self.timed_out(&msg);
         };
@@ -180,13 +210,36 @@ impl Verifier {
             }
             ar = ar.with_spf_mailfrom_result(mail_from, c.ip, &c.mail_from, &c.helo);
         }
-        if let Some(d) = &dmarc {
+        let mut dmarc = dmarc.as_ref().map(|d| (d, DmarcCheck::of(d)));
+        let overridden = match (&mut dmarc, &arc) {
+            (Some((_, check)), Some(a)) => self.arc_override(check, a),
+            _ => None,
+        };
+        if let Some((d, _)) = &dmarc
+            && overridden.is_none()
+        {
             ar = ar.with_dmarc_result(d);
         }
-        if !signed && spf.is_none() {
+        if !signed && spf.is_none() && arc.is_none() {
             return self.none();
         }
         let mut header = ar.to_header();
+        let mut extra = String::new();
+        if let Some(a) = &arc {
+            extra.push_str(&format!(";\r\n\tarc={}", a.result));
+            if let Some(s) = a.sealers.last() {
+                extra.push_str(&format!(" header.d={s}"));
+            }
+        }
+        if let (Some(note), Some((_, check))) = (&overridden, &dmarc) {
+            extra.push_str(&format!(
+                ";\r\n\tdmarc=pass ({note}) header.from={}",
+                check.domain
+            ));
+        }
+        if !extra.is_empty() {
+            header = format!("{}{extra}\r\n", header.trim_end_matches("\r\n"));
+        }
         if !signed {
             // amavisd-new says so when nothing is signed.
             header = header.replacen(
@@ -203,10 +256,24 @@ impl Verifier {
                 Some(None) => Some(SpfCheck::timed_out()),
                 None => None,
             },
-            dmarc: dmarc.as_ref().map(DmarcCheck::of),
+            dmarc: dmarc.map(|(_, c)| c),
+            arc,
             author_domain: domain_of(&from),
             envelope_domain: client.map(|c| domain_of(&c.mail_from)).unwrap_or_default(),
         }
+    }
+
+    /// A DMARC failure let through because a trusted sealer's ARC chain passed (RFC 8617
+    /// section 7.2): the check becomes a pass, and the note says why.
+    fn arc_override(&self, check: &mut DmarcCheck, arc: &ArcCheck) -> Option<String> {
+        let sealer = arc.passed_by()?;
+        if check.result != "fail" || !self.arc_trusted.iter().any(|t| t == sealer) {
+            return None;
+        }
+        check.result = "pass";
+        Some(format!(
+            "policy overridden: arc=pass by trusted sealer {sealer}"
+        ))
     }
 
     /// DMARC over the DKIM and SPF results, within the lookup timeout.

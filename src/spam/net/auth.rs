@@ -18,6 +18,10 @@ pub enum AuthEval {
     DkimValidAuthor,
     /// `check_dkim_valid_envelopefrom()`: one by the envelope sender's domain.
     DkimValidEnvelopeFrom,
+    /// `check_arc_signed()`: the message carries ARC sets.
+    ArcSigned,
+    /// `check_arc_valid()`: and the chain verified.
+    ArcValid,
     /// `check_dmarc_<policy>()`: `pass`, or a failure under `reject`, `quarantine`,
     /// `none`; `missing`: no DMARC record.
     Dmarc(&'static str),
@@ -54,6 +58,8 @@ impl AuthEval {
             "check_dkim_valid" | "check_dkim_dependable" => AuthEval::DkimValid(domains()),
             "check_dkim_valid_author_sig" => AuthEval::DkimValidAuthor,
             "check_dkim_valid_envelopefrom" => AuthEval::DkimValidEnvelopeFrom,
+            "check_arc_signed" => AuthEval::ArcSigned,
+            "check_arc_valid" => AuthEval::ArcValid,
             "check_dmarc_pass" => AuthEval::Dmarc("pass"),
             "check_dmarc_reject" => AuthEval::Dmarc("reject"),
             "check_dmarc_quarantine" => AuthEval::Dmarc("quarantine"),
@@ -83,6 +89,8 @@ impl AuthEval {
                 .any(|s| s.result == "pass" && of(ds, &s.domain)),
             AuthEval::DkimValidAuthor => valid_by(&v.author_domain),
             AuthEval::DkimValidEnvelopeFrom => valid_by(&v.envelope_domain),
+            AuthEval::ArcSigned => v.arc.is_some(),
+            AuthEval::ArcValid => v.arc.as_ref().is_some_and(|a| a.result == "pass"),
             AuthEval::Dmarc(p) => v.dmarc.as_ref().is_some_and(|d| match *p {
                 "pass" => d.result == "pass",
                 "missing" => d.policy.is_empty(),
