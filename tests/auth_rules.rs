@@ -286,3 +286,55 @@ async fn a_trusted_lists_arc_seal_lets_a_dmarc_failure_through() {
         &["ARC_VALID", "DMARC_PASS"],
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_that_enforces_dmarc_blocks_reject_failures_as_spam() {
+    use amavisd::message::{Category, Destiny};
+    let nsd = start_nsd();
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pipeline(&nsd, tmp.path());
+    // SpamAssassin's way by default: a few points, no more.
+    let a = check(&p, STRICT.as_bytes(), "boss@strict-test.com", SENDER_IP).await;
+    assert!(
+        !a.results
+            .spam
+            .as_ref()
+            .unwrap()
+            .tests
+            .iter()
+            .any(|(t, _)| t == "DMARC_REJECT_POLICY")
+    );
+    assert_eq!(a.recipients[0].verdict.category, Category::Clean);
+    // A recipient domain that enforces it: spam, and final_spam_destiny.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let site = tmp2.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    for e in std::fs::read_dir("/etc/spamassassin").unwrap() {
+        let f = e.unwrap().path();
+        if f.extension().is_some_and(|x| x == "pre") {
+            std::fs::copy(&f, site.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut c = common::config(
+        &format!("smtp:[127.0.0.1]:{}", common::free_port()),
+        tmp2.path(),
+    );
+    c.spam.enabled = true;
+    c.spam.rules_dir = "/usr/share/spamassassin".into();
+    c.spam.site_dir = site;
+    c.spam.prefilter_cache = std::path::PathBuf::new();
+    c.dns.servers = vec![nsd.server()];
+    c.dns.enabled = true;
+    let strict: toml::Table = "dmarc_reject_score = 20.0\nfinal_spam_destiny = \"reject\""
+        .parse()
+        .unwrap();
+    c.recipients.insert("example.org".into(), strict);
+    let p = Pipeline::new(Arc::new(common::valid(c))).unwrap();
+    let a = check(&p, STRICT.as_bytes(), "boss@strict-test.com", SENDER_IP).await;
+    let v = &a.recipients[0].verdict;
+    assert_eq!(v.category, Category::Spam, "{v:?}");
+    assert_eq!(v.destiny, Destiny::Reject, "{v:?}");
+    // Mail that passes DMARC is not touched.
+    let lax = check(&p, LAX.as_bytes(), "a@lax-test.com", SENDER_IP).await;
+    assert_eq!(lax.recipients[0].verdict.category, Category::Clean);
+}

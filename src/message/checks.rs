@@ -74,7 +74,7 @@ pub enum VirusScan {
 }
 
 /// The spam check's result.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SpamResult {
     /// The total score.
     pub score: f64,
@@ -116,6 +116,9 @@ pub struct CheckResults {
     /// The message is list or bulk mail (List-Id, List-Post, Precedence bulk/list/junk):
     /// no bounce goes back to it.
     pub bulk: bool,
+    /// DMARC failed and the author domain's policy is `p=reject` (no trusted ARC sealer let
+    /// it through): policy `dmarc_reject_score` may act on it.
+    pub dmarc_reject: bool,
 }
 
 impl CheckResults {

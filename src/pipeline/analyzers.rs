@@ -316,6 +316,8 @@ impl Checks {
             virus_spam: scanned.spam,
             virus_fakes_sender: scanned.fakes_sender,
             bulk,
+            // Set by the pipeline once DKIM/SPF/DMARC are verified.
+            dmarc_reject: false,
         };
         Ok(Analyzed {
             results,

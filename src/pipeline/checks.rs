@@ -36,9 +36,13 @@ pub(super) async fn check(st: &State, job: &mut Job) -> Result<(), Tempfail> {
     };
     let (checked, dkim) = tokio::join!(st.checks.run(Arc::clone(&job.spool), &req), verify);
     crate::stats::stage("checks", began.elapsed());
-    let analyzed = checked.map_err(|e| {
+    let mut analyzed = checked.map_err(|e| {
         Tempfail::processing(&job.am_id, &e.to_string()).because(format!("checks failed: {e}"))
     })?;
+    analyzed.results.dmarc_reject = dkim
+        .as_ref()
+        .and_then(|v| v.dmarc.as_ref())
+        .is_some_and(|d| d.result == "fail" && d.policy == "reject");
     if let VirusScan::Failed { reason } = &analyzed.results.virus {
         crate::stats::scanner_error();
         tracing::warn!("({}) virus scan failed: {reason}", job.am_id);

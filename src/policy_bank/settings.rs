@@ -64,6 +64,11 @@ pub struct Policy {
     pub spam_tag3_level: Option<f64>,
     /// `$sa_kill_level_deflt`: spam (final_spam_destiny) from this score on.
     pub spam_kill_level: f64,
+    /// Points added to the spam score of mail that fails DMARC under its author domain's
+    /// `p=reject` (test `DMARC_REJECT_POLICY`): 0 leaves it to the rules' DMARC_REJECT
+    /// score, as SpamAssassin does; at or above `spam_kill_level` such mail meets
+    /// `final_spam_destiny` (a site that enforces DMARC sets 20 and D_REJECT or quarantine).
+    pub dmarc_reject_score: f64,
     /// `$sa_dsn_cutoff_level`: no bounce to the sender from this score on.
     pub spam_dsn_cutoff_level: f64,
     /// `$sa_quarantine_cutoff_level`: not quarantined from this score on (none: off).
@@ -189,6 +194,7 @@ impl Default for Policy {
             spam_tag2_level: 6.2,
             spam_tag3_level: None,
             spam_kill_level: 6.9,
+            dmarc_reject_score: 0.0,
             spam_dsn_cutoff_level: 10.0,
             spam_quarantine_cutoff_level: None,
             bayes_per_user: false,

@@ -414,12 +414,19 @@ fn results_for<'a>(m: &MessageInput<'a>, rc: &RecipientInput) -> Cow<'a, CheckRe
         .bayes_user
         .and_then(|u| m.results.spam_per_user.get(u))
         .filter(|s| Some(*s) != m.results.spam.as_ref());
-    if rc.list == SenderList::None && own.is_none() {
+    let dmarc = rc.policy.dmarc_reject_score;
+    let dmarc = (m.results.dmarc_reject && dmarc != 0.0).then_some(dmarc);
+    if rc.list == SenderList::None && own.is_none() && dmarc.is_none() {
         return Cow::Borrowed(m.results);
     }
     let mut c = m.results.clone();
     if let Some(s) = own {
         c.spam = Some(s.clone());
+    }
+    if let Some(points) = dmarc {
+        let s = c.spam.get_or_insert_with(SpamResult::default);
+        s.score += points;
+        s.tests.push(("DMARC_REJECT_POLICY".into(), points));
     }
     c.spam = listed(&c, rc.list);
     Cow::Owned(c)

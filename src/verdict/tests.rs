@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 fn clean() -> CheckResults {
     CheckResults {
+        dmarc_reject: false,
         parts: 1,
         unchecked: vec![],
         bad_header: vec![],
