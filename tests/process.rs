@@ -440,6 +440,9 @@ async fn check_reports_what_would_stop_mail() {
         "sql        ok",
         "release    ok",
         "tempdir    ok",
+        // The resolver is named; whether a blocklist answers depends on this host's DNS
+        // (tests/dns_rules.rs has its own server): a warning at worst, never a failure.
+        "dns        ",
         "amavisd would serve mail",
     ] {
         assert!(text.contains(line), "{line:?} missing:\n{text}");

@@ -53,6 +53,44 @@ impl Verification {
             .any(|s| s.result == "pass" && s.domain.eq_ignore_ascii_case(domain))
     }
 
+    /// The log line's fields: amavisd-new's `dkim_sd=selector:domain` of each valid
+    /// signature and `dkim_id=@domain` of a valid author signature, then the results
+    /// (`auth: dkim=pass spf=pass dmarc=pass arc=none`).
+    pub fn log_fields(&self) -> String {
+        let mut parts = Vec::new();
+        let valid: Vec<String> = self
+            .signatures
+            .iter()
+            .filter(|s| s.result == "pass")
+            .map(|s| format!("{}:{}", s.selector, s.domain))
+            .collect();
+        if !valid.is_empty() {
+            parts.push(format!("dkim_sd={}", valid.join(",")));
+        }
+        if !self.author_domain.is_empty() && self.passed_for(&self.author_domain) {
+            parts.push(format!("dkim_id=@{}", self.author_domain));
+        }
+        let dkim = if self.signatures.is_empty() {
+            "none"
+        } else if self.any_passed() {
+            "pass"
+        } else {
+            self.signatures[0].result
+        };
+        let mut summary = format!("auth: dkim={dkim}");
+        if let Some(s) = &self.spf {
+            summary.push_str(&format!(" spf={}", s.mail_from));
+        }
+        if let Some(d) = &self.dmarc {
+            summary.push_str(&format!(" dmarc={}", d.result));
+        }
+        if let Some(a) = &self.arc {
+            summary.push_str(&format!(" arc={}", a.result));
+        }
+        parts.push(summary);
+        parts.join(", ")
+    }
+
     /// True when some signature passed.
     pub fn any_passed(&self) -> bool {
         self.signatures.iter().any(|s| s.result == "pass")
@@ -351,4 +389,33 @@ fn domain_of(addr: &str) -> String {
     addr.rsplit_once('@')
         .map(|(_, d)| d.trim_end_matches('>').trim().to_ascii_lowercase())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_fields_are_amavisd_news() {
+        let v = Verification {
+            signatures: vec![SignatureResult {
+                result: "pass",
+                domain: "example.com".into(),
+                selector: "s1".into(),
+                reason: String::new(),
+            }],
+            spf: Some(SpfCheck {
+                mail_from: "softfail",
+                helo: "none",
+                domain: "example.com".into(),
+            }),
+            author_domain: "example.com".into(),
+            ..Verification::default()
+        };
+        assert_eq!(
+            v.log_fields(),
+            "dkim_sd=s1:example.com, dkim_id=@example.com, auth: dkim=pass spf=softfail"
+        );
+        assert_eq!(Verification::default().log_fields(), "auth: dkim=none");
+    }
 }

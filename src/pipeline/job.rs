@@ -154,6 +154,12 @@ impl Job {
                 .results()
                 .and_then(|r| r.spam.as_ref())
                 .map(|s| s.dns.as_str()),
+            auth: self
+                .checked
+                .as_ref()
+                .and_then(|c| c.dkim.as_ref())
+                .map(crate::dkim::Verification::log_fields)
+                .unwrap_or_default(),
             queued_as,
             reply,
             elapsed: self.started.elapsed(),

@@ -46,6 +46,9 @@ pub struct LogLine<'a> {
     pub hits: Option<f64>,
     /// The network checks' lookups (`12/12 in 3 ms (2 timed out)`), when any were made.
     pub dns: Option<&'a str>,
+    /// DKIM, SPF, DMARC and ARC as amavisd-new logs them (`dkim_sd=sel:dom, dkim_id=@dom`)
+    /// with the Authentication-Results summary; empty when not verified.
+    pub auth: String,
     pub queued_as: Option<&'a str>,
     pub reply: &'a Reply,
     pub elapsed: Duration,
@@ -98,6 +101,9 @@ impl LogLine<'_> {
             ", mail_id: {}, Hits: {hits}, size: {}",
             self.mail_id, self.size
         ));
+        if !self.auth.is_empty() {
+            s.push_str(&format!(", {}", printable(&self.auth)));
+        }
         if let Some(d) = self.dns.filter(|d| !d.is_empty()) {
             s.push_str(&format!(", dns: {d}"));
         }
@@ -173,6 +179,7 @@ mod tests {
             size: 1234,
             hits: None,
             dns: None,
+            auth: String::new(),
             queued_as: Some("4Abc"),
             reply: &reply,
             elapsed: Duration::from_millis(12),
@@ -201,6 +208,7 @@ mod tests {
         let line = LogLine {
             status: "Passed SPAM",
             dns: None,
+            auth: String::new(),
             hits: Some(1000.8125),
             ..line
         };

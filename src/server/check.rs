@@ -106,6 +106,7 @@ pub async fn check(path: &Path) -> Report {
     sql(&cfg, &mut r).await;
     spam_rules(&cfg, &mut r).await;
     bayes(&cfg, &mut r).await;
+    dns(&cfg, &mut r).await;
     dkim(&cfg, &mut r);
     folders(&cfg, &mut r);
     r
@@ -373,16 +374,17 @@ async fn spam_rules(cfg: &Config, r: &mut Report) {
         return;
     }
     let spam = cfg.spam.clone();
+    let network = cfg.dns.enabled;
     let loaded = tokio::task::spawn_blocking(move || {
         let site = (!spam.site_dir.as_os_str().is_empty()).then_some(spam.site_dir.as_path());
-        crate::spam::engine::Rules::load_with(
-            &spam.rules_dir,
-            site,
-            !spam.bayes_store.is_empty(),
-            None,
-        )
-        .map(|rules| rules.short_summary())
-        .map_err(|e| e.to_string())
+        let opts = crate::spam::engine::LoadOptions {
+            bayes: !spam.bayes_store.is_empty(),
+            network,
+            prefilter_cache: None,
+        };
+        crate::spam::engine::Rules::load_opts(&spam.rules_dir, site, opts)
+            .map(|rules| rules.short_summary())
+            .map_err(|e| e.to_string())
     })
     .await;
     match loaded {
@@ -425,6 +427,64 @@ async fn bayes(cfg: &Config, r: &mut Report) {
         }
         Err(e) => r.add("bayes", Status::Fail, format!("{url}: {e}")),
     }
+}
+
+/// The network checks' resolver: its servers, and whether a blocklist answers through it
+/// (RFC 5782's test entry 127.0.0.2, which every DNS blocklist lists). A resolver that does
+/// not answer is a warning: mail still flows, the network rules just do not fire.
+async fn dns(cfg: &Config, r: &mut Report) {
+    use crate::dns::{Answer, Resolver};
+    if !cfg.dns.enabled {
+        r.add(
+            "dns",
+            Status::Ok,
+            "network checks off ([dns] enabled = false)",
+        );
+        return;
+    }
+    let servers = if cfg.dns.servers.is_empty() {
+        "/etc/resolv.conf's servers".to_string()
+    } else {
+        cfg.dns.servers.join(" ")
+    };
+    let resolver = match Resolver::new(&cfg.dns) {
+        Ok(res) => res,
+        Err(e) => return r.add("dns", Status::Fail, format!("{servers}: {e}")),
+    };
+    const PROBE: &str = "2.0.0.127.zen.spamhaus.org";
+    let started = std::time::Instant::now();
+    let answer = resolver
+        .query(PROBE, hickory_resolver::proto::rr::RecordType::A)
+        .await;
+    let ms = started.elapsed().as_millis();
+    let (status, what) = match answer {
+        Answer::Found(a) if a.iter().any(|x| x.starts_with("127.255.255.")) => (
+            Status::Warn,
+            format!(
+                "zen.spamhaus.org refuses this resolver ({}): use a caching resolver of your own",
+                a.join(" ")
+            ),
+        ),
+        Answer::Found(a) => (
+            Status::Ok,
+            format!("blocklists answer ({PROBE} = {}, {ms} ms)", a.join(" ")),
+        ),
+        Answer::NotFound => (
+            Status::Warn,
+            format!("{PROBE} is not listed: the resolver filters blocklist answers"),
+        ),
+        Answer::Failed(f) => (
+            Status::Warn,
+            format!(
+                "no answer for {PROBE} ({f:?}): the network rules will not fire (mail still flows)"
+            ),
+        ),
+    };
+    r.add(
+        "dns",
+        status,
+        format!("{servers}, budget {} s: {what}", cfg.dns.budget),
+    );
 }
 
 /// Whether the DKIM signing keys can be read.

@@ -144,9 +144,14 @@ impl Rules {
     pub fn short_summary(&self) -> String {
         let inactive = self.plan.inactive.len();
         format!(
-            "{} rules active ({}); {inactive} inactive (network tests, Bayes without a store, eval functions not implemented)",
+            "{} rules active ({}; {} network); {inactive} inactive (network tests when off or not implemented, Bayes without a store, eval functions not implemented)",
             self.plan.rules.len(),
             self.active_kinds(),
+            self.plan
+                .rules
+                .iter()
+                .filter(|r| matches!(r.test, crate::spam::rules::plan::Test::Net(_)))
+                .count(),
         )
     }
 
