@@ -1,6 +1,8 @@
-//! DKIM: verifying the signatures of incoming mail (an `Authentication-Results` field, with
-//! forged ones of our authserv-id removed) and signing the mail of our own users per author
-//! domain, on `mail-auth`; and the key tools behind `amavisd genrsa|showkeys|testkeys`.
+//! Mail authentication on `mail-auth`: verifying the DKIM signatures of incoming mail, with
+//! SPF for the client Postfix received it from, DMARC over both and ARC chains (one
+//! `Authentication-Results` field, with forged ones of our authserv-id removed; the results
+//! also feed the spam rules); signing the mail of our own users per author domain; and the
+//! key tools behind `amavisd genrsa|showkeys|testkeys`.
 //!
 //! A check like the others: the pipeline hands it the message and gets plain data back
 //! ([`Verification`]); signing takes the final bytes of each outgoing copy.

@@ -61,7 +61,7 @@ impl Query {
 
 /// Lookups on their way.
 pub struct Pending {
-    tasks: Vec<(Query, JoinHandle<Answer>)>,
+    tasks: Vec<(Query, JoinHandle<(Answer, Instant)>)>,
     deadline: tokio::time::Instant,
     started: Instant,
     skipped: usize,
@@ -79,7 +79,8 @@ pub struct Answers {
     pub failed: usize,
     /// Queries over `max_queries`, not sent.
     pub skipped: usize,
-    /// From the first query to the last answer (or the deadline).
+    /// From the first query to the last answer (or the deadline): what the network checks
+    /// took, whatever the local rules took meanwhile.
     pub elapsed: Duration,
 }
 
@@ -139,7 +140,8 @@ impl Resolver {
             .map(|q| {
                 let r = self.clone();
                 let (name, kind) = (q.name.clone(), q.kind.record_type());
-                (q, runtime.spawn(async move { r.query(&name, kind).await }))
+                let task = async move { (r.query(&name, kind).await, Instant::now()) };
+                (q, runtime.spawn(task))
             })
             .collect();
         Pending {
@@ -171,14 +173,19 @@ impl Pending {
             skipped: self.skipped,
             ..Answers::default()
         };
+        let mut last = self.started;
         for (q, task) in tasks {
             let abort = task.abort_handle();
             let answer = match tokio::time::timeout_at(self.deadline, task).await {
-                Ok(Ok(a)) => a,
+                Ok(Ok((a, at))) => {
+                    last = last.max(at);
+                    a
+                }
                 // The task panicked or was cancelled: no answer, as a server failure.
                 Ok(Err(e)) => Answer::Failed(Failure::Server(e.to_string())),
                 Err(_) => {
                     abort.abort();
+                    last = Instant::now();
                     Answer::Failed(Failure::Timeout)
                 }
             };
@@ -189,7 +196,7 @@ impl Pending {
             }
             out.map.insert(q, answer);
         }
-        out.elapsed = self.started.elapsed();
+        out.elapsed = last.duration_since(self.started);
         out
     }
 }

@@ -343,11 +343,26 @@ fn ask_names(template: &str, ctx: &Ctx) -> Vec<String> {
             .flat_map(|n| values.iter().map(|v| n.replace(&tag, v)))
             .collect();
     }
+    // A tag we do not fill (`_DKIMDOMAIN_`, `_URIHOSTS_` ...) blocks the query, as an unset
+    // tag does in SpamAssassin.
     names
         .into_iter()
+        .filter(|n| !has_tag(n))
         .map(|n| n.trim_end_matches('.').to_ascii_lowercase())
         .filter(|n| n.split('.').count() >= 2)
         .collect()
+}
+
+/// Whether `name` still holds a `_TAG_` (upper case, digits and inner underscores).
+fn has_tag(name: &str) -> bool {
+    name.split('.').any(|label| {
+        label.len() > 2
+            && label.starts_with('_')
+            && label.ends_with('_')
+            && label[1..label.len() - 1]
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    })
 }
 
 /// The `_TAG_`s of a template with their values for this message.
@@ -406,6 +421,12 @@ mod tests {
             "{v6}"
         );
         assert_eq!(v6.split('.').count(), 32);
+    }
+
+    #[test]
+    fn unfilled_tags_block_the_query() {
+        assert!(has_tag("_DKIMDOMAIN_.lookup.dkimwl.org"));
+        assert!(!has_tag("example.com.lookup.dkimwl.org") && !has_tag("_dmarc.example.com"));
     }
 
     #[test]
