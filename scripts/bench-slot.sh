@@ -50,6 +50,14 @@ if [ -z "$(ls msgs)" ]; then
     ls "$corpus/spam-2" | grep '\.txt$' | head -"${BENCH_SPAM:-810}" | while read -r f; do cp "$corpus/spam-2/$f" "msgs/spam-$f.eml"; done
 fi
 sed 's|^bayes_store = ""|bayes_store = "sqlite:var/bayes.sqlite"|' "$here/etc/amavisd.toml" > amavisd.toml
+# BENCH_DNS: "off" runs without the network checks ([dns] enabled = false); an address
+# ("127.0.0.1:10053") points them at that server; unset: the shipped default (on, through
+# /etc/resolv.conf).
+case ${BENCH_DNS:-} in
+  "") ;;
+  off) sed -i '/^\[dns\]/,/^\[/ s/^enabled = true/enabled = false/' amavisd.toml ;;
+  *) sed -i "/^\[dns\]/,/^\[/ s/^servers = \[\]/servers = [\"$BENCH_DNS\"]/" amavisd.toml ;;
+esac
 grep -q '^bayes_store = "sqlite:var/bayes.sqlite"' amavisd.toml
 
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }

@@ -45,7 +45,14 @@ fn zones() -> Vec<Zone<'static>> {
             apex: "zen.spamhaus.org",
             // 45.67.89.10 in the XBL, 45.67.89.11 in the SBL; 127.0.0.1 answers are never
             // listings of anything but the test address.
-            records: "10.89.67.45 A 127.0.0.4\n11.89.67.45 A 127.0.0.2\n",
+            records: "10.89.67.45 A 127.0.0.4\n11.89.67.45 A 127.0.0.2\n\
+                      99.89.67.45 A 127.0.0.2\n98.89.67.45 A 127.0.0.3\n",
+        },
+        Zone {
+            // The link's own zone: its web host, and its name server, each on a listed
+            // address (the URI blocklists of addresses look them up).
+            apex: "badsite-test.com",
+            records: "www A 45.67.89.99\n@ NS ns1.badsite-test.com.\nns1 A 45.67.89.98\n",
         },
         Zone {
             apex: "bl.spamcop.net",
@@ -137,11 +144,17 @@ async fn each_rule_family_fires_where_listed_and_only_there() {
         "RCVD_IN_BL_SPAMCOP_NET",
         "URIBL_DBL_SPAM",
         "URIBL_PH_SURBL",
+        // The link's address in the SBL; its name server's in the CSS (SpamAssassin 4.0.1
+        // sends name servers' addresses to the `a` rules' zones).
+        "URIBL_SBL_A",
+        "URIBL_CSS_A",
     ] {
         assert!(has(&hits, rule), "{rule} missing: {hits:?}");
     }
     // Listed, but not with these codes / not for the last external relay.
     for rule in [
+        "URIBL_SBL",
+        "URIBL_CSS",
         "RCVD_IN_PBL",
         "RCVD_IN_SBL_CSS",
         "URIBL_DBL_PHISH",

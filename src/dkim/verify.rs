@@ -194,43 +194,7 @@ impl Verifier {
         };
         // SPF and DMARC only with the network checks on (`[dns] enabled`).
         let client = client.filter(|_| self.policies);
-        let spf = async {
-            let c = client?;
-            let host = &self.id_comment;
-            let mail_from = SpfParameters::verify_mail_from(c.ip, &c.helo, host, &c.mail_from);
-            let helo = async {
-                // Without a HELO name there is nothing to check: `none`.
-                if c.helo.is_empty() {
-                    return mail_auth::SpfOutput::new(String::new());
-                }
-                let p = SpfParameters::verify_ehlo(c.ip, &c.helo, host);
-                self.dns.verify_spf(p).await
-            };
-            let both = async { tokio::join!(self.dns.verify_spf(mail_from), helo) };
-            Some(tokio::time::timeout(self.timeout, both).await.ok())
-        };
-        let arc = async {
-            if msg.ams_headers.is_empty() && !msg.has_arc_errors {
-                return None;
-            }
-            let params = mail_auth::Parameters::new(&msg).with_txt_cache(&self.records);
-            let out = tokio::time::timeout(self.timeout, self.dns.verify_arc(params)).await;
-            Some(match out {
-                Ok(o) => ArcCheck {
-                    result: word(o.result()),
-                    sealers: o
-                        .sets()
-                        .iter()
-                        .map(|s| s.seal.header.d.to_ascii_lowercase())
-                        .collect(),
-                },
-                Err(_) => ArcCheck {
-                    result: "temperror",
-                    sealers: Vec::new(),
-                },
-            })
-        };
-        let (dkim, spf, arc) = tokio::join!(dkim, spf, arc);
+        let (dkim, spf, arc) = tokio::join!(dkim, self.spf(client), self.arc(&msg));
         let Some(outputs) = dkim else {
             return self.timed_out(&msg);
         };
@@ -238,54 +202,25 @@ impl Verifier {
             (Some(Some((mail_from, _))), Some(c)) => self.dmarc(&msg, &outputs, mail_from, c).await,
             _ => None,
         };
-        let mut ar = AuthenticationResults::new(&self.id_comment);
-        if signed {
-            ar = ar.with_dkim_results(&outputs, &from);
-        }
-        if let (Some(Some((mail_from, helo))), Some(c)) = (&spf, client) {
-            if !c.helo.is_empty() {
-                ar = ar.with_spf_ehlo_result(helo, c.ip, &c.helo);
-            }
-            ar = ar.with_spf_mailfrom_result(mail_from, c.ip, &c.mail_from, &c.helo);
-        }
         let mut dmarc = dmarc.as_ref().map(|d| (d, DmarcCheck::of(d)));
         let overridden = match (&mut dmarc, &arc) {
             (Some((_, check)), Some(a)) => self.arc_override(check, a),
             _ => None,
         };
-        if let Some((d, _)) = &dmarc
-            && overridden.is_none()
-        {
-            ar = ar.with_dmarc_result(d);
-        }
         if !signed && spf.is_none() && arc.is_none() {
             return self.none();
         }
-        let mut header = ar.to_header();
-        let mut extra = String::new();
-        if let Some(a) = &arc {
-            extra.push_str(&format!(";\r\n\tarc={}", a.result));
-            if let Some(s) = a.sealers.last() {
-                extra.push_str(&format!(" header.d={s}"));
-            }
-        }
-        if let (Some(note), Some((_, check))) = (&overridden, &dmarc) {
-            extra.push_str(&format!(
-                ";\r\n\tdmarc=pass ({note}) header.from={}",
-                check.domain
-            ));
-        }
-        if !extra.is_empty() {
-            header = format!("{}{extra}\r\n", header.trim_end_matches("\r\n"));
-        }
-        if !signed {
-            // amavisd-new says so when nothing is signed.
-            header = header.replacen(
-                &self.id_comment,
-                &format!("{};\r\n\tdkim=none", self.id_comment),
-                1,
-            );
-        }
+        let results = Results {
+            from: &from,
+            dkim: signed.then_some(outputs.as_slice()),
+            spf: match (&spf, client) {
+                (Some(Some((m, h))), Some(c)) => Some((m, h, c)),
+                _ => None,
+            },
+            dmarc: dmarc.as_ref().map(|(d, c)| (*d, c, overridden.as_deref())),
+            arc: arc.as_ref(),
+        };
+        let header = self.field(&results);
         Verification {
             signatures: outputs.iter().map(signature).collect(),
             header,
@@ -299,6 +234,90 @@ impl Verifier {
             author_domain: domain_of(&from),
             envelope_domain: client.map(|c| domain_of(&c.mail_from)).unwrap_or_default(),
         }
+    }
+
+    /// SPF for the envelope sender and the HELO name of `client`, within the timeout:
+    /// `None` without a client, `Some(None)` when it ran out of time.
+    async fn spf(&self, client: Option<&SpfClient>) -> Option<Option<(SpfOutput, SpfOutput)>> {
+        let c = client?;
+        let host = &self.id_comment;
+        let mail_from = SpfParameters::verify_mail_from(c.ip, &c.helo, host, &c.mail_from);
+        let helo = async {
+            // Without a HELO name there is nothing to check: `none`.
+            if c.helo.is_empty() {
+                return SpfOutput::new(String::new());
+            }
+            let p = SpfParameters::verify_ehlo(c.ip, &c.helo, host);
+            self.dns.verify_spf(p).await
+        };
+        let both = async { tokio::join!(self.dns.verify_spf(mail_from), helo) };
+        Some(tokio::time::timeout(self.timeout, both).await.ok())
+    }
+
+    /// The message's ARC chain verified, when it has one.
+    async fn arc(&self, msg: &AuthenticatedMessage<'_>) -> Option<ArcCheck> {
+        if msg.ams_headers.is_empty() && !msg.has_arc_errors {
+            return None;
+        }
+        let params = mail_auth::Parameters::new(msg).with_txt_cache(&self.records);
+        let out = tokio::time::timeout(self.timeout, self.dns.verify_arc(params)).await;
+        Some(match out {
+            Ok(o) => ArcCheck {
+                result: word(o.result()),
+                sealers: o
+                    .sets()
+                    .iter()
+                    .map(|s| s.seal.header.d.to_ascii_lowercase())
+                    .collect(),
+            },
+            Err(_) => ArcCheck {
+                result: "temperror",
+                sealers: Vec::new(),
+            },
+        })
+    }
+
+    /// Our `Authentication-Results` field for `r`, CRLF-terminated.
+    fn field(&self, r: &Results<'_, '_>) -> String {
+        let mut ar = AuthenticationResults::new(&self.id_comment);
+        if let Some(outputs) = r.dkim {
+            ar = ar.with_dkim_results(outputs, r.from);
+        }
+        if let Some((mail_from, helo, c)) = r.spf {
+            if !c.helo.is_empty() {
+                ar = ar.with_spf_ehlo_result(helo, c.ip, &c.helo);
+            }
+            ar = ar.with_spf_mailfrom_result(mail_from, c.ip, &c.mail_from, &c.helo);
+        }
+        if let Some((d, _, None)) = r.dmarc {
+            ar = ar.with_dmarc_result(d);
+        }
+        let mut header = ar.to_header();
+        let mut extra = String::new();
+        if let Some(a) = r.arc {
+            extra.push_str(&format!(";\r\n\tarc={}", a.result));
+            if let Some(s) = a.sealers.last() {
+                extra.push_str(&format!(" header.d={s}"));
+            }
+        }
+        if let Some((_, check, Some(note))) = r.dmarc {
+            extra.push_str(&format!(
+                ";\r\n\tdmarc=pass ({note}) header.from={}",
+                check.domain
+            ));
+        }
+        if !extra.is_empty() {
+            header = format!("{}{extra}\r\n", header.trim_end_matches("\r\n"));
+        }
+        if r.dkim.is_none() {
+            // amavisd-new says so when nothing is signed.
+            header = header.replacen(
+                &self.id_comment,
+                &format!("{};\r\n\tdkim=none", self.id_comment),
+                1,
+            );
+        }
+        header
     }
 
     /// A DMARC failure let through because a trusted sealer's ARC chain passed (RFC 8617
@@ -372,6 +391,18 @@ impl Verifier {
             ..Verification::default()
         }
     }
+}
+
+/// What the `Authentication-Results` field reports.
+struct Results<'a, 'm> {
+    from: &'a str,
+    /// The signatures' outputs; `None`: nothing was signed.
+    dkim: Option<&'a [DkimOutput<'m>]>,
+    /// Envelope sender's result, HELO name's, and the client.
+    spf: Option<(&'a SpfOutput, &'a SpfOutput, &'a SpfClient)>,
+    /// mail-auth's output, ours, and the ARC override's note.
+    dmarc: Option<(&'a DmarcOutput, &'a DmarcCheck, Option<&'a str>)>,
+    arc: Option<&'a ArcCheck>,
 }
 
 /// One verified signature as plain data.

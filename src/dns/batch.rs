@@ -43,11 +43,22 @@ impl QueryKind {
     }
 }
 
-/// One question: a name (lower case, no final dot) and a type.
+/// What to ask once an answer is in: the URI blocklists of addresses look up what a link's
+/// name resolves to, or its domain's name servers' addresses, in their zones.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Then {
+    /// Each IPv4 address found, reversed, in each zone (A).
+    AddressesIn(Vec<String>),
+    /// Each name found (name servers): its addresses, then each of those in each zone.
+    NamesThenAddressesIn(Vec<String>),
+}
+
+/// One question: a name (lower case, no final dot) and a type, and perhaps what to ask next.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Query {
     pub name: String,
     pub kind: QueryKind,
+    pub then: Option<Then>,
 }
 
 impl Query {
@@ -55,13 +66,27 @@ impl Query {
         Query {
             name: name.trim_end_matches('.').to_ascii_lowercase(),
             kind,
+            then: None,
         }
+    }
+
+    /// The same question, followed by `then`.
+    pub fn then(mut self, then: Then) -> Query {
+        self.then = Some(then);
+        self
     }
 }
 
+/// Names followed per answer (name servers of a domain), and addresses per name: a domain
+/// with fifty name servers must not cost fifty times the queries.
+const MAX_FOLLOWED: usize = 4;
+
+/// One query's answer first, then those of what its [`Then`] asked, and when the last came.
+type Asked = (Vec<(Query, Answer)>, Instant);
+
 /// Lookups on their way.
 pub struct Pending {
-    tasks: Vec<(Query, JoinHandle<(Answer, Instant)>)>,
+    tasks: Vec<(Query, JoinHandle<Asked>)>,
     deadline: tokio::time::Instant,
     started: Instant,
     skipped: usize,
@@ -71,6 +96,8 @@ pub struct Pending {
 #[derive(Debug, Default)]
 pub struct Answers {
     map: HashMap<Query, Answer>,
+    /// What was asked after each query with a [`Then`], with the answers.
+    followed: HashMap<Query, Vec<(Query, Answer)>>,
     /// Queries sent.
     pub sent: usize,
     /// ... of which still out at the deadline.
@@ -90,11 +117,25 @@ impl Answers {
         self.map.get(q)
     }
 
+    /// The queries asked after `q` (its [`Then`]) with their answers.
+    pub fn followed(&self, q: &Query) -> &[(Query, Answer)] {
+        self.followed.get(q).map_or(&[], Vec::as_slice)
+    }
+
     /// Found records of `q`; empty when not found, failed or not asked.
     pub fn found(&self, q: &Query) -> &[String] {
         match self.map.get(q) {
             Some(Answer::Found(v)) => v,
             _ => &[],
+        }
+    }
+
+    /// Counts a failed answer.
+    fn count(&mut self, a: &Answer) {
+        match a {
+            Answer::Failed(Failure::Timeout) => self.timed_out += 1,
+            Answer::Failed(Failure::Server(_)) => self.failed += 1,
+            _ => {}
         }
     }
 
@@ -138,9 +179,8 @@ impl Resolver {
             .into_iter()
             .take(self.cfg.max_queries)
             .map(|q| {
-                let r = self.clone();
-                let (name, kind) = (q.name.clone(), q.kind.record_type());
-                let task = async move { (r.query(&name, kind).await, Instant::now()) };
+                let (r, asked) = (self.clone(), q.clone());
+                let task = async move { (r.ask(asked).await, Instant::now()) };
                 (q, runtime.spawn(task))
             })
             .collect();
@@ -150,6 +190,82 @@ impl Resolver {
             started: Instant::now(),
             skipped,
         }
+    }
+}
+
+impl Resolver {
+    /// `q`'s answer first, then what its [`Then`] asked after it.
+    async fn ask(&self, q: Query) -> Vec<(Query, Answer)> {
+        let first = self.query(&q.name, q.kind.record_type()).await;
+        let mut out = Vec::new();
+        if let (Some(then), Answer::Found(found)) = (&q.then, &first) {
+            let found: Vec<String> = found.iter().take(MAX_FOLLOWED).cloned().collect();
+            out = match then {
+                Then::AddressesIn(zones) => self.listed(&found, zones).await,
+                Then::NamesThenAddressesIn(zones) => self.names_listed(found, zones).await,
+            };
+        }
+        out.insert(0, (q, first));
+        out
+    }
+
+    /// Each name's addresses, then those in `zones`; the names in parallel.
+    async fn names_listed(&self, names: Vec<String>, zones: &[String]) -> Vec<(Query, Answer)> {
+        let mut set = tokio::task::JoinSet::new();
+        for name in names {
+            let r = self.clone();
+            let zones = zones.to_vec();
+            set.spawn(async move {
+                let q = Query::new(&name, QueryKind::A);
+                let a = r.query(&q.name, RecordType::A).await;
+                let mut out = match &a {
+                    Answer::Found(ips) => {
+                        let ips: Vec<String> = ips.iter().take(MAX_FOLLOWED).cloned().collect();
+                        r.listed(&ips, &zones).await
+                    }
+                    _ => Vec::new(),
+                };
+                out.insert(0, (q, a));
+                out
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(done) = set.join_next().await {
+            out.extend(done.unwrap_or_default());
+        }
+        out
+    }
+
+    /// Each public IPv4 address of `ips`, reversed, asked in each zone, in parallel.
+    async fn listed(&self, ips: &[String], zones: &[String]) -> Vec<(Query, Answer)> {
+        let mut set = tokio::task::JoinSet::new();
+        for ip in ips
+            .iter()
+            .filter_map(|ip| ip.parse::<std::net::Ipv4Addr>().ok())
+        {
+            if ip.is_private() || ip.is_loopback() || ip.is_link_local() {
+                continue;
+            }
+            let o = ip.octets();
+            for zone in zones {
+                let q = Query::new(
+                    &format!("{}.{}.{}.{}.{zone}", o[3], o[2], o[1], o[0]),
+                    QueryKind::A,
+                );
+                let r = self.clone();
+                set.spawn(async move {
+                    let a = r.query(&q.name, RecordType::A).await;
+                    (q, a)
+                });
+            }
+        }
+        let mut out = Vec::new();
+        while let Some(done) = set.join_next().await {
+            if let Ok(pair) = done {
+                out.push(pair);
+            }
+        }
+        out
     }
 }
 
@@ -177,9 +293,17 @@ impl Pending {
         for (q, task) in tasks {
             let abort = task.abort_handle();
             let answer = match tokio::time::timeout_at(self.deadline, task).await {
-                Ok(Ok((a, at))) => {
+                Ok(Ok((mut all, at))) => {
                     last = last.max(at);
-                    a
+                    let first = all.remove(0).1;
+                    if q.then.is_some() {
+                        out.sent += all.len();
+                        for (_, a) in &all {
+                            out.count(a);
+                        }
+                        out.followed.insert(q.clone(), all);
+                    }
+                    first
                 }
                 // The task panicked or was cancelled: no answer, as a server failure.
                 Ok(Err(e)) => Answer::Failed(Failure::Server(e.to_string())),
@@ -189,11 +313,7 @@ impl Pending {
                     Answer::Failed(Failure::Timeout)
                 }
             };
-            match &answer {
-                Answer::Failed(Failure::Timeout) => out.timed_out += 1,
-                Answer::Failed(Failure::Server(_)) => out.failed += 1,
-                _ => {}
-            }
+            out.count(&answer);
             out.map.insert(q, answer);
         }
         out.elapsed = last.duration_since(self.started);

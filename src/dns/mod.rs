@@ -19,7 +19,7 @@
 mod batch;
 mod resolver;
 
-pub use batch::{Answers, Pending, Query, QueryKind};
+pub use batch::{Answers, Pending, Query, QueryKind, Then};
 pub use resolver::{Answer, Failure, Resolver, settings as resolver_settings};
 
 use serde::Deserialize;

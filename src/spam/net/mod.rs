@@ -49,6 +49,18 @@ pub struct UriBl {
     pub ips_only: bool,
 }
 
+/// A URI blocklist of addresses (`uridnsbl`, `uridnssub`): the addresses a link's name
+/// resolves to, or its domain's name servers', reversed in `zone`.
+#[derive(Debug, Clone)]
+pub struct UriIpBl {
+    pub zone: String,
+    pub sub: Option<Sub>,
+    /// `tflags a`: the link's own addresses. SpamAssassin 4.0.1 also sends the name
+    /// servers' addresses to these rules' zones, and none to the rules without `a`
+    /// (URIBL_SBL, URIBL_CSS never fire there); we do as it does.
+    pub a: bool,
+}
+
 /// One network rule, compiled.
 #[derive(Debug, Clone)]
 pub enum NetTest {
@@ -73,6 +85,7 @@ pub enum NetTest {
         sub: Sub,
     },
     Uri(UriBl),
+    UriIp(UriIpBl),
     /// SPF, DKIM and DMARC results (no query of its own: the verification beside the
     /// checks made them).
     Auth(AuthEval),
@@ -89,6 +102,7 @@ pub enum NetTest {
 pub struct NetDefs {
     pub trust: Trust,
     uribl: HashMap<String, UriBl>,
+    uriip: HashMap<String, UriIpBl>,
     askdns: HashMap<String, (String, QueryKind, Option<Sub>)>,
     pub skip_domains: BTreeSet<String>,
     pub max_domains: usize,
@@ -217,10 +231,17 @@ impl NetDefs {
             domains_only: has("domains_only"),
             ips_only: has("ips_only"),
         };
-        // Only the name lookups: blocklists of the addresses a link's name or its name
-        // servers resolve to (uridnsbl, urinsrhsbl ...) stay inactive.
+        // Name lookups and address lookups; the blocklists of name servers' names
+        // (urinsrhsbl, urifullnsrhsbl) stay inactive.
         if directive.starts_with("urirhs") {
             self.uribl.insert(name.to_string(), bl);
+        } else if directive.starts_with("uridns") {
+            let ip = UriIpBl {
+                zone: bl.zone,
+                sub: bl.sub,
+                a: has("a"),
+            };
+            self.uriip.insert(name.to_string(), ip);
         }
         Ok(())
     }
@@ -234,7 +255,10 @@ impl NetDefs {
         }
         let source = match call.name.as_str() {
             "check_uridnsbl" if !self.skip_uribl => {
-                return self.uribl.get(rule).cloned().map(NetTest::Uri);
+                return match self.uribl.get(rule) {
+                    Some(bl) => Some(NetTest::Uri(bl.clone())),
+                    None => self.uriip.get(rule).cloned().map(NetTest::UriIp),
+                };
             }
             "check_askdns" => {
                 let (template, kind, sub) = self.askdns.get(rule)?.clone();
@@ -304,8 +328,12 @@ pub fn needs<'a>(
     };
     let mut by_set: HashMap<&str, Vec<Query>> = HashMap::new();
     let mut out: Needs = Vec::new();
+    let uri_ip = select::uri_ip_queries(&rules, &ctx);
     for &(i, t) in &rules {
-        let qs = select::queries(t, &ctx);
+        let qs = match t {
+            NetTest::UriIp(_) => uri_ip.clone(),
+            _ => select::queries(t, &ctx),
+        };
         if let NetTest::Dnsbl { set, .. } = t {
             by_set.entry(set).or_default().extend(qs.iter().cloned());
         }
@@ -331,6 +359,7 @@ pub fn count(
 ) -> u32 {
     let (sub, blocklist) = match t {
         NetTest::Auth(a) => return u32::from(auth.is_some_and(|v| a.hits(v))),
+        NetTest::UriIp(bl) => return uri_ip_count(bl, queries, answers),
         NetTest::Dnsbl { sub, .. } => (sub.as_ref(), true),
         NetTest::DnsblSub { sub, .. } => (Some(sub), true),
         // URIDNSBL drops answers outside 127/8 only when no subtest is given.
@@ -348,6 +377,27 @@ pub fn count(
                 return false;
             }
             sub.is_none_or(|s| s.matches(r))
+        })
+    });
+    u32::from(hit)
+}
+
+/// A URI blocklist of addresses: some address the links' lookups led to is listed.
+fn uri_ip_count(bl: &UriIpBl, queries: &[Query], answers: &Answers) -> u32 {
+    if !bl.a {
+        return 0;
+    }
+    let suffix = format!(".{}", bl.zone);
+    let hit = queries.iter().any(|root| {
+        answers.followed(root).iter().any(|(q, a)| {
+            let Answer::Found(records) = a else {
+                return false;
+            };
+            q.name.ends_with(&suffix)
+                && records.iter().any(|r| match &bl.sub {
+                    Some(s) => s.matches(r),
+                    None => subtest::in_loopback(r),
+                })
         })
     });
     u32::from(hit)

@@ -3,7 +3,7 @@
 //! links' registered domains, an `askdns` template filled from the message's tags.
 
 use super::{NetDefs, NetTest, Source, UriBl};
-use crate::dns::Query;
+use crate::dns::{Query, QueryKind, Then};
 use crate::spam::eval::Lists;
 use crate::spam::view::MessageView;
 use crate::spam::view::trust::is_private;
@@ -51,7 +51,7 @@ pub(super) fn queries(t: &NetTest, ctx: &Ctx) -> Vec<Query> {
                 .map(|n| Query::new(&format!("{n}.{zone}"), *kind))
                 .collect()
         }
-        NetTest::DnsblSub { .. } | NetTest::Auth(_) => Vec::new(),
+        NetTest::DnsblSub { .. } | NetTest::Auth(_) | NetTest::UriIp(_) => Vec::new(),
         NetTest::Uri(bl) => uri_names(bl, ctx)
             .into_iter()
             .map(|n| Query::new(&format!("{n}.{}", bl.zone), bl.kind))
@@ -297,6 +297,43 @@ fn uri_names(bl: &UriBl, ctx: &Ctx) -> Vec<String> {
         };
         if !out.contains(&name) {
             out.push(name);
+        }
+    }
+    out
+}
+
+/// The lookups of the URI blocklists of addresses, shared by all of them: each link name's
+/// addresses, and its registered domain's name servers' addresses, asked in the zones of
+/// the rules with `tflags a` (SpamAssassin 4.0.1's routing; see [`super::UriIpBl`]).
+pub(super) fn uri_ip_queries(rules: &[(usize, &NetTest)], ctx: &Ctx) -> Vec<Query> {
+    let mut zones: Vec<String> = Vec::new();
+    let mut any = false;
+    for (_, t) in rules {
+        if let NetTest::UriIp(bl) = t {
+            any = true;
+            if bl.a && !zones.contains(&bl.zone) {
+                zones.push(bl.zone.clone());
+            }
+        }
+    }
+    if !any || zones.is_empty() {
+        return Vec::new();
+    }
+    let names = UriBl {
+        zone: String::new(),
+        kind: QueryKind::A,
+        sub: None,
+        notrim: true,
+        domains_only: true,
+        ips_only: false,
+    };
+    let mut out = Vec::new();
+    for host in uri_names(&names, ctx) {
+        let domain = crate::spam::eval::registrable_in(&host, ctx.lists);
+        out.push(Query::new(&host, QueryKind::A).then(Then::AddressesIn(zones.clone())));
+        let ns = Query::new(&domain, QueryKind::Ns).then(Then::NamesThenAddressesIn(zones.clone()));
+        if !out.contains(&ns) {
+            out.push(ns);
         }
     }
     out

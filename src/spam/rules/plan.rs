@@ -272,34 +272,7 @@ impl Plan {
         prefilter_cache: Option<&Path>,
     ) -> Plan {
         let set = usize::from(bayes) * 2 + usize::from(net.is_some());
-        // Which rules are needed: every rule that scores, and what the metas among them name.
-        let mut needed: BTreeSet<String> = BTreeSet::new();
-        let mut stack: Vec<String> = cfg
-            .rules
-            .values()
-            // Rules that capture tags are needed by the `%{NAME}` rules that use them.
-            .filter(|r| {
-                (cfg.score_in(r, set) != 0.0 && !r.name.starts_with("__"))
-                    || r.definition.contains("(?<")
-                    // A `__` network rule may launch a set's queries for `check_rbl_sub`
-                    // rules; SpamAssassin runs every `__` rule.
-                    || (net.is_some() && r.name.starts_with("__") && launches_queries(r))
-            })
-            .map(|r| r.name.clone())
-            .collect();
-        while let Some(name) = stack.pop() {
-            if !needed.insert(name.clone()) {
-                continue;
-            }
-            if let Some(r) = cfg.rules.get(&name)
-                && r.kind == Kind::Meta
-                && let Ok(e) = meta::parse(&r.definition)
-            {
-                let mut deps = Vec::new();
-                e.rules(&mut deps);
-                stack.extend(deps.into_iter().filter(|d| cfg.rules.contains_key(d)));
-            }
-        }
+        let needed = needed_rules(cfg, set, net.is_some());
         let mut inactive = BTreeMap::new();
         let mut plain = Vec::new();
         let mut metas = Vec::new();
@@ -422,6 +395,40 @@ impl Plan {
         }
         m
     }
+}
+
+/// Which rules are needed with score set `set`: every rule that scores, what the metas among
+/// them name, the rules that capture tags, and (network on) the `__` rules that launch a
+/// set's queries.
+fn needed_rules(cfg: &Config, set: usize, network: bool) -> BTreeSet<String> {
+    let mut needed: BTreeSet<String> = BTreeSet::new();
+    let mut stack: Vec<String> = cfg
+        .rules
+        .values()
+        // Rules that capture tags are needed by the `%{NAME}` rules that use them.
+        .filter(|r| {
+            (cfg.score_in(r, set) != 0.0 && !r.name.starts_with("__"))
+                || r.definition.contains("(?<")
+                // A `__` network rule may launch a set's queries for `check_rbl_sub`
+                // rules; SpamAssassin runs every `__` rule.
+                || (network && r.name.starts_with("__") && launches_queries(r))
+        })
+        .map(|r| r.name.clone())
+        .collect();
+    while let Some(name) = stack.pop() {
+        if !needed.insert(name.clone()) {
+            continue;
+        }
+        if let Some(r) = cfg.rules.get(&name)
+            && r.kind == Kind::Meta
+            && let Ok(e) = meta::parse(&r.definition)
+        {
+            let mut deps = Vec::new();
+            e.rules(&mut deps);
+            stack.extend(deps.into_iter().filter(|d| cfg.rules.contains_key(d)));
+        }
+    }
+    needed
 }
 
 /// A DNSEval rule that sends queries a set's `check_rbl_sub` rules read.
