@@ -5,6 +5,7 @@
 
 mod common;
 
+use amavisd::config::Config;
 use amavisd::message::{ClientInfo, Envelope, Protocol, Recipient, Spool, XForward};
 use amavisd::pipeline::{Assessment, CheckOptions, Pipeline};
 use amavisd_testing::nsd::{Nsd, Zone};
@@ -59,11 +60,11 @@ fn start_nsd() -> Nsd {
 }
 
 fn pipeline(nsd: &Nsd, tmp: &Path) -> Pipeline {
-    pipeline_with(nsd, tmp, &[])
+    pipeline_with(nsd, tmp, |_| {})
 }
 
-/// Same, trusting the ARC seals of `sealers`.
-fn pipeline_with(nsd: &Nsd, tmp: &Path, sealers: &[&str]) -> Pipeline {
+/// Same, with `tweak` applied to the configuration.
+fn pipeline_with(nsd: &Nsd, tmp: &Path, tweak: impl FnOnce(&mut Config)) -> Pipeline {
     let site = tmp.join("site");
     std::fs::create_dir_all(&site).unwrap();
     for e in std::fs::read_dir("/etc/spamassassin").unwrap() {
@@ -82,7 +83,7 @@ fn pipeline_with(nsd: &Nsd, tmp: &Path, sealers: &[&str]) -> Pipeline {
     c.dns.servers = vec![nsd.server()];
     c.dns.budget = 5;
     c.dkim.verify_timeout = 5;
-    c.dkim.arc_trusted_sealers = sealers.iter().map(|s| s.to_string()).collect();
+    tweak(&mut c);
     Pipeline::new(Arc::new(common::valid(c))).unwrap()
 }
 
@@ -267,7 +268,9 @@ async fn a_trusted_lists_arc_seal_lets_a_dmarc_failure_through() {
     );
 
     let tmp2 = tempfile::tempdir().unwrap();
-    let p = pipeline_with(&nsd, tmp2.path(), &["mail.example.net"]);
+    let p = pipeline_with(&nsd, tmp2.path(), |c| {
+        c.dkim.arc_trusted_sealers = vec!["mail.example.net".into()];
+    });
     let a = check(&p, &listed, bounce, SENDER_IP).await;
     assert_hits(&a, &["ARC_VALID", "DMARC_PASS"], &["DMARC_REJECT"]);
     let v = a.dkim.expect("verified");
@@ -307,29 +310,12 @@ async fn a_site_that_enforces_dmarc_blocks_reject_failures_as_spam() {
     assert_eq!(a.recipients[0].verdict.category, Category::Clean);
     // A recipient domain that enforces it: spam, and final_spam_destiny.
     let tmp2 = tempfile::tempdir().unwrap();
-    let site = tmp2.path().join("site");
-    std::fs::create_dir_all(&site).unwrap();
-    for e in std::fs::read_dir("/etc/spamassassin").unwrap() {
-        let f = e.unwrap().path();
-        if f.extension().is_some_and(|x| x == "pre") {
-            std::fs::copy(&f, site.join(f.file_name().unwrap())).unwrap();
-        }
-    }
-    let mut c = common::config(
-        &format!("smtp:[127.0.0.1]:{}", common::free_port()),
-        tmp2.path(),
-    );
-    c.spam.enabled = true;
-    c.spam.rules_dir = "/usr/share/spamassassin".into();
-    c.spam.site_dir = site;
-    c.spam.prefilter_cache = std::path::PathBuf::new();
-    c.dns.servers = vec![nsd.server()];
-    c.dns.enabled = true;
-    let strict: toml::Table = "dmarc_reject_score = 20.0\nfinal_spam_destiny = \"reject\""
-        .parse()
-        .unwrap();
-    c.recipients.insert("example.org".into(), strict);
-    let p = Pipeline::new(Arc::new(common::valid(c))).unwrap();
+    let p = pipeline_with(&nsd, tmp2.path(), |c| {
+        let strict: toml::Table = "dmarc_reject_score = 20.0\nfinal_spam_destiny = \"reject\""
+            .parse()
+            .unwrap();
+        c.recipients.insert("example.org".into(), strict);
+    });
     let a = check(&p, STRICT.as_bytes(), "boss@strict-test.com", SENDER_IP).await;
     let v = &a.recipients[0].verdict;
     assert_eq!(v.category, Category::Spam, "{v:?}");
