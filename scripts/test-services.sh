@@ -109,10 +109,11 @@ start_redis() {
 }
 
 # The tests run their own NSDs; the package's service (port 53 on every address) stays off.
-# Here: one NSD started on 127.0.0.1:10053 with a tiny zone and stopped, to prove it runs.
+# Here: one NSD started on a free loopback port with a tiny zone and stopped, to prove it runs.
 check_nsd() {
   systemctl disable --now nsd >/dev/null 2>&1 || true
-  local dir port=10053 i up=
+  local dir port i up=
+  port=$(python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   dir=$(mktemp -d)
   printf '$TTL 60\n@ IN SOA ns.test. h.test. 1 60 60 60 60\n@ IN NS ns.test.\nns IN A 127.0.0.1\n' > "$dir/test.zone"
   printf '%s\n' "server:" "  ip-address: 127.0.0.1@$port" '  username: ""' '  chroot: ""' \
