@@ -121,6 +121,10 @@ pub async fn startup_summary(cfg: &Config) {
     scanners(cfg, &mut r).await;
     sql(cfg, &mut r).await;
     bayes(cfg, &mut r).await;
+    // Only when the network checks run: whether blocklists answer through the resolver.
+    if cfg.dns.enabled && cfg.spam.enabled {
+        dns(cfg, &mut r).await;
+    }
     for f in r.findings {
         match f.status {
             Status::Ok => tracing::info!("{}: {}", f.part, f.detail),
