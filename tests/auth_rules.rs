@@ -49,6 +49,11 @@ fn start_nsd() -> Nsd {
         ("lax-test.com", "@ TXT \"v=spf1 ~all\"\n".to_string()),
         // The top-level domains, so that names outside the test domains get NXDOMAIN, as
         // from a real resolver (DMARC's tree walk asks up to `_dmarc.net`), not REFUSED.
+        // A DKIM whitelist (askdns over the valid signatures' domains): high trust.
+        (
+            "lookup.dkimwl.org",
+            "mail.example.net.lookup.dkimwl.org. A 127.0.0.5\n".to_string(),
+        ),
         ("com", String::new()),
         ("net", String::new()),
     ];
@@ -140,6 +145,7 @@ async fn a_signed_message_from_its_spf_host_passes_everything() {
     assert_hits(
         &a,
         &[
+            "DKIMWL_WL_HIGH",
             "SPF_PASS",
             "DKIM_SIGNED",
             "DKIM_VALID",
@@ -174,7 +180,7 @@ async fn a_signed_message_from_its_spf_host_passes_everything() {
     assert_hits(
         &a,
         &["DKIM_SIGNED", "DKIM_INVALID", "SPF_FAIL", "DMARC_REJECT"],
-        &["DKIM_VALID", "DMARC_PASS"],
+        &["DKIM_VALID", "DMARC_PASS", "DKIMWL_WL_HIGH"],
     );
 }
 

@@ -269,7 +269,11 @@ impl Scan {
         let mut net = None;
         let mut start_net = |needs: super::net::Needs| {
             if let Some(dns) = &self.dns {
-                let queries = needs.iter().flat_map(|(_, q)| q.iter().cloned()).collect();
+                // Those that wait for the DKIM results go out in `Halfway::finish`.
+                let queries = needs
+                    .iter()
+                    .flat_map(|(_, q)| q.iter().filter(|q| !super::net::is_late(q)).cloned())
+                    .collect();
                 net = Some((needs, dns.start(&self.runtime, queries)));
             }
         };
@@ -283,6 +287,7 @@ impl Scan {
             rules: self.rules,
             locals,
             net,
+            dns: self.dns,
             learnable: learnable.into_inner(),
         })
     }
@@ -297,6 +302,7 @@ pub struct Halfway {
     rules: Arc<Rules>,
     locals: Vec<super::scan::Local>,
     net: Option<(super::net::Needs, crate::dns::Pending)>,
+    dns: Option<crate::dns::Resolver>,
     learnable: Option<Learnable>,
 }
 
@@ -314,7 +320,19 @@ impl Halfway {
                     v.clone()
                 };
                 let (answers, verified) = tokio::join!(pending.wait(), verified);
-                let counts = self.rules.net_counts(&needs, &answers, verified.as_deref());
+                let late = super::net::fill_late(&needs, verified.as_deref());
+                let early: super::net::Needs = needs
+                    .into_iter()
+                    .filter(|(i, _)| !late.iter().any(|(j, _)| j == i))
+                    .collect();
+                let mut counts = self.rules.net_counts(&early, &answers, verified.as_deref());
+                if let (Some(dns), false) = (&self.dns, late.is_empty()) {
+                    // askdns over the signing domains: a second, small round of queries.
+                    let queries = late.iter().flat_map(|(_, q)| q.iter().cloned()).collect();
+                    let runtime = tokio::runtime::Handle::current();
+                    let second = dns.start(&runtime, queries).wait().await;
+                    counts.extend(self.rules.net_counts(&late, &second, verified.as_deref()));
+                }
                 (counts, Some(answers))
             }
             None => (Vec::new(), None),

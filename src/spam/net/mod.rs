@@ -310,6 +310,49 @@ impl NetDefs {
 /// The queries of each network rule for one message: `(rule index, queries)`.
 pub type Needs = Vec<(usize, Vec<Query>)>;
 
+/// The `askdns` tags of the verified DKIM signatures, as they stand in a query name until
+/// the verification (which runs beside the scan) is in: `_dkimdomain_`, `_dkimselector_`.
+pub const LATE_TAGS: [&str; 2] = ["_dkimdomain_", "_dkimselector_"];
+
+/// Whether `q` waits for the DKIM results (a placeholder in its name).
+pub fn is_late(q: &Query) -> bool {
+    LATE_TAGS.iter().any(|t| q.name.contains(t))
+}
+
+/// The rules of `needs` whose queries waited for the DKIM results, with those filled from
+/// `auth`'s valid signatures (none without a valid signature: the tag is unset).
+pub fn fill_late(needs: &Needs, auth: Option<&crate::dkim::Verification>) -> Needs {
+    let valid: Vec<(&str, &str)> = auth
+        .map(|v| {
+            v.signatures
+                .iter()
+                .filter(|s| s.result == "pass")
+                .map(|s| (s.domain.as_str(), s.selector.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    needs
+        .iter()
+        .filter(|(_, qs)| qs.iter().any(is_late))
+        .map(|(i, qs)| {
+            let mut filled: Vec<Query> = Vec::new();
+            for q in qs.iter().filter(|q| is_late(q)) {
+                for (domain, selector) in &valid {
+                    let name = q
+                        .name
+                        .replace(LATE_TAGS[0], domain)
+                        .replace(LATE_TAGS[1], selector);
+                    let q = Query::new(&name, q.kind);
+                    if !filled.contains(&q) {
+                        filled.push(q);
+                    }
+                }
+            }
+            (*i, filled)
+        })
+        .collect()
+}
+
 /// What every network rule of `rules` (index and test) asks for `view`. A `check_rbl_sub`
 /// rule is given its set's queries.
 pub fn needs<'a>(

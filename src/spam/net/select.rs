@@ -380,8 +380,9 @@ fn ask_names(template: &str, ctx: &Ctx) -> Vec<String> {
             .flat_map(|n| values.iter().map(|v| n.replace(&tag, v)))
             .collect();
     }
-    // A tag we do not fill (`_DKIMDOMAIN_`, `_URIHOSTS_` ...) blocks the query, as an unset
-    // tag does in SpamAssassin.
+    // A tag we do not fill (`_URIHOSTS_` ...) blocks the query, as an unset tag does in
+    // SpamAssassin. The DKIM tags stay, lower case, to be filled once the signatures are
+    // verified (`super::fill_late`).
     names
         .into_iter()
         .filter(|n| !has_tag(n))
@@ -390,10 +391,12 @@ fn ask_names(template: &str, ctx: &Ctx) -> Vec<String> {
         .collect()
 }
 
-/// Whether `name` still holds a `_TAG_` (upper case, digits and inner underscores).
+/// Whether `name` still holds a `_TAG_` (upper case, digits and inner underscores) other
+/// than the DKIM ones filled later.
 fn has_tag(name: &str) -> bool {
     name.split('.').any(|label| {
-        label.len() > 2
+        !super::LATE_TAGS.contains(&label.to_ascii_lowercase().as_str())
+            && label.len() > 2
             && label.starts_with('_')
             && label.ends_with('_')
             && label[1..label.len() - 1]
@@ -462,8 +465,10 @@ mod tests {
 
     #[test]
     fn unfilled_tags_block_the_query() {
-        assert!(has_tag("_DKIMDOMAIN_.lookup.dkimwl.org"));
+        assert!(has_tag("_URIHOSTS_.example.org") && has_tag("_FIRSTTRUSTEDIP_.x.org"));
         assert!(!has_tag("example.com.lookup.dkimwl.org") && !has_tag("_dmarc.example.com"));
+        // The DKIM tags wait for the verification instead.
+        assert!(!has_tag("_DKIMDOMAIN_.lookup.dkimwl.org"));
     }
 
     #[test]
