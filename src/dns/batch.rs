@@ -173,6 +173,18 @@ impl Resolver {
     /// Sends `queries` (duplicates asked once, at most `max_queries`) on `runtime`; callable
     /// from any thread, the scanning threads included.
     pub fn start(&self, runtime: &tokio::runtime::Handle, queries: Vec<Query>) -> Pending {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(self.cfg.budget);
+        self.start_by(runtime, queries, deadline)
+    }
+
+    /// Same, answered by `deadline` (a later round of a message's lookups keeps the
+    /// message's budget).
+    pub fn start_by(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        queries: Vec<Query>,
+        deadline: tokio::time::Instant,
+    ) -> Pending {
         let unique: BTreeSet<Query> = queries.into_iter().collect();
         let skipped = unique.len().saturating_sub(self.cfg.max_queries);
         let tasks = unique
@@ -186,7 +198,7 @@ impl Resolver {
             .collect();
         Pending {
             tasks,
-            deadline: tokio::time::Instant::now() + Duration::from_secs(self.cfg.budget),
+            deadline,
             started: Instant::now(),
             skipped,
         }
@@ -270,6 +282,11 @@ impl Resolver {
 }
 
 impl Pending {
+    /// When the answers stop being awaited.
+    pub fn deadline(&self) -> tokio::time::Instant {
+        self.deadline
+    }
+
     /// Nothing to wait for (network checks off, or nothing to ask).
     pub fn none() -> Pending {
         Pending {

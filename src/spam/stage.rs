@@ -319,6 +319,7 @@ impl Halfway {
                     let v = rx.wait_for(Option::is_some).await.ok()?;
                     v.clone()
                 };
+                let deadline = pending.deadline();
                 let (answers, verified) = tokio::join!(pending.wait(), verified);
                 let late = super::net::fill_late(&needs, verified.as_deref());
                 let early: super::net::Needs = needs
@@ -327,10 +328,11 @@ impl Halfway {
                     .collect();
                 let mut counts = self.rules.net_counts(&early, &answers, verified.as_deref());
                 if let (Some(dns), false) = (&self.dns, late.is_empty()) {
-                    // askdns over the signing domains: a second, small round of queries.
+                    // askdns over the signing domains: a second, small round of queries,
+                    // within what is left of the message's budget.
                     let queries = late.iter().flat_map(|(_, q)| q.iter().cloned()).collect();
                     let runtime = tokio::runtime::Handle::current();
-                    let second = dns.start(&runtime, queries).wait().await;
+                    let second = dns.start_by(&runtime, queries, deadline).wait().await;
                     counts.extend(self.rules.net_counts(&late, &second, verified.as_deref()));
                 }
                 (counts, Some(answers))
