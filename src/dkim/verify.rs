@@ -231,8 +231,10 @@ impl Verifier {
             },
             dmarc: dmarc.map(|(_, c)| c),
             arc,
-            author_domain: domain_of(&from),
-            envelope_domain: client.map(|c| domain_of(&c.mail_from)).unwrap_or_default(),
+            author_domain: crate::message::address::split(&from).1,
+            envelope_domain: client
+                .map(|c| crate::message::address::split(&c.mail_from).1)
+                .unwrap_or_default(),
         }
     }
 
@@ -375,7 +377,10 @@ impl Verifier {
         Verification {
             signatures,
             header,
-            author_domain: domain_of(msg.from.first().map_or("", String::as_str)),
+            author_domain: crate::message::address::split(
+                msg.from.first().map_or("", String::as_str),
+            )
+            .1,
             ..Verification::default()
         }
     }
@@ -413,13 +418,6 @@ fn signature(o: &DkimOutput<'_>) -> SignatureResult {
         selector: o.signature().map(|s| s.s.clone()).unwrap_or_default(),
         reason: reason(o.result()),
     }
-}
-
-/// The domain of an address, lower case; empty without one.
-fn domain_of(addr: &str) -> String {
-    addr.rsplit_once('@')
-        .map(|(_, d)| d.trim_end_matches('>').trim().to_ascii_lowercase())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

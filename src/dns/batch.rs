@@ -251,19 +251,15 @@ impl Resolver {
     /// Each public IPv4 address of `ips`, reversed, asked in each zone, in parallel.
     async fn listed(&self, ips: &[String], zones: &[String]) -> Vec<(Query, Answer)> {
         let mut set = tokio::task::JoinSet::new();
-        for ip in ips
+        let public = ips
             .iter()
             .filter_map(|ip| ip.parse::<std::net::Ipv4Addr>().ok())
-        {
-            if ip.is_private() || ip.is_loopback() || ip.is_link_local() {
-                continue;
-            }
-            let o = ip.octets();
+            .map(std::net::IpAddr::V4)
+            .filter(|ip| !super::is_private(ip));
+        for ip in public {
+            let reversed = super::reverse_ip(&ip);
             for zone in zones {
-                let q = Query::new(
-                    &format!("{}.{}.{}.{}.{zone}", o[3], o[2], o[1], o[0]),
-                    QueryKind::A,
-                );
+                let q = Query::new(&format!("{reversed}.{zone}"), QueryKind::A);
                 let r = self.clone();
                 set.spawn(async move {
                     let a = r.query(&q.name, RecordType::A).await;

@@ -16,8 +16,11 @@
 //! is still out at the deadline is an [`Answer::Failed`], the rules that needed it do not
 //! fire, and the scan says how many timed out. DNS never turns into a 4xx.
 
+mod address;
 mod batch;
 mod resolver;
+
+pub use address::{is_private, reverse_ip};
 
 pub use batch::{Answers, Pending, Query, QueryKind, Then};
 pub use resolver::{Answer, Failure, Resolver, settings as resolver_settings};

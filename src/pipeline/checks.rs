@@ -93,7 +93,7 @@ fn spf_client(job: &Job) -> Option<crate::dkim::SpfClient> {
         .trim_start_matches("IPv6:")
         .parse()
         .ok()?;
-    if crate::spam::view::trust::is_private(&ip) || job.bank.banks.iter().any(|b| b == "MYNETS") {
+    if crate::dns::is_private(&ip) || job.bank.banks.iter().any(|b| b == "MYNETS") {
         return None;
     }
     Some(crate::dkim::SpfClient {

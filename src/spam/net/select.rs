@@ -3,10 +3,9 @@
 //! links' registered domains, an `askdns` template filled from the message's tags.
 
 use super::{NetDefs, NetTest, Source, UriBl};
-use crate::dns::{Query, QueryKind, Then};
+use crate::dns::{Query, QueryKind, Then, is_private, reverse_ip};
 use crate::spam::eval::Lists;
 use crate::spam::view::MessageView;
-use crate::spam::view::trust::is_private;
 use std::net::IpAddr;
 
 /// SpamAssassin's `num_check_received`: relay addresses looked up per set at most.
@@ -60,21 +59,6 @@ pub(super) fn queries(t: &NetTest, ctx: &Ctx) -> Vec<Query> {
             .into_iter()
             .map(|n| Query::new(&n, *kind))
             .collect(),
-    }
-}
-
-/// `d.c.b.a`, or an IPv6 address's 32 nibbles reversed (RFC 5782).
-pub(super) fn reverse_ip(ip: &IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v) => {
-            let o = v.octets();
-            format!("{}.{}.{}.{}", o[3], o[2], o[1], o[0])
-        }
-        IpAddr::V6(v) => {
-            let hex: String = v.octets().iter().map(|b| format!("{b:02x}")).collect();
-            let nibbles: Vec<String> = hex.chars().rev().map(String::from).collect();
-            nibbles.join(".")
-        }
     }
 }
 
@@ -451,17 +435,6 @@ fn tags(template: &str, ctx: &Ctx) -> Vec<(String, Vec<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reversed_addresses() {
-        assert_eq!(reverse_ip(&"192.0.2.99".parse().unwrap()), "99.2.0.192");
-        let v6 = reverse_ip(&"2001:db8::1".parse().unwrap());
-        assert!(
-            v6.starts_with("1.0.0.0.") && v6.ends_with(".8.b.d.0.1.0.0.2"),
-            "{v6}"
-        );
-        assert_eq!(v6.split('.').count(), 32);
-    }
 
     #[test]
     fn unfilled_tags_block_the_query() {

@@ -4,6 +4,7 @@
 //! local rules read the same split (`ALL_TRUSTED`, `X-Spam-Relays-Untrusted`).
 
 use super::relays::Relay;
+use crate::dns::is_private;
 use ipnet::IpNet;
 use std::net::IpAddr;
 
@@ -72,24 +73,6 @@ fn parse_net(w: &str) -> Option<IpNet> {
     IpNet::new(IpAddr::from(full), prefix)
         .ok()
         .map(|n| n.trunc())
-}
-
-/// SpamAssassin's private ranges (`IP_PRIVATE`): 10/8, 127/8, 169.254/16, 172.16/12,
-/// 192.168/16, 100.64/10; for IPv6 link-local and ::1, and the IPv4 ones mapped.
-pub fn is_private(ip: &IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v) => {
-            let o = v.octets();
-            v.is_private()
-                || v.is_loopback()
-                || v.is_link_local()
-                || (o[0] == 100 && (o[1] & 0xc0) == 64)
-        }
-        IpAddr::V6(v) => match v.to_ipv4_mapped() {
-            Some(v4) => is_private(&IpAddr::V4(v4)),
-            None => v.is_loopback() || (v.segments()[0] & 0xffc0) == 0xfe80,
-        },
-    }
 }
 
 /// The three netsets of a rule set.
@@ -204,23 +187,6 @@ mod tests {
             assert!(!n.contains(&ip.parse().unwrap()), "{ip}");
         }
         assert_eq!(n.add("nonsense 1.2.3.4/99"), ["nonsense", "1.2.3.4/99"]);
-    }
-
-    #[test]
-    fn private_is_spamassassins_list() {
-        for ip in [
-            "10.0.0.1",
-            "100.64.0.1",
-            "169.254.1.1",
-            "::1",
-            "fe80::1",
-            "::ffff:10.0.0.1",
-        ] {
-            assert!(is_private(&ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["192.0.2.1", "0.0.0.1", "fc00::1", "100.128.0.1"] {
-            assert!(!is_private(&ip.parse().unwrap()), "{ip}");
-        }
     }
 
     #[test]
