@@ -70,18 +70,11 @@ fn pipeline(nsd: &Nsd, tmp: &Path) -> Pipeline {
 
 /// Same, with `tweak` applied to the configuration.
 fn pipeline_with(nsd: &Nsd, tmp: &Path, tweak: impl FnOnce(&mut Config)) -> Pipeline {
-    let site = tmp.join("site");
-    std::fs::create_dir_all(&site).unwrap();
-    for e in std::fs::read_dir("/etc/spamassassin").unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "pre") {
-            std::fs::copy(&p, site.join(p.file_name().unwrap())).unwrap();
-        }
-    }
+    let site = common::spamassassin_site("");
     let mut c = common::config(&format!("smtp:[127.0.0.1]:{}", common::free_port()), tmp);
     c.spam.enabled = true;
     c.spam.rules_dir = "/usr/share/spamassassin".into();
-    c.spam.site_dir = site;
+    c.spam.site_dir = site.path().to_path_buf();
     c.spam.prefilter_cache = std::path::PathBuf::new();
     c.spam.early_stop = false;
     c.dns.enabled = true;
@@ -89,6 +82,7 @@ fn pipeline_with(nsd: &Nsd, tmp: &Path, tweak: impl FnOnce(&mut Config)) -> Pipe
     c.dns.budget = 5;
     c.dkim.verify_timeout = 5;
     tweak(&mut c);
+    // The rules are read here; the site folder may go when this returns.
     Pipeline::new(Arc::new(common::valid(c))).unwrap()
 }
 

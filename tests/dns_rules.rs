@@ -75,19 +75,6 @@ fn zones() -> Vec<Zone<'static>> {
     ]
 }
 
-/// SpamAssassin's plugin files and `local` as local.cf, in a folder of their own.
-fn site_dir(local: &str) -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
-    for e in std::fs::read_dir("/etc/spamassassin").unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "pre") {
-            std::fs::copy(&p, d.path().join(p.file_name().unwrap())).unwrap();
-        }
-    }
-    std::fs::write(d.path().join("local.cf"), local).unwrap();
-    d
-}
-
 fn engine(site: &Path, dns: &DnsConfig) -> Engine {
     let cfg = SpamConfig {
         rules_dir: "/usr/share/spamassassin".into(),
@@ -133,7 +120,7 @@ fn has(names: &[String], rule: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_rule_family_fires_where_listed_and_only_there() {
     let nsd = Nsd::start(&zones()).expect("nsd (scripts/test-services.sh nsd)");
-    let site = site_dir("");
+    let site = common::spamassassin_site("");
     let e = engine(site.path(), &dns_at(&nsd.server(), 5));
     let (hits, scanned) = scan(&e, LISTED).await;
     // Relays: the set `zen` (all untrusted) and its sub-rule; `-lastexternal` with a subtest.
@@ -186,7 +173,7 @@ async fn each_rule_family_fires_where_listed_and_only_there() {
 async fn our_trusted_relays_are_not_looked_up() {
     let nsd = Nsd::start(&zones()).expect("nsd (scripts/test-services.sh nsd)");
     // The relay that reached our MX is a backup MX of ours: trusted, internal.
-    let site = site_dir("trusted_networks 45.67.89.10\n");
+    let site = common::spamassassin_site("trusted_networks 45.67.89.10\n");
     let e = engine(site.path(), &dns_at(&nsd.server(), 5));
     let (hits, _) = scan(&e, LISTED).await;
     // The relay before it is the last external one now: in the SBL, not in the XBL.
@@ -198,7 +185,7 @@ async fn our_trusted_relays_are_not_looked_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_checks_off_send_nothing_and_use_score_set_0() {
     let nsd = Nsd::start(&zones()).expect("nsd (scripts/test-services.sh nsd)");
-    let site = site_dir("");
+    let site = common::spamassassin_site("");
     let off = DnsConfig {
         enabled: false,
         ..dns_at(&nsd.server(), 5)
@@ -269,7 +256,7 @@ fn answer(q: &[u8], flags: u16, record: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_slow_or_lying_server_costs_at_most_the_budget() {
-    let site = site_dir("");
+    let site = common::spamassassin_site("");
     // Nothing listens on this port at all.
     let dead = format!("127.0.0.1:{}", common::free_port());
     let mut servers = vec![("dead".to_string(), dead)];
@@ -312,7 +299,7 @@ async fn a_silent_resolver_is_no_temporary_failure_in_the_pipeline() {
     use amavisd::message::{ClientInfo, Destiny, Envelope, Protocol, Recipient, Spool};
     use amavisd::pipeline::Pipeline;
     let tmp = tempfile::tempdir().unwrap();
-    let site = site_dir("");
+    let site = common::spamassassin_site("");
     let mut c = common::config(
         &format!("smtp:[127.0.0.1]:{}", common::free_port()),
         tmp.path(),
@@ -362,7 +349,7 @@ fn is_network_rule(name: &str) -> bool {
 /// SpamAssassin's own `spamassassin -t` on `msg`, asking the same server (`dns_server`),
 /// with `local` added to its site configuration: the network rules that hit.
 fn spamassassin_network_hits(msg: &str, nsd: &Nsd, local: &str) -> Vec<String> {
-    let site = site_dir(&format!(
+    let site = common::spamassassin_site(&format!(
         "dns_server {}\ndns_available yes\nuse_bayes 0\nrbl_timeout 3\n{local}",
         nsd.server()
     ));
@@ -416,7 +403,7 @@ async fn spamassassin_agrees_on_the_network_rules() {
         (WELL_KNOWN, "trusted_networks 81.2.3.4\n"),
     ];
     for (msg, local) in cases {
-        let site = site_dir(local);
+        let site = common::spamassassin_site(local);
         let e = engine(site.path(), &dns_at(&nsd.server(), 5));
         let (hits, _) = scan(&e, msg).await;
         let mut ours: Vec<String> = hits.into_iter().filter(|h| is_network_rule(h)).collect();

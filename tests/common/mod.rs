@@ -304,3 +304,18 @@ pub async fn spamc(port: u16, args: &[&str], input: &[u8]) -> (i32, String) {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
     )
 }
+
+/// SpamAssassin's plugin files (`/etc/spamassassin/*.pre`) and `local` as local.cf, in a
+/// folder of their own: a site configuration a test may change without touching the host's.
+pub fn spamassassin_site(local: &str) -> tempfile::TempDir {
+    let d = tempfile::tempdir().expect("tempdir");
+    for e in std::fs::read_dir("/etc/spamassassin").expect("/etc/spamassassin (spamassassin)") {
+        let p = e.expect("dir entry").path();
+        if p.extension().is_some_and(|x| x == "pre") {
+            let name = p.file_name().expect("file name");
+            std::fs::copy(&p, d.path().join(name)).expect("copy a .pre file");
+        }
+    }
+    std::fs::write(d.path().join("local.cf"), local).expect("write local.cf");
+    d
+}
