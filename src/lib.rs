@@ -63,6 +63,8 @@
 //! - [`sql`]: the database layer: amavisd-new's SQL log, policy lookups and quarantine tables
 //!   on SQLite, PostgreSQL or MariaDB.
 //! - [`release`]: the AM.PDP server that releases quarantined mail (`amavisd-release`).
+//! - [`milter`]: the before-queue front end: Postfix's or Sendmail's milter protocol, the
+//!   pipeline's verdict as the MTA's answer to the client.
 //!
 //! Around the pipeline:
 //!
@@ -90,6 +92,7 @@ pub mod dns;
 
 pub mod message;
 pub mod migrate;
+pub mod milter;
 pub mod pipeline;
 pub mod policy_bank;
 pub mod quarantine;

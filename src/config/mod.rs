@@ -111,6 +111,8 @@ pub struct Config {
     pub mydomain: String,
     /// Listening sockets. Default: `127.0.0.1:10024`, protocol auto.
     pub listen: Vec<Listener>,
+    /// Milter listeners (before-queue filtering); none by default.
+    pub milter: Vec<crate::milter::MilterListener>,
     /// Where passed mail goes: `smtp:[127.0.0.1]:10025`, `lmtp:[host]:port` or `lmtp:unix:/path`.
     pub forward_method: String,
     /// Where DSNs we generate go; empty means `forward_method`.
@@ -182,6 +184,7 @@ impl Default for Config {
                 unix: None,
                 protocol: ListenProtocol::Auto,
             }],
+            milter: Vec::new(),
             forward_method: "smtp:[127.0.0.1]:10025".into(),
             notify_method: String::new(),
             tempdir: PathBuf::from("var/tmp"),

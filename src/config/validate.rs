@@ -125,6 +125,16 @@ impl Config {
                 }
             }
         }
+        for (i, m) in self.milter.iter().enumerate() {
+            m.check().map_err(|(key, why)| {
+                let at = if key.is_empty() {
+                    format!("milter[{i}]")
+                } else {
+                    format!("milter[{i}].{key}")
+                };
+                (at, why)
+            })?;
+        }
         ForwardMethod::parse(&self.forward_method).map_err(|r| ("forward_method".into(), r))?;
         if !self.notify_method.is_empty() {
             ForwardMethod::parse(&self.notify_method).map_err(|r| ("notify_method".into(), r))?;

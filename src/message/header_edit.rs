@@ -83,6 +83,101 @@ pub fn rewrite_header(
     out
 }
 
+/// One change to a header section, in the form a milter asks an MTA to make it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldChange {
+    /// Insert a field at position `index` (0: before every other field).
+    Insert {
+        index: u32,
+        name: String,
+        value: Vec<u8>,
+    },
+    /// Replace the `index`-th (from 1) field called `name`; an empty value removes it.
+    Replace {
+        index: u32,
+        name: String,
+        value: Vec<u8>,
+    },
+    /// Add a field after the last one.
+    Append { name: String, value: Vec<u8> },
+}
+
+/// A field's name and its value: what follows the colon, the one space after it kept only
+/// with `lead_space`, the final line end removed and inner ones kept.
+fn split_field(field: &[u8], lead_space: bool) -> (String, Vec<u8>) {
+    let colon = memchr::memchr(b':', field).unwrap_or(field.len());
+    let name = String::from_utf8_lossy(field[..colon].trim_ascii()).into_owned();
+    let mut value = field.get(colon + 1..).unwrap_or_default();
+    if !lead_space {
+        value = value.strip_prefix(b" ").unwrap_or(value);
+    }
+    let value = value.strip_suffix(b"\n").unwrap_or(value);
+    let value = value.strip_suffix(b"\r").unwrap_or(value);
+    (name, value.to_vec())
+}
+
+/// The changes that turn `original` into `top` followed by `rewritten` (or by `original`
+/// itself when `None`), for an MTA that applies them in order: fields replaced or removed
+/// last-first (so earlier occurrence numbers stay right), then `top` inserted, then fields
+/// the rewrite added at the end. `rewritten` must come from [`rewrite_header`] on `original`:
+/// fields kept in order, some dropped or changed in place, one perhaps added at the end.
+pub fn changes(
+    original: &[u8],
+    top: &[u8],
+    rewritten: Option<&[u8]>,
+    lead_space: bool,
+) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    let mut appended = Vec::new();
+    if let Some(rewritten) = rewritten {
+        let new = fields(rewritten);
+        let mut j = 0;
+        let mut seen: Vec<(String, u32)> = Vec::new();
+        let mut in_place = Vec::new();
+        for f in fields(original) {
+            let (name, _) = split_field(f, lead_space);
+            let index = match seen.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+                Some((_, k)) => {
+                    *k += 1;
+                    *k
+                }
+                None => {
+                    seen.push((name.clone(), 1));
+                    1
+                }
+            };
+            match new.get(j) {
+                Some(n) if *n == f => j += 1,
+                Some(n) if name_is(n, &name) => {
+                    let (_, value) = split_field(n, lead_space);
+                    in_place.push(FieldChange::Replace { index, name, value });
+                    j += 1;
+                }
+                _ => in_place.push(FieldChange::Replace {
+                    index,
+                    name,
+                    value: Vec::new(),
+                }),
+            }
+        }
+        out.extend(in_place.into_iter().rev());
+        for n in new.get(j..).unwrap_or_default() {
+            let (name, value) = split_field(n, lead_space);
+            appended.push(FieldChange::Append { name, value });
+        }
+    }
+    for (index, f) in fields(top).into_iter().enumerate() {
+        let (name, value) = split_field(f, lead_space);
+        out.push(FieldChange::Insert {
+            index: index as u32,
+            name,
+            value,
+        });
+    }
+    out.extend(appended);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +209,50 @@ mod tests {
         assert_eq!(out, b"Subject: [Pourriel] hi\r\n");
         let out = rewrite_header(b"Subject: hi\r\n", false, "[Müll] ", |_| false);
         assert_eq!(out, b"Subject: =?UTF-8?B?W03DvGxsXQ==?= hi\r\n");
+    }
+
+    #[test]
+    fn changes_turn_the_original_into_the_copy() {
+        let top = b"X-Virus-Scanned: amavisd-rs\r\nX-Spam-Flag: YES\r\n";
+        let new = rewrite_header(H, true, "***Spam*** ", |f| name_is(f, "X-Spamd-Bar"));
+        let c = changes(H, top, Some(&new), false);
+        let r = |index, name: &str, value: &[u8]| FieldChange::Replace {
+            index,
+            name: name.into(),
+            value: value.to_vec(),
+        };
+        assert_eq!(
+            c,
+            vec![
+                r(1, "X-Spamd-Bar", b""),
+                r(1, "X-Spam-Status", b""),
+                r(1, "Subject", b"***Spam*** hello\r\n there"),
+                r(1, "X-Spam-Flag", b""),
+                FieldChange::Insert {
+                    index: 0,
+                    name: "X-Virus-Scanned".into(),
+                    value: b"amavisd-rs".to_vec()
+                },
+                FieldChange::Insert {
+                    index: 1,
+                    name: "X-Spam-Flag".into(),
+                    value: b"YES".to_vec()
+                },
+            ]
+        );
+        // The same name twice: the later one goes first, so the earlier keeps its number.
+        let two = b"X-Spam-Flag: a\r\nTo: b\r\nX-Spam-Flag: c\r\n";
+        let c = changes(two, b"", Some(&rewrite_header(two, true, "", |_| false)), true);
+        assert_eq!(c, vec![r(2, "X-Spam-Flag", b""), r(1, "X-Spam-Flag", b"")]);
+        // A subject the original lacked is appended; nothing rewritten means inserts only.
+        let c = changes(b"From: a\r\n", b"", Some(b"From: a\r\nSubject: [S]\r\n"), true);
+        assert_eq!(
+            c,
+            vec![FieldChange::Append {
+                name: "Subject".into(),
+                value: b" [S]".to_vec()
+            }]
+        );
+        assert!(changes(H, b"", None, false).is_empty());
     }
 }

@@ -13,6 +13,7 @@ pub mod line_ends;
 mod mail_id;
 mod printable;
 mod reply;
+pub mod screen;
 mod spool;
 pub mod temp;
 pub mod xtext;

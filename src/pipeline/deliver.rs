@@ -24,7 +24,7 @@ pub(super) struct Delivered {
 
 /// What must change in a passed copy; recipients with equal keys share a transaction.
 #[derive(Debug, Clone, PartialEq)]
-struct GroupKey {
+pub(super) struct GroupKey {
     /// The copy names the quarantined message (`X-Quarantine-ID`: a local recipient of a
     /// message some of whose copies were kept).
     quarantine_id: bool,
@@ -151,12 +151,7 @@ fn groups(
             });
             continue;
         }
-        let key = GroupKey {
-            quarantine_id: quarantined && job.rcpts[i].settings.local,
-            headers: v.headers.clone(),
-            strip_spam: v.strip_spam_headers,
-            subject_tag: v.subject_tag.clone(),
-        };
+        let key = GroupKey::of(job, i, quarantined);
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, members)) => members.push(i),
             None => groups.push((key, vec![i])),
@@ -165,8 +160,37 @@ fn groups(
     groups
 }
 
+impl GroupKey {
+    /// The key of recipient `i`'s passed copy; `quarantined` when some copy was kept.
+    pub(super) fn of(job: &Job, i: usize, quarantined: bool) -> GroupKey {
+        let v = &job.verdicts[i];
+        GroupKey {
+            quarantine_id: quarantined && job.rcpts[i].settings.local,
+            headers: v.headers.clone(),
+            strip_spam: v.strip_spam_headers,
+            subject_tag: v.subject_tag.clone(),
+        }
+    }
+}
+
+/// A passed copy's header changes: fields to put on top (our trace and verdict fields, a
+/// DKIM signature first when we sign) and, when its own fields change (`X-Spam-*` or forged
+/// `Authentication-Results` removed, a subject tag), the rewritten header section.
+pub(super) struct CopyHeader {
+    pub top: Vec<u8>,
+    pub header: Option<Vec<u8>>,
+}
+
+/// Where our own `Received:` goes: on the copies we send ourselves, not on those an MTA
+/// passes on after a milter (it writes its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Trace {
+    Received,
+    ScannedByOnly,
+}
+
 /// The header edits and DKIM signing common to every group of one message.
-struct Signing<'a> {
+pub(super) struct Signing<'a> {
     /// Incoming `Authentication-Results` of our authserv-id are forged: removed.
     forged: bool,
     signer: Option<&'a crate::dkim::Signer>,
@@ -177,7 +201,7 @@ struct Signing<'a> {
 }
 
 impl<'a> Signing<'a> {
-    fn new(st: &'a State, job: &'a Job) -> Signing<'a> {
+    pub(super) fn new(st: &'a State, job: &'a Job) -> Signing<'a> {
         // Verification may run for the spam rules alone; the field is ours with `verify`.
         let dkim = job
             .checked
@@ -203,71 +227,87 @@ impl<'a> Signing<'a> {
     /// The fields to send before the spooled message for the copies of `key`, and how many
     /// bytes of the spool they replace (its header section, when that is rewritten).
     async fn prefix(&mut self, st: &State, job: &'a Job, key: &GroupKey) -> (Vec<u8>, u64) {
+        let CopyHeader { mut top, header } = self.copy(st, job, key, Trace::Received).await;
+        match header {
+            Some(h) => {
+                top.extend_from_slice(&h);
+                (top, job.spool.header_section().len() as u64)
+            }
+            None => (top, 0),
+        }
+    }
+
+    /// The header changes of the copies of `key`, signed when the copy is ours to sign.
+    pub(super) async fn copy(
+        &mut self,
+        st: &State,
+        job: &'a Job,
+        key: &GroupKey,
+        trace: Trace,
+    ) -> CopyHeader {
         let spool = &job.spool;
         let authserv_id = st.cfg.authserv_id();
-        let mut prefix = trace_headers(&st.cfg, &job.env, &job.ids.mail_id);
+        let mut top = match trace {
+            Trace::Received => trace_headers(&st.cfg, &job.env, &job.ids.mail_id),
+            Trace::ScannedByOnly => super::trace_headers::scanned_by(&st.cfg),
+        };
         if let Some(v) = job
             .checked
             .as_ref()
             .and_then(|c| c.dkim.as_ref())
             .filter(|_| st.cfg.dkim.verify)
         {
-            prefix.extend_from_slice(v.header.as_bytes());
+            top.extend_from_slice(v.header.as_bytes());
         }
         if key.quarantine_id {
             let id = &job.ids.mail_id;
-            prefix.extend_from_slice(format!("X-Quarantine-ID: <{id}>\r\n").as_bytes());
+            top.extend_from_slice(format!("X-Quarantine-ID: <{id}>\r\n").as_bytes());
         }
         for (name, body) in &key.headers {
-            prefix.extend_from_slice(format!("{name}: {body}\r\n").as_bytes());
+            top.extend_from_slice(format!("{name}: {body}\r\n").as_bytes());
         }
         let forged = self.forged;
-        let skip = if key.strip_spam || !key.subject_tag.is_empty() || forged {
-            prefix.extend_from_slice(&crate::message::header_edit::rewrite_header(
+        let header = (key.strip_spam || !key.subject_tag.is_empty() || forged).then(|| {
+            crate::message::header_edit::rewrite_header(
                 spool.header_section(),
                 key.strip_spam,
                 &key.subject_tag,
                 |f| forged && crate::dkim::is_forged(f, authserv_id),
-            ));
-            spool.header_section().len() as u64
-        } else {
-            0
-        };
-        let prefix = self.sign(job, prefix, skip).await;
-        (prefix, skip)
+            )
+        });
+        if let Some(sig) = self.sign(job, &top, header.as_deref()).await {
+            let mut signed = sig.into_bytes();
+            signed.extend_from_slice(&top);
+            top = signed;
+        }
+        CopyHeader { top, header }
     }
 
-    /// `prefix` with a DKIM signature in front, when the copy is ours to sign.
-    async fn sign(&mut self, job: &'a Job, prefix: Vec<u8>, skip: u64) -> Vec<u8> {
+    /// A DKIM signature over the copy (`top`, then `header` or the original's, then the
+    /// body), when the copy is ours to sign.
+    async fn sign(&mut self, job: &'a Job, top: &[u8], header: Option<&[u8]>) -> Option<String> {
         let env = &job.env;
-        let Some(signer) = self
+        let signer = self
             .signer
-            .filter(|s| s.domain_for(&self.author, &env.mail_from).is_some())
-        else {
-            return prefix;
-        };
+            .filter(|s| s.domain_for(&self.author, &env.mail_from).is_some())?;
         if self.whole.is_none() {
             self.whole = read_whole(&job.spool).await;
         }
         let am_id = &job.am_id;
+        let skip = header.map_or(0, |_| job.spool.header_section().len());
         let signed = self.whole.as_deref().map(|w| {
-            let rest = w.get(skip as usize..).unwrap_or_default();
-            signer.sign(&self.author, &env.mail_from, &[&prefix, rest])
+            let rest = w.get(skip..).unwrap_or_default();
+            signer.sign(&self.author, &env.mail_from, &[top, header.unwrap_or_default(), rest])
         });
         match signed {
-            Some(Ok(Some(sig))) => {
-                let mut out = sig.into_bytes();
-                out.extend_from_slice(&prefix);
-                out
-            }
-            Some(Ok(None)) => prefix,
+            Some(Ok(sig)) => sig,
             Some(Err(e)) => {
                 tracing::error!("({am_id}) DKIM: {e}; sent unsigned");
-                prefix
+                None
             }
             None => {
                 tracing::error!("({am_id}) DKIM: spool unreadable; sent unsigned");
-                prefix
+                None
             }
         }
     }

@@ -12,6 +12,9 @@
 //! 8. `record.rs` again and `finish.rs`: the SQL completion and amavisd-new's log line
 //!    (`log_line.rs` writes it).
 //!
+//! Before the queue (the milter), steps 1 to 5, 7 and 8 run the same, and the verdicts
+//! become one answer to the MTA instead of a delivery (`screen.rs`, [`Pipeline::screen`]).
+//!
 //! Steps 1, 3 and 4 are also the front-end check API ([`Pipeline::check`], `assess.rs`): the
 //! verdicts for a message without logging or delivering anything.
 //!
@@ -37,6 +40,7 @@ mod repair;
 pub use repair::Repaired;
 mod report;
 mod scan_pool;
+mod screen;
 mod state;
 mod store;
 mod trace_headers;
@@ -46,6 +50,7 @@ pub use assess::{Assessed, Assessment};
 pub use contract::{Decision, RcptOutcome, combine, decide, failed};
 pub use job::{Checked, Tempfail};
 pub use log_line::{LogLine, next_am_id};
+pub use crate::message::screen::{Answer, ScreenOptions, Screened};
 pub use trace_headers::trace_headers;
 
 use crate::config::{ConfigError, ValidConfig};
@@ -197,6 +202,35 @@ impl Pipeline {
         Outcome::uniform(t.reply, n)
     }
 
+    /// A message an MTA holds open before its queue (the milter): checked, decided, logged
+    /// and quarantined as on the SMTP path, then answered as one reply ([`screen`] module
+    /// rule) with the passed copy's header changes instead of delivered. Never an error: what
+    /// must wait is [`Answer::Tempfail`].
+    pub async fn screen(&self, env: Envelope, spool: Spool, opts: &ScreenOptions) -> Screened {
+        let began = Instant::now();
+        let st = self.state.load_full();
+        let bank = st
+            .policies
+            .for_message_with(&env.client, &env.mail_from, &opts.banks);
+        let mut job = match Job::new(env, Arc::new(spool), bank) {
+            Ok(job) => job,
+            Err(t) => {
+                tracing::error!("{}", t.reason.as_deref().unwrap_or_default());
+                return Screened::waiting("", t.reply);
+            }
+        };
+        let screened = match screen::steps(&st, &mut job, opts).await {
+            Ok(s) => s,
+            Err(t) => {
+                let reply = t.reply.clone();
+                Self::wait(&st, &job, t).await;
+                Screened::waiting(&job.am_id, reply)
+            }
+        };
+        crate::stats::stage("total", began.elapsed());
+        screened
+    }
+
     /// What the checks and the verdict say about a message for these recipients, without
     /// logging or delivering anything: the entry point of front ends that deliver
     /// nothing themselves (milter, HTTP, the console). Copies to a Bayes report address are
@@ -257,6 +291,21 @@ impl crate::release::ReleaseHandler for Pipeline {
             };
             crate::release::handle(&ctx, &req).await
         }
+    }
+}
+
+impl crate::milter::Screener for Pipeline {
+    fn screen(
+        &self,
+        env: Envelope,
+        spool: Spool,
+        opts: &ScreenOptions,
+    ) -> impl Future<Output = Screened> + Send {
+        Pipeline::screen(self, env, spool, opts)
+    }
+
+    fn has_policy_bank(&self, name: &str) -> bool {
+        self.state.load().policies.has_bank(name)
     }
 }
 

@@ -40,11 +40,18 @@ pub fn trace_headers(cfg: &Config, env: &Envelope, mail_id: &str) -> Vec<u8> {
         }
         out.push_str(&format!(";\r\n {}\r\n", date::rfc2822(env.received_at)));
     }
-    if !cfg.headers.x_header_tag.is_empty() {
-        let line = cfg.headers.x_header_line.replace("%d", &cfg.mydomain);
-        out.push_str(&format!("{}: {}\r\n", cfg.headers.x_header_tag, line));
+    let mut out = out.into_bytes();
+    out.extend_from_slice(&scanned_by(cfg));
+    out
+}
+
+/// amavisd-new's `X-Virus-Scanned:` field alone (`headers.x_header_tag`), or nothing.
+pub fn scanned_by(cfg: &Config) -> Vec<u8> {
+    if cfg.headers.x_header_tag.is_empty() {
+        return Vec::new();
     }
-    out.into_bytes()
+    let line = cfg.headers.x_header_line.replace("%d", &cfg.mydomain);
+    format!("{}: {}\r\n", cfg.headers.x_header_tag, line).into_bytes()
 }
 
 /// Peer-supplied text in a header: no CR, LF or other controls, so it cannot add fields.

@@ -33,6 +33,8 @@ pub struct Running {
     pub release_addr: Option<SocketAddr>,
     /// The spamd listener's address, when `[spam] spamd_listen` asks for one.
     pub spamd_addr: Option<SocketAddr>,
+    /// The milter listeners' TCP addresses, in `[[milter]]` order (unix sockets left out).
+    pub milter_addrs: Vec<SocketAddr>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     config: Arc<ArcSwap<ValidConfig>>,
@@ -129,6 +131,9 @@ fn apply(live: &Live, cfg: ValidConfig) -> Result<(), ConfigError> {
     if cfg.spam.spamd_listen != old.spam.spamd_listen {
         tracing::warn!("reload: `spam.spamd_listen` changed; restart amavisd to bind it");
     }
+    if cfg.milter != old.milter {
+        tracing::warn!("reload: `[[milter]]` changed; restart amavisd to bind it");
+    }
     if cfg.metrics.listen != old.metrics.listen {
         tracing::warn!("reload: `metrics.listen` changed; restart amavisd to bind it");
     }
@@ -174,12 +179,28 @@ pub async fn start(cfg: ValidConfig) -> Result<Running, ServerError> {
         )
     };
     let spamd_addr = spamd.as_ref().and_then(|l| l.local_addr().ok());
+    let milters = cfg
+        .milter
+        .iter()
+        .map(|m| crate::milter::bind(m).map(|b| (m, b)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ServerError::Bind)?;
+    let milter_addrs = milters.iter().filter_map(|(_, b)| b.local_addr()).collect();
     let config = Arc::new(ArcSwap::new(Arc::clone(&cfg)));
     let sessions = Arc::new(ArcSwap::from_pointee(cfg.session_settings()));
     let (tx, rx) = watch::channel(false);
     tokio::spawn(release.serve(Arc::clone(&pipeline), rx.clone()));
     if let Some(listener) = spamd {
         tokio::spawn(spamd::serve(listener, Arc::clone(&pipeline), rx.clone()));
+    }
+    for (m, bound) in milters {
+        tokio::spawn(crate::milter::serve(
+            bound,
+            crate::milter::session_config(m, &cfg),
+            m.max_connections,
+            Arc::clone(&pipeline),
+            rx.clone(),
+        ));
     }
     tokio::spawn(purge_bayes(Arc::clone(&pipeline), rx.clone()));
     let (rebind, rebind_rx) = mpsc::unbounded_channel();
@@ -194,6 +215,7 @@ pub async fn start(cfg: ValidConfig) -> Result<Running, ServerError> {
         addrs,
         release_addr,
         spamd_addr,
+        milter_addrs,
         shutdown: tx,
         task,
         config,
@@ -334,6 +356,12 @@ fn log_sockets(cfg: &Config, running: &Running) {
         tracing::info!("release: no socket (amavisd-release cannot be used)");
     } else {
         tracing::info!("release: AM.PDP on {}", release.join(", "));
+    }
+    for m in &cfg.milter {
+        let at = m.inet.clone().unwrap_or_else(|| {
+            m.unix.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+        });
+        tracing::info!("milter: protocol 6 on {at}");
     }
     if let Some(a) = running.spamd_addr {
         tracing::info!("spamd: SPAMC/1.5 on {a}");
