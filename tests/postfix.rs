@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+use common::postfix::Postfix;
 use common::*;
 
 use amavisd_testing::sink::{Sink, SinkMode};
@@ -15,128 +16,19 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-const POSTFIX: &str = "/usr/sbin/postfix";
-
-/// A private Postfix instance; stopped when dropped.
-struct Postfix {
-    dir: tempfile::TempDir,
-}
-
-impl Postfix {
-    fn conf(&self) -> std::path::PathBuf {
-        self.dir.path().join("etc")
-    }
-
-    /// Starts Postfix with the repository's snippets and `extra` lines appended to main.cf.
-    fn start(
-        smtpd_port: u16,
-        filter_port: u16,
-        reentry_port: u16,
-        sink_port: u16,
-        extra: &str,
-    ) -> Postfix {
-        assert!(
-            Path::new(POSTFIX).exists(),
-            "Postfix is not installed: apt-get install postfix (the .ci/run script does)"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        // Postfix's daemons run as the postfix user and must reach the queue below here. The
-        // queue directory must exist; Postfix creates its subdirectories and data_directory
-        // itself, with the owners it wants.
-        std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
-        let etc = root.join("etc");
-        std::fs::create_dir_all(&etc).unwrap();
-        std::fs::create_dir_all(root.join("queue")).unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("postfix");
-        let site_main = std::fs::read_to_string(repo.join("main.cf")).unwrap();
-        let site_master = std::fs::read_to_string(repo.join("master.cf")).unwrap();
-        let main = format!(
-            "compatibility_level = 3.6\n\
-             queue_directory = {q}\n\
-             data_directory = {d}\n\
-             maillog_file = {r}/maillog\n\
-             maillog_file_prefixes = {r}\n\
-             meta_directory = /etc/postfix\n\
-             mail_owner = postfix\n\
-             setgid_group = postdrop\n\
-             myhostname = postfix.test\n\
-             mydomain = test\n\
-             mydestination =\n\
-             relay_domains = example.com\n\
-             mynetworks = 127.0.0.0/8\n\
-             inet_interfaces = 127.0.0.1\n\
-             inet_protocols = ipv4\n\
-             smtpd_relay_restrictions = permit_mynetworks, reject\n\
-             default_transport = smtp:[127.0.0.1]:{sink_port}\n\
-             relay_transport = smtp:[127.0.0.1]:{sink_port}\n\
-             smtp_dns_support_level = disabled\n\
-             alias_maps =\n\
-             alias_database =\n\
-             biff = no\n\
-             {site}\n\
-             {extra}\n",
-            q = root.join("queue").display(),
-            d = root.join("data").display(),
-            r = root.display(),
-            site = site_main.replace(":10024", &format!(":{filter_port}")),
-        );
-        let master = format!(
-            "127.0.0.1:{smtpd_port} inet n - n - - smtpd\n\
-             pickup unix n - n 60 1 pickup\n\
-             cleanup unix n - n - 0 cleanup\n\
-             qmgr unix n - n 300 1 qmgr\n\
-             rewrite unix - - n - - trivial-rewrite\n\
-             bounce unix - - n - 0 bounce\n\
-             defer unix - - n - 0 bounce\n\
-             trace unix - - n - 0 bounce\n\
-             verify unix - - n - 1 verify\n\
-             flush unix n - n 1000? 0 flush\n\
-             proxymap unix - - n - - proxymap\n\
-             smtp unix - - n - - smtp\n\
-             relay unix - - n - - smtp\n\
-             showq unix n - n - - showq\n\
-             error unix - - n - - error\n\
-             retry unix - - n - - error\n\
-             discard unix - - n - - discard\n\
-             anvil unix - - n - 1 anvil\n\
-             scache unix - - n - 1 scache\n\
-             postlog unix-dgram n - n - 1 postlogd\n\
-             {site}",
-            site = site_master.replace("127.0.0.1:10025", &format!("127.0.0.1:{reentry_port}")),
-        );
-        std::fs::write(etc.join("main.cf"), main).unwrap();
-        std::fs::write(etc.join("master.cf"), master).unwrap();
-        let pf = Postfix { dir };
-        let out = Command::new(POSTFIX)
-            .arg("-c")
-            .arg(pf.conf())
-            .arg("start")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "postfix start failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        pf
-    }
-
-    fn maillog(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("maillog")).unwrap_or_default()
-    }
-}
-
-impl Drop for Postfix {
-    fn drop(&mut self) {
-        let _ = Command::new(POSTFIX)
-            .arg("-c")
-            .arg(self.conf())
-            .arg("stop")
-            .output();
-    }
+/// Postfix in the content_filter loop: the repository's own `postfix/main.cf` and
+/// `postfix/master.cf` snippets, pointed at the filter on `filter_port` and back in on
+/// `reentry_port`, with `extra` main.cf lines.
+fn postfix_loop(smtpd: u16, filter: u16, reentry: u16, sink: u16, extra: &str) -> Postfix {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("postfix");
+    let site_main = std::fs::read_to_string(repo.join("main.cf")).unwrap();
+    let site_master = std::fs::read_to_string(repo.join("master.cf")).unwrap();
+    let main = format!(
+        "{}\n{extra}",
+        site_main.replace(":10024", &format!(":{filter}"))
+    );
+    let master = site_master.replace("127.0.0.1:10025", &format!("127.0.0.1:{reentry}"));
+    Postfix::start(smtpd, sink, &main, &master)
 }
 
 async fn wait_port(port: u16) {
@@ -173,7 +65,7 @@ impl Loop {
         let mut cfg = config(&format!("smtp:[127.0.0.1]:{reentry}"), tmp.path());
         cfg.listen[0].inet = Some(format!("127.0.0.1:{filter}"));
         let server = amavisd::server::start(valid(cfg)).await.unwrap();
-        let pf = Postfix::start(smtpd, filter, reentry, sink_port, extra);
+        let pf = postfix_loop(smtpd, filter, reentry, sink_port, extra);
         wait_port(smtpd).await;
         Loop {
             sink,
@@ -468,7 +360,7 @@ async fn postfix_fails_over_to_the_second_node_when_one_is_killed() {
     let _b = NodeProcess::start(node_b, reentry);
     wait_port(node_a).await;
     wait_port(node_b).await;
-    let pf = Postfix::start(
+    let pf = postfix_loop(
         smtpd,
         node_a,
         reentry,

@@ -242,10 +242,20 @@ mod tests {
         );
         // The same name twice: the later one goes first, so the earlier keeps its number.
         let two = b"X-Spam-Flag: a\r\nTo: b\r\nX-Spam-Flag: c\r\n";
-        let c = changes(two, b"", Some(&rewrite_header(two, true, "", |_| false)), true);
+        let c = changes(
+            two,
+            b"",
+            Some(&rewrite_header(two, true, "", |_| false)),
+            true,
+        );
         assert_eq!(c, vec![r(2, "X-Spam-Flag", b""), r(1, "X-Spam-Flag", b"")]);
         // A subject the original lacked is appended; nothing rewritten means inserts only.
-        let c = changes(b"From: a\r\n", b"", Some(b"From: a\r\nSubject: [S]\r\n"), true);
+        let c = changes(
+            b"From: a\r\n",
+            b"",
+            Some(b"From: a\r\nSubject: [S]\r\n"),
+            true,
+        );
         assert_eq!(
             c,
             vec![FieldChange::Append {

@@ -22,9 +22,9 @@ mod session;
 pub use config::MilterListener;
 pub use session::{SessionConfig, SessionError};
 
+use crate::message::Envelope;
 use crate::message::screen::{ScreenOptions, Screened};
 use crate::message::{ClientInfo, Spool};
-use crate::message::Envelope;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -79,7 +79,9 @@ pub fn bind(l: &MilterListener) -> io::Result<Bound> {
         (Some(addr), _) => {
             let std = std::net::TcpListener::bind(addr.as_str()).map_err(|e| named(addr, e))?;
             std.set_nonblocking(true).map_err(|e| named(addr, e))?;
-            Ok(Bound::Tcp(TcpListener::from_std(std).map_err(|e| named(addr, e))?))
+            Ok(Bound::Tcp(
+                TcpListener::from_std(std).map_err(|e| named(addr, e))?,
+            ))
         }
         (None, Some(path)) => {
             let _ = std::fs::remove_file(path);

@@ -166,7 +166,11 @@ pub fn decode(command: u8, data: &[u8]) -> Result<Command, ProtocolError> {
             Command::Macros { stage, pairs }
         }
         b'C' => connect(data)?,
-        b'H' => Command::Helo(strings(command, data)?.first().map_or_else(String::new, |h| text(h))),
+        b'H' => Command::Helo(
+            strings(command, data)?
+                .first()
+                .map_or_else(String::new, |h| text(h)),
+        ),
         b'M' | b'R' => {
             let args: Vec<String> = strings(command, data)?.into_iter().map(text).collect();
             if args.is_empty() {
@@ -245,7 +249,10 @@ fn connect(data: &[u8]) -> Result<Command, ProtocolError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Response {
     /// Our side of the negotiation.
-    OptNeg { actions: u32, protocol: u32 },
+    OptNeg {
+        actions: u32,
+        protocol: u32,
+    },
     Continue,
     Accept,
     Discard,
@@ -254,7 +261,10 @@ pub enum Response {
     /// A whole SMTP reply (`554 5.7.0 text`), which rejects or tempfails by its code.
     ReplyCode(String),
     /// Add a field at the end of the header section.
-    AddHeader { name: String, value: Vec<u8> },
+    AddHeader {
+        name: String,
+        value: Vec<u8>,
+    },
     /// Insert a field at `index` (0: before every other field).
     InsertHeader {
         index: u32,
@@ -296,7 +306,11 @@ fn cstr(s: &str) -> Vec<u8> {
 /// and Sendmail add their own line ends), no NUL; other bytes as they are (mail need not
 /// be UTF-8).
 fn header_value(v: &[u8]) -> Vec<u8> {
-    let mut out: Vec<u8> = v.iter().copied().filter(|&b| b != 0 && b != b'\r').collect();
+    let mut out: Vec<u8> = v
+        .iter()
+        .copied()
+        .filter(|&b| b != 0 && b != b'\r')
+        .collect();
     out.push(0);
     out
 }
@@ -343,8 +357,7 @@ pub fn negotiate(version: u32, actions: u32, protocol: u32) -> Option<Response> 
     if version < 2 {
         return None;
     }
-    let want_actions =
-        action::ADDHDRS | action::CHGHDRS | action::DELRCPT | action::QUARANTINE;
+    let want_actions = action::ADDHDRS | action::CHGHDRS | action::DELRCPT | action::QUARANTINE;
     let want_proto = proto::NOUNKNOWN | proto::NODATA | proto::HDR_LEADSPC;
     Some(Response::OptNeg {
         actions: actions & want_actions,
@@ -392,7 +405,9 @@ mod tests {
         );
         let mut d6 = b"h\x006\x00\x19".to_vec();
         d6.extend_from_slice(b"IPv6:2001:db8::1\0");
-        assert!(matches!(decode(b'C', &d6), Ok(Command::Connect { addr: Some(a), .. }) if a.is_ipv6()));
+        assert!(
+            matches!(decode(b'C', &d6), Ok(Command::Connect { addr: Some(a), .. }) if a.is_ipv6())
+        );
         assert!(matches!(
             decode(b'C', b"localhost\0L"),
             Ok(Command::Connect { addr: None, .. })
@@ -424,7 +439,10 @@ mod tests {
         assert!(decode(b'L', b"Subject\0").is_err());
         assert_eq!(
             decode(b'M', b"<a@example.org>\0SIZE=10\0"),
-            Ok(Command::Mail(vec!["<a@example.org>".into(), "SIZE=10".into()]))
+            Ok(Command::Mail(vec![
+                "<a@example.org>".into(),
+                "SIZE=10".into()
+            ]))
         );
         assert!(decode(b'R', b"").is_err());
         assert!(decode(b'Z', b"").is_err());
@@ -466,6 +484,9 @@ mod tests {
         }
         .encode();
         assert!(ins.ends_with(b"X-Spam-Status\0Yes,\n\tscore=7\0"));
-        assert_eq!(ins.len(), 4 + u32::from_be_bytes([ins[0], ins[1], ins[2], ins[3]]) as usize);
+        assert_eq!(
+            ins.len(),
+            4 + u32::from_be_bytes([ins[0], ins[1], ins[2], ins[3]]) as usize
+        );
     }
 }

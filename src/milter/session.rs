@@ -220,7 +220,11 @@ impl<S: Screener> Session<'_, S> {
                 self.msg.refused = true;
                 let r = if e.is_temporary() {
                     tracing::error!("milter: spool: {e}");
-                    Reply::new(451, "4.3.0", "Error in processing: cannot spool the message")
+                    Reply::new(
+                        451,
+                        "4.3.0",
+                        "Error in processing: cannot spool the message",
+                    )
                 } else {
                     Reply::new(552, "5.3.4", format!("{e}"))
                 };
@@ -273,7 +277,11 @@ impl<S: Screener> Session<'_, S> {
             return vec![Response::Tempfail];
         }
         let Some((mail_from, mail_params)) = msg.mail_from else {
-            return vec![reply(&Reply::new(451, "4.5.0", "Error: no MAIL FROM received"))];
+            return vec![reply(&Reply::new(
+                451,
+                "4.5.0",
+                "Error: no MAIL FROM received",
+            ))];
         };
         let spool = match msg.spool {
             Some(w) => w.finish().await,
@@ -283,7 +291,11 @@ impl<S: Screener> Session<'_, S> {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!("milter: spool: {e}");
-                return vec![reply(&Reply::new(451, "4.3.0", "Error in processing: spool"))];
+                return vec![reply(&Reply::new(
+                    451,
+                    "4.3.0",
+                    "Error in processing: spool",
+                ))];
             }
         };
         let env = Envelope {
@@ -306,7 +318,10 @@ impl<S: Screener> Session<'_, S> {
         if !self.cfg.policy_bank.is_empty() {
             banks.push(self.cfg.policy_bank.clone());
         }
-        let authenticated = self.macros.get("auth_authen").is_some_and(|a| !a.is_empty());
+        let authenticated = self
+            .macros
+            .get("auth_authen")
+            .is_some_and(|a| !a.is_empty());
         let optional = [
             self.macros.get("daemon_name").cloned(),
             authenticated.then(|| self.cfg.authenticated_bank.clone()),
@@ -345,24 +360,13 @@ impl<S: Screener> Session<'_, S> {
         for c in &s.changes {
             let r = match c.clone() {
                 FieldChange::Insert { index, name, value } if may(action::ADDHDRS) => {
-                    Response::InsertHeader {
-                        index,
-                        name,
-                        value,
-                    }
+                    Response::InsertHeader { index, name, value }
                 }
                 FieldChange::Append { name, value } if may(action::ADDHDRS) => {
-                    Response::AddHeader {
-                        name,
-                        value,
-                    }
+                    Response::AddHeader { name, value }
                 }
                 FieldChange::Replace { index, name, value } if may(action::CHGHDRS) => {
-                    Response::ChangeHeader {
-                        index,
-                        name,
-                        value,
-                    }
+                    Response::ChangeHeader { index, name, value }
                 }
                 c => {
                     tracing::warn!("({}) milter: the MTA does not allow {c:?}", s.am_id);
@@ -374,7 +378,10 @@ impl<S: Screener> Session<'_, S> {
         if may(action::DELRCPT) {
             out.extend(s.remove.iter().cloned().map(Response::DeleteRecipient));
         } else if !s.remove.is_empty() {
-            tracing::warn!("({}) milter: the MTA does not allow removing recipients", s.am_id);
+            tracing::warn!(
+                "({}) milter: the MTA does not allow removing recipients",
+                s.am_id
+            );
         }
         if let Some(why) = &s.hold {
             out.push(Response::Quarantine(why.clone()));
@@ -384,7 +391,7 @@ impl<S: Screener> Session<'_, S> {
 }
 
 fn reply(r: &Reply) -> Response {
-    Response::ReplyCode(format!("{} {} {}", r.code, r.status, r.one_line()))
+    Response::ReplyCode(r.one_line())
 }
 
 /// The address of `<addr>` (brackets and a source route removed) and the ESMTP parameters.

@@ -297,7 +297,11 @@ impl<'a> Signing<'a> {
         let skip = header.map_or(0, |_| job.spool.header_section().len());
         let signed = self.whole.as_deref().map(|w| {
             let rest = w.get(skip..).unwrap_or_default();
-            signer.sign(&self.author, &env.mail_from, &[top, header.unwrap_or_default(), rest])
+            signer.sign(
+                &self.author,
+                &env.mail_from,
+                &[top, header.unwrap_or_default(), rest],
+            )
         });
         match signed {
             Some(Ok(sig)) => sig,

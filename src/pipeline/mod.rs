@@ -45,12 +45,12 @@ mod state;
 mod store;
 mod trace_headers;
 
+pub use crate::message::screen::{Answer, ScreenOptions, Screened};
 pub use analyzers::{Analyzed, CheckError, CheckOptions, CheckRequest, CheckScope, Checks};
 pub use assess::{Assessed, Assessment};
 pub use contract::{Decision, RcptOutcome, combine, decide, failed};
 pub use job::{Checked, Tempfail};
 pub use log_line::{LogLine, next_am_id};
-pub use crate::message::screen::{Answer, ScreenOptions, Screened};
 pub use trace_headers::trace_headers;
 
 use crate::config::{ConfigError, ValidConfig};

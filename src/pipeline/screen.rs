@@ -71,7 +71,11 @@ pub(super) async fn steps(
         let (status, _) = finish::status_text(&job.verdicts);
         format!("amavisd-rs id={}: {status}", job.am_id)
     });
-    let answer = if hold.is_some() { Answer::Accept } else { answer };
+    let answer = if hold.is_some() {
+        Answer::Accept
+    } else {
+        answer
+    };
     let decision = combine(
         Protocol::Smtp,
         "milter",
@@ -122,13 +126,18 @@ fn blocked(job: &Job) -> Vec<String> {
 
 /// The one answer (the module's rule, after tempfails) and each copy's outcome for the log.
 fn answer(job: &Job) -> (Answer, Vec<RcptOutcome>) {
-    let accepted = Reply::new(250, "2.0.0", format!("Ok, id={}, accepted by the MTA", job.am_id));
+    let accepted = Reply::new(
+        250,
+        "2.0.0",
+        format!("Ok, id={}, accepted by the MTA", job.am_id),
+    );
     let any_pass = job.verdicts.iter().any(|v| v.destiny == Destiny::Pass);
     let refusal = job.verdicts.iter().find_map(|v| match v.destiny {
         Destiny::Reject => v.reply.clone(),
-        Destiny::Bounce => v.dsn_reply.as_ref().map(|d| {
-            Reply::new(d.code, &d.status, d.text.replacen("Bounced,", "Reject,", 1))
-        }),
+        Destiny::Bounce => v
+            .dsn_reply
+            .as_ref()
+            .map(|d| Reply::new(d.code, &d.status, d.text.replacen("Bounced,", "Reject,", 1))),
         _ => None,
     });
     let answer = match (&refusal, any_pass) {
@@ -163,7 +172,10 @@ fn log(job: &Job, answer: &Answer, held: bool, queue_id: Option<&str>) {
         "Blocked"
     };
     let (words, reply): (Vec<&str>, Reply) = match answer {
-        _ if held => (vec!["Held"], Reply::new(250, "2.0.0", "Ok, held by the MTA")),
+        _ if held => (
+            vec!["Held"],
+            Reply::new(250, "2.0.0", "Ok, held by the MTA"),
+        ),
         Answer::Reject(r) => (vec!["Rejected"], r.clone()),
         Answer::Discard => (
             vec!["Discarded"],
@@ -172,5 +184,10 @@ fn log(job: &Job, answer: &Answer, held: bool, queue_id: Option<&str>) {
         Answer::Tempfail(r) => (vec!["TempFailed"], r.clone()),
         Answer::Accept => (words, Reply::new(250, "2.0.0", "Ok, accepted by the MTA")),
     };
-    job.log(&format!("{word} {status}"), &job.braces(&words), &reply, queue_id);
+    job.log(
+        &format!("{word} {status}"),
+        &job.braces(&words),
+        &reply,
+        queue_id,
+    );
 }

@@ -359,7 +359,10 @@ fn log_sockets(cfg: &Config, running: &Running) {
     }
     for m in &cfg.milter {
         let at = m.inet.clone().unwrap_or_else(|| {
-            m.unix.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+            m.unix
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
         });
         tracing::info!("milter: protocol 6 on {at}");
     }

@@ -2,6 +2,8 @@
 //! scripted sink, and a raw SMTP client that reads whole (multi-line) replies.
 #![allow(dead_code)]
 
+pub mod postfix;
+
 use amavisd::config::{Config, ListenProtocol, Listener};
 use amavisd::server::{self, Running};
 use amavisd_testing::sink::{Sink, SinkMode};
