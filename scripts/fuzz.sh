@@ -80,6 +80,13 @@ elif target == "spamd":
     seeds = [b"CHECK SPAMC/1.5\r\nContent-length: 20\r\nUser: u\r\n\r\nSubject: x\r\n\r\nbody\r\n",
              b"TELL SPAMC/1.5\r\nMessage-class: spam\r\nSet: local\r\nContent-length: 6\r\n\r\nx\r\n\r\ny",
              b"PING SPAMC/1.5\r\n\r\n", b"PROCESS SPAMC/1.2\r\nContent-length: 5\r\n\r\nhello"]
+elif target == "milter":
+    def pk(c, d): return len(d + b"x").to_bytes(4, "big") + c + d
+    seeds = [pk(b"O", bytes([0,0,0,6, 0,0,1,255, 0,31,255,255])) + pk(b"D", b"C{daemon_name}\0ORIGINATING\0")
+             + pk(b"C", b"client.example\x004\x00\x19192.0.2.1\0") + pk(b"H", b"client.example\0")
+             + pk(b"M", b"<a@example.org>\0SIZE=10\0") + pk(b"R", b"<u@example.com>\0")
+             + pk(b"L", b"Subject\0 hi\0") + pk(b"N", b"") + pk(b"B", b"Hello.\r\n") + pk(b"E", b"")
+             + pk(b"A", b"") + pk(b"Q", b"")]
 os.makedirs(out, exist_ok=True)
 for i, s in enumerate(x for x in seeds if x):
     with open(os.path.join(out, "seed-%d" % i), "wb") as f: f.write(s)

@@ -83,3 +83,34 @@ pub fn spamd(data: &[u8]) {
     };
     let _ = protocol::answer(req.verb, &outcome, message);
 }
+
+/// A stream of milter packets as a session reads them: cut one after the other and decoded
+/// until the first error; each command's answer encoded, as the session would.
+pub fn milter(data: &[u8]) {
+    use amavisd::milter::protocol::{self, Command, Response};
+    let mut rest = data;
+    while let Ok(Some((command, body, used))) = protocol::cut(rest) {
+        match protocol::decode(command, body) {
+            Ok(Command::OptNeg {
+                version,
+                actions,
+                protocol,
+            }) => {
+                if let Some(r) = protocol::negotiate(version, actions, protocol) {
+                    let _ = r.encode();
+                }
+            }
+            Ok(Command::Header { name, value }) => {
+                let _ = Response::ChangeHeader {
+                    index: 1,
+                    name: String::from_utf8_lossy(&name).into_owned(),
+                    value,
+                }
+                .encode();
+            }
+            Ok(_) => {}
+            Err(_) => return,
+        }
+        rest = &rest[used..];
+    }
+}
