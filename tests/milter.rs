@@ -195,10 +195,7 @@ async fn verdicts_become_milter_answers() {
             .any(|x| x.starts_with("i ||||X-Virus-Scanned| amavisd-rs at")),
         "{a:?}"
     );
-    assert!(
-        a.contains(&"m |||\u{1}X-Spam-Flag||".to_string()),
-        "{a:?}"
-    );
+    assert!(a.contains(&"m |||\u{1}X-Spam-Flag||".to_string()), "{a:?}");
 
     // Banned for one of two (the other loves it): accepted for the lover, the other removed.
     let a = shown(
@@ -451,4 +448,3 @@ async fn postfix_tempfails_when_the_scanner_is_down() {
     );
     rig.stop().await;
 }
-
