@@ -31,15 +31,6 @@ fn envelope(rcpts: &[&str]) -> Envelope {
     }
 }
 
-/// A message with an attachment the default banned rules refuse.
-fn exe_mail() -> Vec<u8> {
-    mail_with_attachment(
-        "filename=\"invoice.pdf.exe\"",
-        b"not really",
-        "application/octet-stream",
-    )
-}
-
 /// A pipeline with a lover of banned files: the bank LOVERS, or lover@example.com.
 fn with_lovers(tmp: &std::path::Path, at_bank: bool) -> Pipeline {
     let mut c = config(&closed_next_hop(), tmp);

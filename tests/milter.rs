@@ -169,14 +169,6 @@ fn shown(answers: &[(u8, Vec<u8>)]) -> Vec<String> {
 
 const CLEAN: &[u8] = b"From: a@example.org\r\nTo: u@example.com\r\nSubject: hi\r\nX-Spam-Flag: YES\r\nMessage-ID: <m1@example.org>\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\nHello.\r\n";
 
-fn exe_mail() -> Vec<u8> {
-    mail_with_attachment(
-        "filename=\"invoice.pdf.exe\"",
-        b"not really",
-        "application/octet-stream",
-    )
-}
-
 #[tokio::test]
 async fn verdicts_become_milter_answers() {
     let (server, addr, tmp) = start(|c| {

@@ -33,14 +33,6 @@ fn select(bank: &str) -> BankSelect {
     }
 }
 
-fn exe_mail() -> Vec<u8> {
-    mail_with_attachment(
-        "filename=\"invoice.pdf.exe\"",
-        b"not really",
-        "application/octet-stream",
-    )
-}
-
 #[tokio::test]
 async fn bank_by_listening_port() {
     let port = free_port();

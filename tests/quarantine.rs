@@ -17,14 +17,6 @@ use amavisd::sql::dialect::bin_column;
 use amavisd_testing::sink::SinkMode;
 use sqlx::Row;
 
-fn exe_mail() -> Vec<u8> {
-    mail_with_attachment(
-        "filename=\"invoice.pdf.exe\"",
-        b"not really",
-        "application/octet-stream",
-    )
-}
-
 #[tokio::test]
 async fn banned_mail_is_kept_in_a_file_before_250() {
     let rig = Rig::start(SinkMode::Accept, false).await;

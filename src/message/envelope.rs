@@ -39,6 +39,20 @@ impl Param {
         }
     }
 
+    /// One ESMTP parameter word: `KEY=VALUE` or a bare `KEY`.
+    pub fn parse(word: &str) -> Param {
+        match word.split_once('=') {
+            Some((k, v)) => Param {
+                keyword: k.to_string(),
+                value: Some(v.to_string()),
+            },
+            None => Param {
+                keyword: word.to_string(),
+                value: None,
+            },
+        }
+    }
+
     /// True when the keyword is `k` (case-insensitive).
     pub fn is(&self, k: &str) -> bool {
         self.keyword.eq_ignore_ascii_case(k)

@@ -170,17 +170,3 @@ async fn accept(bound: &Bound) -> io::Result<(Accepted, ClientInfo)> {
         }
     }
 }
-
-/// A session's settings from a listener and the configuration's `[limits]`.
-pub fn session_config(l: &MilterListener, cfg: &crate::config::Config) -> SessionConfig {
-    SessionConfig {
-        idle_timeout: Duration::from_secs(l.idle_timeout),
-        policy_bank: l.policy_bank.clone(),
-        authenticated_bank: l.authenticated_bank.clone(),
-        hold_blocked: l.hold_blocked,
-        tempdir: cfg.tempdir.clone(),
-        memory_spool_limit: cfg.limits.memory_spool_limit,
-        header_size_limit: cfg.limits.header_size_limit,
-        message_size_limit: cfg.limits.message_size_limit,
-    }
-}

@@ -405,19 +405,6 @@ fn address_and_params(args: &[String]) -> (String, Vec<Param>) {
         Some((route, rest)) if route.starts_with('@') => rest,
         _ => inner,
     };
-    let params = args
-        .iter()
-        .skip(1)
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => Param {
-                keyword: k.to_string(),
-                value: Some(v.to_string()),
-            },
-            None => Param {
-                keyword: p.clone(),
-                value: None,
-            },
-        })
-        .collect();
+    let params = args.iter().skip(1).map(|p| Param::parse(p)).collect();
     (inner.to_string(), params)
 }

@@ -24,6 +24,7 @@ use super::deliver::{Delivered, GroupKey, Signing, Trace};
 use super::job::{Job, Tempfail};
 use super::state::State;
 use super::{assess, dsn, finish, notices, record, store};
+use crate::message::header_edit::FieldChange;
 use crate::message::screen::{Answer, ScreenOptions, Screened};
 use crate::message::{Destiny, Protocol, Reply};
 use std::sync::Arc;
@@ -51,22 +52,7 @@ pub(super) async fn steps(
     let passed: Vec<usize> = (0..job.verdicts.len())
         .filter(|&i| job.verdicts[i].destiny == Destiny::Pass)
         .collect();
-    let mut changes = Vec::new();
-    if let Some(&first) = passed
-        .iter()
-        .find(|&&i| job.rcpts[i].settings.local)
-        .or(passed.first())
-    {
-        let key = GroupKey::of(job, first, stored.is_some());
-        let mut signing = Signing::new(st, job);
-        let copy = signing.copy(st, job, &key, Trace::ScannedByOnly).await;
-        changes = crate::message::header_edit::changes(
-            job.spool.header_section(),
-            &copy.top,
-            copy.header.as_deref(),
-            opts.lead_space,
-        );
-    }
+    let changes = copy_changes(st, job, &passed, stored.is_some(), opts.lead_space).await;
     let hold = (opts.hold_blocked && passed.is_empty() && stored.is_some()).then(|| {
         let (status, _) = finish::status_text(&job.verdicts);
         format!("amavisd-rs id={}: {status}", job.am_id)
@@ -111,6 +97,33 @@ pub(super) async fn steps(
         changes,
         hold,
     })
+}
+
+/// The header changes of the passed copy (the module's rule picks whose); none when no copy
+/// passes.
+async fn copy_changes(
+    st: &State,
+    job: &Job,
+    passed: &[usize],
+    quarantined: bool,
+    lead_space: bool,
+) -> Vec<FieldChange> {
+    let Some(&first) = passed
+        .iter()
+        .find(|&&i| job.rcpts[i].settings.local)
+        .or(passed.first())
+    else {
+        return Vec::new();
+    };
+    let key = GroupKey::of(job, first, quarantined);
+    let mut signing = Signing::new(st, job);
+    let copy = signing.copy(st, job, &key, Trace::ScannedByOnly).await;
+    crate::message::header_edit::changes(
+        job.spool.header_section(),
+        &copy.top,
+        copy.header.as_deref(),
+        lead_space,
+    )
 }
 
 /// The envelope addresses of the blocked copies, as the MTA knows them.

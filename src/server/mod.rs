@@ -196,7 +196,7 @@ pub async fn start(cfg: ValidConfig) -> Result<Running, ServerError> {
     for (m, bound) in milters {
         tokio::spawn(crate::milter::serve(
             bound,
-            crate::milter::session_config(m, &cfg),
+            milter_session(m, &cfg),
             m.max_connections,
             Arc::clone(&pipeline),
             rx.clone(),
@@ -399,5 +399,20 @@ struct PidFile(PathBuf);
 impl Drop for PidFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A milter session's settings: its listener's, and the spool and caps of `[limits]`, as on
+/// the SMTP path.
+fn milter_session(l: &crate::milter::MilterListener, cfg: &Config) -> crate::milter::SessionConfig {
+    crate::milter::SessionConfig {
+        idle_timeout: Duration::from_secs(l.idle_timeout),
+        policy_bank: l.policy_bank.clone(),
+        authenticated_bank: l.authenticated_bank.clone(),
+        hold_blocked: l.hold_blocked,
+        tempdir: cfg.tempdir.clone(),
+        memory_spool_limit: cfg.limits.memory_spool_limit,
+        header_size_limit: cfg.limits.header_size_limit,
+        message_size_limit: cfg.limits.message_size_limit,
     }
 }

@@ -244,16 +244,7 @@ fn address_ok(a: &str) -> bool {
 fn split_params(s: &str) -> Vec<Param> {
     s.split(' ')
         .filter(|w| !w.is_empty())
-        .map(|w| match w.split_once('=') {
-            Some((k, v)) => Param {
-                keyword: k.to_string(),
-                value: Some(v.to_string()),
-            },
-            None => Param {
-                keyword: w.to_string(),
-                value: None,
-            },
-        })
+        .map(Param::parse)
         .collect()
 }
 

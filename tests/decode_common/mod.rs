@@ -324,3 +324,12 @@ pub fn zeros_zip(mib: usize) -> Vec<u8> {
     }
     w.finish().unwrap().into_inner()
 }
+
+/// A message with an attachment the default banned rules refuse (`invoice.pdf.exe`).
+pub fn exe_mail() -> Vec<u8> {
+    mail_with_attachment(
+        "filename=\"invoice.pdf.exe\"",
+        b"not really",
+        "application/octet-stream",
+    )
+}
