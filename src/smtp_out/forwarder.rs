@@ -531,16 +531,7 @@ mod tests {
             "AUTH=<>",
         ]
         .iter()
-        .map(|w| match w.split_once('=') {
-            Some((k, v)) => Param {
-                keyword: k.into(),
-                value: Some(v.into()),
-            },
-            None => Param {
-                keyword: w.to_string(),
-                value: None,
-            },
-        })
+        .map(|w| Param::parse(w))
         .collect();
         let spool = Spool::from_bytes(Vec::new());
         let x = XForward::default();
