@@ -113,6 +113,8 @@ pub struct Config {
     pub listen: Vec<Listener>,
     /// Milter listeners (before-queue filtering); none by default.
     pub milter: Vec<crate::milter::MilterListener>,
+    /// rspamd's HTTP protocol; off by default.
+    pub http: crate::http::HttpConfig,
     /// Where passed mail goes: `smtp:[127.0.0.1]:10025`, `lmtp:[host]:port` or `lmtp:unix:/path`.
     pub forward_method: String,
     /// Where DSNs we generate go; empty means `forward_method`.
@@ -185,6 +187,7 @@ impl Default for Config {
                 protocol: ListenProtocol::Auto,
             }],
             milter: Vec::new(),
+            http: crate::http::HttpConfig::default(),
             forward_method: "smtp:[127.0.0.1]:10025".into(),
             notify_method: String::new(),
             tempdir: PathBuf::from("var/tmp"),

@@ -135,6 +135,9 @@ impl Config {
                 (at, why)
             })?;
         }
+        self.http
+            .check()
+            .map_err(|(key, why)| (format!("http.{key}"), why))?;
         ForwardMethod::parse(&self.forward_method).map_err(|r| ("forward_method".into(), r))?;
         if !self.notify_method.is_empty() {
             ForwardMethod::parse(&self.notify_method).map_err(|r| ("notify_method".into(), r))?;

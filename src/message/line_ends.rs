@@ -13,6 +13,28 @@ pub fn to_crlf(raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// [`to_crlf`] over a stream that arrives in chunks (a CR at the end of one chunk and the
+/// LF at the start of the next stay one line end).
+#[derive(Debug, Default)]
+pub struct ToCrlf {
+    last_cr: bool,
+}
+
+impl ToCrlf {
+    /// The next chunk with its bare LFs made CRLF.
+    pub fn convert(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(chunk.len() + chunk.len() / 40);
+        for &b in chunk {
+            if b == b'\n' && !self.last_cr {
+                out.push(b'\r');
+            }
+            out.push(b);
+            self.last_cr = b == b'\r';
+        }
+        out
+    }
+}
+
 /// Every CRLF made LF; a bare CR stays.
 pub fn to_lf(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len());
@@ -31,6 +53,17 @@ pub fn to_lf(raw: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunked_conversion_matches_the_whole() {
+        let raw = b"a\nb\r\nc\r\n\nd\re\n";
+        for cut in 0..raw.len() {
+            let mut c = ToCrlf::default();
+            let mut out = c.convert(&raw[..cut]);
+            out.extend(c.convert(&raw[cut..]));
+            assert_eq!(out, to_crlf(raw), "cut at {cut}");
+        }
+    }
 
     #[test]
     fn both_ways() {

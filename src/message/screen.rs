@@ -58,3 +58,59 @@ impl Screened {
         }
     }
 }
+
+/// What a front end that only scans (rspamd's HTTP protocol) hears: the one answer of the
+/// before-queue rule, and the findings behind it as one copy sees them.
+#[derive(Debug, Clone)]
+pub struct Advice {
+    /// The answer, recipients to remove and the reported copy's header changes, as the
+    /// milter would hear them (never a hold: nothing is kept).
+    pub screened: Screened,
+    /// The findings as the reported copy sees them; `None` without recipients.
+    pub findings: Option<Findings>,
+}
+
+/// The findings behind an [`Advice`], as one copy sees them: the first local recipient
+/// whose copy passes, else the first that passes, else the first recipient (the copy
+/// whose header changes the answer carries).
+#[derive(Debug, Clone)]
+pub struct Findings {
+    /// The envelope address of the reported copy.
+    pub recipient: String,
+    /// The worst category that applies to it.
+    pub category: super::Category,
+    /// Its spam result (its own Bayes store's and its sender list's, over the site's), with
+    /// each test's description where the spam engine gave one.
+    pub spam: Option<super::SpamResult>,
+    pub descriptions: Vec<(String, String)>,
+    /// Its policy's levels: the spam level (tag2) and the level that blocks (kill).
+    pub tag2_level: f64,
+    pub kill_level: f64,
+    /// The subject tag its copy gets (empty: none).
+    pub subject_tag: String,
+    /// Virus names found; banned parts (`invoice.pdf.exe`); content not checked and why;
+    /// header findings.
+    pub viruses: Vec<String>,
+    pub banned: Vec<String>,
+    pub unchecked: Vec<String>,
+    pub bad_header: Vec<String>,
+    /// The hosts of the message's web links and the addresses it names (rspamd's `urls`
+    /// and `emails`), when the spam engine looked.
+    pub urls: Vec<String>,
+    pub emails: Vec<String>,
+    /// The message's `Message-ID`, without its angle brackets.
+    pub message_id: Option<String>,
+    /// When the copy is blocked (whatever its destiny): the refusal that names why
+    /// (`554 5.7.0 Reject, id=... - INFECTED: Eicar-Test-Signature`).
+    pub refusal: Option<Reply>,
+}
+
+impl Advice {
+    /// The whole message waits with `reply`.
+    pub fn waiting(am_id: &str, reply: Reply) -> Advice {
+        Advice {
+            screened: Screened::waiting(am_id, reply),
+            findings: None,
+        }
+    }
+}

@@ -32,31 +32,49 @@ fn verdicts(job: &Job, answers: &[Option<Reply>]) -> Vec<verdict::Verdict> {
     let Some(results) = job.results() else {
         return Vec::new();
     };
-    let input = MessageInput {
+    let input = message_input(job, results);
+    (0..job.rcpts.len())
+        .filter_map(|i| {
+            Some(verdict::decide(
+                &input,
+                &recipient_input(job, i, answers.get(i)?.as_ref())?,
+            ))
+        })
+        .collect()
+}
+
+fn message_input<'a>(job: &'a Job, results: &'a crate::message::CheckResults) -> MessageInput<'a> {
+    MessageInput {
         results,
         am_id: &job.am_id,
         sender: &job.env.mail_from,
         size: job.spool.len(),
-    };
-    job.env
-        .recipients
-        .iter()
-        .zip(&job.rcpts)
-        .zip(answers)
-        .map(|((r, rc), answer)| {
-            verdict::decide(
-                &input,
-                &RecipientInput {
-                    address: &r.address,
-                    policy: &rc.settings.policy,
-                    local: rc.settings.local,
-                    list: rc.settings.list,
-                    bayes_user: rc.bayes_user.as_deref(),
-                    report: answer.as_ref(),
-                },
-            )
-        })
-        .collect()
+    }
+}
+
+fn recipient_input<'a>(
+    job: &'a Job,
+    i: usize,
+    report: Option<&'a Reply>,
+) -> Option<RecipientInput<'a>> {
+    let (r, rc) = (job.env.recipients.get(i)?, job.rcpts.get(i)?);
+    Some(RecipientInput {
+        address: &r.address,
+        policy: &rc.settings.policy,
+        local: rc.settings.local,
+        list: rc.settings.list,
+        bayes_user: rc.bayes_user.as_deref(),
+        report,
+    })
+}
+
+/// The spam result as recipient `i` saw it when its verdict was made.
+pub(super) fn spam_seen(job: &Job, i: usize) -> Option<crate::message::SpamResult> {
+    let results = job.results()?;
+    verdict::spam_seen(
+        &message_input(job, results),
+        &recipient_input(job, i, None)?,
+    )
 }
 
 /// When recipient `i` is a report address: learns what the report carries into the

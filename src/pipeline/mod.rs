@@ -23,6 +23,7 @@
 //! copy that cannot be kept) returns a [`Tempfail`]: the whole message waits with a 4xx,
 //! answered, recorded and logged in one place (`Pipeline::wait`).
 
+mod advise;
 mod analyzers;
 mod assess;
 mod checks;
@@ -32,6 +33,7 @@ mod deliver;
 mod dsn;
 mod finish;
 mod job;
+mod learn;
 mod log_line;
 mod notices;
 mod recipients;
@@ -45,11 +47,12 @@ mod state;
 mod store;
 mod trace_headers;
 
-pub use crate::message::screen::{Answer, ScreenOptions, Screened};
+pub use crate::message::screen::{Advice, Answer, ScreenOptions, Screened};
 pub use analyzers::{Analyzed, CheckError, CheckOptions, CheckRequest, CheckScope, Checks};
 pub use assess::{Assessed, Assessment};
 pub use contract::{Decision, RcptOutcome, combine, decide, failed};
 pub use job::{Checked, Tempfail};
+pub use learn::LearnError;
 pub use log_line::{LogLine, next_am_id};
 pub use trace_headers::trace_headers;
 
@@ -231,6 +234,40 @@ impl Pipeline {
         screened
     }
 
+    /// A message a client only wants scanned (rspamd's HTTP protocol): checked and decided
+    /// as on the SMTP path and answered by the before-queue rule, with the findings of the
+    /// copy it reports; nothing is recorded, quarantined or sent ([`advise`] module). Never
+    /// an error: what must wait is [`Answer::Tempfail`](crate::message::screen::Answer).
+    pub async fn advise(&self, env: Envelope, spool: Spool, opts: &ScreenOptions) -> Advice {
+        let st = self.state.load_full();
+        let bank = st
+            .policies
+            .for_message_with(&env.client, &env.mail_from, &opts.banks);
+        let mut job = match Job::new(env, Arc::new(spool), bank) {
+            Ok(job) => job,
+            Err(t) => {
+                tracing::error!("{}", t.reason.as_deref().unwrap_or_default());
+                return Advice::waiting("", t.reply);
+            }
+        };
+        match advise::steps(&st, &mut job, opts).await {
+            Ok(a) => a,
+            Err(t) => {
+                if let Some(reason) = &t.reason {
+                    tracing::error!("({}) {reason}", job.am_id);
+                }
+                let action = job.braces(&["TempFailed"]);
+                job.log(
+                    "Blocked UNCHECKED",
+                    &action,
+                    &t.reply,
+                    opts.queue_id.as_deref(),
+                );
+                Advice::waiting(&job.am_id, t.reply)
+            }
+        }
+    }
+
     /// What the checks and the verdict say about a message for these recipients, without
     /// logging or delivering anything: the entry point of front ends that deliver
     /// nothing themselves (milter, HTTP, the console). Copies to a Bayes report address are
@@ -302,6 +339,30 @@ impl crate::milter::Screener for Pipeline {
         opts: &ScreenOptions,
     ) -> impl Future<Output = Screened> + Send {
         Pipeline::screen(self, env, spool, opts)
+    }
+
+    fn has_policy_bank(&self, name: &str) -> bool {
+        self.state.load().policies.has_bank(name)
+    }
+}
+
+impl crate::http::Scanner for Pipeline {
+    fn advise(
+        &self,
+        env: Envelope,
+        spool: Spool,
+        opts: &ScreenOptions,
+    ) -> impl Future<Output = Advice> + Send {
+        Pipeline::advise(self, env, spool, opts)
+    }
+
+    fn learn(
+        &self,
+        user: Option<&str>,
+        class: crate::spam::Class,
+        message: Vec<u8>,
+    ) -> impl Future<Output = Result<crate::spam::Learned, LearnError>> + Send {
+        Pipeline::learn(self, user, Some(class), message)
     }
 
     fn has_policy_bank(&self, name: &str) -> bool {

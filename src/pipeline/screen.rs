@@ -101,7 +101,7 @@ pub(super) async fn steps(
 
 /// The header changes of the passed copy (the module's rule picks whose); none when no copy
 /// passes.
-async fn copy_changes(
+pub(super) async fn copy_changes(
     st: &State,
     job: &Job,
     passed: &[usize],
@@ -127,7 +127,7 @@ async fn copy_changes(
 }
 
 /// The envelope addresses of the blocked copies, as the MTA knows them.
-fn blocked(job: &Job) -> Vec<String> {
+pub(super) fn blocked(job: &Job) -> Vec<String> {
     job.env
         .recipients
         .iter()
@@ -138,7 +138,7 @@ fn blocked(job: &Job) -> Vec<String> {
 }
 
 /// The one answer (the module's rule, after tempfails) and each copy's outcome for the log.
-fn answer(job: &Job) -> (Answer, Vec<RcptOutcome>) {
+pub(super) fn answer(job: &Job) -> (Answer, Vec<RcptOutcome>) {
     let accepted = Reply::new(
         250,
         "2.0.0",
@@ -177,7 +177,7 @@ fn answer(job: &Job) -> (Answer, Vec<RcptOutcome>) {
 }
 
 /// amavisd-new's log line, with the words of what the MTA was told.
-fn log(job: &Job, answer: &Answer, held: bool, queue_id: Option<&str>) {
+pub(super) fn log(job: &Job, answer: &Answer, held: bool, queue_id: Option<&str>) {
     let (status, words) = finish::status_text(&job.verdicts);
     let word = if job.verdicts.iter().any(|v| v.destiny == Destiny::Pass) {
         "Passed"

@@ -35,6 +35,8 @@ pub struct Running {
     pub spamd_addr: Option<SocketAddr>,
     /// The milter listeners' TCP addresses, in `[[milter]]` order (unix sockets left out).
     pub milter_addrs: Vec<SocketAddr>,
+    /// The rspamd-protocol listener's address, when `[http] listen` asks for one.
+    pub http_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     config: Arc<ArcSwap<ValidConfig>>,
@@ -131,6 +133,9 @@ fn apply(live: &Live, cfg: ValidConfig) -> Result<(), ConfigError> {
     if cfg.spam.spamd_listen != old.spam.spamd_listen {
         tracing::warn!("reload: `spam.spamd_listen` changed; restart amavisd to bind it");
     }
+    if cfg.http.listen != old.http.listen {
+        tracing::warn!("reload: `http.listen` changed; restart amavisd to bind it");
+    }
     if cfg.milter != old.milter {
         tracing::warn!("reload: `[[milter]]` changed; restart amavisd to bind it");
     }
@@ -169,15 +174,7 @@ pub async fn start(cfg: ValidConfig) -> Result<Running, ServerError> {
         .await
         .map_err(ServerError::Bind)?;
     let release_addr = release.tcp_addr();
-    let spamd = if cfg.spam.spamd_listen.is_empty() {
-        None
-    } else {
-        Some(
-            tokio::net::TcpListener::bind(&cfg.spam.spamd_listen)
-                .await
-                .map_err(ServerError::Bind)?,
-        )
-    };
+    let spamd = bind_optional(&cfg.spam.spamd_listen).await?;
     let spamd_addr = spamd.as_ref().and_then(|l| l.local_addr().ok());
     let milters = cfg
         .milter
@@ -186,6 +183,8 @@ pub async fn start(cfg: ValidConfig) -> Result<Running, ServerError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(ServerError::Bind)?;
     let milter_addrs = milters.iter().filter_map(|(_, b)| b.local_addr()).collect();
+    let http = bind_optional(&cfg.http.listen).await?;
+    let http_addr = http.as_ref().and_then(|l| l.local_addr().ok());
     let config = Arc::new(ArcSwap::new(Arc::clone(&cfg)));
     let sessions = Arc::new(ArcSwap::from_pointee(cfg.session_settings()));
     let (tx, rx) = watch::channel(false);
@@ -198,6 +197,15 @@ pub async fn start(cfg: ValidConfig) -> Result<Running, ServerError> {
             bound,
             milter_session(m, &cfg),
             m.max_connections,
+            Arc::clone(&pipeline),
+            rx.clone(),
+        ));
+    }
+    if let Some(listener) = http {
+        tokio::spawn(crate::http::serve(
+            listener,
+            http_settings(&cfg),
+            cfg.http.max_connections,
             Arc::clone(&pipeline),
             rx.clone(),
         ));
@@ -216,6 +224,7 @@ pub async fn start(cfg: ValidConfig) -> Result<Running, ServerError> {
         release_addr,
         spamd_addr,
         milter_addrs,
+        http_addr,
         shutdown: tx,
         task,
         config,
@@ -366,6 +375,9 @@ fn log_sockets(cfg: &Config, running: &Running) {
         });
         tracing::info!("milter: protocol 6 on {at}");
     }
+    if let Some(a) = running.http_addr {
+        tracing::info!("http: rspamd protocol (/checkv2, /learnspam, /stat) on {a}");
+    }
     if let Some(a) = running.spamd_addr {
         tracing::info!("spamd: SPAMC/1.5 on {a}");
     }
@@ -410,6 +422,44 @@ fn milter_session(l: &crate::milter::MilterListener, cfg: &Config) -> crate::mil
         policy_bank: l.policy_bank.clone(),
         authenticated_bank: l.authenticated_bank.clone(),
         hold_blocked: l.hold_blocked,
+        tempdir: cfg.tempdir.clone(),
+        memory_spool_limit: cfg.limits.memory_spool_limit,
+        header_size_limit: cfg.limits.header_size_limit,
+        message_size_limit: cfg.limits.message_size_limit,
+    }
+}
+
+/// A TCP listener on `addr`, none when it is empty (a listener the configuration leaves off).
+async fn bind_optional(addr: &str) -> Result<Option<tokio::net::TcpListener>, ServerError> {
+    if addr.is_empty() {
+        return Ok(None);
+    }
+    let l = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        ServerError::Bind(std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on {addr}: {e}"),
+        ))
+    })?;
+    Ok(Some(l))
+}
+
+/// The rspamd-protocol listener's settings: `[http]`'s, and the spool and caps of
+/// `[limits]`, as on the SMTP path.
+fn http_settings(cfg: &Config) -> crate::http::Settings {
+    let h = &cfg.http;
+    crate::http::Settings {
+        timeout: Duration::from_secs(h.timeout),
+        policy_bank: h.policy_bank.clone(),
+        authenticated_bank: h.authenticated_bank.clone(),
+        default_recipient: if h.default_recipient.is_empty() {
+            format!("postmaster@{}", cfg.mydomain)
+        } else {
+            h.default_recipient.clone()
+        },
+        password: h.password.clone(),
+        enable_password: h.enable_password.clone(),
+        // Checked when the configuration was validated.
+        secure_ip: h.secure_networks().unwrap_or_default(),
         tempdir: cfg.tempdir.clone(),
         memory_spool_limit: cfg.limits.memory_spool_limit,
         header_size_limit: cfg.limits.header_size_limit,

@@ -18,10 +18,11 @@
 //! panic; the user name only selects a per-user store keyed by address.
 
 use crate::message::{ClientInfo, Envelope, Protocol, Spool};
+use crate::pipeline::LearnError;
 use crate::pipeline::{CheckOptions, Pipeline};
 use crate::spam::scan::Outcome;
 use crate::spam::spamd::protocol::{self, ProtoError, Verb};
-use crate::spam::{BayesError, Class, Learnable, Learned};
+use crate::spam::{Class, Learned};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -182,41 +183,32 @@ async fn tell(
     pipeline: &Pipeline,
     message: Vec<u8>,
 ) -> Result<Vec<u8>, ProtoError> {
-    let (trainer, delimiter) = pipeline.spam_trainer();
-    let Some(trainer) = trainer else {
-        return Err(ProtoError {
-            code: protocol::EX_UNAVAILABLE,
-            text: "TELL: no Bayes store (spam.bayes_store)".into(),
-        });
-    };
-    let user = req
-        .user
-        .as_deref()
-        .filter(|u| u.contains('@'))
-        .map(|u| crate::spam::bayes_user(u, &delimiter))
-        .unwrap_or_default();
-    let msg = tokio::task::spawn_blocking(move || Learnable::of(&message))
-        .await
-        .map_err(|e| ProtoError {
-            code: protocol::EX_SOFTWARE,
-            text: format!("internal error: {}", crate::catch_panic::join_error_text(e)),
-        })?;
-    let fail = |e: BayesError| ProtoError {
+    // Both a missing store and one that does not answer are spamd's "service unavailable".
+    let fail = |e: LearnError| ProtoError {
         code: protocol::EX_UNAVAILABLE,
-        text: e.to_string(),
+        text: format!("TELL: {e}"),
     };
+    let user = req.user.as_deref();
     let (mut did_set, mut did_remove) = (false, false);
+    let remove = req.tells("remove");
     if let Some(class) = req.tell_class()? {
         let class = if class == "spam" {
             Class::Spam
         } else {
             Class::Ham
         };
-        let l = trainer.learn(&user, class, &msg).await.map_err(fail)?;
+        let copy = if remove { message.clone() } else { Vec::new() };
+        let l = pipeline
+            .learn(user, Some(class), message)
+            .await
+            .map_err(fail)?;
         did_set = matches!(l, Learned::New | Learned::Flipped);
-    }
-    if req.tells("remove") {
-        let l = trainer.forget(&user, &msg).await.map_err(fail)?;
+        if remove {
+            let l = pipeline.learn(user, None, copy).await.map_err(fail)?;
+            did_remove = l == Learned::Forgotten;
+        }
+    } else if remove {
+        let l = pipeline.learn(user, None, message).await.map_err(fail)?;
         did_remove = l == Learned::Forgotten;
     }
     Ok(protocol::told(did_set, did_remove))

@@ -9,6 +9,7 @@
 
 use super::eval::{self, Ctx};
 use super::view::MessageView;
+use super::view::uri::Links;
 use crate::spam::rules::cf::Kind;
 use crate::spam::rules::plan::{Plan, Rule, Test};
 use std::collections::HashMap;
@@ -36,6 +37,9 @@ pub struct Outcome {
     pub stopped_early: bool,
     /// What autolearning weighs (SpamAssassin's autolearn points).
     pub learn_points: LearnPoints,
+    /// The hosts and addresses the message links to (what rspamd reports as `urls` and
+    /// `emails`).
+    pub links: Links,
 }
 
 /// SpamAssassin's autolearn points of a scan: the hit rules' scores without Bayes, leaving
@@ -276,6 +280,7 @@ pub struct Local {
     counts: Vec<u32>,
     score: f64,
     stopped_early: bool,
+    links: Links,
 }
 
 /// Scans `view` with `plan`, network rules not counted.
@@ -327,6 +332,7 @@ pub fn scan_local(plan: &Plan, view: &MessageView, lists: &eval::Lists, opts: Op
         counts,
         score,
         stopped_early,
+        links: Links::of(&view.uris),
     }
 }
 
@@ -336,6 +342,7 @@ pub fn finish(plan: &Plan, local: Local, net: &[(usize, u32)]) -> Outcome {
         mut counts,
         mut score,
         stopped_early,
+        links,
     } = local;
     for &(i, n) in net {
         if let Some(r) = plan.rules.get(i) {
@@ -386,6 +393,7 @@ pub fn finish(plan: &Plan, local: Local, net: &[(usize, u32)]) -> Outcome {
             points: (lp.points * 1000.0).round() / 1000.0,
             ..lp
         },
+        links,
     }
 }
 

@@ -432,6 +432,20 @@ fn results_for<'a>(m: &MessageInput<'a>, rc: &RecipientInput) -> Cow<'a, CheckRe
     Cow::Owned(c)
 }
 
+/// The refusal for a copy blocked for `v.blocked_by`, whatever its destiny: what a front
+/// end that answers during the SMTP dialogue says for a discarded or bounced copy too.
+pub fn refusal(v: &Verdict, am_id: &str) -> Reply {
+    let (code, status, why) = reason(v.blocked_by, &v.detail);
+    let why = header_safe(&why);
+    Reply::new(code, status, format!("Reject, id={am_id} - {why}"))
+}
+
+/// The spam result as recipient `rc` sees it (its own Bayes store's, its sender list,
+/// the DMARC score of its policy), as its verdict weighed it.
+pub fn spam_seen(m: &MessageInput<'_>, rc: &RecipientInput<'_>) -> Option<SpamResult> {
+    results_for(m, rc).spam.clone()
+}
+
 /// Blocks the copy for finding `f`: its destiny (soft_bounce turns refusals into
 /// tempfails), the reply, the DSN reason of a bounce, and who is told.
 fn block(v: &mut Verdict, f: &Finding, m: &MessageInput, p: &Policy) {

@@ -6,6 +6,7 @@ use super::{NetDefs, NetTest, Source, UriBl};
 use crate::dns::{Query, QueryKind, Then, is_private, reverse_ip};
 use crate::spam::eval::Lists;
 use crate::spam::view::MessageView;
+use crate::spam::view::uri::uri_host;
 use std::net::IpAddr;
 
 /// SpamAssassin's `num_check_received`: relay addresses looked up per set at most.
@@ -321,26 +322,6 @@ pub(super) fn uri_ip_queries(rules: &[(usize, &NetTest)], ctx: &Ctx) -> Vec<Quer
         }
     }
     out
-}
-
-/// The host of a link, lower case; none for `mailto:`, `javascript:`, `cid:` and the like.
-fn uri_host(uri: &str) -> Option<String> {
-    let (scheme, rest) = uri.split_once(':')?;
-    if !matches!(
-        scheme.to_ascii_lowercase().as_str(),
-        "http" | "https" | "ftp"
-    ) {
-        return None;
-    }
-    let rest = rest.trim_start_matches(['/', '\\']);
-    let authority = rest.split(['/', '?', '#', '\\']).next()?;
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next()?,
-        None => host.split(':').next()?,
-    };
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    (!host.is_empty() && !host.contains('%')).then_some(host)
 }
 
 /// `d=` of a DKIM-Signature value.

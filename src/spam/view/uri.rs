@@ -17,6 +17,57 @@ static IN_HTML: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
+/// The host of a link, lower case; none for `mailto:`, `javascript:`, `cid:` and the like.
+pub fn uri_host(uri: &str) -> Option<String> {
+    let (scheme, rest) = uri.split_once(':')?;
+    if !matches!(
+        scheme.to_ascii_lowercase().as_str(),
+        "http" | "https" | "ftp"
+    ) {
+        return None;
+    }
+    let rest = rest.trim_start_matches(['/', '\\']);
+    let authority = rest.split(['/', '?', '#', '\\']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => host.split(':').next()?,
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    (!host.is_empty() && !host.contains('%')).then_some(host)
+}
+
+/// What a message links to, as rspamd reports it: the hosts of its web links and the
+/// addresses it names, each once, in order of appearance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Links {
+    pub hosts: Vec<String>,
+    pub emails: Vec<String>,
+}
+
+impl Links {
+    /// From the URI list.
+    pub fn of(uris: &[String]) -> Links {
+        let mut out = Links::default();
+        for u in uris {
+            let (list, item) = match u.get(..7) {
+                Some(m) if m.eq_ignore_ascii_case("mailto:") => {
+                    let addr = u[7..].split(['?', '#']).next().unwrap_or_default();
+                    (&mut out.emails, addr.to_ascii_lowercase())
+                }
+                _ => match uri_host(u) {
+                    Some(h) => (&mut out.hosts, h),
+                    None => continue,
+                },
+            };
+            if !item.is_empty() && !list.contains(&item) {
+                list.push(item);
+            }
+        }
+        out
+    }
+}
+
 /// Collects URIs without repeats.
 #[derive(Debug, Default, Clone)]
 pub struct UriList {
