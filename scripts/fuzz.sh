@@ -87,6 +87,19 @@ elif target == "milter":
              + pk(b"M", b"<a@example.org>\0SIZE=10\0") + pk(b"R", b"<u@example.com>\0")
              + pk(b"L", b"Subject\0 hi\0") + pk(b"N", b"") + pk(b"B", b"Hello.\r\n") + pk(b"E", b"")
              + pk(b"A", b"") + pk(b"Q", b"")]
+elif target == "http":
+    msg = b"From: a@example.org\r\nSubject: hi\r\nMessage-ID: <m@x>\r\n\r\nHello.\r\n"
+    def req(path, hs, body):
+        return ("POST %s HTTP/1.1\r\nContent-Length: %d\r\n" % (path, len(body))).encode() + \
+            b"".join(h + b"\r\n" for h in hs) + b"\r\n" + body
+    seeds = [req("/checkv2", [b"From: <a@example.org>", b"Rcpt: u@example.com, v@example.com",
+                              b"IP: 192.0.2.1", b"Helo: mx", b"Queue-Id: 4ABC", b"User: bob",
+                              b"Settings-ID: ORIGINATING", b"Flags: pass_all,zstd"], msg),
+             req("/check?ip=192.0.2.1&deliver-to=u%40example.com", [], msg),
+             req("/learnspam", [b"Password: writer", b"Deliver-To: u@example.com"], msg),
+             req("/checkv2", [b"Compression: zstd"], bytes.fromhex("28b52ffd2006310000") + b"Hello."),
+             b"POST /checkv2 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nHello\r\n0\r\n\r\n",
+             b"GET /stat HTTP/1.0\r\nPassword: reader\r\n\r\n", b"GET /ping HTTP/1.0\r\n\r\n"]
 os.makedirs(out, exist_ok=True)
 for i, s in enumerate(x for x in seeds if x):
     with open(os.path.join(out, "seed-%d" % i), "wb") as f: f.write(s)

@@ -114,3 +114,120 @@ pub fn milter(data: &[u8]) {
         rest = &rest[used..];
     }
 }
+
+/// One client connection's bytes, served by the rspamd-protocol listener's own code (hyper's
+/// framing, our routing, request headers, passwords, bodies, zstd and the JSON replies) with a
+/// scanner that answers at once; the client's side is closed after the bytes, so every
+/// path ends at the input's end.
+pub fn http(data: &[u8]) {
+    use std::sync::{Arc, OnceLock};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    static RT: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
+    let Some(rt) = RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .ok()
+    }) else {
+        return;
+    };
+    let settings = amavisd::http::Settings {
+        timeout: std::time::Duration::from_secs(5),
+        policy_bank: String::new(),
+        authenticated_bank: "ORIGINATING".into(),
+        default_recipient: "postmaster@example.com".into(),
+        password: "reader".into(),
+        enable_password: "writer".into(),
+        secure_ip: Vec::new(),
+        tempdir: std::env::temp_dir(),
+        memory_spool_limit: 1 << 20,
+        header_size_limit: 64 << 10,
+        message_size_limit: 1 << 20,
+    };
+    rt.block_on(async {
+        let (client, server) = tokio::io::duplex(64 << 10);
+        let (mut rd, mut wr) = tokio::io::split(client);
+        let peer = std::net::SocketAddr::from(([192, 0, 2, 1], 40000));
+        let serve = amavisd::http::serve_connection(server, peer, settings, Arc::new(Fake));
+        let write = async {
+            let _ = wr.write_all(data).await;
+            let _ = wr.shutdown().await;
+        };
+        let read = async {
+            let mut out = Vec::new();
+            let _ = rd.read_to_end(&mut out).await;
+        };
+        tokio::join!(serve, write, read);
+    });
+}
+
+/// A scanner that judges by the envelope alone: spam with a subject change for the first
+/// recipient, another removed, so that every part of the reply is built.
+struct Fake;
+
+impl amavisd::http::Scanner for Fake {
+    async fn advise(
+        &self,
+        env: amavisd::message::Envelope,
+        spool: amavisd::message::Spool,
+        _opts: &amavisd::message::screen::ScreenOptions,
+    ) -> amavisd::message::screen::Advice {
+        use amavisd::message::header_edit::FieldChange;
+        use amavisd::message::screen::{Advice, Answer, Findings, Screened};
+        let first = env.recipients.first().map(|r| r.address.clone()).unwrap_or_default();
+        Advice {
+            screened: Screened {
+                am_id: "1-01".into(),
+                answer: Answer::Accept,
+                remove: env.recipients.iter().skip(1).map(|r| format!("<{}>", r.address)).collect(),
+                changes: vec![
+                    FieldChange::Insert {
+                        index: 0,
+                        name: "X-Env-From".into(),
+                        value: env.mail_from.into_bytes(),
+                    },
+                    FieldChange::Replace {
+                        index: 1,
+                        name: "Subject".into(),
+                        value: spool.header_field("Subject").unwrap_or_default().into_bytes(),
+                    },
+                ],
+                hold: None,
+            },
+            findings: Some(Findings {
+                recipient: first,
+                category: amavisd::message::Category::Spam,
+                spam: None,
+                descriptions: Vec::new(),
+                tag2_level: 6.2,
+                kill_level: 6.9,
+                subject_tag: String::new(),
+                viruses: Vec::new(),
+                banned: Vec::new(),
+                unchecked: Vec::new(),
+                bad_header: Vec::new(),
+                urls: Vec::new(),
+                emails: Vec::new(),
+                message_id: spool.header_field("Message-ID"),
+                refusal: None,
+            }),
+        }
+    }
+
+    async fn learn(
+        &self,
+        _user: Option<&str>,
+        _class: amavisd::spam::Class,
+        message: Vec<u8>,
+    ) -> Result<amavisd::spam::Learned, amavisd::pipeline::LearnError> {
+        Ok(if message.len() % 2 == 0 {
+            amavisd::spam::Learned::New
+        } else {
+            amavisd::spam::Learned::Unchanged
+        })
+    }
+
+    fn has_policy_bank(&self, name: &str) -> bool {
+        name == "ORIGINATING"
+    }
+}

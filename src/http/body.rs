@@ -14,6 +14,11 @@ use std::io::Read;
 /// Writes to the spool at most this much at once (a decoded body is cut into pieces).
 const CHUNK: usize = 64 << 10;
 
+/// Largest zstd window a frame may ask for (window log 23, what zstd's level 19 uses): the
+/// decoder allocates the window, and a frame may declare one far larger than its content.
+/// libzstd's own default limit is 128 MiB; rspamc compresses at level 1 (window log 19).
+pub const MAX_WINDOW: u64 = 8 << 20;
+
 /// The message in a spool, as the pipeline takes it.
 pub(super) async fn spooled(
     s: &Settings,
@@ -65,7 +70,8 @@ pub(super) async fn whole(
 /// huge: the decoder is stopped at the limit, never asked for all of it).
 fn decompress(raw: &[u8], limit: u64) -> Result<Vec<u8>, ProtoError> {
     let bad = |e: String| ProtoError::bad(format!("Decompression error: {e}"));
-    let decoder = ruzstd::decoding::StreamingDecoder::new(raw).map_err(|e| bad(e.to_string()))?;
+    let decoder = ruzstd::decoding::StreamingDecoder::new_with_max_window_size(raw, MAX_WINDOW)
+        .map_err(|e| bad(e.to_string()))?;
     let mut out = Vec::new();
     decoder
         .take(limit + 1)

@@ -8,7 +8,8 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// `addr:port` to listen on (`127.0.0.1:11333`, rspamd's normal worker port); empty:
-    /// no listener.
+    /// no listener. What a client says (`IP`, `User`, `Settings-ID`) is trusted as the SMTP
+    /// port trusts XFORWARD, so this is for the MTA's host: loopback, or a private network.
     pub listen: String,
     /// The controller's read password (rspamd's `password`): `/stat` and `/metrics` from a
     /// client outside `secure_ip`, and the learn commands when `enable_password` is empty.

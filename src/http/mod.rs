@@ -29,6 +29,7 @@ pub use config::HttpConfig;
 use crate::message::screen::{Advice, ScreenOptions};
 use crate::message::{Envelope, Spool};
 use crate::spam::{Class, Learned};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -109,9 +110,10 @@ pub async fn serve<S: Scanner>(
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
+                let local = stream.local_addr().ok();
                 let ctx = Arc::clone(&ctx);
                 tokio::spawn(async move {
-                    server::connection(stream, peer, ctx).await;
+                    server::connection(stream, peer, local, ctx).await;
                     drop(permit);
                 });
             }
@@ -121,4 +123,15 @@ pub async fn serve<S: Scanner>(
             }
         }
     }
+}
+
+/// Serves one connection on `io` as [`serve`] serves each accepted socket (counters of its
+/// own): for fuzzing and tests, which have a stream but no listener.
+pub async fn serve_connection<S, IO>(io: IO, peer: SocketAddr, settings: Settings, scanner: Arc<S>)
+where
+    S: Scanner,
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let ctx = Arc::new(server::Ctx::new(settings, scanner));
+    server::connection(io, peer, None, ctx).await;
 }

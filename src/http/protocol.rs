@@ -211,6 +211,13 @@ impl ScanRequest {
                 }
             }
             "password" => self.password = Some(value.to_string()),
+            // rspamd may read the message from a local file or shared memory; we take it
+            // from the body only, and must not scan an empty body in its place.
+            "file" | "path" | "shm" | "message-length" => {
+                return Err(ProtoError::bad(format!(
+                    "{name}: not supported: send the message as the body"
+                )));
+            }
             // rspamd's other headers (Pass, Filename, User-Agent, MTA-Tag, TLS-*, ...) and
             // the HTTP ones say nothing our checks use.
             _ => {}
@@ -364,6 +371,7 @@ mod tests {
             ("helo", "two words"),
             ("compression", "gzip"),
             ("dictionary", "12"),
+            ("file", "/etc/passwd"),
         ] {
             let e = parse(&[(n, v)]).unwrap_err();
             assert!(e.status == 400 || e.status == 415, "{n}: {e}");

@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 type Reply = Response<Full<Bytes>>;
 
@@ -65,8 +65,15 @@ impl<S: Scanner> Ctx<S> {
 }
 
 /// Serves one connection: one request, then close.
-pub(super) async fn connection<S: Scanner>(stream: TcpStream, peer: SocketAddr, ctx: Arc<Ctx<S>>) {
-    let local = stream.local_addr().ok();
+pub(super) async fn connection<S, IO>(
+    stream: IO,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    ctx: Arc<Ctx<S>>,
+) where
+    S: Scanner,
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let timeout = ctx.settings.timeout;
     let io = hyper_util::rt::TokioIo::new(stream);
     let svc = hyper::service::service_fn(move |req| {
@@ -304,9 +311,7 @@ async fn learn<S: Scanner>(
     if message.is_empty() {
         return Err(ProtoError::bad("Empty body is not permitted"));
     }
-    let id = crate::message::Spool::from_bytes(message.clone())
-        .header_field("Message-ID")
-        .unwrap_or_else(|| "message".into());
+    let id = message_id(&message).unwrap_or_else(|| "message".into());
     let user = r.deliver_to.as_deref();
     let learned = ctx
         .scanner
@@ -332,11 +337,31 @@ async fn learn<S: Scanner>(
                 id.trim()
             ),
         }),
-        Learned::Forgotten | Learned::NotLearned => Ok(status(
-            204,
-            &serde_json::json!({ "error": format!("{} has no tokens to learn", id.trim()) }),
+        // rspamd says 204 with a body here, which HTTP forbids (and hyper drops): a 200
+        // that says so.
+        Learned::Forgotten | Learned::NotLearned => Ok(json(
+            &serde_json::json!({
+                "success": false,
+                "error": format!("{id} has no tokens to learn"),
+            }),
+            r.compress_reply,
         )),
     }
+}
+
+/// The `Message-ID` field's value of a message's header section, as rspamd names a
+/// message in its learn errors.
+fn message_id(message: &[u8]) -> Option<String> {
+    let end = memchr::memmem::find(message, b"\n\r\n")
+        .or_else(|| memchr::memmem::find(message, b"\n\n"))
+        .map_or(message.len(), |e| e + 1);
+    crate::message::header_edit::fields(&message[..end])
+        .into_iter()
+        .find(|f| crate::message::header_edit::name_is(f, "Message-ID"))
+        .and_then(|f| {
+            let colon = memchr::memchr(b':', f)?;
+            Some(String::from_utf8_lossy(&f[colon + 1..]).trim().to_string())
+        })
 }
 
 /// `/stat`, as rspamd's controller reports it (rspamc `stat` prints it).
