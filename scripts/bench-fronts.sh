@@ -6,6 +6,8 @@
 #   milter  amavisd-load over SMTP to a private Postfix smtpd on :10026 whose smtpd_milters is
 #           our [[milter]] on :10030; Postfix relays what it accepts to the sink on :10025.
 #           The Postfix column is its CPU (smtpd, cleanup, qmgr, smtp) per message.
+#   postfix the same Postfix without the milter (no filter at all): what Postfix alone costs,
+#           so that milter minus postfix is what the milter adds
 #   http    rspamc -n N to our [http] on :11333 (/checkv2) with amavisd-load's envelope, as
 #           bench-peers.sh measures rspamd (no MTA: the SMTP hops the others pay are left out)
 #
@@ -13,7 +15,7 @@
 # ms/msg, p50/p99 ms (amavisd-load's, or rspamc's per-message times for http).
 #
 #   cargo build --release && bash scripts/bench-slot.sh 1 && bash scripts/bench-fronts.sh [N...]
-#   FRONTS="milter http" BENCH_COUNT=2000          (defaults: smtp milter http, 2000)
+#   FRONTS="milter http" BENCH_COUNT=2000          (defaults: smtp postfix milter http, 2000)
 #
 # Needs root (Postfix), clamd, Postfix and rspamc (.ci/run installs them), and bench-slot.sh run
 # once (it fills $BENCH_DIR). Takes 127.0.0.1:10024, 10025, 10026, 10030 and 11333.
@@ -22,7 +24,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 bin=$here/target/release
 dir=${BENCH_DIR:-/tmp/amavisd-bench}
 count=${BENCH_COUNT:-2000}
-fronts=${FRONTS:-smtp milter http}
+fronts=${FRONTS:-smtp postfix milter http}
 sessions=("$@")
 [ ${#sessions[@]} -gt 0 ] || sessions=(1 4 16)
 hz=$(getconf CLK_TCK)
@@ -67,12 +69,16 @@ up() {
         kill -0 "$filter" 2>/dev/null || { cat fronts.log >&2; exit 1; }
         sleep 0.1
     done
+    for _ in $(seq 1 100); do listening 10030 && listening 11333 && break; sleep 0.1; done
     listening 10030 && listening 11333 || die "the milter or HTTP listener is not up (see $dir/fronts.log)"
 }
 down() { kill "$filter" "$sink"; wait "$filter" "$sink" 2>/dev/null || true; filter=; sink=; }
 
-# A private Postfix: smtpd on :10026 with our milter, relaying to the sink.
+# A private Postfix: smtpd on :10026 with our milter (or none, given "none"), relaying to
+# the sink.
 postfix_up() {
+    local milters=inet:127.0.0.1:10030
+    [ "${1:-}" != none ] || milters=
     pf=$dir/postfix
     rm -rf "$pf"; mkdir -p "$pf/etc" "$pf/queue"; chmod 755 "$pf"
     cat > "$pf/etc/main.cf" <<EOF
@@ -98,7 +104,7 @@ smtp_dns_support_level = disabled
 alias_maps =
 alias_database =
 biff = no
-smtpd_milters = inet:127.0.0.1:10030
+smtpd_milters = $milters
 milter_protocol = 6
 milter_default_action = tempfail
 milter_content_timeout = 300s
@@ -129,7 +135,7 @@ EOF
     for _ in $(seq 100); do listening 10026 && break; sleep 0.1; done
 }
 postfix_down() { /usr/sbin/postfix -c "$pf/etc" stop >/dev/null 2>&1 || true; sleep 1; pf=; }
-postfix_master() { cat "$pf/data/master.pid" 2>/dev/null | tr -d ' ' || true; }
+postfix_master() { tr -d ' ' < "$pf/queue/pid/master.pid" 2>/dev/null || true; }
 
 # rspamc's per-message times, sorted, as a percentile in ms.
 pct() { echo "$2" | sed -n "$(( ($1 * $3 + 99) / 100 ))p" | awk '{printf "%.2f", $1*1000}'; }
@@ -141,7 +147,10 @@ for front in $fronts; do
     for n in "${sessions[@]}"; do
         up
         pcpu=-; target=127.0.0.1:10024
-        if [ "$front" = milter ]; then postfix_up; target=127.0.0.1:10026; fi
+        case $front in
+          milter) postfix_up; target=127.0.0.1:10026 ;;
+          postfix) postfix_up none; target=127.0.0.1:10026 ;;
+        esac
         f0=$(ticks "$filter"); c0=$(ticks "$clamd_pid"); m=$(postfix_master); p0=$( [ -n "$m" ] && ticks "$m" || echo 0)
         if [ "$front" = http ]; then
             files=(); for ((i = 0; i < count; i++)); do files+=("msgs/${msgs[i % ${#msgs[@]}]}"); done
@@ -162,20 +171,20 @@ for front in $fronts; do
             sent=$(echo "$out" | sed -n 's/^send: \([0-9]*\) sent.*/\1/p')
             [ -n "$sent" ] && [ "$sent" -gt 0 ] || die "$front: nothing sent: $out"
         fi
-        if [ "$front" = milter ]; then
+        if [ "$front" = milter ] || [ "$front" = postfix ]; then
             # What Postfix accepted leaves its queue for the sink: its CPU counts to the end.
             for _ in $(seq 600); do
                 /usr/sbin/postqueue -c "$pf/etc" -p 2>/dev/null | grep -q 'Mail queue is empty' && break
                 sleep 0.2
             done
             /usr/sbin/postqueue -c "$pf/etc" -p 2>/dev/null | grep -q 'Mail queue is empty' ||
-                die "milter: Postfix's queue did not drain (see $pf/maillog)"
+                die "$front: Postfix's queue did not drain (see $pf/maillog)"
             pcpu=$(ms_per $(( $(ticks "$m") - p0 )) "$sent")
         fi
         fcpu=$(ms_per $(( $(ticks "$filter") - f0 )) "$sent")
         ccpu=$(ms_per $(( $(ticks "$clamd_pid") - c0 )) "$sent")
         echo "| $front | $n | $rate | $fcpu | $pcpu | $ccpu | $p50 | $p99 |"
-        [ "$front" != milter ] || postfix_down
+        [ -z "$pf" ] || postfix_down
         down
     done
 done

@@ -63,12 +63,15 @@ fn strings(parts: &[&[u8]]) -> Vec<u8> {
 /// A milter client as Postfix's smtpd is one.
 struct Mta {
     s: TcpStream,
+    /// The protocol flags the filter chose (which commands it does not answer).
+    proto: u32,
 }
 
 impl Mta {
     async fn connect(addr: SocketAddr) -> Mta {
         let mut m = Mta {
             s: TcpStream::connect(addr).await.unwrap(),
+            proto: 0,
         };
         // Version 6, every action, every protocol flag Postfix 3 offers.
         let mut o = 6u32.to_be_bytes().to_vec();
@@ -76,7 +79,19 @@ impl Mta {
         o.extend_from_slice(&0x1f_ffffu32.to_be_bytes());
         let r = m.ask(b'O', &o).await;
         assert_eq!(r[0].0, b'O', "{r:?}");
+        m.proto = u32::from_be_bytes(r[0].1[8..12].try_into().unwrap());
+        // No reply to headers, connect, HELO, MAIL, RCPT: no round trip per field.
+        assert_eq!(m.proto & 0xf080, 0xf080, "{:#x}", m.proto);
         m
+    }
+
+    /// A command the filter answers with "continue" unless it negotiated no reply (`flag`).
+    async fn step(&mut self, cmd: u8, data: &[u8], flag: u32) {
+        if self.proto & flag != 0 {
+            self.send(cmd, data).await;
+        } else {
+            assert_eq!(self.ask(cmd, data).await[0].0, b'c');
+        }
     }
 
     async fn send(&mut self, cmd: u8, data: &[u8]) {
@@ -112,21 +127,18 @@ impl Mta {
         let mut c = b"client.example\x004".to_vec();
         c.extend_from_slice(&25u16.to_be_bytes());
         c.extend_from_slice(b"192.0.2.10\0");
-        assert_eq!(self.ask(b'C', &c).await[0].0, b'c');
-        assert_eq!(self.ask(b'H', b"client.example\0").await[0].0, b'c');
+        self.step(b'C', &c, 0x1000).await;
+        self.step(b'H', b"client.example\0", 0x2000).await;
         self.send(
             b'D',
             &[b"M".as_slice(), &strings(&[b"i", b"4QUEUEID"])].concat(),
         )
         .await;
         let mail = format!("<{from}>");
-        assert_eq!(
-            self.ask(b'M', &strings(&[mail.as_bytes()])).await[0].0,
-            b'c'
-        );
+        self.step(b'M', &strings(&[mail.as_bytes()]), 0x4000).await;
         for r in rcpts {
             let r = format!("<{r}>");
-            assert_eq!(self.ask(b'R', &strings(&[r.as_bytes()])).await[0].0, b'c');
+            self.step(b'R', &strings(&[r.as_bytes()]), 0x8000).await;
         }
         let (head, body) = split(msg);
         for f in amavisd::message::header_edit::fields(head) {
@@ -135,10 +147,8 @@ impl Mta {
             // continuation lines with LF alone.
             let value = f[colon + 1..f.len() - 2].to_vec();
             let value: Vec<u8> = value.into_iter().filter(|&b| b != b'\r').collect();
-            assert_eq!(
-                self.ask(b'L', &strings(&[&f[..colon], &value])).await[0].0,
-                b'c'
-            );
+            self.step(b'L', &strings(&[&f[..colon], &value]), 0x80)
+                .await;
         }
         assert_eq!(self.ask(b'N', b"").await[0].0, b'c');
         for chunk in body.chunks(65535) {
@@ -267,7 +277,11 @@ async fn a_scanner_down_is_a_tempfail() {
 
 #[tokio::test]
 async fn bad_input_gets_a_clear_end_and_the_listener_survives() {
-    let (server, addr, _tmp) = start(|c| c.limits.message_size_limit = 100_000).await;
+    let (server, addr, _tmp) = start(|c| {
+        c.limits.message_size_limit = 100_000;
+        c.limits.header_size_limit = 20_000;
+    })
+    .await;
     // An unknown command, a hostile length, a packet cut short: each ends its connection.
     for bytes in [
         packet(b'Z', b"what"),
@@ -291,15 +305,25 @@ async fn bad_input_gets_a_clear_end_and_the_listener_survives() {
     let mut m = Mta::connect(addr).await;
     let mut big = CLEAN.to_vec();
     big.extend(std::iter::repeat_n(b'x', 200_000));
-    m.send(b'M', &strings(&[b"<s@example.org>"])).await;
-    assert_eq!(m.read().await.unwrap().0, b'c');
-    m.send(b'R', &strings(&[b"<u@example.com>"])).await;
-    assert_eq!(m.read().await.unwrap().0, b'c');
+    m.step(b'M', &strings(&[b"<s@example.org>"]), 0x4000).await;
+    m.step(b'R', &strings(&[b"<u@example.com>"]), 0x8000).await;
     m.send(b'N', b"").await;
     assert_eq!(m.read().await.unwrap().0, b'c');
     let r = m.ask(b'B', &big[..60_000]).await;
     assert_eq!(r[0].0, b'c');
     let r = shown(&m.ask(b'B', &big[60_000..120_000]).await);
+    assert!(r[0].starts_with("y 552 5.3.4"), "{r:?}");
+    m.send(b'A', b"").await;
+    // A header section over its limit, sent without replies (NR_HDR): the refusal comes
+    // at the end of the headers, permanent.
+    let mut m = Mta::connect(addr).await;
+    m.step(b'M', &strings(&[b"<s@example.org>"]), 0x4000).await;
+    m.step(b'R', &strings(&[b"<u@example.com>"]), 0x8000).await;
+    let long = vec![b'v'; 900];
+    for _ in 0..30 {
+        m.step(b'L', &strings(&[b"X-Long", &long]), 0x80).await;
+    }
+    let r = shown(&m.ask(b'N', b"").await);
     assert!(r[0].starts_with("y 552 5.3.4"), "{r:?}");
     m.send(b'A', b"").await;
     // And the listener still serves a good message.

@@ -38,6 +38,28 @@ pub mod proto {
     pub const NODATA: u32 = 0x200;
     /// Header values keep their leading space, so the header section is rebuilt byte for byte.
     pub const HDR_LEADSPC: u32 = 0x10_0000;
+    /// No reply to these commands: we decide at end of message and always say "continue"
+    /// before it, so the MTA need not wait for a round trip per header field or envelope
+    /// step (a header's refusal, over the size limit, is given at end of headers instead).
+    pub const NR_HDR: u32 = 0x80;
+    pub const NR_CONN: u32 = 0x1000;
+    pub const NR_HELO: u32 = 0x2000;
+    pub const NR_MAIL: u32 = 0x4000;
+    pub const NR_RCPT: u32 = 0x8000;
+}
+
+impl Command {
+    /// The no-reply flag that, negotiated, silences our answer to this command.
+    pub fn no_reply_flag(&self) -> Option<u32> {
+        match self {
+            Command::Connect { .. } => Some(proto::NR_CONN),
+            Command::Helo(_) => Some(proto::NR_HELO),
+            Command::Mail(_) => Some(proto::NR_MAIL),
+            Command::Rcpt(_) => Some(proto::NR_RCPT),
+            Command::Header { .. } => Some(proto::NR_HDR),
+            _ => None,
+        }
+    }
 }
 
 /// Why a packet was refused.
@@ -358,7 +380,14 @@ pub fn negotiate(version: u32, actions: u32, protocol: u32) -> Option<Response> 
         return None;
     }
     let want_actions = action::ADDHDRS | action::CHGHDRS | action::DELRCPT | action::QUARANTINE;
-    let want_proto = proto::NOUNKNOWN | proto::NODATA | proto::HDR_LEADSPC;
+    let want_proto = proto::NOUNKNOWN
+        | proto::NODATA
+        | proto::HDR_LEADSPC
+        | proto::NR_HDR
+        | proto::NR_CONN
+        | proto::NR_HELO
+        | proto::NR_MAIL
+        | proto::NR_RCPT;
     Some(Response::OptNeg {
         actions: actions & want_actions,
         protocol: protocol & want_proto,
@@ -455,7 +484,7 @@ mod tests {
             panic!("no answer");
         };
         assert_eq!(actions, 0x01 | 0x08 | 0x10 | 0x20);
-        assert_eq!(protocol, 0x100 | 0x200 | 0x10_0000);
+        assert_eq!(protocol, 0x100 | 0x200 | 0x10_0000 | 0x80 | 0xf000);
         let Some(Response::OptNeg { actions, protocol }) = negotiate(6, 0x01, 0) else {
             panic!("no answer");
         };
