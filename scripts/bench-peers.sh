@@ -277,8 +277,9 @@ EOF
         times=$(sed -n 's/^Results for file: .* (\([0-9.]*\) seconds)$/\1/p' log/rspamc.out | sort -n)
         pct() { echo "$times" | sed -n "$(( ($1 * sent + 99) / 100 ))p" | awk '{printf "%.2f", $1*1000}'; }
         echo "  $sent scanned in $f s" >&2
-        c0=-; [ "$av" != 1 ] || c0=$((c1 - c0))
-        row rspamd "$n" "$(echo "scale=1; $sent / $f" | bc)" $((t1 - t0)) "$c0" "$sent" \
+        # clamd's ticks, or "-" when rspamd does not use it.
+        local cc=-; [ "$av" != 1 ] || cc=$((c1 - c0))
+        row rspamd "$n" "$(echo "scale=1; $sent / $f" | bc)" $((t1 - t0)) "$cc" "$sent" \
             "$(pct 50)" "$(pct 99)" pss
         stop "$daemon"; daemon=
     done
