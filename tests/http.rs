@@ -382,6 +382,12 @@ async fn bad_input_gets_a_clear_answer_and_the_listener_survives() {
             true,
         ),
         (
+            "Settings not JSON",
+            post("/checkv2", &["Settings: {symbol1 = "], CLEAN),
+            "HTTP/1.1 400 Settings: not JSON",
+            true,
+        ),
+        (
             "broken zstd",
             post("/checkv2", &["Compression: zstd"], b"not zstd at all"),
             "HTTP/1.1 400 Decompression error",

@@ -34,7 +34,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 /// Largest request head (request line and fields): a thousand `Rcpt` fields fit.
 pub const MAX_HEAD: usize = 128 << 10;
@@ -90,39 +90,26 @@ pub async fn serve<S: Scanner>(
     settings: Settings,
     max_connections: usize,
     scanner: Arc<S>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let sessions = Arc::new(Semaphore::new(max_connections));
     let ctx = Arc::new(server::Ctx::new(settings, scanner));
-    loop {
-        let Some(permit) = crate::accept::session_permit(&sessions, &mut shutdown).await else {
-            return;
-        };
-        let accepted = tokio::select! {
-            _ = shutdown.changed() => {
-                if *shutdown.borrow() {
-                    return;
-                }
-                continue;
-            }
-            a = listener.accept() => a,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                let local = stream.local_addr().ok();
-                let ctx = Arc::clone(&ctx);
-                tokio::spawn(async move {
-                    server::connection(stream, peer, local, ctx).await;
-                    drop(permit);
-                });
-            }
-            Err(e) => {
-                tracing::warn!("http accept: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
+    let listener = &listener;
+    crate::accept::serve_until_shutdown(
+        "http",
+        max_connections,
+        shutdown,
+        || listener.accept(),
+        |(stream, peer), permit| {
+            let _ = stream.set_nodelay(true);
+            let local = stream.local_addr().ok();
+            let ctx = Arc::clone(&ctx);
+            tokio::spawn(async move {
+                server::connection(stream, peer, local, ctx).await;
+                drop(permit);
+            });
+        },
+    )
+    .await;
 }
 
 /// Serves one connection on `io` as [`serve`] serves each accepted socket (counters of its

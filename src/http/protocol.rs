@@ -183,6 +183,14 @@ impl ScanRequest {
                 self.deliver_to = Some(address(name, value)?).filter(|a| !a.is_empty());
             }
             "settings-id" => self.settings_id = Some(word(name, value)?),
+            // rspamd's inline settings (symbol scores, actions) have no meaning for our
+            // verdict and are not applied; a value that is not even JSON is refused, so
+            // that a broken client hears of it.
+            "settings" => {
+                if let Err(e) = serde_json::from_str::<serde_json::Value>(value) {
+                    return Err(ProtoError::bad(format!("Settings: not JSON: {e}")));
+                }
+            }
             "compression" => {
                 if !value.eq_ignore_ascii_case("zstd") {
                     return Err(ProtoError {
@@ -349,6 +357,7 @@ mod tests {
             ("settings-id", "TRUSTED"),
             ("flags", "pass_all,zstd"),
             ("filename", "whatever"),
+            ("settings", "{\"actions\": {\"reject\": 10}}"),
         ])
         .unwrap();
         assert_eq!(r.from, "a@x.example");
@@ -372,6 +381,7 @@ mod tests {
             ("compression", "gzip"),
             ("dictionary", "12"),
             ("file", "/etc/passwd"),
+            ("settings", "{actions = {reject = 1"),
         ] {
             let e = parse(&[(n, v)]).unwrap_err();
             assert!(e.status == 400 || e.status == 415, "{n}: {e}");

@@ -120,11 +120,9 @@ async fn handle<S: Scanner>(
         Ok(r) => r,
         Err(e) => return error(&e),
     };
-    let secure = ctx
-        .settings
-        .secure_ip
-        .iter()
-        .any(|n| n.contains(&peer.ip()));
+    // A listener on [::] sees IPv4 clients as ::ffff:a.b.c.d.
+    let ip = peer.ip().to_canonical();
+    let secure = ctx.settings.secure_ip.iter().any(|n| n.contains(&ip));
     let write = match authorize(&ctx.settings, cmd.access(), secure, r.password.as_deref()) {
         Ok(w) => w,
         Err(e) => return error(&e),

@@ -28,9 +28,8 @@ use crate::message::{ClientInfo, Spool};
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 /// What answers a message before the queue: the pipeline.
 pub trait Screener: Send + Sync + 'static {
@@ -103,44 +102,31 @@ pub async fn serve<S: Screener>(
     cfg: SessionConfig,
     max_connections: usize,
     screener: Arc<S>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let sessions = Arc::new(Semaphore::new(max_connections));
     let cfg = Arc::new(cfg);
-    loop {
-        let Some(permit) = crate::accept::session_permit(&sessions, &mut shutdown).await else {
-            return;
-        };
-        let accepted = tokio::select! {
-            _ = shutdown.changed() => {
-                if *shutdown.borrow() {
-                    return;
+    let bound = &bound;
+    crate::accept::serve_until_shutdown(
+        "milter",
+        max_connections,
+        shutdown,
+        || accept(bound),
+        |(stream, client), permit| {
+            let screener = Arc::clone(&screener);
+            let cfg = Arc::clone(&cfg);
+            tokio::spawn(async move {
+                let r = match stream {
+                    Accepted::Tcp(s) => session::serve(s, client, &*screener, &cfg).await,
+                    Accepted::Unix(s) => session::serve(s, client, &*screener, &cfg).await,
+                };
+                if let Err(e) = r {
+                    tracing::warn!("milter session: {e}");
                 }
-                continue;
-            }
-            a = accept(&bound) => a,
-        };
-        let (stream, client) = match accepted {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!("milter accept: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let screener = Arc::clone(&screener);
-        let cfg = Arc::clone(&cfg);
-        tokio::spawn(async move {
-            let r = match stream {
-                Accepted::Tcp(s) => session::serve(s, client, &*screener, &cfg).await,
-                Accepted::Unix(s) => session::serve(s, client, &*screener, &cfg).await,
-            };
-            if let Err(e) = r {
-                tracing::warn!("milter session: {e}");
-            }
-            drop(permit);
-        });
-    }
+                drop(permit);
+            });
+        },
+    )
+    .await;
 }
 
 enum Accepted {

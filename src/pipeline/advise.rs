@@ -6,7 +6,7 @@
 
 use super::job::{Job, Tempfail};
 use super::state::State;
-use super::{assess, decide, screen};
+use super::{decide, screen};
 use crate::message::screen::{Advice, Findings, ScreenOptions, Screened};
 use crate::message::{CheckResults, Destiny, VirusScan};
 use std::sync::Arc;
@@ -17,15 +17,7 @@ pub(super) async fn steps(
     job: &mut Job,
     opts: &ScreenOptions,
 ) -> Result<Advice, Tempfail> {
-    assess::assess(st, job, false).await?;
-    if let Some(r) = job
-        .verdicts
-        .iter()
-        .find(|v| v.destiny == Destiny::Tempfail)
-        .and_then(|v| v.reply.clone())
-    {
-        return Err(Tempfail::reply(r));
-    }
+    screen::assessed(st, job, false).await?;
     let (answer, _) = screen::answer(job);
     let passed: Vec<usize> = (0..job.verdicts.len())
         .filter(|&i| job.verdicts[i].destiny == Destiny::Pass)

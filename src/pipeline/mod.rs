@@ -205,6 +205,22 @@ impl Pipeline {
         Outcome::uniform(t.reply, n)
     }
 
+    /// A message's job with the banks a front end names loaded first; a job that cannot be
+    /// made (no log id) is logged here.
+    fn job_with(
+        st: &State,
+        env: Envelope,
+        spool: Spool,
+        banks: &[String],
+    ) -> Result<Job, Tempfail> {
+        let bank = st
+            .policies
+            .for_message_with(&env.client, &env.mail_from, banks);
+        Job::new(env, Arc::new(spool), bank).inspect_err(|t| {
+            tracing::error!("{}", t.reason.as_deref().unwrap_or_default());
+        })
+    }
+
     /// A message an MTA holds open before its queue (the milter): checked, decided, logged
     /// and quarantined as on the SMTP path, then answered as one reply ([`screen`] module
     /// rule) with the passed copy's header changes instead of delivered. Never an error: what
@@ -212,15 +228,9 @@ impl Pipeline {
     pub async fn screen(&self, env: Envelope, spool: Spool, opts: &ScreenOptions) -> Screened {
         let began = Instant::now();
         let st = self.state.load_full();
-        let bank = st
-            .policies
-            .for_message_with(&env.client, &env.mail_from, &opts.banks);
-        let mut job = match Job::new(env, Arc::new(spool), bank) {
+        let mut job = match Self::job_with(&st, env, spool, &opts.banks) {
             Ok(job) => job,
-            Err(t) => {
-                tracing::error!("{}", t.reason.as_deref().unwrap_or_default());
-                return Screened::waiting("", t.reply);
-            }
+            Err(t) => return Screened::waiting("", t.reply),
         };
         let screened = match screen::steps(&st, &mut job, opts).await {
             Ok(s) => s,
@@ -240,15 +250,9 @@ impl Pipeline {
     /// an error: what must wait is [`Answer::Tempfail`](crate::message::screen::Answer).
     pub async fn advise(&self, env: Envelope, spool: Spool, opts: &ScreenOptions) -> Advice {
         let st = self.state.load_full();
-        let bank = st
-            .policies
-            .for_message_with(&env.client, &env.mail_from, &opts.banks);
-        let mut job = match Job::new(env, Arc::new(spool), bank) {
+        let mut job = match Self::job_with(&st, env, spool, &opts.banks) {
             Ok(job) => job,
-            Err(t) => {
-                tracing::error!("{}", t.reason.as_deref().unwrap_or_default());
-                return Advice::waiting("", t.reply);
-            }
+            Err(t) => return Advice::waiting("", t.reply),
         };
         match advise::steps(&st, &mut job, opts).await {
             Ok(a) => a,

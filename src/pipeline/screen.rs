@@ -35,15 +35,7 @@ pub(super) async fn steps(
     job: &mut Job,
     opts: &ScreenOptions,
 ) -> Result<Screened, Tempfail> {
-    assess::assess(st, job, true).await?;
-    if let Some(r) = job
-        .verdicts
-        .iter()
-        .find(|v| v.destiny == Destiny::Tempfail)
-        .and_then(|v| v.reply.clone())
-    {
-        return Err(Tempfail::reply(r));
-    }
+    assessed(st, job, true).await?;
     for v in &job.verdicts {
         crate::stats::recipient(v.category.metric_name(), v.destiny.metric_name());
     }
@@ -97,6 +89,21 @@ pub(super) async fn steps(
         changes,
         hold,
     })
+}
+
+/// The checks and verdicts (with the message's `msgs` row first when `record`); a copy
+/// that must wait makes the whole message wait, as one answer must.
+pub(super) async fn assessed(st: &State, job: &mut Job, record: bool) -> Result<(), Tempfail> {
+    assess::assess(st, job, record).await?;
+    match job
+        .verdicts
+        .iter()
+        .find(|v| v.destiny == Destiny::Tempfail)
+        .and_then(|v| v.reply.clone())
+    {
+        Some(r) => Err(Tempfail::reply(r)),
+        None => Ok(()),
+    }
 }
 
 /// The header changes of the passed copy (the module's rule picks whose); none when no copy

@@ -321,6 +321,18 @@ impl Sink {
                         }
                         _ => {}
                     }
+                    // Kept before the answer goes out: a test that has heard the filter's
+                    // 250 (sent after ours) finds the message here, never a moment later.
+                    if self.record {
+                        if self.headers_only.load(Ordering::Relaxed) {
+                            data.truncate(amavisd::decode::header_section(&data).len());
+                        }
+                        cur.data = data;
+                        cur.session = session_no;
+                        if let Ok(mut g) = self.received.lock() {
+                            g.push(std::mem::take(&mut cur));
+                        }
+                    }
                     let n = self.messages.fetch_add(1, Ordering::Relaxed) + 1;
                     let ok = Reply::new(250, "2.0.0", format!("Ok: queued as SINK{n}"));
                     if lmtp {
@@ -338,16 +350,6 @@ impl Sink {
                     }
                     if conn.flush().await.is_ok() {
                         self.tell_accepted();
-                    }
-                    if self.record {
-                        if self.headers_only.load(Ordering::Relaxed) {
-                            data.truncate(amavisd::decode::header_section(&data).len());
-                        }
-                        cur.data = data;
-                        cur.session = session_no;
-                        if let Ok(mut g) = self.received.lock() {
-                            g.push(std::mem::take(&mut cur));
-                        }
                     }
                     if mode == SinkMode::CloseAfterMessage {
                         conn.close().await;
