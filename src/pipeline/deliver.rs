@@ -39,6 +39,11 @@ pub(super) fn all_or_nothing(job: &Job) -> Result<(), Tempfail> {
     if job.env.protocol != Protocol::Smtp {
         return Ok(());
     }
+    any_waits(job)
+}
+
+/// The whole message waits when one copy must: the reply of the first such copy.
+pub(super) fn any_waits(job: &Job) -> Result<(), Tempfail> {
     match job
         .verdicts
         .iter()

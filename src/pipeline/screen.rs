@@ -95,15 +95,7 @@ pub(super) async fn steps(
 /// that must wait makes the whole message wait, as one answer must.
 pub(super) async fn assessed(st: &State, job: &mut Job, record: bool) -> Result<(), Tempfail> {
     assess::assess(st, job, record).await?;
-    match job
-        .verdicts
-        .iter()
-        .find(|v| v.destiny == Destiny::Tempfail)
-        .and_then(|v| v.reply.clone())
-    {
-        Some(r) => Err(Tempfail::reply(r)),
-        None => Ok(()),
-    }
+    super::deliver::any_waits(job)
 }
 
 /// The header changes of the passed copy (the module's rule picks whose); none when no copy
