@@ -219,7 +219,7 @@ impl amavisd::http::Scanner for Fake {
         _user: Option<&str>,
         _class: amavisd::spam::Class,
         message: Vec<u8>,
-    ) -> Result<amavisd::spam::Learned, amavisd::pipeline::LearnError> {
+    ) -> Result<amavisd::spam::Learned, amavisd::spam::LearnError> {
         Ok(if message.len() % 2 == 0 {
             amavisd::spam::Learned::New
         } else {

@@ -58,7 +58,7 @@ pub trait Scanner: Send + Sync + 'static {
         user: Option<&str>,
         class: Class,
         message: Vec<u8>,
-    ) -> impl Future<Output = Result<Learned, crate::pipeline::LearnError>> + Send;
+    ) -> impl Future<Output = Result<Learned, crate::spam::LearnError>> + Send;
 
     /// Whether policy bank `name` exists (`Settings-ID` may name one that does not).
     fn has_policy_bank(&self, name: &str) -> bool;

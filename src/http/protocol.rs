@@ -154,20 +154,7 @@ impl ScanRequest {
     fn header(&mut self, name: &str, value: &str) -> Result<(), ProtoError> {
         match name {
             "from" => self.from = address(name, value)?,
-            "rcpt" => {
-                for a in split_list(value) {
-                    let a = address(name, a)?;
-                    if a.is_empty() {
-                        continue;
-                    }
-                    if self.rcpts.len() == MAX_RECIPIENTS {
-                        return Err(ProtoError::bad(format!(
-                            "more than {MAX_RECIPIENTS} recipients"
-                        )));
-                    }
-                    self.rcpts.push(a);
-                }
-            }
+            "rcpt" => self.add_rcpts(value)?,
             "ip" => {
                 let ip = value.trim_start_matches("IPv6:");
                 self.ip =
@@ -209,13 +196,10 @@ impl ScanRequest {
             }
             "flags" => {
                 for f in value.split(',').map(str::trim) {
-                    match f {
-                        "zstd" => self.compress_reply = true,
-                        "skip" => self.skip = true,
-                        // pass_all: we never stop early for a client that only asks (the
-                        // checks' early stop is a policy's, and a flag does not change it).
-                        _ => {}
-                    }
+                    // pass_all and the rest: the checks' early stop is a policy's, and a
+                    // flag does not change it.
+                    self.compress_reply |= f == "zstd";
+                    self.skip |= f == "skip";
                 }
             }
             "password" => self.password = Some(value.to_string()),
@@ -229,6 +213,25 @@ impl ScanRequest {
             // rspamd's other headers (Pass, Filename, User-Agent, MTA-Tag, TLS-*, ...) and
             // the HTTP ones say nothing our checks use.
             _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl ScanRequest {
+    /// `Rcpt`: one address or a list, at most [`MAX_RECIPIENTS`] in all.
+    fn add_rcpts(&mut self, value: &str) -> Result<(), ProtoError> {
+        for a in split_list(value) {
+            let a = address("rcpt", a)?;
+            if a.is_empty() {
+                continue;
+            }
+            if self.rcpts.len() == MAX_RECIPIENTS {
+                return Err(ProtoError::bad(format!(
+                    "more than {MAX_RECIPIENTS} recipients"
+                )));
+            }
+            self.rcpts.push(a);
         }
         Ok(())
     }

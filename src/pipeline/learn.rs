@@ -2,25 +2,7 @@
 //! `/learnham`): the site's store, or a user's own when the front end names an address.
 
 use super::Pipeline;
-use crate::spam::{BayesError, Class, Learnable, Learned};
-
-/// Why a message could not be learned.
-#[derive(Debug, thiserror::Error)]
-pub enum LearnError {
-    /// No Bayes store is configured (`spam.bayes_store`): the same at every try.
-    #[error("no Bayes store (spam.bayes_store)")]
-    NoStore,
-    /// The store did not answer, or reading the message failed (a bug, caught): it may
-    /// answer next time.
-    #[error("{0}")]
-    Failed(String),
-}
-
-impl LearnError {
-    pub fn is_temporary(&self) -> bool {
-        matches!(self, LearnError::Failed(_))
-    }
-}
+use crate::spam::{BayesError, Class, LearnError, Learnable, Learned};
 
 impl Pipeline {
     /// Learns `message` as `class`, or forgets it (`None`), in the store of `user` (an

@@ -52,7 +52,6 @@ pub use analyzers::{Analyzed, CheckError, CheckOptions, CheckRequest, CheckScope
 pub use assess::{Assessed, Assessment};
 pub use contract::{Decision, RcptOutcome, combine, decide, failed};
 pub use job::{Checked, Tempfail};
-pub use learn::LearnError;
 pub use log_line::{LogLine, next_am_id};
 pub use trace_headers::trace_headers;
 
@@ -365,7 +364,7 @@ impl crate::http::Scanner for Pipeline {
         user: Option<&str>,
         class: crate::spam::Class,
         message: Vec<u8>,
-    ) -> impl Future<Output = Result<crate::spam::Learned, LearnError>> + Send {
+    ) -> impl Future<Output = Result<crate::spam::Learned, crate::spam::LearnError>> + Send {
         Pipeline::learn(self, user, Some(class), message)
     }
 

@@ -18,8 +18,8 @@
 //! panic; the user name only selects a per-user store keyed by address.
 
 use crate::message::{ClientInfo, Envelope, Protocol, Spool};
-use crate::pipeline::LearnError;
 use crate::pipeline::{CheckOptions, Pipeline};
+use crate::spam::LearnError;
 use crate::spam::scan::Outcome;
 use crate::spam::spamd::protocol::{self, ProtoError, Verb};
 use crate::spam::{Class, Learned};

@@ -23,6 +23,7 @@ pub mod spamd;
 mod stage;
 pub mod view;
 
+pub use bayes::LearnError;
 pub use bayes::store::BayesError;
 pub use settings::SpamConfig;
 pub use stage::{

@@ -37,6 +37,24 @@ pub enum Learned {
     NotLearned,
 }
 
+/// Why a message could not be learned.
+#[derive(Debug, thiserror::Error)]
+pub enum LearnError {
+    /// No Bayes store is configured (`spam.bayes_store`): the same at every try.
+    #[error("no Bayes store (spam.bayes_store)")]
+    NoStore,
+    /// The store did not answer, or reading the message failed (a bug, caught): it may
+    /// answer next time.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl LearnError {
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, LearnError::Failed(_))
+    }
+}
+
 /// A message's identity for learning: a hash of its Message-ID when it has one, else of
 /// the whole message, so that the same message learned twice is recognised.
 pub type MessageKey = [u8; 32];
