@@ -429,12 +429,19 @@ async fn check_reports_what_would_stop_mail() {
     let text = std::fs::read_to_string(&cfg)
         .unwrap()
         .replace("[av]\nprimary = []\n", "");
-    std::fs::write(&cfg, format!("{text}{clamd}")).unwrap();
+    // The front ends beside SMTP: rspamd's HTTP protocol and a milter.
+    let (http, milter) = (free_port(), free_port());
+    let fronts = format!(
+        "[http]\nlisten = \"127.0.0.1:{http}\"\n[[milter]]\ninet = \"127.0.0.1:{milter}\"\n"
+    );
+    std::fs::write(&cfg, format!("{text}{clamd}{fronts}")).unwrap();
     let (code, text) = check_off_runtime(&cfg).await;
     assert_eq!(code, 0, "{text}");
     for line in [
         "config     ok",
         &format!("listen     ok    127.0.0.1:{port}: can be bound"),
+        &format!("http       ok    127.0.0.1:{http}: can be bound"),
+        &format!("milter     ok    127.0.0.1:{milter}: can be bound"),
         &format!("forward    ok    smtp:[127.0.0.1]:{sink_port}: 220 "),
         "av         ok    ClamAV-clamd (primary) /var/run/clamav/clamd.ctl: ClamAV ",
         "sql        ok",
@@ -457,6 +464,13 @@ async fn check_reports_what_would_stop_mail() {
         text.contains("in use by the running amavisd (pid "),
         "{text}"
     );
+    for part in ["http ", "milter "] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(part) && l.contains("in use by the running amavisd")),
+            "{part}: {text}"
+        );
+    }
     assert_eq!(amavisd(&cfg, "stop").0, 0);
 
     // What would make every message wait: the next hop down, clamd gone.

@@ -163,6 +163,17 @@ fn sockets(cfg: &Config, r: &mut Report) {
     if !cfg.metrics.listen.is_empty() {
         inet.push(("metrics".into(), cfg.metrics.listen.clone()));
     }
+    if !cfg.http.listen.is_empty() {
+        inet.push(("http".into(), cfg.http.listen.clone()));
+    }
+    for m in &cfg.milter {
+        if let Some(a) = &m.inet {
+            inet.push(("milter".into(), a.clone()));
+        }
+        if let Some(p) = &m.unix {
+            unix.push(("milter".into(), p));
+        }
+    }
     let in_use = |what: String| match live {
         Some(pid) => (
             Status::Ok,
