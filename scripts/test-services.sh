@@ -112,8 +112,14 @@ start_redis() {
 # Here: one NSD started on a free loopback port with a tiny zone and stopped, to prove it runs.
 check_nsd() {
   systemctl disable --now nsd >/dev/null 2>&1 || true
-  local dir port i up=
-  port=$(python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  local dir port i up= log
+  # A port free for both UDP and TCP (NSD binds both); another program may still take it
+  # before NSD does, so a failed start is tried again on another port.
+  local attempt
+  for attempt in 1 2 3 4 5; do
+  port=$(python3 -c 'import socket
+t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", p)); print(p)' 2>/dev/null) || continue
   dir=$(mktemp -d)
   printf '$TTL 60\n@ IN SOA ns.test. h.test. 1 60 60 60 60\n@ IN NS ns.test.\nns IN A 127.0.0.1\n' > "$dir/test.zone"
   printf '%s\n' "server:" "  ip-address: 127.0.0.1@$port" '  username: ""' '  chroot: ""' \
@@ -121,10 +127,16 @@ check_nsd() {
     "  pidfile: \"$dir/nsd.pid\"" "  xfrdfile: \"$dir/xfrd.state\"" "  xfrdir: \"$dir\"" \
     "  logfile: \"$dir/nsd.log\"" "remote-control:" "  control-enable: no" \
     "zone:" '  name: "test"' '  zonefile: "test.zone"' > "$dir/nsd.conf"
-  nsd -c "$dir/nsd.conf" || fail "nsd: does not start: $(cat "$dir/nsd.log" 2>/dev/null)"
+  if ! nsd -c "$dir/nsd.conf"; then
+    log=$(cat "$dir/nsd.log" 2>/dev/null); rm -rf "$dir"
+    [[ $attempt -lt 5 ]] && continue
+    fail "nsd: does not start: $log"
+  fi
   for i in $(seq 50); do [[ -s $dir/nsd.pid ]] && up=1 && break; sleep 0.1; done
   [[ -n $up ]] && kill "$(cat "$dir/nsd.pid")" 2>/dev/null
   rm -rf "$dir"
+  break
+  done
   [[ -n $up ]] || fail "nsd: did not come up on 127.0.0.1:$port"
   echo "nsd: $(nsd -v 2>&1 | head -1) (the tests start their own)"
 }
