@@ -432,5 +432,16 @@ async fn bad_input_gets_a_clear_answer_and_the_listener_survives() {
     assert_eq!(j["action"], "no action", "{j}");
     let (_, out) = raw(addr, b"GET /ping HTTP/1.0\r\n\r\n").await;
     assert!(out.ends_with("pong\r\n"), "{out}");
+    // The controller's read commands, from a client in secure_ip: no password needed.
+    let (_, out) = raw(addr, b"GET /metrics HTTP/1.0\r\n\r\n").await;
+    assert!(out.starts_with("HTTP/1.0 200 OK"), "{out}");
+    assert!(body_of(&out).contains("amavisd_"), "{out}");
+    let (_, out) = raw(addr, b"GET /auth HTTP/1.0\r\n\r\n").await;
+    let j: serde_json::Value = serde_json::from_str(body_of(&out)).unwrap();
+    assert_eq!(
+        (j["auth"].as_str(), j["read_only"].as_bool()),
+        (Some("ok"), Some(false)),
+        "{j}"
+    );
     server.stop().await;
 }
