@@ -430,6 +430,11 @@ async fn bad_input_gets_a_clear_answer_and_the_listener_survives() {
     assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
     let j: serde_json::Value = serde_json::from_str(body_of(&out)).unwrap();
     assert_eq!(j["action"], "no action", "{j}");
+    // A zstd body named by HTTP's own Content-Encoding: checked, and the reply compressed.
+    let z = ruzstd::encoding::compress_to_vec(CLEAN, ruzstd::encoding::CompressionLevel::Fastest);
+    let (_, out) = raw(addr, &post("/checkv2", &["Content-Encoding: zstd"], &z)).await;
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+    assert!(out.contains("compression: zstd"), "{out}");
     let (_, out) = raw(addr, b"GET /ping HTTP/1.0\r\n\r\n").await;
     assert!(out.ends_with("pong\r\n"), "{out}");
     // The controller's read commands, from a client in secure_ip: no password needed.

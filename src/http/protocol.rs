@@ -178,7 +178,10 @@ impl ScanRequest {
                     return Err(ProtoError::bad(format!("Settings: not JSON: {e}")));
                 }
             }
-            "compression" => {
+            // rspamd's clients say `Compression`; a plain HTTP client says the same with
+            // `Content-Encoding`.
+            "content-encoding" if value.eq_ignore_ascii_case("identity") => {}
+            "compression" | "content-encoding" => {
                 if !value.eq_ignore_ascii_case("zstd") {
                     return Err(ProtoError {
                         status: 415,
@@ -370,6 +373,13 @@ mod tests {
         assert_eq!(r.user.as_deref(), Some("alice"));
         assert_eq!(r.settings_id.as_deref(), Some("TRUSTED"));
         assert!(r.compress_reply && !r.compressed);
+        let z = parse(&[("content-encoding", "zstd")]).unwrap();
+        assert!(z.compressed && z.compress_reply);
+        assert!(
+            !parse(&[("content-encoding", "identity")])
+                .unwrap()
+                .compressed
+        );
         assert_eq!(parse(&[("from", "")]).unwrap().from, "");
         assert_eq!(parse(&[("from", "<>")]).unwrap().from, "");
     }
@@ -382,6 +392,7 @@ mod tests {
             ("rcpt", "a@x\r\nRcpt: b@y"),
             ("helo", "two words"),
             ("compression", "gzip"),
+            ("content-encoding", "gzip"),
             ("dictionary", "12"),
             ("file", "/etc/passwd"),
             ("settings", "{actions = {reject = 1"),
