@@ -138,9 +138,14 @@ fn running(cfg: &Config) -> Option<i32> {
     super::read_pid(&cfg.pid_file).filter(|&pid| super::alive(pid))
 }
 
-/// Whether each socket could be bound now.
-fn sockets(cfg: &Config, r: &mut Report) {
-    let live = running(cfg);
+/// The sockets of a configuration, each with the part that names it.
+struct Sockets<'a> {
+    inet: Vec<(String, String)>,
+    unix: Vec<(String, &'a Path)>,
+}
+
+/// Every socket the configuration names, by part: TCP addresses and unix paths.
+fn socket_list(cfg: &Config) -> Sockets<'_> {
     let mut inet: Vec<(String, String)> = Vec::new();
     let mut unix: Vec<(String, &Path)> = Vec::new();
     for l in &cfg.listen {
@@ -157,14 +162,15 @@ fn sockets(cfg: &Config, r: &mut Report) {
     if !cfg.release.unix.as_os_str().is_empty() {
         unix.push(("release".into(), &cfg.release.unix));
     }
-    if !cfg.spam.spamd_listen.is_empty() {
-        inet.push(("spamd".into(), cfg.spam.spamd_listen.clone()));
-    }
-    if !cfg.metrics.listen.is_empty() {
-        inet.push(("metrics".into(), cfg.metrics.listen.clone()));
-    }
-    if !cfg.http.listen.is_empty() {
-        inet.push(("http".into(), cfg.http.listen.clone()));
+    let optional = [
+        ("spamd", &cfg.spam.spamd_listen),
+        ("metrics", &cfg.metrics.listen),
+        ("http", &cfg.http.listen),
+    ];
+    for (part, addr) in optional {
+        if !addr.is_empty() {
+            inet.push((part.into(), addr.clone()));
+        }
     }
     for m in &cfg.milter {
         if let Some(a) = &m.inet {
@@ -174,6 +180,13 @@ fn sockets(cfg: &Config, r: &mut Report) {
             unix.push(("milter".into(), p));
         }
     }
+    Sockets { inet, unix }
+}
+
+/// Whether each socket could be bound now.
+fn sockets(cfg: &Config, r: &mut Report) {
+    let live = running(cfg);
+    let Sockets { inet, unix } = socket_list(cfg);
     let in_use = |what: String| match live {
         Some(pid) => (
             Status::Ok,
