@@ -195,13 +195,10 @@ impl amavisd::http::Scanner for Fake {
                 hold: None,
             },
             findings: Some(Findings {
-                recipient: first,
                 category: amavisd::message::Category::Spam,
                 spam: None,
                 descriptions: Vec::new(),
-                tag2_level: 6.2,
                 kill_level: 6.9,
-                subject_tag: String::new(),
                 viruses: Vec::new(),
                 banned: Vec::new(),
                 unchecked: Vec::new(),

@@ -321,13 +321,10 @@ mod tests {
                 hold: None,
             },
             findings: Some(Findings {
-                recipient: "a@x.example".into(),
                 category,
                 spam: None,
                 descriptions: Vec::new(),
-                tag2_level: 6.2,
                 kill_level: 6.9,
-                subject_tag: String::new(),
                 viruses: vec!["Eicar-Test-Signature".into()],
                 banned: Vec::new(),
                 unchecked: Vec::new(),

@@ -330,10 +330,7 @@ async fn learn<S: Scanner>(
         }
         Learned::Unchanged => Err(ProtoError {
             status: 404,
-            text: format!(
-                "{} has been already learned as {name}, ignore it",
-                id.trim()
-            ),
+            text: format!("{id} has been already learned as {name}, ignore it"),
         }),
         // rspamd says 204 with a body here, which HTTP forbids (and hyper drops): a 200
         // that says so.
@@ -347,19 +344,13 @@ async fn learn<S: Scanner>(
     }
 }
 
-/// The `Message-ID` field's value of a message's header section, as rspamd names a
-/// message in its learn errors.
+/// The `Message-ID` field's value of a message, as rspamd names a message in its learn
+/// errors.
 fn message_id(message: &[u8]) -> Option<String> {
     let end = memchr::memmem::find(message, b"\n\r\n")
         .or_else(|| memchr::memmem::find(message, b"\n\n"))
         .map_or(message.len(), |e| e + 1);
-    crate::message::header_edit::fields(&message[..end])
-        .into_iter()
-        .find(|f| crate::message::header_edit::name_is(f, "Message-ID"))
-        .and_then(|f| {
-            let colon = memchr::memchr(b':', f)?;
-            Some(String::from_utf8_lossy(&f[colon + 1..]).trim().to_string())
-        })
+    crate::message::header_field(&message[..end], "Message-ID")
 }
 
 /// `/stat`, as rspamd's controller reports it (rspamc `stat` prints it).

@@ -24,7 +24,7 @@ pub use envelope::{ClientInfo, Envelope, Param, Protocol, Recipient, XForward};
 pub use mail_id::{MailIds, check_secret, generate_mail_id};
 pub use printable::printable;
 pub use reply::Reply;
-pub use spool::{Spool, SpoolError, SpoolWriter};
+pub use spool::{Spool, SpoolError, SpoolWriter, header_field};
 
 /// What the pipeline answers for one message: the single SMTP reply, and the per-recipient LMTP
 /// replies (one per accepted recipient, in RCPT order).

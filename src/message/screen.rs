@@ -75,19 +75,14 @@ pub struct Advice {
 /// whose header changes the answer carries).
 #[derive(Debug, Clone)]
 pub struct Findings {
-    /// The envelope address of the reported copy.
-    pub recipient: String,
     /// The worst category that applies to it.
     pub category: super::Category,
     /// Its spam result (its own Bayes store's and its sender list's, over the site's), with
     /// each test's description where the spam engine gave one.
     pub spam: Option<super::SpamResult>,
     pub descriptions: Vec<(String, String)>,
-    /// Its policy's levels: the spam level (tag2) and the level that blocks (kill).
-    pub tag2_level: f64,
+    /// Its policy's level that blocks (`spam_kill_level`).
     pub kill_level: f64,
-    /// The subject tag its copy gets (empty: none).
-    pub subject_tag: String,
     /// Virus names found; banned parts (`invoice.pdf.exe`); content not checked and why;
     /// header findings.
     pub viruses: Vec<String>,

@@ -239,29 +239,7 @@ impl Spool {
 
     /// The first occurrence of header field `name` (case-insensitive), unfolded and trimmed.
     pub fn header_field(&self, name: &str) -> Option<String> {
-        let h = &self.header;
-        let mut i = 0;
-        while i < h.len() {
-            let end = memchr::memchr(b'\n', &h[i..]).map_or(h.len(), |p| i + p + 1);
-            let line = &h[i..end];
-            if let Some(colon) = memchr::memchr(b':', line)
-                && line[..colon]
-                    .trim_ascii()
-                    .eq_ignore_ascii_case(name.as_bytes())
-            {
-                let mut value = line[colon + 1..].to_vec();
-                let mut j = end;
-                while j < h.len() && (h[j] == b' ' || h[j] == b'\t') {
-                    let e = memchr::memchr(b'\n', &h[j..]).map_or(h.len(), |p| j + p + 1);
-                    value.extend_from_slice(&h[j..e]);
-                    j = e;
-                }
-                let v = String::from_utf8_lossy(&value);
-                return Some(v.split_whitespace().collect::<Vec<_>>().join(" "));
-            }
-            i = end;
-        }
-        None
+        header_field(&self.header, name)
     }
 
     /// The whole message, when it is held in memory.
@@ -320,6 +298,33 @@ impl AsyncRead for SpoolReader<'_> {
             SpoolReader::File(f) => Pin::new(f).poll_read(cx, buf),
         }
     }
+}
+
+/// The first occurrence of header field `name` (case-insensitive) in header section `h`,
+/// unfolded and trimmed.
+pub fn header_field(h: &[u8], name: &str) -> Option<String> {
+    let mut i = 0;
+    while i < h.len() {
+        let end = memchr::memchr(b'\n', &h[i..]).map_or(h.len(), |p| i + p + 1);
+        let line = &h[i..end];
+        if let Some(colon) = memchr::memchr(b':', line)
+            && line[..colon]
+                .trim_ascii()
+                .eq_ignore_ascii_case(name.as_bytes())
+        {
+            let mut value = line[colon + 1..].to_vec();
+            let mut j = end;
+            while j < h.len() && (h[j] == b' ' || h[j] == b'\t') {
+                let e = memchr::memchr(b'\n', &h[j..]).map_or(h.len(), |p| j + p + 1);
+                value.extend_from_slice(&h[j..e]);
+                j = e;
+            }
+            let v = String::from_utf8_lossy(&value);
+            return Some(v.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+        i = end;
+    }
+    None
 }
 
 #[cfg(test)]

@@ -75,13 +75,10 @@ fn findings(job: &Job, i: usize) -> Option<Findings> {
             .to_string()
     });
     Some(Findings {
-        recipient: job.env.recipients.get(i)?.address.clone(),
         category: v.category,
         spam: decide::spam_seen(job, i),
         descriptions,
-        tag2_level: policy.spam_tag2_level,
         kill_level: policy.spam_kill_level,
-        subject_tag: v.subject_tag.clone(),
         viruses: results
             .virus_names()
             .into_iter()
