@@ -17,6 +17,8 @@ use aho_corasick::AhoCorasick;
 mod cache;
 #[cfg(hyperscan)]
 mod one_pass;
+#[cfg(hyperscan)]
+mod source;
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 
 /// Literals shorter than this would pass almost every text; such rules just run.
@@ -219,9 +221,7 @@ impl Prefilter {
             let offers: Vec<one_pass::Offer> = rules
                 .into_iter()
                 .map(|(i, kind, lits, lit)| {
-                    let src = lit
-                        .as_deref()
-                        .and_then(crate::spam::rules::pattern::hyperscan_source);
+                    let src = lit.as_deref().and_then(source::hyperscan_source);
                     (i, kind, src, lits)
                 })
                 .collect();

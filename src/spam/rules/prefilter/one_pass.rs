@@ -182,6 +182,15 @@ fn set(
     Some((key, compiled))
 }
 
+/// Whether Hyperscan takes `source` alone: it parses, and a long one also compiles alone
+/// (a fraction of a second; one too large for Hyperscan found by compiling the set would
+/// cost the set's compile twice over).
+fn fits(source: &str, flags: u32) -> bool {
+    crate::spam::rules::hyperscan::parses(source, flags)
+        && (source.len() <= super::source::LONG_ONE_PASS_SOURCE
+            || Database::compile(&[(source.to_string(), flags)]).is_ok())
+}
+
 /// Compiles one set; a pattern Hyperscan refuses is retried loosened ([`relax`]: no
 /// lookaround or backreference) and else left out. `None` when `alive` says the plan is
 /// gone.
@@ -195,7 +204,23 @@ fn compile_set(sources: &[(String, u32)], alive: &dyn Fn() -> bool) -> Option<Co
         .map(|(p, (s, f))| (p as u32, s.clone(), *f, false))
         .collect();
     let mut refused = Vec::new();
-    // Each failed compile names one pattern; the set shrinks every round.
+    // What Hyperscan cannot parse is loosened or left out pattern by pattern first: a
+    // refusal found by compiling the set costs the whole set's compile again.
+    set.retain_mut(|(p, source, flags, loosened)| {
+        if fits(source, *flags) {
+            return true;
+        }
+        let relaxed = crate::spam::rules::pattern::relax(source);
+        if relaxed != *source && fits(&relaxed, *flags) {
+            *source = relaxed;
+            *loosened = true;
+            return true;
+        }
+        refused.push(*p);
+        false
+    });
+    // A failed compile names one pattern (one the parse let through: too large, say); the
+    // set shrinks every round.
     while !set.is_empty() {
         if !alive() {
             return None;
