@@ -24,12 +24,20 @@ const LOOKUP_BATCH: usize = 500;
 /// 32,766 and PostgreSQL's 65,535).
 const WRITE_BATCH: usize = 300;
 
+const TOKEN_TABLE: &str = "CREATE TABLE IF NOT EXISTS bayes_token (username VARCHAR(200) NOT NULL, \
+     token BIGINT NOT NULL, spam_count INTEGER NOT NULL DEFAULT 0, ham_count INTEGER NOT NULL \
+     DEFAULT 0, atime BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (username, token))";
+
+/// On SQLite the token table is stored in its primary key's order: a lookup is one seek
+/// where a rowid table takes two (its key's index, then the row), and the lookups of a
+/// scan took half the time (800 tokens: 1.4 -> 0.7 ms).
+const WITHOUT_ROWID: &str = " WITHOUT ROWID";
+
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS bayes_vars (username VARCHAR(200) NOT NULL PRIMARY KEY, \
      spam_count BIGINT NOT NULL DEFAULT 0, ham_count BIGINT NOT NULL DEFAULT 0)",
-    "CREATE TABLE IF NOT EXISTS bayes_token (username VARCHAR(200) NOT NULL, token BIGINT NOT NULL, \
-     spam_count INTEGER NOT NULL DEFAULT 0, ham_count INTEGER NOT NULL DEFAULT 0, \
-     atime BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (username, token))",
+    // On SQLite with `WITHOUT_ROWID` added.
+    TOKEN_TABLE,
     "CREATE TABLE IF NOT EXISTS bayes_seen (username VARCHAR(200) NOT NULL, msgkey VARCHAR(64) NOT NULL, \
      flag VARCHAR(1) NOT NULL, atime BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (username, msgkey))",
     "CREATE INDEX IF NOT EXISTS bayes_seen_atime ON bayes_seen (username, atime)",
@@ -130,14 +138,23 @@ impl SqlStore {
     async fn ready(&self) -> Result<(), BayesError> {
         self.ready
             .get_or_try_init(|| async {
+                let fail = |e: sqlx::Error| BayesError::Open {
+                    url: self.url.clone(),
+                    reason: e.to_string(),
+                };
                 for stmt in SCHEMA {
-                    sqlx::query(*stmt)
+                    let stmt = match (*stmt, self.dialect) {
+                        (TOKEN_TABLE, Dialect::Sqlite) => format!("{TOKEN_TABLE}{WITHOUT_ROWID}"),
+                        _ => stmt.to_string(),
+                    };
+                    // Our own constants, no outside data.
+                    sqlx::query(sqlx::AssertSqlSafe(stmt))
                         .execute(&self.pool)
                         .await
-                        .map_err(|e| BayesError::Open {
-                            url: self.url.clone(),
-                            reason: e.to_string(),
-                        })?;
+                        .map_err(fail)?;
+                }
+                if self.dialect == Dialect::Sqlite {
+                    self.sqlite_token_table_by_key().await.map_err(fail)?;
                 }
                 Ok(())
             })
@@ -147,6 +164,51 @@ impl SqlStore {
 }
 
 impl SqlStore {
+    /// Rewrites a SQLite token table made before it was kept in key order (see
+    /// [`WITHOUT_ROWID`]), once, in one transaction: seconds for millions of tokens, at the
+    /// first start after the upgrade. Another process doing the same waits for the write
+    /// lock and then finds the work done.
+    async fn sqlite_token_table_by_key(&self) -> Result<(), sqlx::Error> {
+        const SHAPE: &str =
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'bayes_token'";
+        let by_rowid = |sql: Option<String>| {
+            sql.is_some_and(|s| !s.to_ascii_uppercase().contains(WITHOUT_ROWID.trim()))
+        };
+        let sql: Option<String> = sqlx::query_scalar(SHAPE).fetch_optional(&self.pool).await?;
+        if !by_rowid(sql) {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let sql: Option<String> = sqlx::query_scalar(SHAPE).fetch_optional(&mut *tx).await?;
+        if !by_rowid(sql) {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let new_table =
+            format!("{TOKEN_TABLE}{WITHOUT_ROWID}").replace("bayes_token", "bayes_token_by_key");
+        for stmt in [
+            new_table,
+            "INSERT INTO bayes_token_by_key (username, token, spam_count, ham_count, atime) \
+             SELECT username, token, spam_count, ham_count, atime FROM bayes_token"
+                .into(),
+            "DROP TABLE bayes_token".into(),
+            "ALTER TABLE bayes_token_by_key RENAME TO bayes_token".into(),
+            "CREATE INDEX IF NOT EXISTS bayes_token_atime ON bayes_token (username, atime)".into(),
+        ] {
+            // Our own constants, no outside data.
+            sqlx::query(sqlx::AssertSqlSafe(stmt))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        tracing::info!(
+            "bayes: {}: token table rewritten in key order (one seek a lookup) in {:.1} s",
+            self.url,
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+
     /// Begins a learning transaction. SQLite's plain BEGIN takes the write lock only at the
     /// first write, and a transaction that has read meanwhile then fails at once ("database
     /// is locked", whatever busy_timeout says) when another connection wrote: autolearn

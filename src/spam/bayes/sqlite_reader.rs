@@ -142,4 +142,43 @@ mod tests {
         assert_eq!(theirs, vec![(0, 1), (0, 0)]);
         assert!(store.counts("", &[]).await.unwrap().is_empty());
     }
+
+    /// A store made before the token table was kept in key order is rewritten so at open,
+    /// with its counts, and learning and lookups go on as before.
+    #[tokio::test]
+    async fn an_older_token_table_is_rewritten_in_key_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bayes.sqlite");
+        let shape = |c: &rusqlite::Connection| -> String {
+            c.query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'bayes_token'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        {
+            let c = rusqlite::Connection::open(&file).unwrap();
+            c.execute_batch(
+                "CREATE TABLE bayes_token (username VARCHAR(200) NOT NULL, token BIGINT NOT NULL, \
+                 spam_count INTEGER NOT NULL DEFAULT 0, ham_count INTEGER NOT NULL DEFAULT 0, \
+                 atime BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (username, token));
+                 INSERT INTO bayes_token VALUES ('', 42, 3, 1, 5), ('', -6, 0, 2, 5);",
+            )
+            .unwrap();
+            assert!(!shape(&c).contains("WITHOUT ROWID"));
+        }
+        let url = format!("sqlite:{}", file.display());
+        let store = SqlStore::open(&url).await.unwrap();
+        let c = rusqlite::Connection::open(&file).unwrap();
+        assert!(shape(&c).contains("WITHOUT ROWID"), "{}", shape(&c));
+        let counts = store.counts("", &[42, u64::MAX - 5, 7]).await.unwrap();
+        assert_eq!(counts, vec![(3, 1), (0, 2), (0, 0)]);
+        store.learn("", &[1; 32], Class::Spam, &[7]).await.unwrap();
+        assert_eq!(store.counts("", &[7]).await.unwrap(), vec![(1, 0)]);
+        // A second open finds nothing to do.
+        drop(store);
+        let again = SqlStore::open(&url).await.unwrap();
+        assert_eq!(again.counts("", &[42]).await.unwrap(), vec![(3, 1)]);
+    }
 }
