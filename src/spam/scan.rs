@@ -12,6 +12,7 @@ use super::view::MessageView;
 use super::view::uri::Links;
 use crate::spam::rules::cf::Kind;
 use crate::spam::rules::plan::{Plan, Rule, Test};
+use crate::spam::rules::prefilter::Text;
 use std::collections::HashMap;
 
 /// One rule that hit.
@@ -253,18 +254,30 @@ pub fn candidates(plan: &Plan, view: &MessageView, using: PrefilterUse) -> Vec<b
         return vec![true; plan.rules.len()];
     }
     plan.prefilter
-        .candidates(using == PrefilterUse::Literal, |kind| match kind {
-            Kind::Header => header_text(plan, view).into(),
-            kind => joined_text(view, kind).unwrap_or_default().into(),
+        .candidates(using == PrefilterUse::Literal, |text| match text {
+            Text::Fields => header_text(plan, view, Text::Fields).into(),
+            Text::WideFields => header_text(plan, view, Text::WideFields).into(),
+            Text::Body => joined_text(view, Kind::Body).unwrap_or_default().into(),
+            Text::Rawbody => joined_text(view, Kind::Rawbody).unwrap_or_default().into(),
+            Text::Uri => joined_text(view, Kind::Uri).unwrap_or_default().into(),
+            Text::Full => joined_text(view, Kind::Full).unwrap_or_default().into(),
         })
 }
 
-/// The values header rules test, one after the other, then an empty line: a rule whose
-/// pattern matches an absent field's empty value still finds a match there.
-fn header_text(plan: &Plan, view: &MessageView) -> Vec<u8> {
+/// The values header rules of `which` text test, one after the other, then an empty line:
+/// a rule whose pattern matches an absent field's empty value still finds a match there.
+fn header_text(plan: &Plan, view: &MessageView, which: Text) -> Vec<u8> {
     let mut text = Vec::new();
+    // Specs often give the same value (`From` and `From:raw`, `ALL-TRUSTED` and `ALL`):
+    // each value once is enough for a prefilter, and Hyperscan's time grows with the text.
+    let mut seen = std::collections::HashSet::new();
     for spec in &plan.header_specs {
-        if let Some(v) = view.header(spec) {
+        if Text::of(Kind::Header, Some(spec)) != Some(which) {
+            continue;
+        }
+        if let Some(v) = view.header(spec)
+            && seen.insert(v.clone())
+        {
             text.extend_from_slice(v.as_bytes());
             text.push(b'\n');
         }

@@ -329,29 +329,22 @@ impl Plan {
                 r.test = Test::MetaProgram(e.resolve(&|n| index.get(n).copied()).compile());
             }
         }
+        use crate::spam::rules::prefilter::Text;
         let prefilter = crate::spam::rules::prefilter::Prefilter::build(
-            rules[..first_meta]
-                .iter()
-                .enumerate()
-                .filter_map(|(i, r)| match &r.test {
-                    Test::Header(t) if !t.negate && t.if_unset.is_none() => Some((
-                        i,
-                        r.kind,
-                        &t.pattern,
-                        cfg.rules
-                            .get(&r.name)
-                            .and_then(|d| pattern::literal_of(r.kind, &d.definition)),
-                    )),
-                    Test::Pattern(p) => Some((
-                        i,
-                        r.kind,
-                        p,
-                        cfg.rules
-                            .get(&r.name)
-                            .and_then(|d| pattern::literal_of(r.kind, &d.definition)),
-                    )),
-                    _ => None,
-                }),
+            rules[..first_meta].iter().enumerate().filter_map(|(i, r)| {
+                let (text, pattern) = match &r.test {
+                    Test::Header(t) if !t.negate && t.if_unset.is_none() => {
+                        (Text::of(r.kind, Some(&t.spec))?, &t.pattern)
+                    }
+                    Test::Pattern(p) => (Text::of(r.kind, None)?, p),
+                    _ => return None,
+                };
+                let literal = cfg
+                    .rules
+                    .get(&r.name)
+                    .and_then(|d| pattern::literal_of(r.kind, &d.definition));
+                Some((i, text, pattern, literal))
+            }),
             rules.len(),
             prefilter_cache,
         );

@@ -21,6 +21,45 @@ mod one_pass;
 mod source;
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 
+/// The text a table or database scans: each kind of body-like rule has its own, and
+/// header rules two (see [`Text::of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Text {
+    /// The values of the header fields rules test, apart from the wide ones.
+    Fields,
+    /// Whole header blocks, the Received chain and the relay pseudo-fields: several times
+    /// the size of the other fields together, and tested by few rules. Scanned apart, the
+    /// many rules on single fields no longer pass over them (Hyperscan's time grows with
+    /// text and rules together).
+    WideFields,
+    Body,
+    Rawbody,
+    Uri,
+    Full,
+}
+
+impl Text {
+    /// The text a rule of `kind` is prefiltered on (`spec`: the field a header rule
+    /// tests); `None` for the kinds the prefilter does not take.
+    pub fn of(kind: Kind, spec: Option<&str>) -> Option<Text> {
+        Some(match kind {
+            Kind::Header => {
+                let name = spec.unwrap_or("").split(':').next().unwrap_or("").trim();
+                let wide = name == "ALL"
+                    || name.starts_with("ALL-")
+                    || name.eq_ignore_ascii_case("Received")
+                    || name.starts_with("X-Spam-Relays-");
+                if wide { Text::WideFields } else { Text::Fields }
+            }
+            Kind::Body => Text::Body,
+            Kind::Rawbody => Text::Rawbody,
+            Kind::Uri => Text::Uri,
+            Kind::Full => Text::Full,
+            _ => return None,
+        })
+    }
+}
+
 /// Literals shorter than this would pass almost every text; such rules just run.
 const MIN_LITERAL: usize = 3;
 
@@ -73,7 +112,7 @@ struct Table {
 /// for the rules they hold.
 #[derive(Default)]
 struct Stage {
-    tables: Vec<(Kind, Table)>,
+    tables: Vec<(Text, Table)>,
     #[cfg(hyperscan)]
     one_pass: Vec<one_pass::OnePass>,
     /// Plan indexes that some table or database stands for (the others always run).
@@ -97,9 +136,9 @@ pub struct Prefilter {
 
 impl Stage {
     /// Literal automata for `rules` (`(plan index, kind, literals)`).
-    fn literal<'a>(rules: impl Iterator<Item = (usize, Kind, &'a [Vec<u8>])>, len: usize) -> Stage {
+    fn literal<'a>(rules: impl Iterator<Item = (usize, Text, &'a [Vec<u8>])>, len: usize) -> Stage {
         // Per kind: the literals, and for each the rules it stands for.
-        type Literals = (Kind, Vec<Vec<u8>>, Vec<Vec<usize>>);
+        type Literals = (Text, Vec<Vec<u8>>, Vec<Vec<usize>>);
         let mut per_kind: Vec<Literals> = Vec::new();
         let mut filtered = vec![false; len];
         for (i, kind, lits) in rules {
@@ -148,18 +187,18 @@ impl Stage {
         }
     }
 
-    fn candidates<'t>(&self, texts: &dyn Fn(Kind) -> std::borrow::Cow<'t, [u8]>) -> Vec<bool> {
+    fn candidates<'t>(&self, texts: &dyn Fn(Text) -> std::borrow::Cow<'t, [u8]>) -> Vec<bool> {
         let mut may = self.filtered.iter().map(|f| !f).collect::<Vec<bool>>();
         // Each kind's text once, borrowed by every database and table of that kind (the
         // header text is assembled per message; a copy per database was wasted work).
-        let mut kinds: Vec<Kind> = self.tables.iter().map(|(k, _)| *k).collect();
+        let mut kinds: Vec<Text> = self.tables.iter().map(|(k, _)| *k).collect();
         #[cfg(hyperscan)]
         kinds.extend(self.one_pass.iter().map(|o| o.kind));
         kinds.sort();
         kinds.dedup();
-        let cache: Vec<(Kind, std::borrow::Cow<'t, [u8]>)> =
+        let cache: Vec<(Text, std::borrow::Cow<'t, [u8]>)> =
             kinds.into_iter().map(|k| (k, texts(k))).collect();
-        let text_of = |kind: Kind| -> &[u8] {
+        let text_of = |kind: Text| -> &[u8] {
             cache
                 .iter()
                 .find(|(k, _)| *k == kind)
@@ -194,20 +233,14 @@ impl Stage {
 
 impl Prefilter {
     /// Builds the literal automata for `rules` (plan order: `(index, kind, pattern, Perl
-    /// literal)`) and, with Hyperscan, starts compiling the one-pass stage in the
+    /// literal)`; the plan picks each rule's [`Text`]) and, with Hyperscan, starts compiling the one-pass stage in the
     /// background.
     pub fn build<'a>(
-        rules: impl Iterator<Item = (usize, Kind, &'a Pattern, Option<String>)>,
+        rules: impl Iterator<Item = (usize, Text, &'a Pattern, Option<String>)>,
         len: usize,
         cache_dir: Option<&std::path::Path>,
     ) -> Prefilter {
         let rules: Vec<_> = rules
-            .filter(|(_, kind, _, _)| {
-                matches!(
-                    kind,
-                    Kind::Header | Kind::Body | Kind::Rawbody | Kind::Uri | Kind::Full
-                )
-            })
             .map(|(i, kind, p, lit)| (i, kind, source(p).and_then(prefix_literals), lit))
             .collect();
         let literal = Stage::literal(
@@ -242,7 +275,7 @@ impl Prefilter {
     pub fn candidates<'t>(
         &self,
         literal_only: bool,
-        texts: impl Fn(Kind) -> std::borrow::Cow<'t, [u8]>,
+        texts: impl Fn(Text) -> std::borrow::Cow<'t, [u8]>,
     ) -> Vec<bool> {
         if literal_only {
             return self.literal.candidates(&texts);
@@ -354,7 +387,7 @@ mod tests {
             rules
                 .iter()
                 .enumerate()
-                .map(|(i, p)| (i, Kind::Body, p, None)),
+                .map(|(i, p)| (i, Text::Body, p, None)),
             2,
             None,
         );

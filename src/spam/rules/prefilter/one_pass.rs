@@ -3,16 +3,15 @@
 //! the literal stage answers meanwhile) or read back from the on-disk [`Cache`] at once when
 //! every set of the rules is there (a start or reload with unchanged rules).
 
-use super::Stage;
 use super::cache::{Cache, Compiled};
-use crate::spam::rules::cf::Kind;
+use super::{Stage, Text};
 use crate::spam::rules::hyperscan::Database;
 use std::sync::{Arc, OnceLock, Weak};
 
 /// A set of Hyperscan databases over one kind of text; together they hold every rule of
 /// that kind Hyperscan accepted.
 pub(super) struct OnePass {
-    pub(super) kind: Kind,
+    pub(super) kind: Text,
     pub(super) db: Database,
     /// Pattern id to plan index.
     pub(super) rules: Vec<usize>,
@@ -20,7 +19,7 @@ pub(super) struct OnePass {
 
 /// What the one-pass stage needs of a rule: plan index, kind, Hyperscan source and flags
 /// (when it has one), and its literals (for the rules Hyperscan does not hold).
-pub(super) type Offer = (usize, Kind, Option<(String, u32)>, Option<Vec<Vec<u8>>>);
+pub(super) type Offer = (usize, Text, Option<(String, u32)>, Option<Vec<Vec<u8>>>);
 
 /// Where the stage goes once built: `None` inside when it gave up.
 pub(super) type Slot = Arc<OnceLock<Option<Stage>>>;
@@ -107,7 +106,7 @@ fn build(
         );
         return Some(None);
     }
-    let mut kinds: Vec<Kind> = offers.iter().map(|o| o.1).collect();
+    let mut kinds: Vec<Text> = offers.iter().map(|o| o.1).collect();
     kinds.sort();
     kinds.dedup();
     let mut one_pass = Vec::new();
