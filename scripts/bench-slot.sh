@@ -16,7 +16,7 @@
 # process after its prefilter is ready, as after a restart.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
-bin=$here/target/release
+bin=${BENCH_BIN:-$here/target/release}
 dir=${BENCH_DIR:-/tmp/amavisd-bench}
 count=${BENCH_COUNT:-3000}
 sessions=("$@")

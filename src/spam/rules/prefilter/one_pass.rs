@@ -181,15 +181,6 @@ fn set(
     Some((key, compiled))
 }
 
-/// Whether Hyperscan takes `source` alone: it parses, and a long one also compiles alone
-/// (a fraction of a second; one too large for Hyperscan found by compiling the set would
-/// cost the set's compile twice over).
-fn fits(source: &str, flags: u32) -> bool {
-    crate::spam::rules::hyperscan::parses(source, flags)
-        && (source.len() <= super::source::LONG_ONE_PASS_SOURCE
-            || Database::compile(&[(source.to_string(), flags)]).is_ok())
-}
-
 /// Compiles one set; a pattern Hyperscan refuses is retried loosened ([`relax`]: no
 /// lookaround or backreference) and else left out. `None` when `alive` says the plan is
 /// gone.
@@ -206,11 +197,11 @@ fn compile_set(sources: &[(String, u32)], alive: &dyn Fn() -> bool) -> Option<Co
     // What Hyperscan cannot parse is loosened or left out pattern by pattern first: a
     // refusal found by compiling the set costs the whole set's compile again.
     set.retain_mut(|(p, source, flags, loosened)| {
-        if fits(source, *flags) {
+        if crate::spam::rules::hyperscan::parses(source, *flags) {
             return true;
         }
         let relaxed = crate::spam::rules::pattern::relax(source);
-        if relaxed != *source && fits(&relaxed, *flags) {
+        if relaxed != *source && crate::spam::rules::hyperscan::parses(&relaxed, *flags) {
             *source = relaxed;
             *loosened = true;
             return true;
