@@ -271,15 +271,13 @@ fn header_text(plan: &Plan, view: &MessageView, which: Text) -> Vec<u8> {
     // Specs often give the same value (`From` and `From:raw`, `ALL-TRUSTED` and `ALL`):
     // each value once is enough for a prefilter, and Hyperscan's time grows with the text.
     let mut seen = std::collections::HashSet::new();
-    for spec in &plan.header_specs {
-        if Text::of(Kind::Header, Some(spec)) != Some(which) {
-            continue;
-        }
+    for (_, spec) in plan.header_specs.iter().filter(|(t, _)| *t == which) {
         if let Some(v) = view.header(spec)
-            && seen.insert(v.clone())
+            && !seen.contains(&v)
         {
             text.extend_from_slice(v.as_bytes());
             text.push(b'\n');
+            seen.insert(v);
         }
     }
     text.extend_from_slice(b"\n\n");

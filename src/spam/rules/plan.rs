@@ -164,8 +164,9 @@ pub struct Plan {
     /// Index by name, for metas.
     pub index: HashMap<String, usize>,
     /// The header specs (`From:addr`, `ALL` ...) the prefilter looks at: those of header
-    /// regex rules that hit on a match (not `!~`, not `[if-unset: ...]`).
-    pub header_specs: Vec<String>,
+    /// regex rules that hit on a match (not `!~`, not `[if-unset: ...]`), each with the
+    /// prefilter text its value goes into.
+    pub header_specs: Vec<(crate::spam::rules::prefilter::Text, String)>,
     pub required_score: f64,
     /// Rules that exist but do not run, with why.
     pub inactive: BTreeMap<String, Inactive>,
@@ -348,10 +349,12 @@ impl Plan {
             rules.len(),
             prefilter_cache,
         );
-        let mut header_specs: Vec<String> = rules[..first_meta]
+        let mut header_specs: Vec<(Text, String)> = rules[..first_meta]
             .iter()
             .filter_map(|r| match &r.test {
-                Test::Header(t) if !t.negate && t.if_unset.is_none() => Some(t.spec.clone()),
+                Test::Header(t) if !t.negate && t.if_unset.is_none() => {
+                    Some((Text::of(r.kind, Some(&t.spec))?, t.spec.clone()))
+                }
                 _ => None,
             })
             .collect();

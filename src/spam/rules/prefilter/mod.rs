@@ -232,9 +232,9 @@ impl Stage {
 }
 
 impl Prefilter {
-    /// Builds the literal automata for `rules` (plan order: `(index, kind, pattern, Perl
-    /// literal)`; the plan picks each rule's [`Text`]) and, with Hyperscan, starts compiling the one-pass stage in the
-    /// background.
+    /// Builds the literal automata for `rules` (plan order: `(index, text, pattern, Perl
+    /// literal)`, the plan picking each rule's [`Text`]) and, with Hyperscan, starts
+    /// compiling the one-pass stage in the background.
     pub fn build<'a>(
         rules: impl Iterator<Item = (usize, Text, &'a Pattern, Option<String>)>,
         len: usize,
