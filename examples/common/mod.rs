@@ -20,6 +20,19 @@ pub fn dev_files(n: usize) -> Vec<PathBuf> {
     files
 }
 
+/// The first `n` messages of the later sets (easy-ham-2, spam-2), interleaved by file name.
+#[allow(dead_code)]
+pub fn later_files(n: usize) -> Vec<PathBuf> {
+    let root = corpus_root();
+    let mut files: Vec<PathBuf> = ["easy-ham-2", "spam-2"]
+        .iter()
+        .flat_map(|s| corpus::set_files(&root, s))
+        .collect();
+    files.sort_by_key(|p| p.file_name().map(|f| f.to_owned()));
+    files.truncate(n);
+    files
+}
+
 /// The corpus folder; panics (with what to do) without it.
 #[allow(dead_code)]
 pub fn corpus_root() -> PathBuf {

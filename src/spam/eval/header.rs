@@ -13,6 +13,13 @@ pub(super) fn lookup(name: &str) -> Option<Func> {
         "check_illegal_chars" => illegal_chars,
         "check_header_count_range" => header_count_range,
         "subject_is_all_caps" => subject_all_caps,
+        "check_for_matching_env_and_hdr_from" => matching_env_and_hdr_from,
+        "check_for_to_in_subject" => to_in_subject,
+        "check_unresolved_template" => unresolved_template,
+        "check_ratware_name_id" => ratware_name_id,
+        "check_ratware_envelope_from" => ratware_envelope_from,
+        "gated_through_received_hdr_remover" => gated_through_received_hdr_remover,
+        "check_for_forged_gmail_received_headers" => forged_gmail,
         _ => return None,
     })
 }
@@ -201,4 +208,175 @@ fn similar_recipients(ctx: &Ctx, args: &[String]) -> bool {
 fn sorted_recipients(ctx: &Ctx, _: &[String]) -> bool {
     let addr = recipients(ctx);
     addr.len() >= 7 && addr.windows(2).all(|w| w[0] <= w[1])
+}
+
+/// A header value as SpamAssassin's `get` gives it to eval functions: empty when unset.
+fn value(ctx: &Ctx, spec: &str) -> String {
+    ctx.view.header(spec).unwrap_or_default()
+}
+
+/// A regex built from a message's own text; `None` if it does not compile (it always does,
+/// as the text is escaped, unless it is too large).
+fn runtime_regex(pattern: &str) -> Option<regex::Regex> {
+    regex::RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .size_limit(1 << 20)
+        .build()
+        .ok()
+}
+
+/// The envelope sender and From: are the same address, ignoring case (both unset counts,
+/// as in SpamAssassin, where either reads as empty).
+fn matching_env_and_hdr_from(ctx: &Ctx, _: &[String]) -> bool {
+    value(ctx, "EnvelopeFrom:addr")
+        .trim()
+        .eq_ignore_ascii_case(value(ctx, "From:addr").trim())
+}
+
+/// The recipient's address (`address`) or its local part (`user`) in the Subject, the
+/// latter only in the ways spammers write it: alone, as a salutation (`bob: ...`), after
+/// `re:`/`fw:` and one word, or at the end of a list.
+fn to_in_subject(ctx: &Ctx, args: &[String]) -> bool {
+    let to = value(ctx, "To:addr");
+    if to.trim().is_empty() {
+        return false;
+    }
+    let subject = value(ctx, "Subject");
+    let subject = subject.trim_end_matches('\n');
+    let pattern = match args.first().map(String::as_str) {
+        Some("address") => format!(r"\b{}\b", regex::escape(to.trim())),
+        Some("user") => {
+            let user = regex::escape(to.trim().split('@').next().unwrap_or(""));
+            format!(
+                r"^(?:(?:re|fw):\s*(?:\w+\s+)?{user}$|(?-i:{user})\s*[,:;!?-](?:$|\s)|{user}$|,\s*{user}[,:;!?-]$)"
+            )
+        }
+        _ => return false,
+    };
+    runtime_regex(&pattern).is_some_and(|re| re.is_match(subject))
+}
+
+/// A field other than the address and identity fields still holding a mailer's template
+/// placeholder (`%FIRSTNAME`, `%SOME_TAG`).
+fn unresolved_template(ctx: &Ctx, _: &[String]) -> bool {
+    static PLACEHOLDER: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| crate::spam::builtin_regex(r"%[A-Z][A-Z_-]"));
+    static EXEMPT: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        crate::spam::builtin_regex(
+            r"(?i)^(?:X-VMS-To|X-UIDL|X-Face|To|Cc|From|Subject|References|In-Reply-To|(?:X-|Resent-|X-Original-)?Message-Id):",
+        )
+    });
+    value(ctx, "ALL")
+        .lines()
+        .any(|l| PLACEHOLDER.is_match(l) && !EXEMPT.is_match(l))
+}
+
+/// A ratware's Message-ID: 28 capitals, a dot, then the address From: shows after a quoted
+/// name.
+fn ratware_name_id(ctx: &Ctx, _: &[String]) -> bool {
+    static ID: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| crate::spam::builtin_regex(r"<[A-Z]{28}\.([^>]+?)>"));
+    let id = value(ctx, "MESSAGEID");
+    let Some(tail) = ID.captures(&id).map(|c| c[1].to_string()) else {
+        return false;
+    };
+    let from = format!(r#""[^"]+"\s*<{}>"#, regex::escape(&tail));
+    regex::Regex::new(&from).is_ok_and(|re| re.is_match(&value(ctx, "From")))
+}
+
+/// An envelope sender made of the recipient's domain, any character and the recipient's
+/// local part (`example.com.bob@...` for bob@example.com); SRS addresses excepted.
+fn ratware_envelope_from(ctx: &Ctx, _: &[String]) -> bool {
+    let to = value(ctx, "To:addr");
+    let from = value(ctx, "EnvelopeFrom:addr");
+    let (to, from) = (to.trim(), from.trim());
+    if to.is_empty() || from.is_empty() || is_srs(from) {
+        return false;
+    }
+    let Some((user, dom)) = to.split_once('@') else {
+        return false;
+    };
+    if user.is_empty() || dom.is_empty() {
+        return false;
+    }
+    let dom = registrable(&dom.to_ascii_lowercase(), ctx);
+    if !super::valid_tld(&dom, ctx.lists) {
+        return false;
+    }
+    let pattern = format!(r"\b{}.{}@", regex::escape(&dom), regex::escape(user));
+    runtime_regex(&pattern).is_some_and(|re| re.is_match(from))
+}
+
+fn is_srs(addr: &str) -> bool {
+    let b = addr.as_bytes();
+    b.len() > 4
+        && b[..3].eq_ignore_ascii_case(b"srs")
+        && b[3].is_ascii_digit()
+        && b[4..]
+            .iter()
+            .find(|c| !c.is_ascii_digit())
+            .is_some_and(|c| matches!(c, b'=' | b'+' | b'-'))
+}
+
+/// Mail whose Received fields were taken off on the way: none at all, or only MSN Groups'
+/// own, or an ezmlm list run through a gateway that leaves only its qmail line.
+fn gated_through_received_hdr_remover(ctx: &Ctx, _: &[String]) -> bool {
+    static EZMLM: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        crate::spam::builtin_regex(r"(?m)^contact \S+@\S+; run by ezmlm$")
+    });
+    static LIST_DLTO: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| crate::spam::builtin_regex(r"(?m)^mailing list \S+@\S+"));
+    static QMAIL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        crate::spam::builtin_regex(r"qmail \d+ invoked (?:from network|by .{3,20})\); \d+ ... \d+")
+    });
+    let Some(rcvd) = ctx.view.header("Received") else {
+        return true;
+    };
+    let list = ctx.view.header("Mailing-List").unwrap_or_default();
+    if EZMLM.is_match(&list)
+        && LIST_DLTO.is_match(&value(ctx, "Delivered-To"))
+        && QMAIL.is_match(&rcvd)
+    {
+        return true;
+    }
+    rcvd.contains("from groups.msn.com (") && {
+        static MSN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+            crate::spam::builtin_regex(r"from groups\.msn\.com \(\S+\.msn\.com ")
+        });
+        MSN.is_match(&rcvd)
+    }
+}
+
+/// From: a Gmail address, but none of the fields Gmail's servers add: no internal
+/// `X-Received` hop, no submission through smtp.googlemail.com, and not both of the long
+/// `X-Gm-Message-State` and `X-Google-Smtp-Source` values.
+fn forged_gmail(ctx: &Ctx, _: &[String]) -> bool {
+    static INTERNAL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        crate::spam::builtin_regex(
+            r"by 10\.\S+ with SMTP id \S+|by 2002:a\d\d:\w+:\S+ with SMTP id \S+",
+        )
+    });
+    static SUBMITTED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        crate::spam::builtin_regex(r"by smtp\.googlemail\.com with ESMTPSA id \S+")
+    });
+    /// Shorter values than Gmail's (both are ~60 characters and more) are made up.
+    const GOOGLE_FIELD_MIN: usize = 60;
+    let from = value(ctx, "From:addr");
+    let from = from.trim();
+    let b = from.as_bytes();
+    // `\bgmail\.com$`: the name starts a word.
+    let gmail = b.len() >= 9
+        && b[b.len() - 9..].eq_ignore_ascii_case(b"gmail.com")
+        && b[..b.len() - 9]
+            .last()
+            .is_none_or(|c| !(c.is_ascii_alphanumeric() || *c == b'_'));
+    if !gmail
+        || INTERNAL.is_match(&value(ctx, "X-Received"))
+        || SUBMITTED.is_match(&value(ctx, "Received"))
+    {
+        return false;
+    }
+    let len = |f: &str| value(ctx, f).trim_end_matches('\n').len();
+    !(len("X-Gm-Message-State") >= GOOGLE_FIELD_MIN
+        && len("X-Google-Smtp-Source") >= GOOGLE_FIELD_MIN)
 }

@@ -8,8 +8,13 @@ mod date;
 mod freemail;
 mod header;
 mod html;
+mod locales;
 mod mime;
 mod relay;
+mod wlbl;
+
+#[cfg(test)]
+mod tests_sa4;
 
 pub use header::registrable_in;
 
@@ -40,6 +45,8 @@ pub struct Lists {
     /// The `freemail_domains` entries with `*` or `?`, as one anchored pattern, as
     /// SpamAssassin's FreeMail plugin compiles them (`*` stays within one label).
     freemail_wild: Option<regex::Regex>,
+    /// The welcome and block lists, compiled.
+    compiled: wlbl::Compiled,
 }
 
 impl Lists {
@@ -57,6 +64,7 @@ impl Lists {
             regex::Regex::new(&format!("^(?:{})$", wild.join("|"))).ok()
         };
         Lists {
+            compiled: wlbl::Compiled::new(&words),
             words,
             freemail_wild,
         }
@@ -94,7 +102,6 @@ const NETWORK: &[&str] = &[
     "check_askdns",
     "check_uridnsbl",
     "check_uridnsbl_lookups",
-    "check_uri_host_listed",
     "check_dcc",
     "check_dcc_reputation_range",
     "check_razor2",
@@ -163,6 +170,8 @@ fn lookup(name: &str) -> Option<Func> {
         .or_else(|| html::lookup(name))
         .or_else(|| freemail::lookup(name))
         .or_else(|| relay::lookup(name))
+        .or_else(|| wlbl::lookup(name))
+        .or_else(|| locales::lookup(name))
 }
 
 /// How a call can be evaluated.
@@ -280,6 +289,19 @@ fn domain_of(addr: &str) -> Option<String> {
         .1;
     let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
     (!d.is_empty()).then_some(d)
+}
+
+/// A domain SpamAssassin's registry boundaries call valid: two labels or more, none empty,
+/// the last a top-level domain it knows (`util_rb_tld`).
+fn valid_tld(domain: &str, lists: &Lists) -> bool {
+    let labels: Vec<&str> = domain.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|l| !l.is_empty())
+        && lists.get("util_rb_tld").is_some_and(|l| {
+            labels
+                .last()
+                .is_some_and(|t| l.contains(&t.to_ascii_lowercase()))
+        })
 }
 
 #[cfg(test)]

@@ -392,6 +392,7 @@ impl Config {
                     .push((origin.clone(), d.to_string(), rest.to_string()));
             }
             other if self.replace.directive(other, rest) => {}
+            other if super::cf_lists::read(&mut self.lists, other, rest) => {}
             other => {
                 *self.ignored.entry(other.to_string()).or_default() += 1;
             }

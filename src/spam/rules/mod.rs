@@ -5,6 +5,7 @@
 //! Hyperscan's one-pass databases.
 
 pub mod cf;
+mod cf_lists;
 pub mod condition;
 #[cfg(hyperscan)]
 pub mod hyperscan;

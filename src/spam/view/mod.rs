@@ -6,6 +6,7 @@
 
 pub mod headers;
 pub mod html;
+pub mod mime_facts;
 pub mod relays;
 pub mod render;
 pub mod trust;
@@ -37,6 +38,12 @@ pub struct Part {
     /// 8-bit byte in its raw body.
     pub ascii_illegal: bool,
     pub leaf: bool,
+    /// `Content-Disposition`, lower case, as written (`attachment; filename=...`).
+    pub disposition: String,
+    /// Counts over the raw lines (leaf parts).
+    pub raw: mime_facts::RawFacts,
+    /// A base64 GIF, PNG or JPEG's kind and pixel area, when its header tells.
+    pub image: Option<(&'static str, u64)>,
 }
 
 /// Everything the rules look at.
@@ -57,6 +64,8 @@ pub struct MessageView {
     pub body_len: usize,
     /// Text after the final boundary of the top-level multipart.
     pub epilogue: bool,
+    /// How the HTML and text alternatives differ (multipart/alternative).
+    pub alternative: mime_facts::Alternative,
     /// `body`, `rawbody` and `uris` each joined with line breaks: one pass of a rule's
     /// joined-text check over these rules out most rules without a call per paragraph.
     pub body_joined: Vec<u8>,
@@ -158,6 +167,20 @@ fn part_facts<'r>(
             b == 0 || b >= 0x80 || (b == b'\r' && raw_body.get(i + 1) != Some(&b'\n'))
         });
     let filename = part.attachment_name().map(str::to_string);
+    let headers = Headers::parse(section, "");
+    let disposition = headers
+        .raw_values("content-disposition")
+        .first()
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let raw_counts = if leaf {
+        mime_facts::raw_facts(&ctype, &encoding, raw_body)
+    } else {
+        mime_facts::RawFacts::default()
+    };
+    let image = (leaf && encoding == "base64")
+        .then(|| mime_facts::image_area(&ctype, part.contents()))
+        .flatten();
     let attachment = leaf
         && n > 0
         && (filename.is_some()
@@ -166,7 +189,7 @@ fn part_facts<'r>(
                 .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"))
             || !matches!(part.body, PartType::Text(_) | PartType::Html(_)));
     let facts = Part {
-        headers: Headers::parse(section, ""),
+        headers,
         content_type: ctype,
         charset,
         encoding,
@@ -176,6 +199,9 @@ fn part_facts<'r>(
         qp_long_line,
         ascii_illegal,
         leaf,
+        disposition,
+        raw: raw_counts,
+        image,
     };
     (facts, raw_body)
 }
@@ -287,6 +313,8 @@ impl MessageView {
         }
         // Text parts for the body rules, in order; repaired ones as decoded here.
         let mut texts: Vec<(bool, std::borrow::Cow<str>)> = Vec::new();
+        // Each part's rendered text, by part number, for the alternatives' comparison.
+        let mut rendered: Vec<Option<(usize, bool)>> = vec![None; msg.parts.len()];
         for (n, part) in msg.parts.iter().enumerate() {
             let (facts, raw_body) = part_facts(raw, n, part);
             let repaired = match &part.body {
@@ -306,10 +334,21 @@ impl MessageView {
                 // A bare `text` type counts as plain text only as mail-parser decoded it.
                 let plain = facts.content_type == "text/plain"
                     || (!was_repaired && facts.content_type == "text");
+                rendered[n] = Some((texts.len(), html));
                 texts.push((false, self.add_text(&t, html, plain, uris).into()));
             }
             self.parts.push(facts);
         }
+        let html_img: Vec<bool> = self.html.iter().map(|h| h.has_img).collect();
+        self.alternative = mime_facts::alternatives(msg, &self.parts, |n| {
+            let (at, html) = rendered.get(n).copied().flatten()?;
+            let html_index = rendered[..n].iter().flatten().filter(|(_, h)| *h).count();
+            Some(mime_facts::Rendered {
+                html,
+                text: texts.get(at).map_or("", |(_, t)| t.as_ref()),
+                has_img: html && html_img.get(html_index).copied().unwrap_or(false),
+            })
+        });
         let parts: Vec<(bool, &str)> = texts.iter().map(|(h, t)| (*h, t.as_ref())).collect();
         self.body = render::render(msg.subject(), &parts);
     }

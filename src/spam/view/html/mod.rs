@@ -22,6 +22,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 use tags::{INVISIBLE, KNOWN_TAGS, VOID, attrs, whitespace_of};
 
+/// Links kept with their text per HTML part: enough for any real message; a page of more
+/// links gains nothing from the tests that read them.
+pub const MAX_LINKS: usize = 1000;
+
 /// The summary of one HTML part.
 #[derive(Debug, Default, Clone)]
 pub struct Html {
@@ -51,6 +55,8 @@ pub struct Html {
     pub title: String,
     /// Text inside links; an image inside a link adds `<img>`.
     pub anchor: String,
+    /// Each link's target and the text inside it, in order (at most [`MAX_LINKS`]).
+    pub links: Vec<(String, String)>,
     /// Named tests that hold (`html_test`): `embeds`, `font_face_bad`, `font_low_contrast`,
     /// `font_invalid_color`, `form_action_mailto`.
     pub tests: BTreeSet<&'static str>,
@@ -274,7 +280,14 @@ impl Html {
         match name.as_str() {
             n if INVISIBLE.contains(&n) => cur.hidden.push(name.clone()),
             "title" => cur.in_title = true,
-            "a" => cur.anchors += 1,
+            "a" => {
+                cur.anchors += 1;
+                if let Some(href) = attr("href")
+                    && self.links.len() < MAX_LINKS
+                {
+                    self.links.push((href.trim().to_string(), String::new()));
+                }
+            }
             "img" => {
                 self.has_img = true;
                 if cur.anchors > 0 {
@@ -339,6 +352,9 @@ impl Html {
         let t = entities(raw, &mut refs);
         if cur.anchors > 0 {
             self.anchor.push_str(&t);
+            if let Some((_, text)) = self.links.last_mut() {
+                text.push_str(&t);
+            }
         }
         if cur.in_title {
             self.title.push_str(&t);
