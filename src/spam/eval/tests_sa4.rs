@@ -351,3 +351,40 @@ fn far_charsets_only_when_locales_are_set() {
         "eval:check_for_faraway_charset_in_headers()"
     ));
 }
+
+#[test]
+fn freemail_as_spamassassin_counts_it() {
+    let l = lists(&[
+        ("freemail_domains", &["free.example"]),
+        ("util_rb_tld", &["example"]),
+    ]);
+    // The envelope sender counts for FREEMAIL_FROM; a role address never does.
+    let m = "From: a@corp.example\nSubject: s\n\nx\n";
+    assert!(with(
+        &l,
+        m,
+        "bob@free.example",
+        "eval:check_freemail_from()"
+    ));
+    assert!(!with(
+        &l,
+        m,
+        "info@free.example",
+        "eval:check_freemail_from()"
+    ));
+    // FREEMAIL_REPLY: a free mail From, and another free mail address in the body ...
+    let reply = |body: &str| format!("From: bob@free.example\nSubject: s\n\n{body}\n");
+    let call = "eval:check_freemail_replyto('reply')";
+    assert!(with(&l, &reply("write to ann@free.example now"), "", call));
+    // ... unless it is a quoted author, or the body names too many addresses to tell.
+    assert!(!with(&l, &reply("ann@free.example wrote: hi"), "", call));
+    let many = "a@x.example b@x.example c@x.example d@x.example ann@free.example";
+    assert!(!with(&l, &reply(many), "", call));
+    // A bounce's envelope sender: no reply test at all.
+    assert!(!with(
+        &l,
+        &reply("write to ann@free.example now"),
+        "bounce-1@lists.example",
+        call
+    ));
+}

@@ -131,7 +131,7 @@ impl Compiled {
 /// Every address the message says it is from (SpamAssassin's `all_from_addrs`): the first
 /// Resent-From when there is one, else From, Envelope-Sender, Resent-Sender,
 /// X-Envelope-From and the envelope sender.
-fn all_from_addrs(ctx: &Ctx) -> Vec<String> {
+pub(super) fn all_from_addrs(ctx: &Ctx) -> Vec<String> {
     let get = |spec: &str| ctx.view.header(spec).map(|v| v.trim().to_string());
     if let Some(r) = get("Resent-From:addr").filter(|r| !r.is_empty()) {
         return vec![r];
