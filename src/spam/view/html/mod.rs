@@ -92,6 +92,16 @@ struct Cursor {
     styles: Vec<(String, Style)>,
     /// The last text chunk ended inside a word.
     last_wordish: bool,
+    /// What was rendered last: SpamAssassin trims the space between a text run and the
+    /// white space a tag stands for.
+    last: Last,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Last {
+    Nothing,
+    Text { invisible: bool },
+    TagSpace,
 }
 
 /// Tags that open a text style (SpamAssassin's list); a closing tag ends its style and those
@@ -185,6 +195,7 @@ impl Html {
             in_title: false,
             styles: Vec::new(),
             last_wordish: false,
+            last: Last::Nothing,
         };
         let mut rest = html;
         while !rest.is_empty() {
@@ -245,8 +256,12 @@ impl Html {
         self.tags.insert(name.clone());
         let ws = whitespace_of(&name);
         if !ws.is_empty() {
+            if cur.last == (Last::Text { invisible: false }) && self.text.ends_with(' ') {
+                self.text.pop();
+            }
             self.text.push_str(ws);
             cur.last_wordish = false;
+            cur.last = Last::TagSpace;
         }
         let open = self.inside.entry(name.clone()).or_default();
         if closing {
@@ -383,9 +398,27 @@ impl Html {
             self.obfuscation += 1;
         }
         cur.last_wordish = t.chars().last().is_some_and(wordish);
-        if !invisible {
-            self.text.push_str(&t);
+        // Rendered all the same: SpamAssassin's body rules read every text run, the
+        // invisible ones included (its `rendered`; only Bayes tells them apart). Runs of
+        // white space (line breaks of the source, no-break spaces) are one space; only tags
+        // break lines.
+        let mut run = String::with_capacity(t.len());
+        for c in t.chars() {
+            if matches!(c, ' ' | '\t' | '\n' | '\r' | '\u{c}' | '\u{b}' | '\u{a0}') {
+                if !run.ends_with(' ') {
+                    run.push(' ');
+                }
+            } else {
+                run.push(c);
+            }
         }
+        let run = if cur.last == Last::TagSpace && !invisible {
+            run.strip_prefix(' ').unwrap_or(&run)
+        } else {
+            &run
+        };
+        self.text.push_str(run);
+        cur.last = Last::Text { invisible };
     }
 
     /// Non-white-space characters of the rendered text.
@@ -454,5 +487,22 @@ mod tests {
         assert_eq!(colour("ffffff"), Colour::Invalid);
         assert!(GOOD_FACE.is_match("\"Tahoma\", Verdana, Arial, sans-serif"));
         assert!(!GOOD_FACE.is_match("Arial,"));
+    }
+
+    #[test]
+    fn text_is_rendered_as_spamassassin_renders_it() {
+        // Source line breaks are one space; a form laid out in a table is one paragraph.
+        let form = "<table><tr>\n  <td><font color=#ffffff>Name:</font></td>\n  \
+                    <td><input></td></tr>\n<tr>\n  <td>City:</td></tr></table>";
+        let h = Html::parse(form);
+        assert!(!h.text.contains('\n'), "{:?}", h.text);
+        let words: Vec<&str> = h.text.split_whitespace().collect();
+        assert_eq!(words, ["Name:", "City:"]);
+        // White text on white is low contrast, and still rendered (SpamAssassin's body rules
+        // read it; only Bayes sets it apart).
+        assert!(h.tests.contains("font_low_contrast"));
+        // Tags that break lines still do; a no-break space is a space.
+        let p = Html::parse("<p>one&nbsp;&nbsp;two</p><br>three");
+        assert_eq!(p.text.trim(), "one two\n\n\nthree");
     }
 }
