@@ -347,3 +347,21 @@ fn bayes_rules_score_set_two() {
             .any(|w| *w == Inactive::NoEval("check_bayes".into()))
     );
 }
+
+/// `tflags nosubject`: a body rule that does not read the Subject, which SpamAssassin puts
+/// first in the body (`__NONEMPTY_BODY`, so `EMPTY_MESSAGE` for a message with a subject
+/// and nothing else).
+#[test]
+fn nosubject_rules_do_not_read_the_subject() {
+    use amavisd::spam::engine::Rules;
+    use amavisd::spam::scan::Options;
+    let rules = Rules::load(Path::new(RULES), Some(Path::new(SITE))).unwrap();
+    let hits = |msg: &str| -> Vec<String> {
+        let o = rules.check(msg.as_bytes(), "", Options::default());
+        o.hits.into_iter().map(|h| h.name).collect()
+    };
+    let empty = hits("From: a@example.com\nSubject: a subject of some words\n\n\n");
+    assert!(empty.iter().any(|h| h == "EMPTY_MESSAGE"), "{empty:?}");
+    let text = hits("From: a@example.com\nSubject: a subject of some words\n\nA body.\n");
+    assert!(!text.iter().any(|h| h == "EMPTY_MESSAGE"), "{text:?}");
+}

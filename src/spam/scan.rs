@@ -219,7 +219,17 @@ pub fn run_rule(r: &Rule, view: &MessageView, ctx: &Ctx) -> u32 {
         Test::Exists(name) => u32::from(view.header(name).is_some()),
         Test::Eval(call) => u32::from(eval::run(call, ctx)),
         Test::Pattern(p) => match r.kind {
-            Kind::Body => over(&mut view.body.iter().map(|s| s.as_bytes()), p),
+            Kind::Body => {
+                // The Subject is the body's first paragraph, when there is one.
+                let skip = usize::from(
+                    r.tflags.nosubject
+                        && view
+                            .headers
+                            .get("Subject")
+                            .is_some_and(|s| !s.trim().is_empty()),
+                );
+                over(&mut view.body.iter().skip(skip).map(|s| s.as_bytes()), p)
+            }
             Kind::Rawbody => over(&mut view.rawbody.iter().map(|s| s.as_bytes()), p),
             Kind::Uri => over(&mut view.uris.iter().map(|s| s.as_bytes()), p),
             Kind::Full => over(&mut std::iter::once(view.full.as_slice()), p),

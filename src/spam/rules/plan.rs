@@ -56,6 +56,8 @@ pub struct Tflags {
     pub autolearn_area: Option<Area>,
     pub learn: bool,
     pub net: bool,
+    /// A body rule that does not read the Subject (SpamAssassin puts it first in the body).
+    pub nosubject: bool,
 }
 
 /// Where a rule's points count for autolearning (SpamAssassin needs 3 from each of header
@@ -83,6 +85,7 @@ impl Tflags {
                 "autolearn_body" => t.autolearn_area = Some(Area::Body),
                 "learn" => t.learn = true,
                 "net" => t.net = true,
+                "nosubject" => t.nosubject = true,
                 other => {
                     if let Some(n) = other.strip_prefix("maxhits=") {
                         t.maxhits = n.parse().ok();
