@@ -266,6 +266,7 @@ fn welcome_and_block_lists() {
         ("uri_host:BAD", &["bad.example", "!ok.bad.example"]),
         ("def_welcomelist_from_rcvd", &["*@big.example big.example"]),
         ("welcomelist_subject", &["[bug *]"]),
+        ("util_rb_tld", &["example", "top"]),
     ]);
     let from = |a: &str| format!("From: {a}\nSubject: x\n\nx\n");
     assert!(with(
@@ -299,6 +300,13 @@ fn welcome_and_block_lists() {
     assert!(with(&l, &uri("http://www.bad.example/x"), "", listed));
     assert!(!with(&l, &uri("http://ok.bad.example/x"), "", listed));
     assert!(!with(&l, &uri("http://good.example/x"), "", listed));
+    // A relative link is no host: `top` is not the listed top-level domain `top`.
+    let top = lists(&[("uri_host:BAD", &["top"]), ("util_rb_tld", &["top"])]);
+    let relative =
+        "Content-Type: text/html\n\n<a href=\"top\">up</a> <a href=\"http://x.top/\">x</a>\n";
+    assert!(with(&top, relative, "", listed));
+    let only_relative = "Content-Type: text/html\n\n<a href=\"top\">up</a>\n";
+    assert!(!with(&top, only_relative, "", listed));
     let relayed = |rdns: &str| {
         format!(
             "Received: from mx ({rdns} [192.0.2.1]) by in.example; Thu, 1 Jan 2002\n\

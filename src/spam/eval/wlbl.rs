@@ -268,7 +268,13 @@ fn uri_host_listed(ctx: &Ctx, list: &str) -> bool {
         let Some(host) = crate::spam::view::uri::uri_host(uri) else {
             continue;
         };
-        if !seen.insert(host.clone()) {
+        // Only hosts SpamAssassin takes for a domain: an address, or a name under a
+        // known top-level domain (a relative link `top` is not the host `top`).
+        let is_ip = host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok();
+        if !seen.insert(host.clone()) || !(is_ip || super::valid_tld(&host, ctx.lists)) {
             continue;
         }
         let mut h = host.trim_matches(|c| c == '[' || c == ']');

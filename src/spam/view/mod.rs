@@ -4,6 +4,7 @@
 //! fields (`mimeheader`), the relays from `Received`, and what the MIME and HTML eval
 //! functions ask about.
 
+pub mod canonical;
 pub mod headers;
 pub mod html;
 pub mod mime_facts;
@@ -292,7 +293,7 @@ impl MessageView {
         for h in &view.html {
             uris.add_text(&h.text);
         }
-        view.uris = uris.uris;
+        view.uris = canonical::canonicalize(uris.uris);
         view.headers = headers;
         view.body_joined = view.body.join("\n").into_bytes();
         view.rawbody_joined = view.rawbody.join("\n").into_bytes();
