@@ -42,7 +42,8 @@ fn matches(addr: &str, re: Option<&String>) -> bool {
 /// Any address the message is from (From, the envelope sender and kin) at a free mail
 /// provider, matching the optional pattern.
 fn from(ctx: &Ctx, args: &[String]) -> bool {
-    super::wlbl::all_from_addrs(ctx)
+    ctx.view
+        .all_from_addrs()
         .iter()
         .any(|a| is_freemail(a, ctx) && matches(a, args.first()))
 }

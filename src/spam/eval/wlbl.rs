@@ -128,32 +128,6 @@ impl Compiled {
     }
 }
 
-/// Every address the message says it is from (SpamAssassin's `all_from_addrs`): the first
-/// Resent-From when there is one, else From, Envelope-Sender, Resent-Sender,
-/// X-Envelope-From and the envelope sender.
-pub(super) fn all_from_addrs(ctx: &Ctx) -> Vec<String> {
-    let get = |spec: &str| ctx.view.header(spec).map(|v| v.trim().to_string());
-    if let Some(r) = get("Resent-From:addr").filter(|r| !r.is_empty()) {
-        return vec![r];
-    }
-    let mut out: Vec<String> = Vec::new();
-    for spec in [
-        "From:addr",
-        "Envelope-Sender:addr",
-        "Resent-Sender:addr",
-        "X-Envelope-From:addr",
-        "EnvelopeFrom:addr",
-    ] {
-        if let Some(a) = get(spec).filter(|a| !a.is_empty()) {
-            let a = a.to_ascii_lowercase();
-            if !out.contains(&a) {
-                out.push(a);
-            }
-        }
-    }
-    out
-}
-
 /// The recipients the message names: the Resent- fields when there are any, else the
 /// usual recipient fields and the `for <addr>` of the three newest Received fields.
 fn all_to_addrs(ctx: &Ctx) -> Vec<String> {
@@ -194,7 +168,8 @@ fn all_to_addrs(ctx: &Ctx) -> Vec<String> {
 }
 
 fn from_in(ctx: &Ctx, list: &str) -> bool {
-    all_from_addrs(ctx)
+    ctx.view
+        .all_from_addrs()
         .iter()
         .any(|a| ctx.lists.compiled.listed(list, a))
 }
@@ -229,7 +204,7 @@ fn from_rcvd(ctx: &Ctx, list: &str) -> bool {
     if hops.is_empty() {
         return false;
     }
-    all_from_addrs(ctx).iter().any(|addr| {
+    ctx.view.all_from_addrs().iter().any(|addr| {
         pairs
             .iter()
             .filter(|(re, _)| re.is_match(addr))

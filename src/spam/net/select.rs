@@ -168,35 +168,18 @@ fn valid_host(name: &str, lists: &Lists) -> bool {
         })
 }
 
-/// The author and sender addresses (`all_from_addrs`): Resent-From alone when present.
-fn from_addrs(ctx: &Ctx) -> Vec<String> {
-    let v = ctx.view;
-    if let Some(a) = v.header("Resent-From:first:addr").filter(|a| !a.is_empty()) {
-        return vec![a];
-    }
-    let mut out: Vec<String> = Vec::new();
-    for spec in [
-        "From:addr",
-        "Envelope-Sender:addr",
-        "Resent-Sender:addr",
-        "X-Envelope-From:addr",
-        "EnvelopeFrom:addr",
-    ] {
-        for a in v.header(spec).unwrap_or_default().lines() {
-            let a = a.trim().to_string();
-            if !a.is_empty() && !out.contains(&a) {
-                out.push(a);
-            }
-        }
-    }
-    out
-}
-
 /// The names a DNSEval rule of `source` (other than the relays) looks up.
 fn names_of(source: Source, fields: &[String], ctx: &Ctx) -> Vec<String> {
     let mut out: Vec<String> = match source {
-        Source::FromHost => from_addrs(ctx).iter().filter_map(|a| host_of(a)).collect(),
-        Source::FromDomain => from_addrs(ctx)
+        Source::FromHost => ctx
+            .view
+            .all_from_addrs()
+            .iter()
+            .filter_map(|a| host_of(a))
+            .collect(),
+        Source::FromDomain => ctx
+            .view
+            .all_from_addrs()
             .iter()
             .filter_map(|a| host_of(a))
             .filter(|h| valid_host(h, ctx.lists))

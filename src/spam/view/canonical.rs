@@ -127,8 +127,6 @@ fn numeric_host(host: &str) -> Option<String> {
 
 /// The other forms of one URI, and the URIs it redirects to (which get forms of their own).
 fn forms(uri: &str) -> (Vec<String>, Vec<String>) {
-    let mut out = Vec::new();
-    let mut redirects = Vec::new();
     let uri: String = uri
         .trim()
         .chars()
@@ -139,17 +137,56 @@ fn forms(uri: &str) -> (Vec<String>, Vec<String>) {
         || matches!(b[0], b'#' | b'?' | b'&')
         || (b[0] == b'/' && b.get(1) != Some(&b'/'))
     {
-        return (out, redirects);
+        return (Vec::new(), Vec::new());
     }
     let lower = uri.to_ascii_lowercase();
     if lower.starts_with("mailto:") || uri.split(':').next().is_some_and(|p| p.contains('@')) {
-        for stop in ['?', '&'] {
-            if let Some(p) = uri.find(stop).filter(|p| uri[..*p].contains('@')) {
-                out.push(uri[..p].to_string());
-            }
-        }
-        return (out, redirects);
+        return (mail_forms(&uri), Vec::new());
     }
+    let n = normalized(&uri);
+    let mut out = Vec::new();
+    if n != uri {
+        out.push(n.clone());
+    }
+    let Some((proto, after)) = n.split_once("://") else {
+        return (out, Vec::new());
+    };
+    if proto != "http" && proto != "https" {
+        return (out, Vec::new());
+    }
+    let authority_end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let (authority, path) = after.split_at(authority_end);
+    out.extend(host_forms(proto, authority, path));
+    // A redirect: another http URL inside the path or query.
+    let mut redirects = Vec::new();
+    let lower_path = path.to_ascii_lowercase();
+    if let Some(p) = lower_path
+        .find("http:")
+        .or_else(|| lower_path.find("https:"))
+    {
+        let target: &str = path[p..].split(['&', '#']).next().unwrap_or("");
+        if target.contains('.') {
+            redirects.push(target.to_string());
+        }
+    }
+    (out, redirects)
+}
+
+/// A mail address link without its query (`mailto:a@b?subject=...`).
+fn mail_forms(uri: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for stop in ['?', '&'] {
+        if let Some(p) = uri.find(stop).filter(|p| uri[..*p].contains('@')) {
+            out.push(uri[..p].to_string());
+        }
+    }
+    out
+}
+
+/// The URI as a browser reads it: `\` as `/`, `http:/x` as `http://x`, printable `%xx`
+/// and `&#NN;` decoded, a scheme when it has none, a `/` before a bare query, the scheme
+/// in lower case.
+fn normalized(uri: &str) -> String {
     let mut n = uri.replace('\\', "/");
     for scheme in ["http:", "https:"] {
         if n.len() > scheme.len()
@@ -176,30 +213,25 @@ fn forms(uri: &str) -> (Vec<String>, Vec<String>) {
         };
     }
     n = decode_entities(&n);
-    let Some((proto, after)) = n
-        .split_once("://")
-        .map(|(p, a)| (p.to_ascii_lowercase(), a.to_string()))
-    else {
-        if n != uri {
-            out.push(n);
-        }
-        return (out, redirects);
+    let Some((proto, after)) = n.split_once("://") else {
+        return n;
     };
     let authority_end = after.find(['/', '?', '#']).unwrap_or(after.len());
     let (authority, path) = after.split_at(authority_end);
     // `http://host?x` is `http://host/?x`.
-    let path = if path.starts_with(['?', '#']) {
-        format!("/{path}")
+    let slash = if path.starts_with(['?', '#']) {
+        "/"
     } else {
-        path.to_string()
+        ""
     };
-    let n = format!("{proto}://{authority}{path}");
-    if n != uri {
-        out.push(n.clone());
-    }
-    if proto != "http" && proto != "https" {
-        return (out, redirects);
-    }
+    format!("{}://{authority}{slash}{path}", proto.to_ascii_lowercase())
+}
+
+/// The forms of an http(s) URI's host: without a user name, a default port, control
+/// characters or trailing punctuation; a numeric host as a dotted quad; a bare name as a
+/// browser completes it (`http://shop/` -> `http://www.shop.com/`).
+fn host_forms(proto: &str, authority: &str, path: &str) -> Vec<String> {
+    let mut out = Vec::new();
     let (auth, hostport) = match authority.rsplit_once('@') {
         Some((a, h)) => (Some(a), h),
         None => (None, authority),
@@ -237,24 +269,12 @@ fn forms(uri: &str) -> (Vec<String>, Vec<String>) {
         && port.is_none_or(|p| p == "80")
         && !trimmed.eq_ignore_ascii_case("localhost")
     {
-        // `http://foo/` and `http://www.foo/`: a browser tries www.foo.com.
         let name = trimmed.strip_prefix("www.").unwrap_or(trimmed);
         if !name.is_empty() && !name.contains('.') {
             out.push(format!("http://www.{name}.com{path}"));
         }
     }
-    // A redirect: another http URL inside the path or query.
-    let lower_path = path.to_ascii_lowercase();
-    if let Some(p) = lower_path
-        .find("http:")
-        .or_else(|| lower_path.find("https:"))
-    {
-        let target: &str = path[p..].split(['&', '#']).next().unwrap_or("");
-        if target.contains('.') {
-            redirects.push(target.to_string());
-        }
-    }
-    (out, redirects)
+    out
 }
 
 #[cfg(test)]

@@ -399,6 +399,35 @@ impl MessageView {
         h.envelope_from()
     }
 
+    /// Every address the message says it is from, lower case, without repeats
+    /// (SpamAssassin's `all_from_addrs`): the first Resent-From alone when there is one,
+    /// else From, Envelope-Sender, Resent-Sender, X-Envelope-From and the envelope sender.
+    pub fn all_from_addrs(&self) -> Vec<String> {
+        if let Some(a) = self
+            .header("Resent-From:first:addr")
+            .map(|a| a.trim().to_ascii_lowercase())
+            .filter(|a| !a.is_empty())
+        {
+            return vec![a];
+        }
+        let mut out: Vec<String> = Vec::new();
+        for spec in [
+            "From:addr",
+            "Envelope-Sender:addr",
+            "Resent-Sender:addr",
+            "X-Envelope-From:addr",
+            "EnvelopeFrom:addr",
+        ] {
+            for a in self.header(spec).unwrap_or_default().lines() {
+                let a = a.trim().to_ascii_lowercase();
+                if !a.is_empty() && !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+        }
+        out
+    }
+
     /// A header value as a header rule asks for it, pseudo-headers included.
     pub fn header(&self, spec: &str) -> Option<String> {
         if let Some(v) = self.header_cache.borrow().get(spec) {
