@@ -303,27 +303,7 @@ impl Html {
                     self.links.push((href.trim().to_string(), String::new()));
                 }
             }
-            "img" => {
-                self.has_img = true;
-                if cur.anchors > 0 {
-                    self.anchor.push_str("<img>\n");
-                }
-                if let (Some(w), Some(ht)) = (attr("width"), attr("height")) {
-                    let dim = |v: &str, pct: u64| {
-                        let v = v.trim();
-                        let (num, is_pct) = match v.strip_suffix('%') {
-                            Some(n) => (n, true),
-                            None => (v, false),
-                        };
-                        match num.parse::<u64>() {
-                            Ok(0) | Err(_) => 200,
-                            Ok(n) if is_pct => n * pct,
-                            Ok(n) => n,
-                        }
-                    };
-                    self.image_area += dim(w, 8).saturating_mul(dim(ht, 6));
-                }
-            }
+            "img" => self.image(cur, attr("width"), attr("height")),
             "embed" | "object" => {
                 self.tests.insert("embeds");
             }
@@ -356,6 +336,30 @@ impl Html {
         }
         if TEXT_STYLE.contains(&name.as_str()) {
             cur.open_style(&name, &a);
+        }
+    }
+
+    /// An `img`: counted, marked in the link text it stands in, its area summed (a size
+    /// that is missing or 0 counts as 200, a percentage of an 800 x 600 window).
+    fn image(&mut self, cur: &Cursor, width: Option<&str>, height: Option<&str>) {
+        self.has_img = true;
+        if cur.anchors > 0 {
+            self.anchor.push_str("<img>\n");
+        }
+        if let (Some(w), Some(ht)) = (width, height) {
+            let dim = |v: &str, pct: u64| {
+                let v = v.trim();
+                let (num, is_pct) = match v.strip_suffix('%') {
+                    Some(n) => (n, true),
+                    None => (v, false),
+                };
+                match num.parse::<u64>() {
+                    Ok(0) | Err(_) => 200,
+                    Ok(n) if is_pct => n * pct,
+                    Ok(n) => n,
+                }
+            };
+            self.image_area += dim(w, 8).saturating_mul(dim(ht, 6));
         }
     }
 
