@@ -238,22 +238,67 @@ fn matching_env_and_hdr_from(ctx: &Ctx, _: &[String]) -> bool {
 /// `re:`/`fw:` and one word, or at the end of a list.
 fn to_in_subject(ctx: &Ctx, args: &[String]) -> bool {
     let to = value(ctx, "To:addr");
-    if to.trim().is_empty() {
+    let to = to.trim();
+    if to.is_empty() {
         return false;
     }
     let subject = value(ctx, "Subject");
     let subject = subject.trim_end_matches('\n');
-    let pattern = match args.first().map(String::as_str) {
-        Some("address") => format!(r"\b{}\b", regex::escape(to.trim())),
-        Some("user") => {
-            let user = regex::escape(to.trim().split('@').next().unwrap_or(""));
-            format!(
-                r"^(?:(?:re|fw):\s*(?:\w+\s+)?{user}$|(?-i:{user})\s*[,:;!?-](?:$|\s)|{user}$|,\s*{user}[,:;!?-]$)"
-            )
+    match args.first().map(String::as_str) {
+        Some("address") => runtime_regex(&format!(r"\b{}\b", regex::escape(to)))
+            .is_some_and(|re| re.is_match(subject)),
+        Some("user") => user_in_subject(subject, to.split('@').next().unwrap_or("")),
+        _ => false,
+    }
+}
+
+/// SpamAssassin's four ways of writing the local part `user` in a Subject, matched by hand
+/// (a regex built per message cost half a millisecond): `re:`/`fw:`, perhaps a word, then
+/// the user; the user as written then punctuation (`bob: ...`); the user alone; `, user!`.
+fn user_in_subject(subject: &str, user: &str) -> bool {
+    if user.is_empty() {
+        return false;
+    }
+    let eq = |a: &str| a.eq_ignore_ascii_case(user);
+    fn after_prefix<'s>(s: &'s str, p: &str) -> Option<&'s str> {
+        s.get(..p.len())
+            .filter(|h| h.eq_ignore_ascii_case(p))
+            .map(|_| &s[p.len()..])
+    }
+    const PUNCT: &[char] = &[',', ':', ';', '!', '?', '-'];
+    let reply = ["re:", "fw:"].iter().find_map(|p| after_prefix(subject, p));
+    if let Some(rest) = reply.map(str::trim_start) {
+        let word_end = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let after_word = &rest[word_end..];
+        if eq(rest)
+            || (word_end > 0
+                && after_word.starts_with(char::is_whitespace)
+                && eq(after_word.trim_start()))
+        {
+            return true;
         }
-        _ => return false,
-    };
-    runtime_regex(&pattern).is_some_and(|re| re.is_match(subject))
+    }
+    if let Some(rest) = subject.strip_prefix(user) {
+        let rest = rest.trim_start();
+        let mut chars = rest.chars();
+        if chars.next().is_some_and(|c| PUNCT.contains(&c))
+            && chars.next().is_none_or(char::is_whitespace)
+        {
+            return true;
+        }
+    }
+    if eq(subject) {
+        return true;
+    }
+    subject.strip_prefix(',').is_some_and(|rest| {
+        let rest = rest.trim_start();
+        rest.ends_with(PUNCT)
+            && rest
+                .get(..rest.len() - 1)
+                .is_some_and(|u| u.eq_ignore_ascii_case(user))
+    })
 }
 
 /// A field other than the address and identity fields still holding a mailer's template
@@ -303,8 +348,22 @@ fn ratware_envelope_from(ctx: &Ctx, _: &[String]) -> bool {
     if !super::valid_tld(&dom, ctx.lists) {
         return false;
     }
-    let pattern = format!(r"\b{}.{}@", regex::escape(&dom), regex::escape(user));
-    runtime_regex(&pattern).is_some_and(|re| re.is_match(from))
+    // `\bDOM.USER@`, ignoring case, found by hand (a regex per message cost 0.2 ms).
+    let (from, dom, user) = (
+        from.to_ascii_lowercase(),
+        dom.to_ascii_lowercase(),
+        user.to_ascii_lowercase(),
+    );
+    let tail = format!("{user}@");
+    from.match_indices(dom.as_str()).any(|(i, _)| {
+        let boundary = from[..i]
+            .chars()
+            .last()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        let rest = &from[i + dom.len()..];
+        let mut chars = rest.chars();
+        boundary && chars.next().is_some() && chars.as_str().starts_with(&tail)
+    })
 }
 
 fn is_srs(addr: &str) -> bool {

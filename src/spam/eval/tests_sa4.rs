@@ -64,6 +64,12 @@ fn recipient_in_subject() {
         &msg("meeting notes"),
         "eval:check_for_to_in_subject('user')"
     ));
+    let user = "eval:check_for_to_in_subject('user')";
+    assert!(hits(&msg("FW: news BOB"), user));
+    assert!(hits(&msg(", Bob!"), user));
+    assert!(hits(&msg("bob"), user));
+    assert!(!hits(&msg("bobby: hi"), user));
+    assert!(!hits(&msg("Re: two words bob"), user));
     assert!(hits(
         &msg("for bob@example.com"),
         "eval:check_for_to_in_subject('address')"
