@@ -10,21 +10,19 @@ use std::path::PathBuf;
 /// interleave).
 #[allow(dead_code)]
 pub fn dev_files(n: usize) -> Vec<PathBuf> {
-    let root = corpus_root();
-    let mut files: Vec<PathBuf> = ["easy-ham-1", "spam-1", "hard-ham-1"]
-        .iter()
-        .flat_map(|s| corpus::set_files(&root, s))
-        .collect();
-    files.sort_by_key(|p| p.file_name().map(|f| f.to_owned()));
-    files.truncate(n);
-    files
+    first_of(&["easy-ham-1", "spam-1", "hard-ham-1"], n)
 }
 
 /// The first `n` messages of the later sets (easy-ham-2, spam-2), interleaved by file name.
 #[allow(dead_code)]
 pub fn later_files(n: usize) -> Vec<PathBuf> {
+    first_of(&["easy-ham-2", "spam-2"], n)
+}
+
+/// The first `n` messages of `sets` by file name.
+fn first_of(sets: &[&str], n: usize) -> Vec<PathBuf> {
     let root = corpus_root();
-    let mut files: Vec<PathBuf> = ["easy-ham-2", "spam-2"]
+    let mut files: Vec<PathBuf> = sets
         .iter()
         .flat_map(|s| corpus::set_files(&root, s))
         .collect();
