@@ -517,6 +517,17 @@ mod tests {
             hits(trusted, "eval:check_all_trusted()") && !hits(trusted, "eval:check_no_relays()")
         );
         assert!(hits("Subject: x\n\ny\n", "eval:check_no_relays()"));
+        // A field no format fits: counted, and neither "all trusted" nor "no relays".
+        let odd = "Received: from SMTP agent by mail gateway  Wed, 24 Jul 2002 06:43:48 -0000\n";
+        assert!(hits(
+            &format!("{odd}\nx\n"),
+            "eval:check_relays_unparseable()"
+        ));
+        assert!(!hits(&format!("{odd}\nx\n"), "eval:check_no_relays()"));
+        let odd_trusted =
+            format!("{odd}Received: from a (a [10.0.0.1]) by b (Postfix) id 1\n\nx\n");
+        assert!(!hits(&odd_trusted, "eval:check_all_trusted()"));
+        assert!(!hits(trusted, "eval:check_relays_unparseable()"));
     }
 
     #[test]

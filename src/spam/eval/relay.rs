@@ -7,10 +7,17 @@ use std::net::IpAddr;
 
 pub(super) fn lookup(name: &str) -> Option<Func> {
     Some(match name {
-        "check_no_relays" => |c, _| c.view.relays.all().next().is_none(),
-        "check_all_trusted" => {
-            |c, _| !c.view.relays.trusted.is_empty() && c.view.relays.untrusted.is_empty()
-        }
+        // As SpamAssassin's: a field no format fits leaves the answer open, so neither
+        // "no relays" nor "all trusted" holds.
+        "check_no_relays" => |c, _| {
+            let r = &c.view.relays;
+            r.all().next().is_none() && r.unparseable == 0
+        },
+        "check_all_trusted" => |c, _| {
+            let r = &c.view.relays;
+            !r.trusted.is_empty() && r.untrusted.is_empty() && r.unparseable == 0
+        },
+        "check_relays_unparseable" => |c, _| c.view.relays.unparseable > 0,
         "helo_ip_mismatch" => helo_ip_mismatch,
         "check_for_no_rdns_dotcom_helo" => no_rdns_dotcom_helo,
         "check_for_forged_yahoo_received_headers" => forged_yahoo,

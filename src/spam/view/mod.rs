@@ -8,6 +8,7 @@ pub mod canonical;
 pub mod headers;
 pub mod html;
 pub mod mime_facts;
+pub mod received;
 pub mod relays;
 pub mod render;
 pub mod trust;
@@ -106,15 +107,15 @@ fn epilogue(raw: &[u8], boundary: &str) -> bool {
 /// The relay chain from `Received`, with the fields whose address counts as the oldest
 /// relay (`originating_ip_headers`: `X-Originating-IP` and the like).
 fn relays_of(headers: &Headers, settings: &ViewSettings) -> Relays {
-    let first_ip = |v: &String| {
-        v.split(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .find(|t| t.parse::<std::net::Ipv4Addr>().is_ok())
-            .map(str::to_string)
-    };
+    // SpamAssassin reads the first field of each name, and takes any address in it
+    // (IPv6 too) as its `IP_ADDRESS` pattern finds it.
     let originating_ips: Vec<String> = settings
         .originating
         .iter()
-        .filter_map(|name| headers.raw_values(name).first().and_then(first_ip))
+        .filter_map(|name| {
+            let first = headers.raw_values(name).into_iter().next()?;
+            received::first_ip_address(&first)
+        })
         .collect();
     Relays::with_originating(
         headers.raw_values("Received").iter().map(String::as_str),

@@ -4,10 +4,13 @@
 //!
 //! Trust comes from `trusted_networks` and its kin, or is inferred as SpamAssassin does
 //! when they are not set (see [`super::trust`]). A `Received` field with no address in its
-//! `from` part (local submission, `qmail invoked by`) is no relay.
+//! `from` part (local submission, `qmail invoked by`) is no relay. Each field is read by
+//! [`super::received`], SpamAssassin's own parser ported.
 
+use super::received::{
+    Parsed, ParsedRelay, Signal, parse_received_line, parse_received_line_with_signal,
+};
 use super::trust::Trust;
-use std::net::IpAddr;
 
 /// One parsed relay.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -26,6 +29,8 @@ pub struct Relay {
     /// The receiving MTA looked the address up and found no reverse DNS (an empty `rdns`
     /// may also mean it did not look).
     pub no_rdns: bool,
+    /// The address is private as SpamAssassin's `IP_PRIVATE` says (inferred trust).
+    pub ip_private: bool,
 }
 
 impl Relay {
@@ -55,163 +60,85 @@ pub struct Relays {
     /// Which `Received` field (from 0, top down) the first untrusted relay came from: where
     /// the headers outside our trust begin (`ALL-EXTERNAL`).
     pub first_untrusted_field: Option<usize>,
+    /// `Received` fields no format fits (SpamAssassin's `num_relays_unparseable`).
+    pub unparseable: usize,
 }
 
-/// The first IP address in `s` (bracketed or bare), as written.
-fn first_ip(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let start = i;
-        while i < bytes.len()
-            && (bytes[i].is_ascii_hexdigit() || bytes[i] == b'.' || bytes[i] == b':')
-        {
-            i += 1;
-        }
-        if i > start {
-            let cand = s[start..i].trim_matches(|c| c == '.' || c == ':');
-            let cand = cand.strip_prefix("IPv6:").unwrap_or(cand);
-            let before_ok = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
-            if before_ok
-                && (cand.contains('.') || cand.matches(':').count() >= 2)
-                && cand.parse::<IpAddr>().is_ok()
-            {
-                return Some(cand.to_string());
-            }
-        } else {
-            i += 1;
+impl From<ParsedRelay> for Relay {
+    fn from(r: ParsedRelay) -> Self {
+        Relay {
+            ip: r.ip,
+            rdns: r.rdns,
+            helo: r.helo,
+            by: r.by,
+            ident: r.ident,
+            // SpamAssassin's `as_string` prints an undefined envelope sender as empty.
+            envfrom: r.envfrom.unwrap_or_default(),
+            id: r.id,
+            auth: r.auth,
+            internal: false,
+            msa: false,
+            no_rdns: r.no_reverse_dns,
+            ip_private: r.ip_private,
         }
     }
-    None
 }
 
-fn word_after<'a>(s: &'a str, key: &str) -> Option<&'a str> {
-    let lower = s.to_ascii_lowercase();
-    let at = lower.find(key)?;
-    s[at + key.len()..]
-        .split(|c: char| c.is_whitespace() || c == ';' || c == ')' || c == '(')
-        .find(|w| !w.is_empty())
-}
-
-/// A host name as MTAs write it (`localhost` and bare names too), not an address, not
-/// `unknown`.
-fn hostname_like(s: &str) -> bool {
-    !s.is_empty()
-        && !s.eq_ignore_ascii_case("unknown")
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_')
-        && s.parse::<IpAddr>().is_err()
-}
-
-/// Parses one unfolded `Received` value; `None` when it names no relay.
+/// Parses one unfolded `Received` value; `None` when it names no relay (skipped or
+/// unparseable).
 pub fn parse(value: &str) -> Option<Relay> {
-    let v = value.split_whitespace().collect::<Vec<_>>().join(" ");
-    let lower = v.to_ascii_lowercase();
-    // fetchmail's own field records a POP/IMAP download, not an SMTP relay.
-    if lower.contains("(fetchmail-") {
-        return None;
+    match parse_received_line(value) {
+        Parsed::Relay(r) => Some(r.into()),
+        Parsed::Skip | Parsed::Unparseable => None,
     }
-    let from_at = lower.find("from ")?;
-    if from_at > 0 && !lower[..from_at].trim().is_empty() {
-        return None;
-    }
-    // The `from` clause runs to " by ".
-    let by_at = lower.find(" by ").unwrap_or(v.len());
-    let from = &v[from_at + 5..by_at.max(from_at + 5)];
-    // The connecting address is the bracketed one, preferably inside the parentheses
-    // (`from 200.1.2.3 (unknown [192.0.2.9])`, `from [10.0.0.4] (host [192.0.2.9])`: the
-    // first is what the client said in HELO).
-    let bracketed = |from_at: usize| {
-        from[from_at..].match_indices('[').find_map(|(i, _)| {
-            let rest = &from[from_at + i + 1..];
-            let end = rest.find(']')?;
-            let cand = rest[..end].strip_prefix("IPv6:").unwrap_or(&rest[..end]);
-            cand.parse::<IpAddr>().is_ok().then(|| cand.to_string())
-        })
-    };
-    let ip = from
-        .find('(')
-        .and_then(bracketed)
-        .or_else(|| bracketed(0))
-        .or_else(|| first_ip(from))?;
-    let mut r = Relay {
-        ip: ip.clone(),
-        ..Relay::default()
-    };
-    let first = from.split_whitespace().next().unwrap_or("");
-    let lf = from.to_ascii_lowercase();
-    let exim = lower.contains("(exim");
-    if let Some(h) = word_after(from, "helo=") {
-        // Exim: `from rdns ([ip] helo=name)`.
-        r.helo = h.trim_matches(|c| c == '[' || c == ']').to_string();
-        if hostname_like(first) {
-            r.rdns = first.to_string();
+}
+
+/// One `Received` field (or originating-IP header) as the walk over them meets it.
+enum Event {
+    /// A relay, and the `Received` field it came from (`None`: an originating-IP header).
+    Relay(Option<usize>, Box<Relay>),
+    /// A POP/IMAP fetcher's field: the relays so far are forgotten if all were trusted.
+    MailFetcher,
+}
+
+/// Parses the fields in order, as SpamAssassin's `parse_received_headers` does: a
+/// qmail-scanner field lends its envelope sender to the next field's relay, and
+/// unparseable fields are counted.
+fn events<'a>(
+    values: impl Iterator<Item = &'a str>,
+    originating: impl Iterator<Item = String>,
+) -> (Vec<Event>, usize) {
+    let mut out = Vec::new();
+    let mut unparseable = 0;
+    let mut held_envfrom: Option<String> = None;
+    let synthetic: Vec<String> = originating
+        .map(|ip| format!("from X-Originating-IP: {ip}"))
+        .collect();
+    let fields = values
+        .enumerate()
+        .map(|(i, v)| (Some(i), v))
+        .chain(synthetic.iter().map(|v| (None, v.as_str())));
+    for (field, value) in fields {
+        let lent = held_envfrom.take();
+        let (parsed, signal) = parse_received_line_with_signal(value);
+        match signal {
+            Some(Signal::MailFetcher) => out.push(Event::MailFetcher),
+            Some(Signal::QmailScannerEnvFrom(e)) => held_envfrom = e,
+            None => {}
         }
-    } else if first.starts_with('[') && !from.contains('(') {
-        // `from [ip] by ...`: no HELO was recorded.
-    } else if let Some(h) = word_after(from, "(helo ") {
-        // qmail: `from rdns (HELO name) (ip)`.
-        r.helo = h.to_string();
-        if hostname_like(first) {
-            r.rdns = first.to_string();
-        }
-    } else {
-        // Sendmail and Postfix: `from helo (rdns [ip])`; an address literal as HELO is
-        // shown as `!ip!`, as SpamAssassin does.
-        r.helo = match first.strip_prefix('[').and_then(|f| f.strip_suffix(']')) {
-            Some(literal) => format!("!{literal}!"),
-            None => first.to_string(),
-        };
-        if let Some(open) = from.find('(') {
-            let inner = &from[open + 1..];
-            let address_only = inner.trim_start().starts_with('[');
-            let mut tok = inner.split_whitespace().next().unwrap_or("");
-            tok = tok.split('[').next().unwrap_or(tok);
-            // Sendmail writes `ident@rdns`.
-            if let Some((ident, host)) = tok.split_once('@') {
-                r.ident = ident.trim_start_matches("IDENT:").to_string();
-                tok = host;
+        match parsed {
+            Parsed::Relay(r) => {
+                let mut r = Relay::from(r);
+                if let Some(e) = lent.filter(|e| !e.is_empty() && e != "0") {
+                    r.envfrom = e;
+                }
+                out.push(Event::Relay(field, Box::new(r)));
             }
-            if hostname_like(tok) && !lf.contains("unknown [") {
-                r.rdns = tok.to_string();
-            } else if address_only && exim && hostname_like(first) {
-                // Exim writes `from name ([ip])` when the HELO name is the reverse DNS
-                // (others, Sendmail first, when there was no reverse DNS).
-                r.rdns = first.to_string();
-            } else if tok.trim_end_matches(')').parse::<IpAddr>().is_ok() && hostname_like(first) {
-                // qmail without a HELO part, `from name (ip)`: the name is the reverse DNS
-                // and was the HELO too.
-                r.rdns = first.to_string();
-            }
+            Parsed::Unparseable => unparseable += 1,
+            Parsed::Skip => {}
         }
     }
-    r.by = word_after(&v[by_at..], " by ").unwrap_or("").to_string();
-    r.id = word_after(&v, " id ")
-        .unwrap_or("")
-        .trim_end_matches(';')
-        .trim_matches(|c| c == '<' || c == '>')
-        .to_string();
-    if let Some(e) = word_after(&v, "envelope-from ") {
-        r.envfrom = e.trim_matches(|c| c == '<' || c == '>').to_string();
-    }
-    if lower.contains("(authenticated") {
-        r.auth = "Sendmail".into();
-    }
-    if let Some(w) = word_after(&v, " with ") {
-        let w = w.to_ascii_uppercase();
-        if w.ends_with("SA") || w == "ESMTPA" || w.starts_with("ESMTPSA") || w == "LMTPA" {
-            r.auth = w;
-        } else if w == "ASMTP" {
-            r.auth = "asmtp".into();
-        }
-    }
-    // Postfix and Sendmail look up every client: `(name [ip])` with no usable name, or
-    // `([ip])`, means there was none.
-    r.no_rdns = r.rdns.is_empty()
-        && from
-            .find('(')
-            .is_some_and(|p| from[p..].contains(&format!("[{}]", r.ip)));
-    Some(r)
+    (out, unparseable)
 }
 
 impl Relays {
@@ -221,27 +148,40 @@ impl Relays {
     }
 
     /// Same, with the addresses of fields like `X-Originating-IP` (SpamAssassin's
-    /// `originating_ip_headers`) as the oldest relays, address only, and the site's trust.
+    /// `originating_ip_headers`) as the oldest relays, and the site's trust.
     pub fn with_originating<'a>(
         values: impl Iterator<Item = &'a str>,
         originating: impl Iterator<Item = String>,
         trust: &Trust,
     ) -> Relays {
-        let synthetic = originating.map(|ip| Relay {
-            ip,
-            ..Relay::default()
-        });
-        let (fields, relays): (Vec<Option<usize>>, Vec<Relay>) = values
-            .enumerate()
-            .filter_map(|(i, v)| parse(v).map(|r| (Some(i), r)))
-            .chain(synthetic.map(|r| (None, r)))
-            .unzip();
-        let mut out = Relays::default();
-        for ((field, mut r), standing) in fields
-            .into_iter()
-            .zip(relays.clone())
-            .zip(trust.walk(&relays))
-        {
+        let (events, unparseable) = events(values, originating);
+        let relays: Vec<Relay> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Relay(_, r) => Some(Relay::clone(r)),
+                Event::MailFetcher => None,
+            })
+            .collect();
+        let mut standings = trust.walk(&relays).into_iter();
+        let mut out = Relays {
+            unparseable,
+            ..Relays::default()
+        };
+        for event in events {
+            let (field, mut r) = match event {
+                Event::Relay(field, r) => (field, *r),
+                // SpamAssassin restarts the parse at a fetcher's field while every relay
+                // above it was trusted: the relays before the download are not ours.
+                Event::MailFetcher => {
+                    if out.untrusted.is_empty() {
+                        out.trusted.clear();
+                    }
+                    continue;
+                }
+            };
+            let Some(standing) = standings.next() else {
+                break;
+            };
             r.internal = standing.internal;
             r.msa = standing.msa;
             if standing.trusted {
@@ -377,5 +317,66 @@ mod tests {
                 .unwrap()
                 .starts_with("[ ip=192.0.2.1 rdns=c.example helo=c by=d")
         );
+    }
+
+    #[test]
+    fn the_header_walk_counts_skips_fetchers_and_qmail_scanner_as_spamassassin() {
+        // An unparseable field is counted, a skipped one is not.
+        let rel = Relays::from_received(
+            [
+                "from SMTP agent by mail gateway  Wed, 24 Jul 2002 06:43:48 -0000",
+                "by localhost with LMTP id x",
+                "from c (c.example [192.0.2.1]) by d",
+            ]
+            .into_iter(),
+        );
+        assert_eq!((rel.unparseable, rel.untrusted.len()), (1, 1));
+        // A fetcher's field while all above it were trusted: those relays are forgotten.
+        let rel = Relays::from_received(
+            [
+                "from a (a [127.0.0.1]) by b",
+                "from cabbage.jmason.org [127.0.0.1] by localhost with IMAP (fetchmail-5.9.0) for jm@localhost (single-drop); Thu, 13 Mar 2003 20:39:56 -0800 (PST)",
+                "from c (c.example [192.0.2.1]) by d",
+            ]
+            .into_iter(),
+        );
+        assert_eq!((rel.trusted.len(), rel.untrusted.len()), (0, 1));
+        // Below an untrusted relay, a fetcher's field changes nothing.
+        let rel = Relays::from_received(
+            [
+                "from c (c.example [192.0.2.1]) by d",
+                "from cabbage.jmason.org [127.0.0.1] by localhost with IMAP (fetchmail-5.9.0) for jm@localhost (single-drop); Thu, 13 Mar 2003 20:39:56 -0800 (PST)",
+            ]
+            .into_iter(),
+        );
+        assert_eq!(rel.untrusted.len(), 1);
+        // qmail-scanner lends its envelope sender to the next field's relay only.
+        let rel = Relays::from_received(
+            [
+                "from 156.56.111.196 by blazing.arsecandle.org (envelope-from <gentoo-announce-return-530-rod=arsecandle.org@lists.gentoo.org>, uid 502) with qmail-scanner-1.24 (clamdscan: 0.80/594. f-prot: 4.4.2/3.14.11. Clear:RC:0(156.56.111.196):. Processed in 0.288806 secs); 06 Feb 2005 21:11:38 -0000",
+                "from c (c.example [192.0.2.1]) by d",
+                "from e (e.example [192.0.2.2]) by f",
+            ]
+            .into_iter(),
+        );
+        let envfroms: Vec<&str> = rel.all().map(|r| r.envfrom.as_str()).collect();
+        assert_eq!(
+            envfroms,
+            [
+                "gentoo-announce-return-530-rod=arsecandle.org@lists.gentoo.org",
+                ""
+            ]
+        );
+    }
+
+    #[test]
+    fn originating_ip_headers_are_the_oldest_relays_ipv6_too() {
+        let rel = Relays::with_originating(
+            ["from c (c.example [192.0.2.1]) by d"].into_iter(),
+            ["2001:db8::7".to_string()].into_iter(),
+            &Trust::default(),
+        );
+        let last = rel.all().last().map(|r| (r.ip.clone(), r.by.clone()));
+        assert_eq!(last, Some(("2001:db8::7".into(), String::new())));
     }
 }

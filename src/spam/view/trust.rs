@@ -4,7 +4,6 @@
 //! local rules read the same split (`ALL_TRUSTED`, `X-Spam-Relays-Untrusted`).
 
 use super::relays::Relay;
-use crate::dns::is_private;
 use ipnet::IpNet;
 use std::net::IpAddr;
 
@@ -128,7 +127,7 @@ impl Trust {
             if !found_msa && now.trusted {
                 if !configured {
                     // Inferred: private addresses and authenticated hops are ours.
-                    if !authed && !ip.is_some_and(|ip| is_private(&ip)) {
+                    if !authed && !r.ip_private {
                         now.trusted = false;
                         now.internal = false;
                     }
@@ -159,6 +158,7 @@ mod tests {
         Relay {
             ip: ip.into(),
             auth: auth.into(),
+            ip_private: crate::spam::view::received::is_ip_private(ip),
             ..Relay::default()
         }
     }
