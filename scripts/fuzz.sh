@@ -76,6 +76,12 @@ elif target == "smtp_command":
 elif target == "ampdp":
     seeds = [b"request=release", b"mail_id=AbCdEf012345", b"secret_id=xyz", b"quar_type=F",
              b"recipient=%3Cu@example.com%3E"]
+elif target == "received":
+    seeds = [b"from mail.example.org (mx1.example.org [192.0.2.7]) by mx.local (Postfix) with ESMTP id ABC123; Mon, 1 Jan 2024 12:00:00 +0000",
+             b"from host.example.net ([198.51.100.2] helo=HELLO) by x.y with esmtp (Exim 4.0) id 1abc-000X-00\nfrom unknown (HELO box) (203.0.113.9) by q.example with SMTP",
+             b"from AM5PR0402MB2836.eurprd04.prod.outlook.com ([fe80::19bd:c588:dd17:5226]) by AM5PR0402MB2836.eurprd04.prod.outlook.com ([fe80::19bd:c588:dd17:5226%6]) with mapi id 15.20.1943.023",
+             b"from cabbage.jmason.org [127.0.0.1] by localhost with IMAP (fetchmail-5.9.0) for jm@localhost (single-drop)",
+             b"(qmail 123 invoked by uid 0); 1 Jan 2002"]
 elif target == "spamd":
     seeds = [b"CHECK SPAMC/1.5\r\nContent-length: 20\r\nUser: u\r\n\r\nSubject: x\r\n\r\nbody\r\n",
              b"TELL SPAMC/1.5\r\nMessage-class: spam\r\nSet: local\r\nContent-length: 6\r\n\r\nx\r\n\r\ny",

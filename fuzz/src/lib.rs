@@ -228,3 +228,16 @@ impl amavisd::http::Scanner for Fake {
         name == "ORIGINATING"
     }
 }
+
+/// `Received` fields, one a line, as the spam engine's view reads them: each field alone
+/// (with what it signals to the walk), then all of them as one message's relays.
+pub fn received(data: &[u8]) {
+    use amavisd::spam::view::received::parse_received_line_with_signal;
+    use amavisd::spam::view::relays::Relays;
+    let text = String::from_utf8_lossy(data);
+    for line in text.lines() {
+        let _ = parse_received_line_with_signal(line);
+    }
+    let relays = Relays::from_received(text.lines());
+    let _ = relays.pseudo_header("X-Spam-Relays-External");
+}
