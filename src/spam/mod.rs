@@ -14,6 +14,7 @@
 pub mod bayes;
 pub mod engine;
 pub mod eval;
+pub mod logistic;
 pub mod net;
 pub mod report;
 pub mod rules;

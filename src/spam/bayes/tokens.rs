@@ -194,6 +194,17 @@ pub fn tokens(view: &MessageView) -> BTreeSet<String> {
     out
 }
 
+/// The rendered body's words in order, as body tokens (lower-cased, long ones as skip
+/// tokens), at most `max`: what word-pair features are built from. CJK runs stay whole.
+pub fn body_words(view: &MessageView, max: usize) -> Vec<String> {
+    view.body
+        .iter()
+        .flat_map(|para| words(para))
+        .filter_map(body_token)
+        .take(max)
+        .collect()
+}
+
 /// The message's tokens as the store keys them.
 pub fn hashed(view: &MessageView) -> Vec<u64> {
     tokens(view).iter().map(|t| hash(t)).collect()
