@@ -43,3 +43,6 @@ pub fn corpus_root() -> PathBuf {
 pub fn set_files(root: &std::path::Path, set: &str) -> Vec<PathBuf> {
     corpus::set_files(root, set)
 }
+
+#[allow(dead_code)]
+pub mod metrics;
