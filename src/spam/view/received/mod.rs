@@ -77,6 +77,7 @@ pub enum Signal {
 /// The first address in `s` as SpamAssassin's `m/($IP_ADDRESS)/` finds it (how it reads
 /// an `originating_ip_headers` field).
 pub fn first_ip_address(s: &str) -> Option<String> {
+    set_line(s.as_bytes());
     caps(ip_re!(r"({IP})"), s.as_bytes(), &[1]).map(|c| text(&c, 1))
 }
 

@@ -381,5 +381,11 @@ fn first_ip_address_as_ip_address_finds_it() {
         Some("2001:db8::7")
     );
     assert_eq!(first_ip_address("999.1.1.1 and none"), None);
+    // Whatever line this thread parsed before.
+    let _ = parse_received_line("from c (c.example [192.0.2.1]) by d");
+    assert_eq!(
+        first_ip_address("[2001:db8::9]").as_deref(),
+        Some("2001:db8::9")
+    );
     assert!(is_ip_private("10.1.2.3") && is_ip_private("::1") && !is_ip_private("192.0.2.1"));
 }
