@@ -23,7 +23,7 @@
 
 mod common;
 
-use common::metrics;
+use common::{metrics, stack};
 
 use amavisd::spam::bayes::{self, Class, MemoryStore};
 use amavisd::spam::engine::Rules;
@@ -318,6 +318,7 @@ fn main() {
     let (mut lr_50, mut rules_lr, mut rules_both) = <(Tally, Tally, Tally)>::default();
     let (mut p_bayes, mut p_lr, mut p_both) = (Vec::new(), Vec::new(), Vec::new());
     let mut s_bayes = Vec::new();
+    let mut stack_rows: Vec<stack::Row> = Vec::new();
     let (mut tokens_held, mut features_held) = (0, 0);
     let (mut bayes_time, mut lr_time) = (Duration::ZERO, Duration::ZERO);
     let t = Instant::now();
@@ -368,6 +369,7 @@ fn main() {
             p_lr.push((pl, m.spam));
             p_both.push((pc, m.spam));
             s_bayes.push((combined, m.spam));
+            stack_rows.push((combined, pl, m.spam));
             // AMAVISD_CV_EXPLAIN=NAME: the most telling tokens of the messages so named.
             if explain.as_deref().is_some_and(|e| m.name.contains(e)) {
                 explain_tokens(&store, m);
@@ -424,4 +426,36 @@ fn main() {
     for (what, s) in [("Bayes", &p_bayes), ("learner", &p_lr), ("both", &p_both)] {
         println!("{what:<8} {}", metrics::reliability(s));
     }
+    learner_rules(&stack_rows, later, both.fp);
+}
+
+/// LEARNER_xx rules added to rules + Bayes: on the development set, the scores a grid
+/// search finds (no more ham flagged than rules + Bayes flags); on the later sets, the
+/// scores given in AMAVISD_CV_LEARNER_SCORES (those found on the development set).
+fn learner_rules(rows: &[stack::Row], later: bool, bayes_fp: usize) {
+    let given = std::env::var("AMAVISD_CV_LEARNER_SCORES").ok();
+    let (scores, fp, caught) = match given.as_deref().and_then(stack::parse) {
+        Some(s) => {
+            let mut t = Tally::default();
+            for &(score, p, spam) in rows {
+                Tally::add(&mut t, spam, score + stack::points(&s, p) >= 5.0);
+            }
+            (s, t.fp, t.caught)
+        }
+        None if !later => stack::search(rows, bayes_fp),
+        None => {
+            println!(
+                "LEARNER_xx: set AMAVISD_CV_LEARNER_SCORES to the scores the development set chose"
+            );
+            return;
+        }
+    };
+    let spam = rows.iter().filter(|r| r.2).count();
+    let ham = rows.len() - spam;
+    println!(
+        "rules + Bayes + LEARNER_xx {:?}: false positives {fp} of {ham} ({:.2} %), spam recall {caught} of {spam} ({:.2} %)",
+        scores,
+        100.0 * fp as f64 / ham.max(1) as f64,
+        100.0 * caught as f64 / spam.max(1) as f64
+    );
 }

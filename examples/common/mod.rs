@@ -46,3 +46,6 @@ pub fn set_files(root: &std::path::Path, set: &str) -> Vec<PathBuf> {
 
 #[allow(dead_code)]
 pub mod metrics;
+
+#[allow(dead_code)]
+pub mod stack;
