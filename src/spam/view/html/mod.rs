@@ -206,7 +206,14 @@ impl Html {
             h.text_run(&rest[..lt], &mut cur);
             rest = &rest[lt..];
             if rest.starts_with("<!--") {
-                let end = rest.find("-->").map(|e| e + 3).unwrap_or(rest.len());
+                // As HTML::Parser (SpamAssassin's): to `-->`, or with none anywhere after,
+                // to the first `>`. Running to the end instead would hide the rest of the
+                // message from the body rules behind one `<!--`.
+                let end = rest
+                    .find("-->")
+                    .map(|e| e + 3)
+                    .or_else(|| rest.find('>').map(|e| e + 1))
+                    .unwrap_or(rest.len());
                 h.comments.push(rest[..end].to_string());
                 rest = &rest[end..];
                 continue;
@@ -460,6 +467,21 @@ impl Html {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unterminated_comment_hides_nothing() {
+        // HTML::Parser's reading: with no `-->` anywhere after it, `<!--` ends at `>`.
+        let h = Html::parse("<p>a <!--#rotate>b <b>c</b> d");
+        assert_eq!(h.comments, ["<!--#rotate>"]);
+        assert!(h.text.contains("b c d"), "{:?}", h.text);
+        // With one later, everything up to it is the comment.
+        let h = Html::parse("<p>a <!--#rotate>b <b>c</b> d -->e");
+        assert!(
+            !h.text.contains('c') && h.text.contains('e'),
+            "{:?}",
+            h.text
+        );
+    }
 
     #[test]
     fn counts_what_the_eval_functions_ask() {
