@@ -207,6 +207,43 @@ pub fn alternatives<'t>(
     out
 }
 
+/// Base64 as SpamAssassin's `Util::base64_decode` reads it when it is not clean (a list
+/// footer after the data, a stray character): everything outside the alphabet dropped, the
+/// final padding dropped, a `=` inside taken as the last digit, and the rest decoded. A
+/// strict decoder gives up on such a part, and the body rules would see the encoded text
+/// instead of the message.
+pub fn lenient_base64(raw: &[u8]) -> Vec<u8> {
+    let mut digits: Vec<u8> = raw
+        .iter()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'='))
+        .copied()
+        .collect();
+    while digits.last() == Some(&b'=') {
+        digits.pop();
+    }
+    let value = |c: u8| -> u32 {
+        u32::from(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            _ => 63, // '/' and an inner '='
+        })
+    };
+    let mut out = Vec::with_capacity(digits.len() / 4 * 3 + 2);
+    let (mut acc, mut bits) = (0u32, 0);
+    for &c in &digits {
+        acc = (acc << 6) | value(c);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            // Keeping the low byte is the point of the cast.
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,5 +303,45 @@ mod tests {
             },
         ]);
         assert_eq!(img.diff, 100.0);
+    }
+
+    #[test]
+    fn base64_with_a_footer_decodes_as_spamassassin_decodes_it() {
+        let raw = b"PGh0bWw+aGk8L2h0bWw+\n\n-------\nA list footer.\n";
+        let out = lenient_base64(raw);
+        assert!(
+            out.starts_with(b"<html>hi</html>"),
+            "{:?}",
+            String::from_utf8_lossy(&out)
+        );
+        assert_eq!(lenient_base64(b"aGk=\n"), b"hi");
+        assert_eq!(
+            lenient_base64(b"aGk=aGk=").len(),
+            5,
+            "an inner = is a digit"
+        );
+    }
+
+    #[test]
+    fn a_body_rule_reads_base64_text_behind_a_list_footer() {
+        let msg = b"Subject: x\nMIME-Version: 1.0\nContent-Type: text/html\n\
+Content-Transfer-Encoding: base64\n\nPGh0bWw+Q2hlYXAgcGlsbHM8L2h0bWw+\n\n\
+------------------------\nThis list is sponsored by: x\n";
+        let body = &msg[msg.len() - 88..];
+        assert!(
+            body.starts_with(b"PGh0"),
+            "{:?}",
+            String::from_utf8_lossy(body)
+        );
+        assert!(
+            mail_parser::decoders::base64::base64_decode(body).is_none(),
+            "a strict decoder gives up here"
+        );
+        let view = crate::spam::view::MessageView::new(msg, "");
+        assert!(
+            view.body.iter().any(|p| p.contains("Cheap pills")),
+            "{:?}",
+            view.body
+        );
     }
 }

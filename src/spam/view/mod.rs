@@ -245,7 +245,8 @@ fn short_paragraphs(text: &str) -> Vec<String> {
 fn redecode(raw_body: &[u8], encoding: &str, charset: &str) -> Option<String> {
     use mail_parser::decoders;
     let bytes = match encoding {
-        "base64" => decoders::base64::base64_decode(raw_body)?,
+        "base64" => decoders::base64::base64_decode(raw_body)
+            .unwrap_or_else(|| mime_facts::lenient_base64(raw_body)),
         "quoted-printable" => decoders::quoted_printable::quoted_printable_decode(raw_body)?,
         _ => return None,
     };
