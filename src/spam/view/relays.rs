@@ -95,21 +95,33 @@ pub fn parse(value: &str) -> Option<Relay> {
 
 /// One `Received` field (or originating-IP header) as the walk over them meets it.
 enum Event {
-    /// A relay, and the `Received` field it came from (`None`: an originating-IP header).
-    Relay(Option<usize>, Box<Relay>),
+    /// The next relay, and the `Received` field it came from (`None`: an originating-IP
+    /// header).
+    Relay(Option<usize>),
     /// A POP/IMAP fetcher's field: the relays so far are forgotten if all were trusted.
     MailFetcher,
+}
+
+/// The fields parsed: what each was in order, the relays (in the same order) and how
+/// many no format fits.
+struct Walk {
+    events: Vec<Event>,
+    relays: Vec<Relay>,
+    unparseable: usize,
 }
 
 /// Parses the fields in order, as SpamAssassin's `parse_received_headers` does: a
 /// qmail-scanner field lends its envelope sender to the next field's relay, and
 /// unparseable fields are counted.
-fn events<'a>(
+fn walk<'a>(
     values: impl Iterator<Item = &'a str>,
     originating: impl Iterator<Item = String>,
-) -> (Vec<Event>, usize) {
-    let mut out = Vec::new();
-    let mut unparseable = 0;
+) -> Walk {
+    let mut out = Walk {
+        events: Vec::new(),
+        relays: Vec::new(),
+        unparseable: 0,
+    };
     let mut held_envfrom: Option<String> = None;
     let synthetic: Vec<String> = originating
         .map(|ip| format!("from X-Originating-IP: {ip}"))
@@ -122,7 +134,7 @@ fn events<'a>(
         let lent = held_envfrom.take();
         let (parsed, signal) = parse_received_line_with_signal(value);
         match signal {
-            Some(Signal::MailFetcher) => out.push(Event::MailFetcher),
+            Some(Signal::MailFetcher) => out.events.push(Event::MailFetcher),
             Some(Signal::QmailScannerEnvFrom(e)) => held_envfrom = e,
             None => {}
         }
@@ -132,13 +144,14 @@ fn events<'a>(
                 if let Some(e) = lent.filter(|e| !e.is_empty() && e != "0") {
                     r.envfrom = e;
                 }
-                out.push(Event::Relay(field, Box::new(r)));
+                out.events.push(Event::Relay(field));
+                out.relays.push(r);
             }
-            Parsed::Unparseable => unparseable += 1,
+            Parsed::Unparseable => out.unparseable += 1,
             Parsed::Skip => {}
         }
     }
-    (out, unparseable)
+    out
 }
 
 impl Relays {
@@ -154,22 +167,20 @@ impl Relays {
         originating: impl Iterator<Item = String>,
         trust: &Trust,
     ) -> Relays {
-        let (events, unparseable) = events(values, originating);
-        let relays: Vec<Relay> = events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Relay(_, r) => Some(Relay::clone(r)),
-                Event::MailFetcher => None,
-            })
-            .collect();
-        let mut standings = trust.walk(&relays).into_iter();
+        let Walk {
+            events,
+            relays,
+            unparseable,
+        } = walk(values, originating);
+        let standings = trust.walk(&relays);
+        let mut relays = relays.into_iter().zip(standings);
         let mut out = Relays {
             unparseable,
             ..Relays::default()
         };
         for event in events {
-            let (field, mut r) = match event {
-                Event::Relay(field, r) => (field, *r),
+            let field = match event {
+                Event::Relay(field) => field,
                 // SpamAssassin restarts the parse at a fetcher's field while every relay
                 // above it was trusted: the relays before the download are not ours.
                 Event::MailFetcher => {
@@ -179,7 +190,7 @@ impl Relays {
                     continue;
                 }
             };
-            let Some(standing) = standings.next() else {
+            let Some((mut r, standing)) = relays.next() else {
                 break;
             };
             r.internal = standing.internal;
