@@ -2,9 +2,12 @@
 //! files, as `sa-learn` does:
 //!
 //! ```text
-//! amavisd-learn --spam|--ham|--forget [--db URL] [--user U] PATH...
-//! amavisd-learn --purge [--db URL] [--user U] [--max-age-days N] [--hapax-days N] [--max-tokens N]
+//! amavisd-learn --spam|--ham|--forget [--db URL] [--user U] [--learner] PATH...
+//! amavisd-learn --purge [--db URL] [--user U] [--learner] [--max-age-days N] [--hapax-days N] [--max-tokens N]
 //! ```
+//!
+//! `--learner` trains (and purges) the second engine's weights too, as the filter does with
+//! `spam.learner = true`: give it when the filter has the learner on.
 //!
 //! Learning a message again changes nothing; learning it as the other class moves it over.
 //! The store is `sqlite:var/bayes.sqlite` unless `--db` names another (`postgres://...`,
@@ -13,6 +16,7 @@
 //! read and stored.
 
 use amavisd::spam::SpamConfig;
+use amavisd::spam::learner::Learner;
 use amavisd::spam::{Class, Learnable, Learned, Trainer, message_files, messages_in};
 use clap::Parser;
 use std::io::{IsTerminal, Write};
@@ -55,6 +59,10 @@ struct Args {
     /// Purge: tokens kept per user at most (0: no bound).
     #[arg(long, default_value_t = SpamConfig::default().bayes_max_tokens)]
     max_tokens: u64,
+    /// Train the learner's weights too (the filter's `spam.learner`); with --purge, purge
+    /// them too.
+    #[arg(long)]
+    learner: bool,
     /// Files, folders (walked recursively) and mbox files.
     #[arg(required_unless_present = "purge")]
     paths: Vec<PathBuf>,
@@ -83,6 +91,11 @@ fn progress(done: usize, total: usize) {
 async fn main() -> ExitCode {
     let args = Args::parse();
     let store = match Trainer::open(&args.db, 0).await {
+        Ok(s) if args.learner => s.with_learner(Learner::of(&SpamConfig {
+            bayes_store: args.db.clone(),
+            learner: true,
+            ..SpamConfig::default()
+        })),
         Ok(s) => s,
         Err(e) => {
             eprintln!("amavisd-learn: {e}");
@@ -153,20 +166,26 @@ async fn main() -> ExitCode {
 
 /// `--purge`: one user's tokens, or every user's.
 async fn purge(store: &Trainer, args: &Args) -> ExitCode {
-    let p = SpamConfig {
+    let cfg = SpamConfig {
         bayes_token_max_age_days: args.max_age_days,
         bayes_hapax_max_age_days: args.hapax_days,
         bayes_max_tokens: args.max_tokens,
         ..SpamConfig::default()
-    }
-    .purge(amavisd::spam::now());
+    };
+    let now = amavisd::spam::now();
+    let (p, w) = (cfg.purge(now), cfg.weight_purge(now));
     let done = match &args.user {
-        Some(u) => store.purge_user(u, &p).await.map(|n| (1, n)),
-        None => store.purge(&p).await,
+        Some(u) => store.purge_user(u, &p, &w).await.map(|n| (1, n)),
+        None => store.purge(&p, &w).await,
     };
     match done {
         Ok((users, removed)) => {
-            println!("purged {removed} tokens of {users} users");
+            let what = if args.learner {
+                "tokens and learner features"
+            } else {
+                "tokens"
+            };
+            println!("purged {removed} {what} of {users} users");
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -321,7 +321,7 @@ async fn main() {
             .await
             .unwrap()
             .unwrap();
-            let s = halfway.finish(None).await;
+            let s = halfway.finish(None).await.expect("scan");
             let (q, t) = sent_and_ms(&s.dns);
             if std::env::var("NET_DEBUG").is_ok() {
                 eprintln!("{pass} {}", s.dns);

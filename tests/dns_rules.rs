@@ -106,7 +106,7 @@ async fn scan(engine: &Engine, msg: &str) -> (Vec<String>, amavisd::spam::Scanne
     .await
     .unwrap()
     .expect("no Bayes, no error");
-    let scanned = halfway.finish(None).await;
+    let scanned = halfway.finish(None).await.unwrap();
     let o = &scanned.outcomes[0];
     let mut names: Vec<String> = o.hits.iter().map(|h| h.name.clone()).collect();
     names.extend(o.subtests.iter().cloned());

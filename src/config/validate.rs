@@ -238,6 +238,15 @@ impl Config {
                     ));
                 }
             }
+            if self.spam.learner {
+                return Err((
+                    "spam.learner".into(),
+                    "the learner keeps its weights in the Bayes store (spam.bayes_store)".into(),
+                ));
+            }
+        }
+        if let Some(s) = self.spam.learner_scores.iter().find(|s| !s.is_finite()) {
+            return Err(("spam.learner_scores".into(), format!("{s} is not a score")));
         }
         Ok(())
     }
@@ -316,6 +325,11 @@ mod tests {
                 "[spam]\nbayes_store = \"\"\nbayes_report_spam_to = \"spam@example.com\"",
                 "spam.bayes_report_spam_to",
                 "needs a Bayes store",
+            ),
+            (
+                "[spam]\nbayes_store = \"\"\nlearner = true",
+                "spam.learner",
+                "Bayes store",
             ),
             ("[log]\nlevel = \"loud[\"", "log.level", "not a log filter"),
             (

@@ -384,7 +384,10 @@ impl Checks {
             .await??;
         // The network rules' answers are awaited here, off the scanning threads.
         let spammed = match spammed {
-            Some(halfway) => halfway.finish(req.auth.clone()).await,
+            Some(halfway) => halfway
+                .finish(req.auth.clone())
+                .await
+                .map_err(|e| CheckError::Bayes(e.to_string()))?,
             None => Scanned::default(),
         };
         Ok((decoded, banned, spammed))

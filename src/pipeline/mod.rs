@@ -116,8 +116,14 @@ impl Pipeline {
     pub async fn purge_bayes(&self) -> Option<Result<(u64, u64), String>> {
         let st = self.state.load_full();
         let trainer = st.checks.spam().trainer()?;
-        let purge = st.cfg.spam.purge(crate::spam::now());
-        Some(trainer.purge(&purge).await.map_err(|e| e.to_string()))
+        let now = crate::spam::now();
+        let (purge, weights) = (st.cfg.spam.purge(now), st.cfg.spam.weight_purge(now));
+        Some(
+            trainer
+                .purge(&purge, &weights)
+                .await
+                .map_err(|e| e.to_string()),
+        )
     }
 
     /// Seconds between automatic Bayes purges now configured (0: none).

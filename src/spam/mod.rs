@@ -14,6 +14,7 @@
 pub mod bayes;
 pub mod engine;
 pub mod eval;
+pub mod learner;
 pub mod logistic;
 pub mod net;
 pub mod report;
@@ -22,15 +23,17 @@ pub mod scan;
 pub mod settings;
 pub mod spamd;
 mod stage;
+mod trainer;
 pub mod view;
 
 pub use bayes::LearnError;
 pub use bayes::store::BayesError;
 pub use settings::SpamConfig;
 pub use stage::{
-    AuthWatch, Class, Engine, Halfway, Learnable, Learned, Scan, Scanned, SetupError, Trainer,
-    bayes_user, message_files, messages_in, now,
+    AuthWatch, Class, Engine, Halfway, Learned, Scan, Scanned, SetupError, bayes_user,
+    message_files, messages_in, now,
 };
+pub use trainer::{Learnable, Trainer};
 
 /// Compiles one of the engine's own constant patterns (not a rule file's). They are fixed at
 /// build time, so a failure is a bug of ours that the spam tests meet on their first

@@ -5,13 +5,13 @@
 //! stores a message.
 
 use super::SpamConfig;
-use super::bayes::shared::SharedStore;
-use super::bayes::store::{self as bayes_store, BayesError, Purge, TokenStore};
-use super::bayes::{self, MessageKey, sources};
+use super::bayes::store::{self as bayes_store, BayesError};
+use super::bayes::{self, weights};
 use super::engine::Rules;
+use super::learner::Learner;
 use super::scan::{Options, Outcome};
+use super::trainer::{Learnable, Trainer};
 use super::view::MessageView;
-use crate::message::Spool;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -58,7 +58,7 @@ impl Engine {
         let trainer = if cfg.enabled && !cfg.bayes_store.is_empty() {
             let t = Trainer::new(&cfg.bayes_store, cfg.bayes_min_learned)
                 .map_err(|e| ("spam.bayes_store".to_string(), e.to_string()))?;
-            Some(t)
+            Some(t.with_learner(Learner::of(cfg)))
         } else {
             None
         };
@@ -160,7 +160,7 @@ impl Engine {
         };
         let (Some(class), Some(msg)) = (
             bayes::autolearn::decide(o, spam_at, ham_below),
-            scanned.learnable.clone(),
+            scanned.learnable.clone().map(|m| m.with_hits(&o.hits)),
         ) else {
             return "no".into();
         };
@@ -244,23 +244,41 @@ impl Scan {
     ) -> Result<Halfway, BayesError> {
         let failed = std::cell::RefCell::new(None);
         let learnable = std::cell::RefCell::new(None);
+        let learner_base = std::cell::RefCell::new(None);
         let probabilities = |view: &MessageView| {
             let Some(trainer) = self.bayes.as_ref() else {
                 return vec![None];
             };
-            let tokens = bayes::tokens::hashed(view);
+            let msg = Learnable::of_view(view, raw, trainer.learner.is_some());
             let users: Vec<&str> = self.users.iter().map(String::as_str).collect();
             let p = self.runtime.block_on(bayes_store::probabilities(
                 trainer.store.as_ref(),
                 "",
                 &users,
-                &tokens,
+                &msg.tokens,
                 trainer.min_learned,
             ));
-            *learnable.borrow_mut() = Some(Learnable {
-                key: bayes::message_key(view, raw),
-                tokens,
-            });
+            // The learner answers where Bayes does (the same store, trained alongside):
+            // here the margins of the features known before the rules run.
+            if let (Some(l), Ok(p)) = (&trainer.learner, &p)
+                && p.iter().any(Option::is_some)
+            {
+                let m = self.runtime.block_on(weights::margins(
+                    trainer.store.as_ref(),
+                    &l.params,
+                    "",
+                    &users,
+                    &msg.features,
+                ));
+                match m {
+                    Ok(m) => {
+                        let each = m.into_iter().zip(p).map(|(m, p)| p.map(|_| m)).collect();
+                        *learner_base.borrow_mut() = Some(each);
+                    }
+                    Err(e) => *failed.borrow_mut() = Some(e),
+                }
+            }
+            *learnable.borrow_mut() = Some(msg);
             p.unwrap_or_else(|e| {
                 *failed.borrow_mut() = Some(e);
                 vec![None]
@@ -289,6 +307,8 @@ impl Scan {
             net,
             dns: self.dns,
             learnable: learnable.into_inner(),
+            learner: self.bayes.zip(learner_base.into_inner()),
+            users: self.users,
         })
     }
 }
@@ -304,13 +324,19 @@ pub struct Halfway {
     net: Option<(super::net::Needs, crate::dns::Pending)>,
     dns: Option<crate::dns::Resolver>,
     learnable: Option<Learnable>,
+    /// With the learner on and Bayes answering: its store, and per outcome (site first,
+    /// then each user) the margin of the features known before the rules ran, `None`
+    /// where Bayes did not answer.
+    learner: Option<(Trainer, Vec<Option<f32>>)>,
+    users: Vec<String>,
 }
 
 impl Halfway {
     /// Waits for the lookups (at most the `[dns] budget`) and the authentication results
     /// (`auth`, bounded by `[dkim] verify_timeout`), counts the network rules, runs the
-    /// metas.
-    pub async fn finish(self, auth: Option<AuthWatch>) -> Scanned {
+    /// metas, and adds the learner's rule. A store that cannot answer the learner is an
+    /// error, as in [`Scan::run`].
+    pub async fn finish(self, auth: Option<AuthWatch>) -> Result<Scanned, BayesError> {
         let (counts, dns) = match self.net {
             Some((needs, pending)) => {
                 let verified = async {
@@ -339,123 +365,44 @@ impl Halfway {
             }
             None => (Vec::new(), None),
         };
-        Scanned {
-            outcomes: self.rules.finish(self.locals, &counts),
+        let mut outcomes = self.rules.finish(self.locals, &counts);
+        if let Some((trainer, base)) = &self.learner {
+            add_learner_rules(trainer, &self.users, base, &mut outcomes).await?;
+        }
+        Ok(Scanned {
+            outcomes,
             learnable: self.learnable,
             dns: dns
                 .as_ref()
                 .map(crate::dns::Answers::summary)
                 .unwrap_or_default(),
             dns_incomplete: dns.is_some_and(|a| a.incomplete()),
+        })
+    }
+}
+
+/// Adds the LEARNER_xx rule to each outcome the learner answers for: `base` the margins
+/// before the rules ran, then the weights of the rules each outcome hit.
+async fn add_learner_rules(
+    trainer: &Trainer,
+    users: &[String],
+    base: &[Option<f32>],
+    outcomes: &mut [Outcome],
+) -> Result<(), BayesError> {
+    let Some(learner) = trainer.learner() else {
+        return Ok(());
+    };
+    let users: Vec<&str> = users.iter().map(String::as_str).collect();
+    let margins: Vec<f32> = base.iter().map(|m| m.unwrap_or(0.0)).collect();
+    let p = learner
+        .probabilities(trainer.store.as_ref(), &users, &margins, outcomes)
+        .await?;
+    for ((o, p), b) in outcomes.iter_mut().zip(p).zip(base) {
+        if b.is_some() {
+            learner.apply(o, p);
         }
     }
-}
-
-/// A message as Bayes learns it: its key and its hashed tokens.
-#[derive(Debug, Clone)]
-pub struct Learnable {
-    key: MessageKey,
-    tokens: Vec<u64>,
-}
-
-impl Learnable {
-    /// `raw` parsed as the rules parse it. CPU work: call it off the async threads for
-    /// large messages.
-    pub fn of(raw: &[u8]) -> Learnable {
-        let (key, tokens) = bayes::learnable(raw);
-        Learnable { key, tokens }
-    }
-}
-
-/// Teaches the Bayes store: the site's (user `""`) and per-user stores.
-#[derive(Clone)]
-pub struct Trainer {
-    store: Arc<SharedStore>,
-    min_learned: u64,
-}
-
-impl Trainer {
-    /// The store at `url` (`sqlite:`, `postgres:`, `mysql:`, `redis:`); a store classifies
-    /// once it holds `min_learned` messages of each class.
-    pub fn new(url: &str, min_learned: u64) -> Result<Trainer, BayesError> {
-        Ok(Trainer {
-            store: Arc::new(SharedStore::new(url)?),
-            min_learned,
-        })
-    }
-
-    /// The store at `url`, connected (and its tables made) now: for tools that want to know
-    /// at once whether it answers.
-    pub async fn open(url: &str, min_learned: u64) -> Result<Trainer, BayesError> {
-        Ok(Trainer {
-            store: Arc::new(SharedStore::open(url).await?),
-            min_learned,
-        })
-    }
-
-    /// Learns `msg` as `class` into `user`'s store.
-    pub async fn learn(
-        &self,
-        user: &str,
-        class: Class,
-        msg: &Learnable,
-    ) -> Result<Learned, BayesError> {
-        self.store.learn(user, &msg.key, class, &msg.tokens).await
-    }
-
-    /// Forgets `msg` from `user`'s store, whichever class it was learned as.
-    pub async fn forget(&self, user: &str, msg: &Learnable) -> Result<Learned, BayesError> {
-        self.store.forget(user, &msg.key, &msg.tokens).await
-    }
-
-    /// The spam and ham messages `user`'s store has learned.
-    pub async fn totals(&self, user: &str) -> Result<(u64, u64), BayesError> {
-        self.store.totals(user).await
-    }
-
-    /// Learns the messages a report carries (dspam's `spam-USER@`: forwarded or attached)
-    /// as `class` into `user`'s store; gives how many changed it.
-    pub async fn learn_reported(
-        &self,
-        user: &str,
-        class: Class,
-        report: Arc<Spool>,
-    ) -> Result<usize, BayesError> {
-        // Read and parsed off the async threads, without copying a report held in memory.
-        let learnables = tokio::task::spawn_blocking(move || {
-            let raw = report
-                .to_bytes_blocking()
-                .map_err(|e| BayesError::Task(format!("the spooled report cannot be read: {e}")))?;
-            Ok::<_, BayesError>(
-                sources::reported(&raw)
-                    .iter()
-                    .map(|m| Learnable::of(m))
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .await
-        .map_err(|e| BayesError::Task(crate::catch_panic::join_error_text(e)))??;
-        let mut changed = 0;
-        for msg in &learnables {
-            if matches!(
-                self.learn(user, class, msg).await?,
-                Learned::New | Learned::Flipped
-            ) {
-                changed += 1;
-            }
-        }
-        Ok(changed)
-    }
-
-    /// Purges every user's tokens as `purge` says; gives (users, tokens removed).
-    pub async fn purge(&self, purge: &Purge) -> Result<(u64, u64), BayesError> {
-        bayes_store::purge_all(self.store.as_ref(), purge).await
-    }
-
-    /// Purges `user`'s tokens; gives how many went.
-    pub async fn purge_user(&self, user: &str, purge: &Purge) -> Result<u64, BayesError> {
-        self.store.purge(user, purge).await
-    }
+    Ok(())
 }
 
 /// The user name of a recipient's own Bayes store: the address in lower case without its

@@ -7,12 +7,15 @@
 pub mod autolearn;
 pub mod classify;
 pub mod redis_store;
+mod redis_weights;
 pub mod shared;
 pub mod sources;
 pub mod sql_store;
+mod sql_weights;
 mod sqlite_reader;
 pub mod store;
 pub mod tokens;
+pub mod weights;
 
 use std::collections::HashMap;
 

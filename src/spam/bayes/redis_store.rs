@@ -99,19 +99,19 @@ return #old
 
 /// A Redis Bayes store.
 pub struct RedisStore {
-    conn: ConnectionManager,
+    pub(super) conn: ConnectionManager,
     learn: redis::Script,
     purge: redis::Script,
     purge_seen: redis::Script,
 }
 
-fn key(user: &str, what: &str) -> String {
+pub(super) fn key(user: &str, what: &str) -> String {
     format!("bayes:{{{user}}}:{what}")
 }
 
 const USERS: &str = "bayes:users";
 
-fn field(t: u64) -> [u8; 8] {
+pub(super) fn field(t: u64) -> [u8; 8] {
     t.to_be_bytes()
 }
 

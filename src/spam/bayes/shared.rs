@@ -3,7 +3,10 @@
 use super::redis_store::RedisStore;
 use super::sql_store::SqlStore;
 use super::store::{BayesError, Purge, TokenStore};
+use super::weights::{WeightPurge, WeightStore};
 use super::{Class, Learned, MessageKey};
+use crate::spam::logistic::State;
+use std::collections::HashMap;
 
 /// The store a URL names: `sqlite:FILE`, `postgres://...` or `redis://...`.
 pub enum SharedStore {
@@ -73,5 +76,27 @@ impl TokenStore for SharedStore {
     }
     async fn purge(&self, user: &str, purge: &Purge) -> Result<u64, BayesError> {
         each!(self, s => s.purge(user, purge).await)
+    }
+}
+
+impl WeightStore for SharedStore {
+    async fn weights(
+        &self,
+        user: &str,
+        features: &[u64],
+    ) -> Result<HashMap<u64, State>, BayesError> {
+        each!(self, s => s.weights(user, features).await)
+    }
+    async fn train<F>(&self, user: &str, features: &[u64], step: F) -> Result<(), BayesError>
+    where
+        F: FnOnce(&[(u64, State)]) -> Vec<(u64, State)> + Send,
+    {
+        each!(self, s => s.train(user, features, step).await)
+    }
+    async fn weight_count(&self, user: &str) -> Result<u64, BayesError> {
+        each!(self, s => s.weight_count(user).await)
+    }
+    async fn purge_weights(&self, user: &str, purge: &WeightPurge) -> Result<u64, BayesError> {
+        each!(self, s => s.purge_weights(user, purge).await)
     }
 }

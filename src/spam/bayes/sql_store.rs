@@ -18,7 +18,7 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Tokens looked up per query (a bound on the statement's size).
-const LOOKUP_BATCH: usize = 500;
+pub(super) const LOOKUP_BATCH: usize = 500;
 
 /// Tokens counted per statement when learning (three parameters each: far below SQLite's
 /// 32,766 and PostgreSQL's 65,535).
@@ -43,17 +43,20 @@ const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS bayes_seen_atime ON bayes_seen (username, atime)",
     // Purging finds the least recently learned tokens.
     "CREATE INDEX IF NOT EXISTS bayes_token_atime ON bayes_token (username, atime)",
+    // The learner's weights (`super::sql_weights`); on SQLite with `WITHOUT_ROWID` added.
+    super::sql_weights::WEIGHT_TABLE,
+    "CREATE INDEX IF NOT EXISTS learner_weight_atime ON learner_weight (username, atime)",
 ];
 
 /// A SQL Bayes store.
 pub struct SqlStore {
-    pool: AnyPool,
-    dialect: Dialect,
+    pub(super) pool: AnyPool,
+    pub(super) dialect: Dialect,
     url: String,
     /// The tables exist (created on first use).
     ready: tokio::sync::OnceCell<()>,
     /// On SQLite, the lookups done in place ([`super::sqlite_reader`]).
-    reader: Option<super::sqlite_reader::Reader>,
+    pub(super) reader: Option<super::sqlite_reader::Reader>,
 }
 
 fn hex(key: &MessageKey) -> String {
@@ -70,7 +73,7 @@ fn column(class: Class) -> &'static str {
 
 /// `tokens` once each: two tokens may hash alike, and PostgreSQL refuses to update one row
 /// twice in a statement.
-fn unique(tokens: &[u64]) -> Vec<u64> {
+pub(super) fn unique(tokens: &[u64]) -> Vec<u64> {
     let mut v = tokens.to_vec();
     v.sort_unstable();
     v.dedup();
@@ -135,7 +138,7 @@ impl SqlStore {
     }
 
     /// Creates the tables once.
-    async fn ready(&self) -> Result<(), BayesError> {
+    pub(super) async fn ready(&self) -> Result<(), BayesError> {
         self.ready
             .get_or_try_init(|| async {
                 let fail = |e: sqlx::Error| BayesError::Open {
@@ -144,7 +147,9 @@ impl SqlStore {
                 };
                 for stmt in SCHEMA {
                     let stmt = match (*stmt, self.dialect) {
-                        (TOKEN_TABLE, Dialect::Sqlite) => format!("{TOKEN_TABLE}{WITHOUT_ROWID}"),
+                        (t @ (TOKEN_TABLE | super::sql_weights::WEIGHT_TABLE), Dialect::Sqlite) => {
+                            format!("{t}{WITHOUT_ROWID}")
+                        }
                         _ => stmt.to_string(),
                     };
                     // Our own constants, no outside data.
@@ -213,7 +218,7 @@ impl SqlStore {
     /// first write, and a transaction that has read meanwhile then fails at once ("database
     /// is locked", whatever busy_timeout says) when another connection wrote: autolearn
     /// failed so for one message in seven at 4 sessions. BEGIN IMMEDIATE waits its turn.
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, BayesError> {
+    pub(super) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, BayesError> {
         Ok(match self.dialect {
             Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             _ => self.pool.begin().await?,

@@ -7,6 +7,7 @@
 //! for the writer, so a lookup done in place costs the seeks and nothing else. Learning
 //! stays on sqlx, in its transactions (`sql_store`), and a lookup sees what was committed.
 
+use crate::spam::logistic::State;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -25,6 +26,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// unpacks): one prepared statement kept, and the plan seeks the primary key per token.
 const COUNTS: &str = "SELECT token, spam_count, ham_count FROM bayes_token \
      WHERE username = ?1 AND token IN (SELECT value FROM json_each(?2))";
+
+/// The same for the learner's weights.
+const WEIGHTS: &str = "SELECT feature, z, n FROM learner_weight \
+     WHERE username = ?1 AND feature IN (SELECT value FROM json_each(?2))";
 
 const TOTALS: &str = "SELECT spam_count, ham_count FROM bayes_vars WHERE username = ?1";
 
@@ -84,17 +89,7 @@ impl Reader {
 
     /// The counts of those of `tokens` the store holds for `user`.
     pub fn counts(&self, user: &str, tokens: &[u64]) -> rusqlite::Result<HashMap<u64, (u32, u32)>> {
-        // Tokens are stored as i64 (their bits), as sqlx binds them.
-        let mut list = String::with_capacity(tokens.len() * 21 + 2);
-        list.push('[');
-        for (i, t) in tokens.iter().enumerate() {
-            if i > 0 {
-                list.push(',');
-            }
-            // Writing to a String cannot fail.
-            let _ = write!(list, "{}", *t as i64);
-        }
-        list.push(']');
+        let list = json_list(tokens);
         self.with(|c| {
             let mut stmt = c.prepare_cached(COUNTS)?;
             let mut rows = stmt.query(params![user, list])?;
@@ -107,6 +102,40 @@ impl Reader {
             Ok(found)
         })
     }
+
+    /// The learner's states of those of `features` the store holds for `user`.
+    pub fn weights(&self, user: &str, features: &[u64]) -> rusqlite::Result<HashMap<u64, State>> {
+        let list = json_list(features);
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(WEIGHTS)?;
+            let mut rows = stmt.query(params![user, list])?;
+            let mut found = HashMap::new();
+            while let Some(r) = rows.next()? {
+                let f: i64 = r.get(0)?;
+                found.insert(
+                    f as u64,
+                    (r.get::<_, f64>(1)? as f32, r.get::<_, f64>(2)? as f32),
+                );
+            }
+            Ok(found)
+        })
+    }
+}
+
+/// Keys as a JSON array for `json_each`. They are stored as i64 (their bits), as sqlx binds
+/// them.
+fn json_list(keys: &[u64]) -> String {
+    let mut list = String::with_capacity(keys.len() * 21 + 2);
+    list.push('[');
+    for (i, t) in keys.iter().enumerate() {
+        if i > 0 {
+            list.push(',');
+        }
+        // Writing to a String cannot fail.
+        let _ = write!(list, "{}", *t as i64);
+    }
+    list.push(']');
+    list
 }
 
 #[cfg(test)]

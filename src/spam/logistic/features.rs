@@ -37,15 +37,29 @@ pub fn word_pairs(words: &[String]) -> Vec<u64> {
     out
 }
 
+/// The features of the rules that hit, `R:NAME`.
+pub fn rule_hits(hits: &[&str]) -> Vec<u64> {
+    hits.iter().map(|h| key(&format!("R:{h}"))).collect()
+}
+
+/// A message's features before its rules have run: its Bayes token hashes, the word pairs
+/// of its body and the bias. Sorted and without repeats: features are binary.
+pub fn base(view: &MessageView, bayes_tokens: &[u64]) -> Vec<u64> {
+    let mut out: Vec<u64> = bayes_tokens.to_vec();
+    out.extend(word_pairs(&tokens::body_words(view, MAX_PAIRED_WORDS)));
+    // A bias feature: the model's prior, learned like any weight.
+    out.push(key("bias"));
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// A message's features: its Bayes token hashes (as [`crate::spam::bayes::learnable`]
 /// gives them), word pairs of its body, and the rules that hit. Sorted and without
 /// repeats: features are binary.
 pub fn features(view: &MessageView, bayes_tokens: &[u64], hits: &[&str]) -> Vec<u64> {
-    let mut out: Vec<u64> = bayes_tokens.to_vec();
-    out.extend(word_pairs(&tokens::body_words(view, MAX_PAIRED_WORDS)));
-    out.extend(hits.iter().map(|h| key(&format!("R:{h}"))));
-    // A bias feature: the model's prior, learned like any weight.
-    out.push(key("bias"));
+    let mut out = base(view, bayes_tokens);
+    out.extend(rule_hits(hits));
     out.sort_unstable();
     out.dedup();
     out

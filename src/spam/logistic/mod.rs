@@ -44,19 +44,57 @@ impl Default for Params {
     }
 }
 
-/// The weights: per feature, FTRL's `z` (accumulated adjusted gradient) and `n` (sum of
-/// squared gradients), from which the weight follows. Features never seen have none.
+/// One feature's FTRL state: `z` (accumulated adjusted gradient) and `n` (sum of squared
+/// gradients), from which its weight follows. A feature never trained has `(0, 0)`.
+pub type State = (f32, f32);
+
+impl Params {
+    /// The weight FTRL-Proximal gives a feature with state `(z, n)`: zero while the
+    /// evidence `|z|` is within L1, else the closed-form proximal step.
+    pub fn weight(&self, (z, n): State) -> f32 {
+        if z.abs() <= self.l1 {
+            return 0.0;
+        }
+        -(z - z.signum() * self.l1) / ((self.beta + n.sqrt()) / self.alpha + self.l2)
+    }
+
+    /// The sum of the weights of a message's features' states (features are binary: each
+    /// counted once).
+    pub fn margin(&self, states: impl IntoIterator<Item = State>) -> f32 {
+        states.into_iter().map(|s| self.weight(s)).sum()
+    }
+
+    /// One online step for a message of known class whose margin (over every model that
+    /// judged it: the site's and a user's) was `margin`: the new states of the features
+    /// of the model being trained, from their `current` ones.
+    pub fn step(&self, margin: f32, current: &[(u64, State)], spam: bool) -> Vec<(u64, State)> {
+        let g = sigmoid(margin) - if spam { 1.0 } else { 0.0 };
+        current
+            .iter()
+            .map(|&(f, s)| {
+                let w = self.weight(s);
+                let (z, n) = s;
+                let sigma = ((n + g * g).sqrt() - n.sqrt()) / self.alpha;
+                (f, (z + g - sigma * w, n + g * g))
+            })
+            .collect()
+    }
+}
+
+/// The probability of spam for a margin: the logistic function, clamped so that a huge sum
+/// stays a probability short of 0 or 1.
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x.clamp(-35.0, 35.0)).exp())
+}
+
+/// The weights in memory, per feature its [`State`]: the cross-validation harness, tests,
+/// and the reference for the stores (`crate::spam::bayes::weights`).
 #[derive(Debug, Clone, Default)]
 pub struct Model {
     params: Params,
-    state: HashMap<u64, (f32, f32)>,
+    state: HashMap<u64, State>,
     /// Messages learned, per class (spam, ham).
     learned: (u64, u64),
-}
-
-/// The logistic function, clamped so that a huge sum stays a probability short of 0 or 1.
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x.clamp(-35.0, 35.0)).exp())
 }
 
 impl Model {
@@ -76,33 +114,20 @@ impl Model {
         self.state.is_empty()
     }
 
+    /// A feature's state, if it has one.
+    pub fn state(&self, feature: u64) -> Option<State> {
+        self.state.get(&feature).copied()
+    }
+
     /// Messages learned as (spam, ham).
     pub fn learned(&self) -> (u64, u64) {
         self.learned
     }
 
-    /// The weight FTRL-Proximal gives a feature with state `(z, n)`: zero while the
-    /// evidence `|z|` is within L1, else the closed-form proximal step.
-    fn weight(&self, (z, n): (f32, f32)) -> f32 {
-        let Params {
-            alpha,
-            beta,
-            l1,
-            l2,
-        } = self.params;
-        if z.abs() <= l1 {
-            return 0.0;
-        }
-        -(z - z.signum() * l1) / ((beta + n.sqrt()) / alpha + l2)
-    }
-
-    /// The sum of the weights of `features` (each counted once: features are binary).
+    /// The sum of the weights of `features`.
     fn margin(&self, features: &[u64]) -> f32 {
-        features
-            .iter()
-            .filter_map(|f| self.state.get(f))
-            .map(|&s| self.weight(s))
-            .sum()
+        self.params
+            .margin(features.iter().filter_map(|f| self.state.get(f)).copied())
     }
 
     /// The probability that a message with these features is spam.
@@ -112,22 +137,18 @@ impl Model {
 
     /// One online step on a message of known class; returns the probability it had before.
     pub fn learn(&mut self, features: &[u64], spam: bool) -> f32 {
-        let p = self.probability(features);
-        let g = p - if spam { 1.0 } else { 0.0 };
-        let alpha = self.params.alpha;
-        for f in features {
-            let s = self.state.get(f).copied().unwrap_or((0.0, 0.0));
-            let w = self.weight(s);
-            let (z, n) = s;
-            let sigma = ((n + g * g).sqrt() - n.sqrt()) / alpha;
-            self.state.insert(*f, (z + g - sigma * w, n + g * g));
-        }
+        let margin = self.margin(features);
+        let current: Vec<(u64, State)> = features
+            .iter()
+            .map(|f| (*f, self.state.get(f).copied().unwrap_or_default()))
+            .collect();
+        self.state.extend(self.params.step(margin, &current, spam));
         if spam {
             self.learned.0 += 1;
         } else {
             self.learned.1 += 1;
         }
-        p
+        sigmoid(margin)
     }
 
     /// Learns only where the model is wrong or unsure (`p` on the wrong side of `margin`
@@ -167,7 +188,7 @@ mod tests {
         assert!(m.probability(&spam) > 0.9, "{}", m.probability(&spam));
         assert!(m.probability(&ham) < 0.1, "{}", m.probability(&ham));
         // The shared feature says nothing, so it gets (next to) no weight.
-        let shared = m.weight(m.state[&100]);
+        let shared = m.params.weight(m.state[&100]);
         assert!(shared.abs() < 0.1, "{shared}");
         // Unknown features: no opinion.
         assert!((m.probability(&[999]) - 0.5).abs() < 1e-6);
@@ -183,7 +204,7 @@ mod tests {
             ..Params::default()
         });
         m.learn(&[7], true);
-        assert_eq!(m.weight(m.state[&7]), 0.0);
+        assert_eq!(m.params.weight(m.state[&7]), 0.0);
         assert!((m.probability(&[7]) - 0.5).abs() < 1e-6);
         m.learn(&[7], true);
         m.learn(&[7], true);
