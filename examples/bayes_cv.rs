@@ -13,7 +13,10 @@
 //!                                                           # later sets easy-ham-2, spam-2
 //! AMAVISD_CV_SHOW=1 ...      # each message rules + Bayes gets wrong
 //! AMAVISD_CV_EXPLAIN=NAME ...  # the most telling tokens of messages so named
-//! AMAVISD_CV_LR=alpha,beta,l1,l2,epochs,hits ...  # the learner's settings (hits: 0 or 1)
+//! AMAVISD_CV_LR=alpha,beta,l1,l2,epochs,hits ...  # the learner's settings (default: the
+//!                                                 # filter's, 1 epoch, hits 1)
+//! AMAVISD_CV_TONE=MARGIN ...  # train the learner only on messages it is unsure of
+//! AMAVISD_CV_PAIRS=window,words ...  # word pairs up to `window` apart over the first `words`
 //! ```
 //!
 //! The rules do not change between folds, only the Bayes probability does: each message is
@@ -157,7 +160,21 @@ fn learner_settings() -> (Params, usize, bool) {
         l1: at(2, d.l1),
         l2: at(3, d.l2),
     };
-    (params, at(4, 3.0) as usize, at(5, 1.0) != 0.0)
+    (params, at(4, 1.0) as usize, at(5, 1.0) != 0.0)
+}
+
+/// The word pairs' window and words paired from `AMAVISD_CV_PAIRS` (window,words).
+fn pair_settings() -> (usize, usize) {
+    let v: Vec<usize> = std::env::var("AMAVISD_CV_PAIRS")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    use logistic::features::{MAX_PAIRED_WORDS, OSB_WINDOW};
+    (
+        v.first().copied().unwrap_or(OSB_WINDOW),
+        v.get(1).copied().unwrap_or(MAX_PAIRED_WORDS),
+    )
 }
 
 /// Trains a learner on `msgs` for `epochs` passes, each in its own deterministic shuffle.
@@ -167,11 +184,22 @@ fn train_learner<'a>(
     epochs: usize,
 ) -> Model {
     let mut model = Model::new(params);
+    // AMAVISD_CV_TONE=MARGIN: train only where the model is wrong or within MARGIN of it.
+    let tone: Option<f32> = std::env::var("AMAVISD_CV_TONE")
+        .ok()
+        .and_then(|v| v.parse().ok());
     for epoch in 0..epochs {
         let mut order: Vec<&Msg> = msgs.clone().collect();
         order.sort_by_key(|m| m.key[1].rotate_left(8 * epoch as u32) ^ m.key[2]);
         for m in order {
-            model.learn(&m.features, m.spam);
+            match tone {
+                Some(margin) => {
+                    model.learn_if_unsure(&m.features, m.spam, margin);
+                }
+                None => {
+                    model.learn(&m.features, m.spam);
+                }
+            }
         }
     }
     model
@@ -244,6 +272,7 @@ fn main() {
     let explain = std::env::var("AMAVISD_CV_EXPLAIN").ok();
     let later = std::env::var_os("AMAVISD_CV_LATER").is_some();
     let (params, epochs, use_hits) = learner_settings();
+    let pairs = pair_settings();
     let t = Instant::now();
     let rules = Rules::load(
         Path::new("/usr/share/spamassassin"),
@@ -289,7 +318,10 @@ fn main() {
             };
             let hits: Vec<&str> = hits.iter().map(String::as_str).collect();
             let view = amavisd::spam::view::MessageView::new(&raw, "");
-            let features = logistic::features::features(&view, &tokens, &hits);
+            let mut features = logistic::features::base_with(&view, &tokens, pairs.0, pairs.1);
+            features.extend(logistic::features::rule_hits(&hits));
+            features.sort_unstable();
+            features.dedup();
             msgs.push(Msg {
                 features,
                 name,

@@ -13,7 +13,9 @@
 # Bayes store is trained once, on easy-ham-1 and spam-1; the mail sent is the later sets
 # (easy-ham-2, spam-2: BENCH_HAM and BENCH_SPAM messages of each), as a site sees new mail.
 # BENCH_COUNT messages per run (default 3000, the set cycled); each run starts a fresh
-# process after its prefilter is ready, as after a restart.
+# process after its prefilter is ready, as after a restart. BENCH_LEARNER=1 turns the
+# learner on (spam.learner), its weights trained with Bayes in a store of its own
+# (var/bayes-learner.sqlite).
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${BENCH_BIN:-$here/target/release}
@@ -40,16 +42,19 @@ fi
 for set in spam-1 easy-ham-1; do
     [ -n "$(ls "train/$set" 2>/dev/null)" ] || { mkdir -p "train/$set"; cp "$corpus/$set/"*.txt "train/$set/"; }
 done
-if [ ! -s var/bayes.sqlite ]; then
+store=var/bayes.sqlite; learner=()
+[ -z "${BENCH_LEARNER:-}" ] || { store=var/bayes-learner.sqlite; learner=(--learner); }
+if [ ! -s "$store" ]; then
     echo "training the Bayes store (once) ..." >&2
-    "$bin/amavisd-learn" --db sqlite:var/bayes.sqlite --spam train/spam-1 >&2
-    "$bin/amavisd-learn" --db sqlite:var/bayes.sqlite --ham train/easy-ham-1 >&2
+    "$bin/amavisd-learn" --db "sqlite:$store" "${learner[@]}" --spam train/spam-1 >&2
+    "$bin/amavisd-learn" --db "sqlite:$store" "${learner[@]}" --ham train/easy-ham-1 >&2
 fi
 if [ -z "$(ls msgs)" ]; then
     ls "$corpus/easy-ham-2" | grep '\.txt$' | head -"${BENCH_HAM:-1200}" | while read -r f; do cp "$corpus/easy-ham-2/$f" "msgs/ham-$f.eml"; done
     ls "$corpus/spam-2" | grep '\.txt$' | head -"${BENCH_SPAM:-810}" | while read -r f; do cp "$corpus/spam-2/$f" "msgs/spam-$f.eml"; done
 fi
-sed 's|^bayes_store = ""|bayes_store = "sqlite:var/bayes.sqlite"|' "$here/etc/amavisd.toml" > amavisd.toml
+sed "s|^bayes_store = \"\"|bayes_store = \"sqlite:$store\"|" "$here/etc/amavisd.toml" > amavisd.toml
+[ -z "${BENCH_LEARNER:-}" ] || sed -i 's/^learner = false/learner = true/' amavisd.toml
 # BENCH_DNS: "off" runs without the network checks ([dns] enabled = false); an address
 # ("127.0.0.1:10053") points them at that server; unset: the shipped default (on, through
 # /etc/resolv.conf).
@@ -58,7 +63,7 @@ case ${BENCH_DNS:-} in
   off) sed -i '/^\[dns\]/,/^\[/ s/^enabled = true/enabled = false/' amavisd.toml ;;
   *) sed -i "/^\[dns\]/,/^\[/ s/^servers = \[\]/servers = [\"$BENCH_DNS\"]/" amavisd.toml ;;
 esac
-grep -q '^bayes_store = "sqlite:var/bayes.sqlite"' amavisd.toml
+grep -q "^bayes_store = \"sqlite:$store\"" amavisd.toml
 
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)

@@ -115,7 +115,7 @@ impl Default for SpamConfig {
             bayes_report_ham_to: String::new(),
             bayes_learn_on_release: true,
             learner: false,
-            learner_scores: [0.0, 0.0, 1.5, 1.5],
+            learner_scores: [-1.0, 1.5, 1.5, 1.5],
             learner_idle_days: 14,
             learner_max_features: 1_000_000,
         }

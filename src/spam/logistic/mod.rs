@@ -19,7 +19,10 @@ pub mod features;
 use std::collections::HashMap;
 
 /// FTRL-Proximal's settings. The defaults were chosen by five-fold cross-validation on the
-/// SpamAssassin corpus development set (`examples/bayes_cv.rs`).
+/// SpamAssassin corpus development set (`examples/bayes_cv.rs`), each message learned once
+/// as the filter learns it: a pass at alpha 0.6 did better beside rules + Bayes than three
+/// passes at 0.1 (98.0 % of spam at 0.15 % false positives, against 96.8 % at 0.18 %), and
+/// one pass at 0.1 added nothing.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Params {
     /// Learning-rate scale: how far one message moves a new feature's weight.
@@ -36,7 +39,7 @@ pub struct Params {
 impl Default for Params {
     fn default() -> Self {
         Params {
-            alpha: 0.1,
+            alpha: 0.6,
             beta: 1.0,
             l1: 0.1,
             l2: 3.0,
