@@ -19,7 +19,7 @@ use std::sync::Arc;
 pub struct Learnable {
     pub(super) key: MessageKey,
     pub(super) tokens: Vec<u64>,
-    /// The learner's features: tokens, word pairs, bias, and the rules' hits when the
+    /// The learner's features: tokens, bias, and the rules' hits when the
     /// message was scanned ([`Learnable::with_hits`]); a message learned from a file was
     /// not, and teaches the weights of its text only.
     pub(super) features: Vec<u64>,

@@ -7,8 +7,8 @@
 //! independent, which makes it confident: a message whose words are common in ham looks
 //! like ham however spammy its structure. Logistic regression learns one weight per feature
 //! *jointly*, so correlated features share the credit and features that only ever appear
-//! with others get little; word pairs (orthogonal sparse bigrams) and the rule hits carry
-//! what single words miss.
+//! with others get little; the rule hits carry what single words miss (word pairs were
+//! tried too: see `features`).
 //!
 //! The engine is sans-I/O: [`Model`] holds the weights that have been touched (keyed like
 //! Bayes tokens, 64-bit hashes, so a store can keep them as rows), [`features`] turns a
