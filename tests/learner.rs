@@ -179,18 +179,6 @@ fn hammy(i: usize) -> Vec<u8> {
     )
 }
 
-/// The X-Spam-Status field of a delivered copy, unfolded.
-fn spam_status(data: &[u8]) -> String {
-    let text = String::from_utf8_lossy(data).into_owned();
-    let start = text.find("X-Spam-Status:").expect("X-Spam-Status");
-    let end = text[start..]
-        .find("\r\n\r\n")
-        .map_or(text.len(), |e| start + e);
-    text[start..end]
-        .replace("\r\n\t", " ")
-        .replace("\r\n ", " ")
-}
-
 /// `amavisd-learn --learner` over a maildir of each class.
 fn learn_folders(url: &str, dir: &std::path::Path) {
     for (class, make) in [("spam", spammy as fn(usize) -> Vec<u8>), ("ham", hammy)] {

@@ -271,18 +271,6 @@ fn bayes_on(c: &mut Config, url: String) {
     c.spam.bayes_auto_learn = false;
 }
 
-/// The X-Spam-Status field of a delivered copy, unfolded.
-fn spam_status(data: &[u8]) -> String {
-    let text = String::from_utf8_lossy(data).into_owned();
-    let start = text.find("X-Spam-Status:").expect("X-Spam-Status");
-    let end = text[start..]
-        .find("\r\n\r\n")
-        .map_or(text.len(), |e| start + e);
-    text[start..end]
-        .replace("\r\n\t", " ")
-        .replace("\r\n ", " ")
-}
-
 /// A message that the site's training makes spammy.
 fn spammy(i: usize) -> Vec<u8> {
     message(

@@ -321,3 +321,15 @@ pub fn spamassassin_site(local: &str) -> tempfile::TempDir {
     std::fs::write(d.path().join("local.cf"), local).expect("write local.cf");
     d
 }
+
+/// The X-Spam-Status field of a delivered copy, unfolded.
+pub fn spam_status(data: &[u8]) -> String {
+    let text = String::from_utf8_lossy(data).into_owned();
+    let start = text.find("X-Spam-Status:").expect("X-Spam-Status");
+    let end = text[start..]
+        .find("\r\n\r\n")
+        .map_or(text.len(), |e| start + e);
+    text[start..end]
+        .replace("\r\n\t", " ")
+        .replace("\r\n ", " ")
+}

@@ -345,16 +345,7 @@ impl TokenStore for SqlStore {
 
     /// Distinct tokens held for `user` (the store's size).
     async fn token_count(&self, user: &str) -> Result<u64, BayesError> {
-        self.ready().await?;
-        let sql = self
-            .dialect
-            .sql("SELECT COUNT(*) FROM bayes_token WHERE username = ?");
-        let n: i64 = sqlx::query(AssertSqlSafe(sql))
-            .bind(user)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
-        Ok(n.max(0) as u64)
+        self.rows_of("bayes_token", user).await
     }
 
     async fn users(&self) -> Result<Vec<String>, BayesError> {
@@ -402,22 +393,9 @@ impl TokenStore for SqlStore {
             .execute(&self.pool)
             .await?;
         }
-        if purge.max_tokens > 0 {
-            let held = self.token_count(user).await?;
-            if held > purge.max_tokens {
-                let excess = (held - purge.max_tokens).min(i64::MAX as u64) as i64;
-                removed += sqlx::query(AssertSqlSafe(d.sql(
-                    "DELETE FROM bayes_token WHERE username = ? AND token IN \
-                     (SELECT token FROM bayes_token WHERE username = ? ORDER BY atime, token LIMIT ?)",
-                )))
-                .bind(user)
-                .bind(user)
-                .bind(excess)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-            }
-        }
+        removed += self
+            .keep_newest("bayes_token", "token", user, purge.max_tokens)
+            .await?;
         if d == Dialect::Postgres && removed > 0 {
             // Fresh statistics after a large delete, or lookups may plan sequential scans
             // (autovacuum gets there too, later).
@@ -426,6 +404,52 @@ impl TokenStore for SqlStore {
                 .await?;
         }
         Ok(removed)
+    }
+}
+
+/// What the token and weight tables share: rows per user, each with its last use (`atime`).
+impl SqlStore {
+    /// Rows `user` has in `table` (one of ours).
+    pub(super) async fn rows_of(&self, table: &str, user: &str) -> Result<u64, BayesError> {
+        self.ready().await?;
+        let sql = self
+            .dialect
+            .sql(&format!("SELECT COUNT(*) FROM {table} WHERE username = ?"));
+        // `table` is one of our constants.
+        let n: i64 = sqlx::query(AssertSqlSafe(sql))
+            .bind(user)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// Deletes `user`'s least recently used rows of `table` (keyed by `key`) beyond `max`
+    /// (0: no bound); gives how many went.
+    pub(super) async fn keep_newest(
+        &self,
+        table: &str,
+        key: &str,
+        user: &str,
+        max: u64,
+    ) -> Result<u64, BayesError> {
+        let held = self.rows_of(table, user).await?;
+        if max == 0 || held <= max {
+            return Ok(0);
+        }
+        let excess = (held - max).min(i64::MAX as u64) as i64;
+        // `table` and `key` are our constants.
+        let sql = self.dialect.sql(&format!(
+            "DELETE FROM {table} WHERE username = ? AND {key} IN \
+             (SELECT {key} FROM {table} WHERE username = ? ORDER BY atime, {key} LIMIT ?)"
+        ));
+        Ok(sqlx::query(AssertSqlSafe(sql))
+            .bind(user)
+            .bind(user)
+            .bind(excess)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 }
 

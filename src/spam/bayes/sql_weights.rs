@@ -103,16 +103,7 @@ impl WeightStore for SqlStore {
     }
 
     async fn weight_count(&self, user: &str) -> Result<u64, BayesError> {
-        self.ready().await?;
-        let sql = self
-            .dialect
-            .sql("SELECT COUNT(*) FROM learner_weight WHERE username = ?");
-        let n: i64 = sqlx::query(AssertSqlSafe(sql))
-            .bind(user)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
-        Ok(n.max(0) as u64)
+        self.rows_of("learner_weight", user).await
     }
 
     async fn purge_weights(&self, user: &str, purge: &WeightPurge) -> Result<u64, BayesError> {
@@ -141,23 +132,9 @@ impl WeightStore for SqlStore {
             .await?
             .rows_affected();
         }
-        if purge.max_rows > 0 {
-            let held = self.weight_count(user).await?;
-            if held > purge.max_rows {
-                let excess = (held - purge.max_rows).min(i64::MAX as u64) as i64;
-                removed += sqlx::query(AssertSqlSafe(d.sql(
-                    "DELETE FROM learner_weight WHERE username = ? AND feature IN \
-                     (SELECT feature FROM learner_weight WHERE username = ? \
-                     ORDER BY atime, feature LIMIT ?)",
-                )))
-                .bind(user)
-                .bind(user)
-                .bind(excess)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-            }
-        }
+        removed += self
+            .keep_newest("learner_weight", "feature", user, purge.max_rows)
+            .await?;
         Ok(removed)
     }
 }
