@@ -492,6 +492,15 @@ fn online_run(
     let points: stack::Scores = [-scores[0], scores[1], scores[2], scores[3]];
     let mut order: Vec<&Msg> = msgs.iter().collect();
     order.sort_by_key(|m| m.time);
+    // The same sequence for SpamAssassin's side (scripts/online-eval-spamd.sh).
+    let list: String = order
+        .iter()
+        .map(|m| format!("{} {}\n", m.name, if m.spam { "spam" } else { "ham" }))
+        .collect();
+    let list_file = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/online-order.txt");
+    if let Err(e) = std::fs::write(&list_file, list) {
+        eprintln!("{}: {e}", list_file.display());
+    }
     let mut store = MemoryStore::default();
     let mut model = Model::new(params);
     let (mut rb, mut rbl) = (Tally::default(), Tally::default());
