@@ -62,10 +62,12 @@ pub fn base_with(
     max_words: usize,
 ) -> Vec<u64> {
     let mut out: Vec<u64> = bayes_tokens.to_vec();
-    out.extend(word_pairs_within(
-        &tokens::body_words(view, max_words),
-        window,
-    ));
+    if window > 0 {
+        out.extend(word_pairs_within(
+            &tokens::body_words(view, max_words),
+            window,
+        ));
+    }
     // A bias feature: the model's prior, learned like any weight.
     out.push(key("bias"));
     out.sort_unstable();
