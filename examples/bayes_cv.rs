@@ -18,6 +18,7 @@
 //! AMAVISD_CV_LR=alpha,beta,l1,l2,epochs,hits ...  # the learner's settings (default: the
 //!                                                 # filter's, 1 epoch, hits 1)
 //! AMAVISD_CV_TONE=MARGIN ...  # train the learner only on messages it is unsure of
+//! AMAVISD_CV_BLOCKS=1 ...   # train the learner on all spam, then all ham (folder order)
 //! AMAVISD_CV_PAIRS=window,words ...  # word pairs up to `window` apart over the first `words`
 //! ```
 //!
@@ -195,6 +196,11 @@ fn train_learner<'a>(
     for epoch in 0..epochs {
         let mut order: Vec<&Msg> = msgs.clone().collect();
         order.sort_by_key(|m| m.key[1].rotate_left(8 * epoch as u32) ^ m.key[2]);
+        // AMAVISD_CV_BLOCKS=1: all the spam, then all the ham, as `amavisd-learn` over one
+        // folder of each gives them.
+        if std::env::var_os("AMAVISD_CV_BLOCKS").is_some() {
+            order.sort_by_key(|m| !m.spam);
+        }
         for m in order {
             match tone {
                 Some(margin) => {
