@@ -114,6 +114,14 @@ async fn main() -> ExitCode {
         }
     };
     let class = if args.spam { Class::Spam } else { Class::Ham };
+    if args.learner && !args.forget && files.len() > 50 {
+        // Measured (README, the learner): a whole folder of one class, then one of the
+        // other, leaves the learner worse than none.
+        eprintln!(
+            "amavisd-learn: note: the learner learns in the order given; {} messages of one class in a row will bias it. Learn spam and ham in small batches in turn.",
+            files.len()
+        );
+    }
     let (mut new, mut unchanged, mut flipped, mut forgotten, mut failed) = (0, 0, 0, 0, 0);
     let started = std::time::Instant::now();
     for (n, f) in files.iter().enumerate() {
