@@ -2,7 +2,8 @@
 //! files, as `sa-learn` does:
 //!
 //! ```text
-//! amavisd-learn --spam|--ham|--forget [--db URL] [--user U] [--learner] PATH...
+//! amavisd-learn [--spam PATH...] [--ham PATH...] [--db URL] [--user U] [--learner]
+//! amavisd-learn --forget [--db URL] [--user U] PATH...
 //! amavisd-learn --purge [--db URL] [--user U] [--learner] [--max-age-days N] [--hapax-days N] [--max-tokens N]
 //! ```
 //!
@@ -30,18 +31,20 @@ use std::process::ExitCode;
     about = "Train amavisd-rs's Bayes store"
 )]
 struct Args {
-    /// Learn the messages as spam.
-    #[arg(long, group = "what", required = true)]
-    spam: bool,
-    /// Learn the messages as ham.
-    #[arg(long, group = "what")]
-    ham: bool,
-    /// Take the messages back out.
-    #[arg(long, group = "what")]
+    /// Learn the messages in these files, folders and mbox files as spam. With --ham in the
+    /// same run the two classes are learned interleaved, in proportion: the learner
+    /// (--learner) is biased by long runs of one class.
+    #[arg(long, num_args = 1.., value_name = "PATH")]
+    spam: Vec<PathBuf>,
+    /// Learn the messages in these as ham.
+    #[arg(long, num_args = 1.., value_name = "PATH")]
+    ham: Vec<PathBuf>,
+    /// Take the messages in PATH... back out.
+    #[arg(long, conflicts_with_all = ["spam", "ham", "purge"])]
     forget: bool,
     /// Remove old tokens: not learned for --max-age-days, hapaxes not learned for
     /// --hapax-days, then the least recently learned beyond --max-tokens.
-    #[arg(long, group = "what")]
+    #[arg(long, conflicts_with_all = ["spam", "ham"])]
     purge: bool,
     /// The store: sqlite:FILE, postgres://... or redis://...
     #[arg(long, default_value = "sqlite:var/bayes.sqlite")]
@@ -63,8 +66,8 @@ struct Args {
     /// them too.
     #[arg(long)]
     learner: bool,
-    /// Files, folders (walked recursively) and mbox files.
-    #[arg(required_unless_present = "purge")]
+    /// With --forget: files, folders (walked recursively) and mbox files.
+    #[arg(requires = "forget")]
     paths: Vec<PathBuf>,
 }
 
@@ -106,25 +109,24 @@ async fn main() -> ExitCode {
         return purge(&store, &args).await;
     }
     let user = args.user.clone().unwrap_or_default();
-    let files = match message_files(&args.paths) {
+    let files = match work_list(&args) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("amavisd-learn: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let class = if args.spam { Class::Spam } else { Class::Ham };
-    if args.learner && !args.forget && files.len() > 50 {
+    if args.learner && (args.spam.is_empty() || args.ham.is_empty()) && files.len() > 50 {
         // Measured (README, the learner): a whole folder of one class, then one of the
         // other, leaves the learner worse than none.
         eprintln!(
-            "amavisd-learn: note: the learner learns in the order given; {} messages of one class in a row will bias it. Learn spam and ham in small batches in turn.",
+            "amavisd-learn: note: the learner learns in the order given; {} messages of one class in a row will bias it. Give --spam and --ham in one run to have them interleaved.",
             files.len()
         );
     }
     let (mut new, mut unchanged, mut flipped, mut forgotten, mut failed) = (0, 0, 0, 0, 0);
     let started = std::time::Instant::now();
-    for (n, f) in files.iter().enumerate() {
+    for (n, (f, class)) in files.iter().enumerate() {
         let data = match std::fs::read(f) {
             Ok(d) => d,
             Err(e) => {
@@ -135,10 +137,9 @@ async fn main() -> ExitCode {
         };
         for raw in messages_in(&data) {
             let msg = Learnable::of(raw);
-            let done = if args.forget {
-                store.forget(&user, &msg).await
-            } else {
-                store.learn(&user, class, &msg).await
+            let done = match class {
+                Some(c) => store.learn(&user, *c, &msg).await,
+                None => store.forget(&user, &msg).await,
             };
             match done {
                 Ok(Learned::New) => new += 1,
@@ -172,6 +173,46 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The files to learn, each with its class (`None`: forget), spam and ham interleaved in
+/// proportion so that neither class comes in a long run.
+fn work_list(args: &Args) -> Result<Vec<(PathBuf, Option<Class>)>, String> {
+    if args.forget {
+        if args.paths.is_empty() {
+            return Err("--forget needs the messages to forget (PATH...)".into());
+        }
+        let files = message_files(&args.paths).map_err(|e| e.to_string())?;
+        return Ok(files.into_iter().map(|f| (f, None)).collect());
+    }
+    if args.spam.is_empty() && args.ham.is_empty() {
+        return Err("give --spam PATH..., --ham PATH..., --forget PATH... or --purge".into());
+    }
+    let spam = message_files(&args.spam).map_err(|e| e.to_string())?;
+    let ham = message_files(&args.ham).map_err(|e| e.to_string())?;
+    Ok(interleave(spam, ham))
+}
+
+/// Spam and ham merged so that at every point each class has come in its share of the
+/// whole (the next file is of the class furthest behind its share).
+fn interleave(spam: Vec<PathBuf>, ham: Vec<PathBuf>) -> Vec<(PathBuf, Option<Class>)> {
+    let (ns, nh) = (spam.len(), ham.len());
+    let mut out = Vec::with_capacity(ns + nh);
+    let (mut s, mut h) = (spam.into_iter(), ham.into_iter());
+    let (mut taken_s, mut taken_h) = (0usize, 0usize);
+    while taken_s < ns || taken_h < nh {
+        // Spam's share after taking one more, against ham's, cross-multiplied.
+        let spam_next = taken_h == nh || (taken_s < ns && (taken_s + 1) * nh <= (taken_h + 1) * ns);
+        let next = if spam_next {
+            taken_s += 1;
+            s.next().map(|f| (f, Some(Class::Spam)))
+        } else {
+            taken_h += 1;
+            h.next().map(|f| (f, Some(Class::Ham)))
+        };
+        out.extend(next);
+    }
+    out
+}
+
 /// `--purge`: one user's tokens, or every user's.
 async fn purge(store: &Trainer, args: &Args) -> ExitCode {
     let cfg = SpamConfig {
@@ -200,5 +241,37 @@ async fn purge(store: &Trainer, args: &Args) -> ExitCode {
             eprintln!("amavisd-learn: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_come_in_proportion_not_in_runs() {
+        let files = |tag: &str, n: usize| -> Vec<PathBuf> {
+            (0..n).map(|i| PathBuf::from(format!("{tag}{i}"))).collect()
+        };
+        let order: String = interleave(files("s", 2), files("h", 6))
+            .iter()
+            .map(|(_, c)| if *c == Some(Class::Spam) { 's' } else { 'h' })
+            .collect();
+        assert_eq!(order.len(), 8);
+        // Every prefix holds its share of spam, give or take one.
+        for k in 1..=order.len() {
+            let spam = order[..k].matches('s').count() as f64;
+            assert!((spam - k as f64 * 2.0 / 8.0).abs() <= 1.0, "{order}");
+        }
+        assert_eq!(order.matches('s').count(), 2);
+        let all = interleave(files("s", 3), files("h", 3));
+        assert_eq!(all.len(), 6);
+        assert!(all.windows(2).all(|w| w[0].1 != w[1].1), "alternate");
+        assert!(
+            interleave(files("s", 2), Vec::new())
+                .iter()
+                .all(|(_, c)| *c == Some(Class::Spam))
+        );
+        assert!(interleave(Vec::new(), Vec::new()).is_empty());
     }
 }

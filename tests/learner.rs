@@ -179,7 +179,7 @@ fn hammy(i: usize) -> Vec<u8> {
     )
 }
 
-/// `amavisd-learn --learner` over a maildir of each class.
+/// `amavisd-learn --learner` over a maildir of each class, in one run (interleaved).
 fn learn_folders(url: &str, dir: &std::path::Path) {
     for (class, make) in [("spam", spammy as fn(usize) -> Vec<u8>), ("ham", hammy)] {
         let folder = dir.join(class).join("cur");
@@ -187,13 +187,17 @@ fn learn_folders(url: &str, dir: &std::path::Path) {
         for i in 1..=30 {
             std::fs::write(folder.join(format!("{i}:2,S")), make(i)).unwrap();
         }
-        let out = std::process::Command::new(LEARN)
-            .args([&format!("--{class}"), "--learner", "--db", url])
-            .arg(dir.join(class))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
     }
+    let out = std::process::Command::new(LEARN)
+        .args(["--learner", "--db", url, "--spam"])
+        .arg(dir.join("spam"))
+        .arg("--ham")
+        .arg(dir.join("ham"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("holds 30 spam and 30 ham"), "{text}");
 }
 
 /// With `spam.learner` on, mail like the learned spam hits LEARNER_95 or _99 with its
