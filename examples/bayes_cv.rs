@@ -331,9 +331,7 @@ fn main() {
             let hits: Vec<&str> = hits.iter().map(String::as_str).collect();
             let view = amavisd::spam::view::MessageView::new(&raw, "");
             let mut features = logistic::features::base_with(&view, &tokens, pairs.0, pairs.1);
-            features.extend(logistic::features::rule_hits(&hits));
-            features.sort_unstable();
-            features.dedup();
+            logistic::features::extend(&mut features, logistic::features::rule_hits(&hits));
             let time = mail_parser::MessageParser::default()
                 .parse(&raw)
                 .and_then(|m| m.date().map(|d| d.to_timestamp()))

@@ -52,9 +52,7 @@ impl Learnable {
     /// The same with the learner features of the rules a scan hit added.
     pub(super) fn with_hits(mut self, hits: &[super::scan::Hit]) -> Learnable {
         if !self.features.is_empty() {
-            self.features.extend(super::learner::hit_features(hits));
-            self.features.sort_unstable();
-            self.features.dedup();
+            features::extend(&mut self.features, super::learner::hit_features(hits));
         }
         self
     }

@@ -127,9 +127,11 @@ impl WeightStore for RedisStore {
     }
 
     async fn purge_weights(&self, user: &str, purge: &WeightPurge) -> Result<u64, BayesError> {
-        let mut all = self.all_weights(user).await?;
-        let (due, mut kept): (Vec<_>, Vec<_>) =
-            all.drain(..).partition(|(_, s, at)| purge.due(*s, *at));
+        let (due, mut kept): (Vec<_>, Vec<_>) = self
+            .all_weights(user)
+            .await?
+            .into_iter()
+            .partition(|(_, s, at)| purge.due(*s, *at));
         let mut fields: Vec<Vec<u8>> = due.into_iter().map(|(f, _, _)| f).collect();
         if purge.max_rows > 0 && kept.len() as u64 > purge.max_rows {
             let excess = kept.len() - purge.max_rows as usize;

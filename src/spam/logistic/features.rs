@@ -75,15 +75,12 @@ pub fn base_with(
     out
 }
 
-/// A message's features: its Bayes token hashes (as [`crate::spam::bayes::learnable`]
-/// gives them), word pairs of its body, and the rules that hit. Sorted and without
-/// repeats: features are binary.
-pub fn features(view: &MessageView, bayes_tokens: &[u64], hits: &[&str]) -> Vec<u64> {
-    let mut out = base(view, bayes_tokens);
-    out.extend(rule_hits(hits));
-    out.sort_unstable();
-    out.dedup();
-    out
+/// Adds `more` features (the rule hits, once the rules have ran) to sorted ones, keeping
+/// them sorted and without repeats: features are binary.
+pub fn extend(features: &mut Vec<u64>, more: impl IntoIterator<Item = u64>) {
+    features.extend(more);
+    features.sort_unstable();
+    features.dedup();
 }
 
 #[cfg(test)]
@@ -104,7 +101,8 @@ mod tests {
         let view = MessageView::new(b"Subject: hi\r\n\r\nbuy cheap pills now\r\n", "");
         let (_, toks) =
             crate::spam::bayes::learnable(b"Subject: hi\r\n\r\nbuy cheap pills now\r\n");
-        let f = features(&view, &toks, &["MISSING_DATE"]);
+        let mut f = base(&view, &toks);
+        extend(&mut f, rule_hits(&["MISSING_DATE"]));
         assert!(f.contains(&key("R:MISSING_DATE")));
         assert!(f.contains(&key("bias")));
         assert!(
