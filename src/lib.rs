@@ -89,6 +89,7 @@ pub mod config;
 pub mod decode;
 pub mod dkim;
 pub mod dns;
+pub mod extract;
 pub mod http;
 
 pub mod message;

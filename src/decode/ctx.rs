@@ -160,7 +160,7 @@ impl<'a> Ctx<'a> {
                 self.limits.max_compression_ratio
             ));
         }
-        let types = detect::detect(&read.data);
+        let types = detect::with_macro_type(&read.data, detect::detect(&read.data));
         let depth = self.depth_of(p.parent);
         let parent_level = p.parent.map(|i| self.parts[i].level.clone());
         let nth = match p.parent {

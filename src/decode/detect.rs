@@ -24,6 +24,48 @@ pub fn detect(data: &PartData) -> Vec<String> {
     detect_bytes(&head)
 }
 
+/// amavisd-new has no type for Office macros (file(1) does not tell); ours is `macro`, put
+/// before the document's own types, so that a banned rule `^\.macro$` refuses documents
+/// that carry macros (VBA, Excel 4.0 sheets, OpenDocument Basic) whatever their name or the
+/// archive they are in. Documents beyond the extractor's size limit are not looked into.
+pub fn with_macro_type(data: &PartData, mut types: Vec<String>) -> Vec<String> {
+    use crate::extract::{Limits, ole, ooxml};
+    let kind = types.first().map(String::as_str).unwrap_or("");
+    let office_zip = matches!(kind, "docx" | "xlsx" | "pptx" | "odf" | "zip");
+    if kind != "doc" && !office_zip {
+        return types;
+    }
+    let limits = Limits::default();
+    let mut read_bytes = Vec::new();
+    let bytes: &[u8] = match data.as_slice() {
+        Some(b) => b,
+        None => {
+            let read = data.reader().and_then(|r| {
+                r.take(limits.max_input as u64 + 1)
+                    .read_to_end(&mut read_bytes)
+            });
+            if read.is_err() {
+                return types;
+            }
+            &read_bytes
+        }
+    };
+    if bytes.len() > limits.max_input {
+        return types;
+    }
+    let macros = crate::catch_panic::catch(|| {
+        if kind == "doc" {
+            Some(ole::macros_of(bytes, &limits))
+        } else {
+            ooxml::macros(bytes, &limits)
+        }
+    });
+    if macros.ok().flatten().is_some_and(|m| m.any()) {
+        types.insert(0, "macro".into());
+    }
+    types
+}
+
 /// The short types of a buffer (its first bytes).
 pub fn detect_bytes(head: &[u8]) -> Vec<String> {
     let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();

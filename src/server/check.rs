@@ -409,6 +409,7 @@ async fn spam_rules(cfg: &Config, r: &mut Report) {
             bayes: !spam.bayes_store.is_empty(),
             network,
             prefilter_cache: None,
+            extract: None,
         };
         crate::spam::engine::Rules::load_opts(&spam.rules_dir, site, opts)
             .map(|rules| rules.short_summary())

@@ -51,6 +51,8 @@ pub struct LoadOptions<'a> {
     pub network: bool,
     /// Where the prefilter keeps its compiled databases; `None`: compiled at every load.
     pub prefilter_cache: Option<&'a Path>,
+    /// Attachments read for the rules (Office, PDF, QR codes), within these limits.
+    pub extract: Option<crate::extract::Limits>,
 }
 
 impl Rules {
@@ -73,6 +75,7 @@ impl Rules {
             bayes,
             network: false,
             prefilter_cache,
+            extract: None,
         };
         Self::load_opts(rules_dir, site_dir, opts)
     }
@@ -120,6 +123,7 @@ impl Rules {
             view: ViewSettings {
                 originating: cfg.originating_ip_headers.clone(),
                 trust: net.trust.clone(),
+                extract: opts.extract,
             },
             net,
             lists: super::eval::Lists::new(cfg.lists),

@@ -89,6 +89,26 @@ pub struct SpamConfig {
     /// Purging: at most this many learner features per user, the least recently trained
     /// going first; 0: no bound.
     pub learner_max_features: u64,
+    /// Read attachments for the rules, as SpamAssassin's ExtractText and OLEVBMacro plugins
+    /// do but without external programs: the text and links of Office documents (Word,
+    /// Excel, PowerPoint, OpenDocument) and PDFs reach the body and URI rules, and Office
+    /// macros the OLEMACRO rules. Also one level into attached zips.
+    pub extract: bool,
+    /// Read QR codes in attached PNG, JPEG and GIF images; their links reach the URI rules.
+    pub extract_qr: bool,
+    /// Attachments (and zip members) larger than this are not read (10 MiB).
+    pub extract_max_part_size: usize,
+    /// Bytes inflated from one document's compressed streams, all together (32 MiB): a
+    /// deflate bomb stops here.
+    pub extract_max_inflated: usize,
+    /// Text kept from one document (256 KiB).
+    pub extract_max_text: usize,
+    /// Documents read per message (10, SpamAssassin's `extracttext_maxparts`).
+    pub extract_max_parts: usize,
+    /// Images searched for QR codes per message (5).
+    pub extract_max_images: usize,
+    /// Pixels decoded from one image (16,000,000: a phone photo; one byte each in memory).
+    pub extract_max_pixels: u64,
 }
 
 impl Default for SpamConfig {
@@ -118,6 +138,14 @@ impl Default for SpamConfig {
             learner_scores: [-1.0, 1.5, 1.5, 1.5],
             learner_idle_days: 14,
             learner_max_features: 1_000_000,
+            extract: true,
+            extract_qr: true,
+            extract_max_part_size: 10 << 20,
+            extract_max_inflated: 32 << 20,
+            extract_max_text: 256 << 10,
+            extract_max_parts: 10,
+            extract_max_images: 5,
+            extract_max_pixels: 16_000_000,
         }
     }
 }
@@ -135,6 +163,22 @@ impl SpamConfig {
             max_tokens: self.bayes_max_tokens,
             seen_max_age: self.bayes_seen_max_age_days.saturating_mul(DAY),
         }
+    }
+
+    /// How attachments are read for the rules; `None` when they are not.
+    pub fn extract_limits(&self) -> Option<crate::extract::Limits> {
+        self.extract.then_some(crate::extract::Limits {
+            max_input: self.extract_max_part_size,
+            max_inflated: self.extract_max_inflated,
+            max_text: self.extract_max_text,
+            max_parts: self.extract_max_parts,
+            max_images: if self.extract_qr {
+                self.extract_max_images
+            } else {
+                0
+            },
+            max_pixels: self.extract_max_pixels,
+        })
     }
 
     /// What a purge at time `now` removes from the learner's weights.

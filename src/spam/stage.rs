@@ -193,6 +193,7 @@ fn load_rules(cfg: &SpamConfig, network: bool) -> Result<Rules, SetupError> {
         bayes: !cfg.bayes_store.is_empty(),
         network,
         prefilter_cache: cache,
+        extract: cfg.extract_limits(),
     };
     let rules = Rules::load_opts(&cfg.rules_dir, site, opts)
         .map_err(|e| ("spam.rules_dir".to_string(), e.to_string()))?;

@@ -4,6 +4,7 @@
 //! Functions that need the network (DNS blocklists, SPF, DKIM keys, Razor, Pyzor, DCC) are
 //! off, as with `spamassassin -L`; Bayes answers once it has been trained (issue 9).
 
+pub mod attachments;
 mod date;
 mod freemail;
 mod header;
@@ -165,6 +166,7 @@ pub fn parse(def: &str) -> Option<Call> {
 
 fn lookup(name: &str) -> Option<Func> {
     header::lookup(name)
+        .or_else(|| attachments::lookup(name))
         .or_else(|| date::lookup(name))
         .or_else(|| mime::lookup(name))
         .or_else(|| html::lookup(name))

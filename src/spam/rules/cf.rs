@@ -191,6 +191,11 @@ impl Config {
         for f in files(rules_dir, "cf") {
             c.read_file(&f, 0);
         }
+        c.read_text(
+            Path::new("(built-in: OLEVBMacro rules)"),
+            crate::spam::eval::attachments::RULES,
+            0,
+        );
         if let Some(site) = site_dir {
             for f in files(site, "cf") {
                 c.read_file(&f, 0);

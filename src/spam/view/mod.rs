@@ -4,6 +4,7 @@
 //! fields (`mimeheader`), the relays from `Received`, and what the MIME and HTML eval
 //! functions ask about.
 
+pub mod attachments;
 pub mod canonical;
 pub mod headers;
 pub mod html;
@@ -68,6 +69,8 @@ pub struct MessageView {
     pub epilogue: bool,
     /// How the HTML and text alternatives differ (multipart/alternative).
     pub alternative: mime_facts::Alternative,
+    /// What the attachments hold (macros, documents read, QR codes).
+    pub attachments: attachments::Attachments,
     /// `body`, `rawbody` and `uris` each joined with line breaks: one pass of a rule's
     /// joined-text check over these rules out most rules without a call per paragraph.
     pub body_joined: Vec<u8>,
@@ -130,6 +133,9 @@ fn relays_of(headers: &Headers, settings: &ViewSettings) -> Relays {
 pub struct ViewSettings {
     pub originating: Vec<String>,
     pub trust: trust::Trust,
+    /// Reading Office documents, PDFs and QR codes for the rules, within these limits;
+    /// `None`: attachments are not read (as SpamAssassin without its ExtractText tools).
+    pub extract: Option<crate::extract::Limits>,
 }
 
 /// Part `n` of a message as the MIME rules see it, and its raw (undecoded) body.
@@ -290,7 +296,9 @@ impl MessageView {
         };
         let mut uris = UriList::default();
         if let Some(msg) = parsed.message() {
-            view.add_parts(raw, msg, &mut uris);
+            let mut reader = attachments::Reader::new(settings.extract);
+            view.add_parts(raw, msg, &mut uris, &mut reader);
+            view.attachments = reader.facts;
         }
         for h in &view.html {
             uris.add_text(&h.text);
@@ -305,7 +313,13 @@ impl MessageView {
 
     /// Every MIME part of `msg`: its facts for the MIME rules, and its text for the body,
     /// rawbody and URI rules.
-    fn add_parts(&mut self, raw: &[u8], msg: &mail_parser::Message<'_>, uris: &mut UriList) {
+    fn add_parts(
+        &mut self,
+        raw: &[u8],
+        msg: &mail_parser::Message<'_>,
+        uris: &mut UriList,
+        reader: &mut attachments::Reader,
+    ) {
         if let Some(b) = msg
             .parts
             .first()
@@ -340,6 +354,15 @@ impl MessageView {
                 rendered[n] = Some((texts.len(), html));
                 texts.push((false, self.add_text(&t, html, plain, uris).into()));
             }
+            match &part.body {
+                PartType::Binary(b) | PartType::InlineBinary(b) => {
+                    reader.add(b, facts.filename.as_deref(), uris);
+                }
+                PartType::Text(t) if facts.filename.is_some() => {
+                    reader.add(t.as_bytes(), facts.filename.as_deref(), uris);
+                }
+                _ => {}
+            }
             self.parts.push(facts);
         }
         let html_img: Vec<bool> = self.html.iter().map(|h| h.has_img).collect();
@@ -352,6 +375,8 @@ impl MessageView {
                 has_img: html && html_img.get(html_index).copied().unwrap_or(false),
             })
         });
+        // Documents' text after the message's own, as SpamAssassin renders parts in order.
+        texts.extend(reader.texts.drain(..).map(|t| (false, t.into())));
         let parts: Vec<(bool, &str)> = texts.iter().map(|(h, t)| (*h, t.as_ref())).collect();
         self.body = render::render(msg.subject(), &parts);
     }

@@ -75,7 +75,8 @@ pub struct UriList {
 }
 
 impl UriList {
-    fn push(&mut self, u: &str) {
+    /// One URI (a link found outside the text: in a document, a QR code).
+    pub fn push(&mut self, u: &str) {
         let u = u
             .trim()
             .trim_end_matches(['.', ',', ';', ')', ']', '!', '?', '>']);
