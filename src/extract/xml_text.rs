@@ -18,7 +18,11 @@ pub fn append(xml: &[u8], out: &mut String, max: usize) -> bool {
         let Some(lt) = rest.find('<') else {
             return super::push_capped(out, &decode_entities(rest), max);
         };
-        if lt > 0 && !super::push_capped(out, &decode_entities(&rest[..lt]), max) {
+        // White space with a line break between tags is the indentation of pretty-printed
+        // XML, not text (a run's own space, `<w:t> </w:t>`, has none).
+        let between = &rest[..lt];
+        let layout = between.trim().is_empty() && between.contains('\n');
+        if lt > 0 && !layout && !super::push_capped(out, &decode_entities(between), max) {
             return false;
         }
         let Some(gt) = rest[lt..].find('>') else {
@@ -122,6 +126,12 @@ mod tests {
             text("a &bogus; <b>c</b> &#99999999; <unclosed"),
             "a &bogus; c &#99999999; "
         );
+    }
+
+    #[test]
+    fn indentation_is_not_text() {
+        let xml = "<office:text>\n  <text:p>One</text:p>\n  <text:p>Two<text:s/>words</text:p>\n</office:text>";
+        assert_eq!(text(xml), "One\nTwo words\n");
     }
 
     #[test]

@@ -122,6 +122,11 @@ fn names_remote_program(lower: &str) -> bool {
 
 /// The macros of a compound file (nothing when it cannot be read as one).
 pub fn macros_of(bytes: &[u8], limits: &Limits) -> Macros {
+    macros_of_with(bytes, limits, limits)
+}
+
+/// Same; `nested` are the limits for what is embedded in PowerPoint streams.
+fn macros_of_with(bytes: &[u8], limits: &Limits, nested: &Limits) -> Macros {
     let mut m = Macros::default();
     let Ok(mut cf) = cfb::CompoundFile::open(Cursor::new(bytes)) else {
         return m;
@@ -138,8 +143,19 @@ pub fn macros_of(bytes: &[u8], limits: &Limits) -> Macros {
             .map(|n| n.to_string_lossy().to_ascii_lowercase())
             .unwrap_or_default();
         match (name.as_str(), is_stream) {
-            ("encryptedpackage" | "encryptioninfo", true) => m.encrypted = true,
-            ("objectpool", false) => m.object = true,
+            ("encryptedpackage" | "encryptioninfo" | "encryptedsummary", true) => {
+                m.encrypted = true;
+            }
+            ("objectpool", false) | ("\u{1}ole10native", true) => m.object = true,
+            (n, false) if n.starts_with("mbd") => m.object = true,
+            ("powerpoint document", true) => {
+                if nested.max_input > 0 {
+                    let stream = read_stream(&mut cf, path, limits.max_input);
+                    for embedded in powerpoint_storages(&stream, limits) {
+                        m.merge(&macros_of_embedded(&embedded, nested));
+                    }
+                }
+            }
             ("dir", true) if is_vba_storage(path.parent()) => {
                 m.vba = true;
                 let parent = path.parent().unwrap_or(Path::new("/"));
@@ -160,6 +176,52 @@ pub fn macros_of(bytes: &[u8], limits: &Limits) -> Macros {
         }
     }
     m
+}
+
+/// PowerPoint 97 keeps its VBA project (and embedded objects) as zlib-compressed compound
+/// files inside its document stream, in ExOleObjStg records (MS-PPT 2.10.34, type 0x1011,
+/// instance 1 when compressed). Found by scanning for the record type, at most 64 of them.
+fn powerpoint_storages(stream: &[u8], limits: &Limits) -> Vec<Vec<u8>> {
+    let mut found = Vec::new();
+    let mut budget = limits.max_inflated as u64;
+    let mut at = 0;
+    while at + 12 <= stream.len() && found.len() < 64 && budget > 0 {
+        let kind = u16::from_le_bytes([stream[at + 2], stream[at + 3]]);
+        let instance = u16::from_le_bytes([stream[at], stream[at + 1]]) >> 4;
+        if kind != 0x1011 || instance != 1 {
+            at += 1;
+            continue;
+        }
+        let len = u32::from_le_bytes([
+            stream[at + 4],
+            stream[at + 5],
+            stream[at + 6],
+            stream[at + 7],
+        ]);
+        let body = stream
+            .get(at + 12..(at + 8).saturating_add(len as usize))
+            .unwrap_or(&[]);
+        let mut out = Vec::new();
+        let mut z = flate2::read::ZlibDecoder::new(body).take(budget);
+        // A damaged stream keeps what inflated before the damage.
+        let _ = z.read_to_end(&mut out);
+        budget -= out.len() as u64;
+        if out.starts_with(&SIGNATURE) {
+            found.push(out);
+        }
+        at += 8;
+    }
+    found
+}
+
+/// The macros of a compound file found inside another: one level (`max_input` 0 for what
+/// it embeds), so that a file nesting itself cannot recurse.
+fn macros_of_embedded(bytes: &[u8], limits: &Limits) -> Macros {
+    let inner = Limits {
+        max_input: 0,
+        ..*limits
+    };
+    macros_of_with(bytes, limits, &inner)
 }
 
 /// A storage called `VBA` (Word's `Macros/VBA`, Excel's `_VBA_PROJECT_CUR/VBA`).
@@ -288,6 +350,33 @@ mod tests {
         let mut fib = [0u8; 32];
         fib[0x0b] = 1;
         assert!(macros_of(&compound(&[("/WordDocument", &fib)]), &Limits::default()).encrypted);
+    }
+
+    #[test]
+    fn powerpoint_keeps_vba_in_its_document_stream() {
+        use std::io::Write;
+        let project = word_with_macro("Sub Auto_Open()\nEnd Sub");
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&project).unwrap();
+        let z = z.finish().unwrap();
+        // Some other record first, then ExOleObjStg (instance 1: compressed).
+        let mut stream = vec![0x0f, 0x00, 0xe8, 0x03, 0, 0, 0, 0];
+        stream.extend(0x0010u16.to_le_bytes());
+        stream.extend(0x1011u16.to_le_bytes());
+        stream.extend(((4 + z.len()) as u32).to_le_bytes());
+        stream.extend((project.len() as u32).to_le_bytes());
+        stream.extend(&z);
+        let ppt = compound(&[("/PowerPoint Document", &stream), ("/Current User", b"u")]);
+        let m = macros_of(&ppt, &Limits::default());
+        assert!(m.vba && m.auto_exec, "{m:?}");
+    }
+
+    #[test]
+    fn embedded_objects_and_encrypted_presentations() {
+        let limits = Limits::default();
+        assert!(macros_of(&compound(&[("/MBD0009CF7B/\u{1}CompObj", b"x")]), &limits).object);
+        assert!(macros_of(&compound(&[("/\u{1}Ole10Native", b"x")]), &limits).object);
+        assert!(macros_of(&compound(&[("/EncryptedSummary", b"x")]), &limits).encrypted);
     }
 
     #[test]
