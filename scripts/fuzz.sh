@@ -67,6 +67,18 @@ elif target == "archive":
         for f in files:
             b = read(tf + f)
             if b is not None: seeds.append(bytes([i]) + (b[len(sig):] if b.startswith(sig) else b))
+elif target == "extract":
+    # The first byte chooses the reader: 0 PDF, 1 Office zip, 2 compound file, 3 image.
+    for path in [tf + "clam.pdf"] + glob.glob("/usr/share/doc/*/*.pdf")[:3]:
+        b = read(path)
+        if b is not None: seeds.append(b"\x00" + b)
+    for path in [tf + "clam.ole.doc", tf + "clam.ppt"]:
+        b = read(path)
+        if b is not None: seeds.append(b"\x02" + b)
+    for path in glob.glob("/usr/share/pixmaps/*.png")[:3] + glob.glob("/usr/share/doc/*/*.gif")[:2]:
+        b = read(path)
+        if b is not None: seeds.append(b"\x03" + b)
+    seeds.append(b"\x01" + read(tf + "clam.zip"))
 elif target == "config":
     seeds = [read("../etc/amavisd.toml")]
 elif target == "smtp_command":

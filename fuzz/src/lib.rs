@@ -241,3 +241,25 @@ pub fn received(data: &[u8]) {
     let relays = Relays::from_received(text.lines());
     let _ = relays.pseudo_header("X-Spam-Relays-External");
 }
+
+/// The attachment readers (`amavisd::extract`) on arbitrary bytes, chosen by the first
+/// byte: PDF, Office zip, compound file, QR image. Called without the panic guard
+/// `extract::extract` puts around them, so that a panic is found rather than hidden.
+pub fn extract(data: &[u8]) {
+    use amavisd::extract::{Limits, ole, ooxml, pdf, qr};
+    let limits = Limits {
+        max_inflated: 4 << 20,
+        max_text: 64 << 10,
+        max_pixels: 1 << 20,
+        ..Limits::default()
+    };
+    let Some((&which, rest)) = data.split_first() else {
+        return;
+    };
+    match which % 4 {
+        0 => drop(pdf::extract(rest, &limits)),
+        1 => drop(ooxml::extract(rest, &limits)),
+        2 => drop(ole::extract(rest, &limits)),
+        _ => drop(qr::decode(rest, &limits)),
+    }
+}

@@ -36,9 +36,13 @@ fn member(name: &str) -> Member {
         Member::VbaProject
     } else if n.starts_with("xl/macrosheets/") {
         Member::MacroSheet
-    } else if n.starts_with("basic/") && n.ends_with(".xml") && !n.ends_with("/script-lb.xml") {
-        // OpenDocument Basic: a module per file; `script-lb.xml` only lists them, and a
-        // `basic/script-lc.xml` alone (written by every LibreOffice save) has no code.
+    } else if n.starts_with("basic/")
+        && n.ends_with(".xml")
+        && !n.ends_with("/script-lb.xml")
+        && n != "basic/script-lc.xml"
+    {
+        // OpenDocument Basic: a module per file; `script-lb.xml` only lists a library's
+        // modules, and `basic/script-lc.xml` (written by many saves) lists the libraries.
         Member::Basic
     } else if n == "[content_types].xml" {
         Member::ContentTypes
@@ -269,6 +273,8 @@ mod tests {
                 br#"<office:text><text:p>Hello <text:a xlink:href="http://odf.example/x">here</text:a></text:p></office:text>"#,
             ),
             ("Basic/Standard/Module1.xml", b"Sub Document_Open()\nShell \"cmd\"\nEnd Sub"),
+            ("Basic/script-lc.xml", b"<library:libraries/>"),
+            ("Basic/Standard/script-lb.xml", b"<library:library/>"),
         ]);
         let got = extract(&doc, &Limits::default()).unwrap();
         assert_eq!(got.kind, "odf");
@@ -276,6 +282,19 @@ mod tests {
         assert_eq!(got.uris, vec!["http://odf.example/x"]);
         let m = got.macros.unwrap();
         assert!(m.vba && m.auto_exec && m.suspicious);
+        // A library list alone is no macro.
+        let lists_only = zip_of(&[
+            ("mimetype", b"application/vnd.oasis.opendocument.text"),
+            ("Basic/script-lc.xml", b"<library:libraries/>"),
+            ("Basic/Standard/script-lb.xml", b"<library:library/>"),
+        ]);
+        assert!(
+            !extract(&lists_only, &Limits::default())
+                .unwrap()
+                .macros
+                .unwrap()
+                .any()
+        );
     }
 
     #[test]

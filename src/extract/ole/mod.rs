@@ -148,12 +148,10 @@ fn macros_of_with(bytes: &[u8], limits: &Limits, nested: &Limits) -> Macros {
             }
             ("objectpool", false) | ("\u{1}ole10native", true) => m.object = true,
             (n, false) if n.starts_with("mbd") => m.object = true,
-            ("powerpoint document", true) => {
-                if nested.max_input > 0 {
-                    let stream = read_stream(&mut cf, path, limits.max_input);
-                    for embedded in powerpoint_storages(&stream, limits) {
-                        m.merge(&macros_of_embedded(&embedded, nested));
-                    }
+            ("powerpoint document", true) if nested.max_input > 0 => {
+                let stream = read_stream(&mut cf, path, limits.max_input);
+                for embedded in powerpoint_storages(&stream, limits) {
+                    m.merge(&macros_of_embedded(&embedded, nested));
                 }
             }
             ("dir", true) if is_vba_storage(path.parent()) => {

@@ -3,18 +3,41 @@
 
 use super::FontMaps;
 use super::cmap::CMap;
+use std::borrow::Cow;
 
 /// Operands kept before an operator, at most; junk without operators does not grow memory.
 const MAX_OPERANDS: usize = 1000;
 /// Arrays nested deeper than this are read as flat.
 const MAX_DEPTH: usize = 32;
 
+/// One operand, borrowed from the content where it can be: most are numbers the text
+/// operators never read, and parsing or copying each one was most of the reading's cost.
 #[derive(Debug)]
-enum Operand {
-    Str(Vec<u8>),
-    Num(f64),
-    Name(Vec<u8>),
-    Array(Vec<Operand>),
+enum Operand<'d> {
+    Str(Cow<'d, [u8]>),
+    Num(&'d [u8]),
+    Name(&'d [u8]),
+    Array(Vec<Operand<'d>>),
+}
+
+impl Operand<'_> {
+    fn number(&self) -> Option<f64> {
+        match self {
+            Operand::Num(n) => std::str::from_utf8(n).ok()?.parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a regular word is a number (PDF's numbers: digits, one point, a sign).
+fn is_number(w: &[u8]) -> bool {
+    let digits = w
+        .strip_prefix(b"-")
+        .or_else(|| w.strip_prefix(b"+"))
+        .unwrap_or(w);
+    !digits.is_empty()
+        && digits.iter().all(|c| c.is_ascii_digit() || *c == b'.')
+        && digits.iter().filter(|c| **c == b'.').count() <= 1
 }
 
 /// Whether decoded stream data looks like page content: it has a text object.
@@ -56,8 +79,8 @@ impl<'f> Text<'f> {
 
     /// Reads one content stream; false once the text is full.
     pub fn read(&mut self, d: &[u8]) -> bool {
-        let mut operands: Vec<Operand> = Vec::new();
-        let mut arrays: Vec<Vec<Operand>> = Vec::new();
+        let mut operands: Vec<Operand<'_>> = Vec::new();
+        let mut arrays: Vec<Vec<Operand<'_>>> = Vec::new();
         let mut i = 0;
         while i < d.len() {
             let c = d[i];
@@ -71,14 +94,14 @@ impl<'f> Text<'f> {
                         .unwrap_or(d.len() - i),
                 ),
                 b'(' => {
-                    let (s, n) = literal_string(&d[i..]);
+                    let (s, n) = string_at(&d[i..]);
                     (Some(Operand::Str(s)), n)
                 }
                 b'<' if d.get(i + 1) == Some(&b'<') => (None, 2),
                 b'>' => (None, 1),
                 b'<' => {
                     let (s, n) = hex_string(&d[i..]);
-                    (Some(Operand::Str(s)), n)
+                    (Some(Operand::Str(Cow::Owned(s))), n)
                 }
                 b'[' => {
                     if arrays.len() < MAX_DEPTH {
@@ -89,28 +112,24 @@ impl<'f> Text<'f> {
                 b']' => (arrays.pop().map(Operand::Array), 1),
                 b'/' => {
                     let n = 1 + word_len(&d[i + 1..]);
-                    (Some(Operand::Name(d[i..i + n].to_vec())), n)
+                    (Some(Operand::Name(&d[i..i + n])), n)
                 }
                 b'{' | b'}' | b')' => (None, 1),
                 _ => {
                     let n = word_len(&d[i..]).max(1);
                     let word = &d[i..i + n];
-                    match std::str::from_utf8(word)
-                        .ok()
-                        .and_then(|w| w.parse::<f64>().ok())
-                    {
-                        Some(v) => (Some(Operand::Num(v)), n),
-                        None => {
-                            i += n;
-                            if word == b"BI" {
-                                i += skip_inline_image(&d[i..]);
-                            } else if !self.operator(word, &operands) {
-                                return false;
-                            }
-                            operands.clear();
-                            arrays.clear();
-                            continue;
+                    if is_number(word) {
+                        (Some(Operand::Num(word)), n)
+                    } else {
+                        i += n;
+                        if word == b"BI" {
+                            i += skip_inline_image(&d[i..]);
+                        } else if !self.operator(word, &operands) {
+                            return false;
                         }
+                        operands.clear();
+                        arrays.clear();
+                        continue;
                     }
                 }
             };
@@ -129,10 +148,10 @@ impl<'f> Text<'f> {
     }
 
     /// Acts on one operator; false once the text is full.
-    fn operator(&mut self, op: &[u8], operands: &[Operand]) -> bool {
+    fn operator(&mut self, op: &[u8], operands: &[Operand<'_>]) -> bool {
         let last_str = || {
             operands.iter().rev().find_map(|o| match o {
-                Operand::Str(s) => Some(s.as_slice()),
+                Operand::Str(s) => Some(s.as_ref()),
                 _ => None,
             })
         };
@@ -142,7 +161,7 @@ impl<'f> Text<'f> {
                     Operand::Name(n) => Some(n),
                     _ => None,
                 });
-                self.font = name.and_then(|n| self.fonts.get(n.as_slice()));
+                self.font = name.and_then(|n| self.fonts.get(*n));
                 true
             }
             b"Tj" => last_str().is_none_or(|s| self.emit(s)),
@@ -150,25 +169,25 @@ impl<'f> Text<'f> {
             b"TJ" => match operands.last() {
                 Some(Operand::Array(items)) => items.iter().all(|o| match o {
                     Operand::Str(s) => self.emit(s),
-                    Operand::Num(n) if *n < -200.0 => self.space(),
+                    n @ Operand::Num(_) if n.number().is_some_and(|v| v < -200.0) => self.space(),
                     _ => true,
                 }),
                 _ => true,
             },
-            b"Td" | b"TD" => match operands.get(1) {
-                Some(Operand::Num(y)) if *y != 0.0 => self.line(),
+            b"Td" | b"TD" => match operands.get(1).and_then(Operand::number) {
+                Some(y) if y != 0.0 => self.line(),
                 _ => self.space(),
             },
-            b"Tm" => match operands.get(5) {
-                Some(Operand::Num(y)) if self.last_y.is_some_and(|l| l != *y) => {
-                    self.last_y = Some(*y);
+            b"Tm" => match operands.get(5).and_then(Operand::number) {
+                Some(y) if self.last_y.is_some_and(|l| l != y) => {
+                    self.last_y = Some(y);
                     self.line()
                 }
-                Some(Operand::Num(y)) => {
-                    self.last_y = Some(*y);
+                Some(y) => {
+                    self.last_y = Some(y);
                     self.space()
                 }
-                _ => true,
+                None => true,
             },
             b"T*" | b"ET" => self.line(),
             _ => true,
@@ -235,6 +254,21 @@ fn skip_inline_image(d: &[u8]) -> usize {
         from = at + 2;
     }
     d.len()
+}
+
+/// A literal string at the start of `d`, borrowed when it has no escape and no nested
+/// parenthesis (most do not), and the bytes it took.
+fn string_at(d: &[u8]) -> (Cow<'_, [u8]>, usize) {
+    let end = d[1..]
+        .iter()
+        .position(|&c| matches!(c, b')' | b'(' | b'\\'));
+    match end {
+        Some(e) if d[1 + e] == b')' => (Cow::Borrowed(&d[1..1 + e]), e + 2),
+        _ => {
+            let (s, n) = literal_string(d);
+            (Cow::Owned(s), n)
+        }
+    }
 }
 
 /// A literal string `( ... )` at the start of `d`: its bytes, escapes undone, and the bytes
