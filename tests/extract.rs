@@ -153,6 +153,14 @@ fn document_text_and_links_reach_the_body_and_uri_rules() {
         );
     }
     assert_eq!(v.attachments.read, vec!["pdf", "ooxml"]);
+    // With no time left, attachments go unread and the view says so.
+    let hurried = Limits {
+        time_budget: std::time::Duration::ZERO,
+        ..Limits::default()
+    };
+    let v = view(&msg, Some(hurried));
+    assert!(v.attachments.out_of_time);
+    assert!(!v.body.join("\n").contains("Wire the payment"));
     // Without extraction, as SpamAssassin without its tools: none of it.
     let plain = view(&msg, None);
     assert!(!plain.body.join("\n").contains("quota"));

@@ -36,6 +36,10 @@ pub struct Limits {
     /// Pixels of one image decoded (default 16 megapixels: a phone photo; the decoded grey
     /// image is held in memory, one byte a pixel).
     pub max_pixels: u64,
+    /// Time spent reading one message's attachments (default 2 s): no attachment is started
+    /// after it, and a PDF stops between streams (the other readers are bounded by their
+    /// sizes alone).
+    pub time_budget: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -47,6 +51,7 @@ impl Default for Limits {
             max_parts: 10,
             max_images: 5,
             max_pixels: 16_000_000,
+            time_budget: std::time::Duration::from_secs(2),
         }
     }
 }

@@ -109,6 +109,9 @@ pub struct SpamConfig {
     pub extract_max_images: usize,
     /// Pixels decoded from one image (16,000,000: a phone photo; one byte each in memory).
     pub extract_max_pixels: u64,
+    /// Milliseconds spent reading one message's attachments (2000); what is left unread
+    /// then goes unread, the message is still scanned.
+    pub extract_time_budget_ms: u64,
 }
 
 impl Default for SpamConfig {
@@ -146,6 +149,7 @@ impl Default for SpamConfig {
             extract_max_parts: 10,
             extract_max_images: 5,
             extract_max_pixels: 16_000_000,
+            extract_time_budget_ms: 2000,
         }
     }
 }
@@ -178,6 +182,7 @@ impl SpamConfig {
                 0
             },
             max_pixels: self.extract_max_pixels,
+            time_budget: std::time::Duration::from_millis(self.extract_time_budget_ms),
         })
     }
 

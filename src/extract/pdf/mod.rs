@@ -135,10 +135,11 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Extracted {
         ..Extracted::default()
     };
     collect_uris(bytes, &mut out.uris);
+    let deadline = std::time::Instant::now() + limits.time_budget;
     let mut budget = limits.max_inflated;
     let mut decoded: Vec<(Option<u32>, &[u8], Vec<u8>)> = Vec::new();
     for s in streams(bytes) {
-        if budget == 0 {
+        if budget == 0 || std::time::Instant::now() > deadline {
             out.truncated = true;
             break;
         }

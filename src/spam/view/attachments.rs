@@ -32,11 +32,15 @@ pub struct Attachments {
     pub csv_dde: bool,
     /// Kinds of documents read (`pdf`, `ooxml`, `odf`, `doc`), and `qr` per code read.
     pub read: Vec<&'static str>,
+    /// Attachments were left unread when the time budget ran out.
+    pub out_of_time: bool,
 }
 
 /// Reads attachments one by one, within the message's limits.
 pub struct Reader {
     limits: Option<Limits>,
+    /// When reading stops: the message's time budget after the first attachment.
+    deadline: Option<std::time::Instant>,
     parts: usize,
     images: usize,
     pub facts: Attachments,
@@ -49,6 +53,7 @@ impl Reader {
     pub fn new(limits: Option<Limits>) -> Self {
         Reader {
             limits,
+            deadline: None,
             parts: 0,
             images: 0,
             facts: Attachments::default(),
@@ -58,9 +63,16 @@ impl Reader {
 
     /// Reads one leaf part's decoded bytes; `name` is its declared file name.
     pub fn add(&mut self, bytes: &[u8], name: Option<&str>, uris: &mut UriList) {
-        let Some(limits) = self.limits else {
+        let Some(mut limits) = self.limits else {
             return;
         };
+        let now = std::time::Instant::now();
+        let deadline = *self.deadline.get_or_insert(now + limits.time_budget);
+        let Some(left) = deadline.checked_duration_since(now) else {
+            self.facts.out_of_time = true;
+            return;
+        };
+        limits.time_budget = left;
         let lower_name = name.map(str::to_ascii_lowercase).unwrap_or_default();
         if lower_name.ends_with(".csv") {
             self.facts.csv_dde |= starts_program(bytes);
