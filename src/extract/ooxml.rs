@@ -135,47 +135,59 @@ fn read(bytes: &[u8], limits: &Limits, text: bool) -> Option<Extracted> {
             continue;
         }
         budget -= data.len() as u64;
-        match what {
-            Member::Text => {
-                if !xml_text::append(&data, &mut out.text, limits.max_text) {
-                    out.truncated = true;
-                }
-                if kind == "odf" {
-                    out.uris.extend(attribute_values(&data, "xlink:href", None));
-                }
-                if !out.text.ends_with('\n') && !out.text.is_empty() {
-                    out.text.push('\n');
-                }
-            }
-            Member::Relations => {
-                for (target, hyperlink) in external_relations(&data) {
-                    if !hyperlink {
-                        macros.external.push(target.clone());
-                    }
-                    let stripped = target.get(..6).filter(|p| p.eq_ignore_ascii_case("mhtml:"));
-                    out.uris.push(match stripped {
-                        Some(_) => target[6..].to_string(),
-                        None => target,
-                    });
-                }
-            }
-            Member::ContentTypes => {
-                let types = String::from_utf8_lossy(&data).to_ascii_lowercase();
-                macros.vba |= types.contains("application/vnd.ms-office.vbaproject");
-                macros.xlm |= types.contains("macrosheet");
-            }
-            Member::VbaProject => macros.merge(&ole::macros_of(&data, limits)),
-            Member::Basic => {
-                macros.vba = true;
-                macros.scan_source(&String::from_utf8_lossy(&data));
-            }
-            Member::MacroSheet | Member::Object | Member::RtfObject | Member::Other => {}
-        }
+        take_member(what, &data, limits, &mut out, &mut macros);
     }
     out.uris.retain(|u| super::is_link(u));
     out.uris.dedup();
     out.macros = Some(macros);
     Some(out)
+}
+
+/// Adds what one member read whole holds to the document's text, links and macros.
+fn take_member(
+    what: Member,
+    data: &[u8],
+    limits: &Limits,
+    out: &mut Extracted,
+    macros: &mut Macros,
+) {
+    match what {
+        Member::Text => {
+            if !xml_text::append(data, &mut out.text, limits.max_text) {
+                out.truncated = true;
+            }
+            if out.kind == "odf" {
+                out.uris.extend(attribute_values(data, "xlink:href", None));
+            }
+            if !out.text.ends_with('\n') && !out.text.is_empty() {
+                out.text.push('\n');
+            }
+        }
+        Member::Relations => {
+            for (target, hyperlink) in external_relations(data) {
+                if !hyperlink {
+                    macros.external.push(target.clone());
+                }
+                // Office's `mhtml:` handler prefix; the link is what follows it.
+                let stripped = target.get(..6).filter(|p| p.eq_ignore_ascii_case("mhtml:"));
+                out.uris.push(match stripped {
+                    Some(_) => target[6..].to_string(),
+                    None => target,
+                });
+            }
+        }
+        Member::ContentTypes => {
+            let types = String::from_utf8_lossy(data).to_ascii_lowercase();
+            macros.vba |= types.contains("application/vnd.ms-office.vbaproject");
+            macros.xlm |= types.contains("macrosheet");
+        }
+        Member::VbaProject => macros.merge(&ole::macros_of(data, limits)),
+        Member::Basic => {
+            macros.vba = true;
+            macros.scan_source(&String::from_utf8_lossy(data));
+        }
+        Member::MacroSheet | Member::Object | Member::RtfObject | Member::Other => {}
+    }
 }
 
 /// The external targets of a relationship file, each with whether it is a hyperlink (which
