@@ -55,6 +55,8 @@ if [ -z "$(ls msgs)" ]; then
 fi
 sed "s|^bayes_store = \"\"|bayes_store = \"sqlite:$store\"|" "$here/etc/amavisd.toml" > amavisd.toml
 [ -z "${BENCH_LEARNER:-}" ] || sed -i 's/^learner = false/learner = true/' amavisd.toml
+# BENCH_EXTRACT=off: attachments not read for the rules ([spam] extract = false).
+[ "${BENCH_EXTRACT:-}" != off ] || sed -i 's/^extract = true/extract = false/' amavisd.toml
 # BENCH_DNS: "off" runs without the network checks ([dns] enabled = false); an address
 # ("127.0.0.1:10053") points them at that server; unset: the shipped default (on, through
 # /etc/resolv.conf).
