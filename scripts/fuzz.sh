@@ -78,7 +78,8 @@ elif target == "extract":
     for path in glob.glob("/usr/share/pixmaps/*.png")[:3] + glob.glob("/usr/share/doc/*/*.gif")[:2]:
         b = read(path)
         if b is not None: seeds.append(b"\x03" + b)
-    seeds.append(b"\x01" + read(tf + "clam.zip"))
+    b = read(tf + "clam.zip")
+    if b is not None: seeds.append(b"\x01" + b)
 elif target == "config":
     seeds = [read("../etc/amavisd.toml")]
 elif target == "smtp_command":
