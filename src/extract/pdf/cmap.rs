@@ -6,6 +6,8 @@ use std::collections::HashMap;
 
 /// Codes mapped per character map, at most.
 const MAX_CODES: usize = 65_536;
+/// Bytes after `obj` searched for `endobj` (font and resource dictionaries are small).
+const OBJECT_WINDOW: usize = 8 * 1024;
 
 /// One character map: codes of one or two bytes to text.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -58,48 +60,81 @@ impl CMap {
         self.codes.insert(c, text);
     }
 
-    /// `<lo> <hi> <dst>` (consecutive text from `dst`) and `<lo> <hi> [<d1> <d2> ...]`.
+    /// `<lo> <hi> <dst>` (consecutive text from `dst`) and `<lo> <hi> [<d1> <d2> ...]`,
+    /// read from one pass over the section's tokens.
     fn add_ranges(&mut self, body: &str) {
-        let mut rest = body;
-        while let Some(lo_at) = rest.find('<') {
-            let tokens = hex_tokens(&rest[lo_at..]);
-            let (Some(lo), Some(hi)) = (tokens.first(), tokens.get(1)) else {
-                return;
+        let tokens = range_tokens(body);
+        let mut i = 0;
+        while i + 2 < tokens.len() && self.codes.len() < MAX_CODES {
+            let (Token::Hex(lo), Token::Hex(hi)) = (&tokens[i], &tokens[i + 1]) else {
+                i += 1;
+                continue;
             };
             let value = |b: &[u8]| b.iter().fold(0u32, |a, &x| (a << 8) | u32::from(x));
             let (l, h) = (value(lo), value(hi));
-            // Skip past `<lo> <hi>` to what follows: an array or a destination.
-            let after_hi = rest[lo_at..]
-                .match_indices('>')
-                .nth(1)
-                .map_or(rest.len(), |(p, _)| lo_at + p + 1);
-            let tail = rest[after_hi..].trim_start();
-            let consumed;
-            if let Some(arr) = tail.strip_prefix('[') {
-                let inner = arr.split(']').next().unwrap_or("");
-                for (k, dst) in hex_tokens(inner).iter().enumerate() {
-                    self.add(&code_bytes(l + k as u32, lo.len()), utf16_text(dst));
-                }
-                consumed = rest.len() - tail.len() + 1 + inner.len() + 1;
-            } else {
-                let Some(dst) = hex_tokens(tail).into_iter().next() else {
-                    return;
-                };
-                let mut units: Vec<u16> = utf16_units(&dst);
-                for code in l..=h.min(l.saturating_add(MAX_CODES as u32)) {
-                    self.add(
-                        &code_bytes(code, lo.len()),
-                        String::from_utf16_lossy(&units),
-                    );
-                    if let Some(last) = units.last_mut() {
-                        *last = last.wrapping_add(1);
+            i += 2;
+            match &tokens[i] {
+                Token::Open => {
+                    i += 1;
+                    let mut code = l;
+                    while let Some(Token::Hex(dst)) = tokens.get(i) {
+                        self.add(&code_bytes(code, lo.len()), utf16_text(dst));
+                        code = code.saturating_add(1);
+                        i += 1;
                     }
                 }
-                consumed = rest.len() - tail.len() + tail.find('>').map_or(tail.len(), |p| p + 1);
+                Token::Hex(dst) => {
+                    i += 1;
+                    let mut units = utf16_units(dst);
+                    for code in l..=h.min(l.saturating_add(MAX_CODES as u32)) {
+                        if self.codes.len() >= MAX_CODES {
+                            return;
+                        }
+                        self.add(
+                            &code_bytes(code, lo.len()),
+                            String::from_utf16_lossy(&units),
+                        );
+                        if let Some(last) = units.last_mut() {
+                            *last = last.wrapping_add(1);
+                        }
+                    }
+                }
+                Token::Close => i += 1,
             }
-            rest = rest.get(consumed.min(rest.len())..).unwrap_or("");
         }
     }
+}
+
+/// A token of a `bfrange` section.
+enum Token {
+    Hex(Vec<u8>),
+    Open,
+    Close,
+}
+
+fn range_tokens(body: &str) -> Vec<Token> {
+    let b = body.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'<' => {
+                let (bytes, used) = super::content::hex_string(&b[i..]);
+                out.push(Token::Hex(bytes));
+                i += used.max(1);
+            }
+            b'[' => {
+                out.push(Token::Open);
+                i += 1;
+            }
+            b']' => {
+                out.push(Token::Close);
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    out
 }
 
 fn code_bytes(code: u32, len: usize) -> Vec<u8> {
@@ -138,8 +173,11 @@ fn object_bodies(objects: &[u8]) -> HashMap<u32, &[u8]> {
         let Some(n) = super::object_number(&objects[..at]) else {
             continue;
         };
+        // A bounded window: a file of `obj` words without `endobj` must not be read to its
+        // end from each of them.
         let body = &objects[at + 4..];
-        let end = memchr::memmem::find(body, b"endobj").unwrap_or(body.len().min(4096));
+        let window = &body[..body.len().min(OBJECT_WINDOW)];
+        let end = memchr::memmem::find(window, b"endobj").unwrap_or(window.len().min(4096));
         found.entry(n).or_insert(&body[..end]);
     }
     found

@@ -18,6 +18,10 @@ use std::io::Read;
 
 /// How far back from `stream` the start of its object is looked for.
 const DICT_LOOKBACK: usize = 16 * 1024;
+/// Streams read from one file, at most (a real document has hundreds to a few thousand).
+const MAX_STREAMS: usize = 20_000;
+/// Bytes of a link string read, at most.
+const MAX_URI: usize = 8 * 1024;
 
 /// Whether `bytes` is a PDF: its header within the first KiB (readers skip junk before it).
 pub fn is_pdf(bytes: &[u8]) -> bool {
@@ -35,10 +39,16 @@ struct Stream<'a> {
 /// Every stream of the file, in file order.
 fn streams(bytes: &[u8]) -> Vec<Stream<'_>> {
     let mut found = Vec::new();
+    // Nothing before the end of the previous stream is looked at again: every byte is read a
+    // bounded number of times, however many `stream` words a hostile file holds.
+    let mut floor = 0;
     let mut from = 0;
     while let Some(at) = memchr::memmem::find(&bytes[from..], b"stream").map(|p| p + from) {
         from = at + 6;
-        let before = trim_end(&bytes[..at]);
+        if found.len() >= MAX_STREAMS {
+            break;
+        }
+        let before = trim_end(&bytes[floor..at]);
         if !before.ends_with(b">>") {
             continue; // `endstream`, or the word in a string.
         }
@@ -51,21 +61,25 @@ fn streams(bytes: &[u8]) -> Vec<Stream<'_>> {
         }
         let end =
             memchr::memmem::find(&bytes[start..], b"endstream").map_or(bytes.len(), |e| e + start);
-        let lookback = &bytes[at.saturating_sub(DICT_LOOKBACK)..at];
-        let obj = memchr::memmem::rfind(lookback, b"obj").map(|o| at - lookback.len() + o);
-        let dict_start = obj.map_or(at - lookback.len(), |o| o + 3);
+        let look_from = at.saturating_sub(DICT_LOOKBACK).max(floor);
+        let lookback = &bytes[look_from..at];
+        let obj = memchr::memmem::rfind(lookback, b"obj").map(|o| look_from + o);
+        let dict_start = obj.map_or(look_from, |o| o + 3);
         found.push(Stream {
-            number: obj.and_then(|o| object_number(&bytes[..o])),
+            number: obj.and_then(|o| object_number(&bytes[look_from..o])),
             dict: &bytes[dict_start..at],
             data: &bytes[start..end],
         });
         from = end;
+        floor = end;
     }
     found
 }
 
 /// The object number of `N G obj`, given the bytes up to `obj`.
 fn object_number(before: &[u8]) -> Option<u32> {
+    // `N G ` is a few bytes; looking no further bounds the cost of a long word before `obj`.
+    let before = &before[before.len().saturating_sub(64)..];
     let mut words = trim_end(before)
         .rsplit(|b| b.is_ascii_whitespace())
         .filter(|w| !w.is_empty());
@@ -183,13 +197,18 @@ fn collect_uris(data: &[u8], uris: &mut Vec<String>) {
             .iter()
             .position(|c| !c.is_ascii_whitespace())
             .unwrap_or(rest.len())..];
+        // Cut, so that many unclosed strings cost a bounded read each.
+        let rest = &rest[..rest.len().min(MAX_URI)];
         let value = match rest.first() {
             Some(b'(') => content::literal_string(rest).0,
             Some(b'<') => content::hex_string(rest).0,
             _ => continue,
         };
         let s = content::pdf_text_string(&value);
-        if !s.is_empty() && uris.len() < 1000 {
+        if uris.len() >= 1000 {
+            break;
+        }
+        if !s.is_empty() {
             uris.push(s);
         }
     }
@@ -220,6 +239,10 @@ fn numbered_objects(dict: &[u8], data: &[u8]) -> Vec<u8> {
     let pairs: Vec<(usize, usize)> = numbers.chunks_exact(2).map(|p| (p[0], p[1])).collect();
     let mut out = Vec::new();
     for (k, &(number, offset)) in pairs.iter().enumerate() {
+        // Offsets out of order could name the whole stream again and again.
+        if out.len() > 2 * data.len() + (1 << 20) {
+            break;
+        }
         let start = first.saturating_add(offset).min(data.len());
         let end = pairs.get(k + 1).map_or(data.len(), |&(_, o)| {
             first.saturating_add(o).min(data.len())
@@ -266,6 +289,36 @@ mod tests {
         let got = extract(&pdf_with(&content), &limits);
         assert!(got.truncated);
         assert!(got.text.len() <= 1000);
+    }
+
+    /// Shapes that would make a naive scan quadratic: each is 1-2 MB of one repeated
+    /// construct, read in milliseconds when every byte is read a bounded number of times
+    /// (hours otherwise, which the test run's timeout would show).
+    #[test]
+    fn repeated_constructs_cost_linear_time() {
+        let limits = Limits::default();
+        let many_streams = b"%PDF-1.4\n"
+            .iter()
+            .chain(b">>stream\n".repeat(200_000).iter())
+            .copied()
+            .collect::<Vec<u8>>();
+        let _ = extract(&many_streams, &limits);
+        let mut objs = b"%PDF-1.4\n1 0 obj << >>\nstream\nbegincmap 1 beginbfchar <01> <0041> endbfchar\nendstream\n".to_vec();
+        objs.extend(b"1 0 obj ".repeat(200_000));
+        let _ = extract(&objs, &limits);
+        let mut uris = b"%PDF-1.4\n".to_vec();
+        uris.extend(b"/URI (http://a".repeat(100_000));
+        assert!(extract(&uris, &limits).uris.len() <= 1000);
+        let ranges = format!(
+            "beginbfrange {} endbfrange",
+            "<0000> <FFFF> <0041> ".repeat(50_000)
+        );
+        assert!(cmap::CMap::parse(ranges.as_bytes()).decode(&[0, 0]) == "A");
+        // An object stream whose offsets jump back and forth names a bounded amount.
+        let data = format!("{} {}", "1 0 2 100000 ".repeat(5000), "x".repeat(100_000));
+        let first = data.find('x').unwrap();
+        let out = numbered_objects(format!("/First {first}").as_bytes(), data.as_bytes());
+        assert!(out.len() <= 2 * data.len() + (2 << 20), "{}", out.len());
     }
 
     #[test]
