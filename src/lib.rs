@@ -51,6 +51,8 @@
 //!   tables, then SQL).
 //! - [`decode`]: the message as a flat list of parts: MIME tree, archives, types, bad
 //!   headers, within hard limits.
+//! - [`extract`]: what is inside attachments, for the decoder's types and the spam rules:
+//!   Office and PDF text and links, Office macros, QR codes; sans I/O, within limits.
 //! - [`banned`]: banned names and types over the decoded parts, amavisd-new's rule semantics.
 //! - [`av`]: virus scanners behind one trait: clamd and command-line programs.
 //! - [`spam`]: the embedded spam engine: SpamAssassin's rule files, Bayes, the spamd protocol.
