@@ -335,6 +335,22 @@ fn macros_are_a_banned_type() {
     assert_eq!(typed("a.docm")[0], "macro");
     assert_eq!(typed("b.txt"), vec!["macro", "doc"]);
     assert!(!typed("c.docx").contains(&"macro".to_string()));
+    // Parts spooled to files are typed the same way, read in place.
+    let spooled = DecodeLimits {
+        memory_part_limit: 0,
+        ..DecodeLimits::default()
+    };
+    let on_disk = decode::decode_message(&msg, &spooled, dir.path());
+    let part = |name: &str| {
+        on_disk
+            .parts
+            .iter()
+            .find(|p| p.name.as_deref() == Some(name))
+            .unwrap()
+    };
+    assert!(part("b.txt").data.as_slice().is_none());
+    assert_eq!(part("a.docm").types[0], "macro");
+    assert_eq!(part("b.txt").types, vec!["macro", "doc"]);
     let no_macros = RuleSet::compile(
         "NO_MACROS",
         &[RuleSpec {

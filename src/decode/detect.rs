@@ -4,7 +4,7 @@
 
 use super::part::PartData;
 use file_format::FileFormat;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 
 /// Bytes looked at; enough for every signature file-format knows, and for the PE header.
 const HEAD: usize = 64 * 1024;
@@ -36,28 +36,21 @@ pub fn with_macro_type(data: &PartData, mut types: Vec<String>) -> Vec<String> {
         return types;
     }
     let limits = Limits::default();
-    let mut read_bytes = Vec::new();
-    let bytes: &[u8] = match data.as_slice() {
-        Some(b) => b,
-        None => {
-            let read = data.reader().and_then(|r| {
-                r.take(limits.max_input as u64 + 1)
-                    .read_to_end(&mut read_bytes)
-            });
-            if read.is_err() {
-                return types;
-            }
-            &read_bytes
-        }
+    // Read in place: a part spooled to a file is not copied into memory for this.
+    let Ok(mut reader) = data.reader() else {
+        return types;
     };
-    if bytes.len() > limits.max_input {
+    let size = reader
+        .seek(SeekFrom::End(0))
+        .and_then(|n| reader.rewind().map(|_| n));
+    if size.map_or(true, |n| n > limits.max_input as u64) {
         return types;
     }
     let macros = crate::catch_panic::catch(|| {
         if kind == "doc" {
-            Some(ole::macros_of(bytes, &limits))
+            Some(ole::macros_of_reader(reader, &limits))
         } else {
-            ooxml::macros(bytes, &limits)
+            ooxml::macros(reader, &limits)
         }
     });
     if macros.ok().flatten().is_some_and(|m| m.any()) {

@@ -5,7 +5,7 @@
 
 use super::ole::{self, Macros};
 use super::{Extracted, Limits, xml_text};
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read, Seek};
 
 /// Members looked at, at most (a document has dozens; a zip of 65,535 empty names is a way
 /// to make a reader spin).
@@ -68,7 +68,7 @@ fn member(name: &str) -> Member {
 }
 
 /// The kind of Office zip `archive` is, or `None` for another zip.
-fn kind_of<R: Read + std::io::Seek>(archive: &mut zip::ZipArchive<R>) -> Option<&'static str> {
+fn kind_of<R: Read + Seek>(archive: &mut zip::ZipArchive<R>) -> Option<&'static str> {
     if archive.index_for_name("[Content_Types].xml").is_some() {
         return Some("ooxml");
     }
@@ -86,16 +86,17 @@ fn kind_of<R: Read + std::io::Seek>(archive: &mut zip::ZipArchive<R>) -> Option<
 
 /// The text, links and macros of an Office zip, or `None` when `bytes` is another zip.
 pub fn extract(bytes: &[u8], limits: &Limits) -> Option<Extracted> {
-    read(bytes, limits, true)
+    read(Cursor::new(bytes), limits, true)
 }
 
-/// Only the macros of an Office zip (for the decoder's types), or `None` for another zip.
-pub fn macros(bytes: &[u8], limits: &Limits) -> Option<Macros> {
-    read(bytes, limits, false)?.macros
+/// Only the macros of an Office zip (for the decoder's types), or `None` for another zip;
+/// read from `src` in place (a part spooled to a file is not copied into memory).
+pub fn macros<R: Read + Seek>(src: R, limits: &Limits) -> Option<Macros> {
+    read(src, limits, false)?.macros
 }
 
-fn read(bytes: &[u8], limits: &Limits, text: bool) -> Option<Extracted> {
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).ok()?;
+fn read<R: Read + Seek>(src: R, limits: &Limits, text: bool) -> Option<Extracted> {
+    let mut archive = zip::ZipArchive::new(src).ok()?;
     let kind = kind_of(&mut archive)?;
     let mut out = Extracted {
         kind,

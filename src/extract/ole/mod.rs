@@ -9,7 +9,7 @@
 pub mod ovba;
 
 use super::{Extracted, Limits};
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read, Seek};
 use std::path::{Path, PathBuf};
 
 /// The compound file signature.
@@ -122,13 +122,18 @@ fn names_remote_program(lower: &str) -> bool {
 
 /// The macros of a compound file (nothing when it cannot be read as one).
 pub fn macros_of(bytes: &[u8], limits: &Limits) -> Macros {
-    macros_of_with(bytes, limits, limits)
+    macros_of_with(Cursor::new(bytes), limits, limits)
+}
+
+/// Same, read from `src` in place (a part spooled to a file is not copied into memory).
+pub fn macros_of_reader<R: Read + Seek>(src: R, limits: &Limits) -> Macros {
+    macros_of_with(src, limits, limits)
 }
 
 /// Same; `nested` are the limits for what is embedded in PowerPoint streams.
-fn macros_of_with(bytes: &[u8], limits: &Limits, nested: &Limits) -> Macros {
+fn macros_of_with<R: Read + Seek>(src: R, limits: &Limits, nested: &Limits) -> Macros {
     let mut m = Macros::default();
-    let Ok(mut cf) = cfb::CompoundFile::open(Cursor::new(bytes)) else {
+    let Ok(mut cf) = cfb::CompoundFile::open(src) else {
         return m;
     };
     let entries: Vec<(PathBuf, bool)> = cf
@@ -219,7 +224,7 @@ fn macros_of_embedded(bytes: &[u8], limits: &Limits) -> Macros {
         max_input: 0,
         ..*limits
     };
-    macros_of_with(bytes, limits, &inner)
+    macros_of_with(Cursor::new(bytes), limits, &inner)
 }
 
 /// A storage called `VBA` (Word's `Macros/VBA`, Excel's `_VBA_PROJECT_CUR/VBA`).

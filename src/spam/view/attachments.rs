@@ -92,9 +92,7 @@ impl Reader {
         }
         if let Some(doc) = extract::extract(bytes, &limits) {
             self.parts += 1;
-            let macros = doc.macros.clone().unwrap_or_default();
-            let office_name = OFFICE_NAMES.iter().any(|e| lower_name.ends_with(e));
-            self.facts.renamed |= macros.any() && !office_name && name.is_some();
+            self.facts.renamed |= name.is_some() && renamed(&doc, &lower_name);
             self.take(doc, uris, &limits);
         } else if bytes.starts_with(b"PK\x03\x04") {
             self.parts += 1;
@@ -156,15 +154,19 @@ impl Reader {
                 .unwrap_or_default();
             if let Some(doc) = extract::extract(&data, limits) {
                 read += 1;
-                let macros = doc.macros.clone().unwrap_or_default();
-                let office_name = OFFICE_NAMES.iter().any(|e| name.ends_with(e));
-                self.facts.renamed |= macros.any() && !office_name;
+                self.facts.renamed |= renamed(&doc, &name);
                 self.take(doc, uris, limits);
             } else if name.ends_with(".csv") {
                 self.facts.csv_dde |= starts_program(&data);
             }
         }
     }
+}
+
+/// A document with macros under a name (lower case) that does not say Office.
+fn renamed(doc: &extract::Extracted, lower_name: &str) -> bool {
+    let macros = doc.macros.as_ref().is_some_and(Macros::any);
+    macros && !OFFICE_NAMES.iter().any(|e| lower_name.ends_with(e))
 }
 
 /// A CSV whose cells start a program through DDE when Excel opens it: `=cmd|'/c ...'!A0`,
