@@ -215,8 +215,8 @@ pub fn run_rule(r: &Rule, view: &MessageView, ctx: &Ctx) -> u32 {
             n
         };
     match &r.test {
-        Test::Header(t) => u32::from(t.hits_with(|spec| view.header(spec))),
-        Test::Exists(name) => u32::from(view.header(name).is_some()),
+        Test::Header(t) => u32::from(t.hits_with(|spec| view.header_shared(spec))),
+        Test::Exists(name) => u32::from(view.header_shared(name).is_some()),
         Test::Eval(call) => u32::from(eval::run(call, ctx)),
         Test::Pattern(p) => match r.kind {
             Kind::Body => {
@@ -282,7 +282,7 @@ fn header_text(plan: &Plan, view: &MessageView, which: Text) -> Vec<u8> {
     // each value once is enough for a prefilter, and Hyperscan's time grows with the text.
     let mut seen = std::collections::HashSet::new();
     for (_, spec) in plan.header_specs.iter().filter(|(t, _)| *t == which) {
-        if let Some(v) = view.header(spec)
+        if let Some(v) = view.header_shared(spec)
             && !seen.contains(&v)
         {
             text.extend_from_slice(v.as_bytes());

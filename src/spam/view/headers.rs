@@ -313,11 +313,15 @@ impl HeaderTest {
     }
 
     /// Does the rule hit, with header values from `get` (which knows pseudo-headers)?
-    pub fn hits_with(&self, get: impl Fn(&str) -> Option<String>) -> bool {
-        let v = get(&self.spec)
-            .or_else(|| self.if_unset.clone())
-            .unwrap_or_default();
-        self.pattern.is_match(v.as_bytes()) != self.negate
+    pub fn hits_with<S: AsRef<str>>(&self, get: impl Fn(&str) -> Option<S>) -> bool {
+        let hit = match get(&self.spec) {
+            Some(v) => self.pattern.is_match(v.as_ref().as_bytes()),
+            None => {
+                let unset = self.if_unset.as_deref().unwrap_or_default();
+                self.pattern.is_match(unset.as_bytes())
+            }
+        };
+        hit != self.negate
     }
 }
 

@@ -20,6 +20,7 @@ use html::Html;
 use mail_parser::{MimeHeaders, PartType};
 use relays::Relays;
 use uri::UriList;
+use std::rc::Rc;
 
 /// A MIME part, as the MIME eval functions and `mimeheader` rules see it.
 #[derive(Debug, Clone)]
@@ -80,8 +81,9 @@ pub struct MessageView {
     /// rules ask, and parsing every Received date each time showed in profiles).
     pub date_shift: std::cell::OnceCell<i64>,
     /// Header values already computed (hundreds of header rules ask for a few dozen specs;
-    /// decoding each time cost more than the matching).
-    header_cache: std::cell::RefCell<std::collections::HashMap<String, Option<String>>>,
+    /// decoding each time cost more than the matching). Shared, not cloned: the rules ask
+    /// thousands of times a message, and copying each value showed in profiles.
+    header_cache: std::cell::RefCell<std::collections::HashMap<String, Option<Rc<str>>>>,
 }
 
 /// Where the body starts: after the header section (the decoder's reading of it) and its
@@ -457,6 +459,11 @@ impl MessageView {
 
     /// A header value as a header rule asks for it, pseudo-headers included.
     pub fn header(&self, spec: &str) -> Option<String> {
+        self.header_shared(spec).map(|v| v.to_string())
+    }
+
+    /// [`Self::header`] without a copy of the value: for the rules' hot paths.
+    pub fn header_shared(&self, spec: &str) -> Option<Rc<str>> {
         if let Some(v) = self.header_cache.borrow().get(spec) {
             return v.clone();
         }
@@ -479,6 +486,7 @@ impl MessageView {
                 .pseudo_header(name)
                 .or_else(|| self.headers.get(spec))
         };
+        let v: Option<Rc<str>> = v.map(Rc::from);
         self.header_cache
             .borrow_mut()
             .insert(spec.to_string(), v.clone());
