@@ -68,7 +68,7 @@ elif target == "archive":
             b = read(tf + f)
             if b is not None: seeds.append(bytes([i]) + (b[len(sig):] if b.startswith(sig) else b))
 elif target == "extract":
-    # The first byte chooses the reader: 0 PDF, 1 Office zip, 2 compound file, 3 image.
+    # The first byte chooses the reader: 0 PDF, 1 Office zip, 2 compound file, 3 image, 4 RTF.
     for path in [tf + "clam.pdf"] + glob.glob("/usr/share/doc/*/*.pdf")[:3]:
         b = read(path)
         if b is not None: seeds.append(b"\x00" + b)
@@ -80,6 +80,8 @@ elif target == "extract":
         if b is not None: seeds.append(b"\x03" + b)
     b = read(tf + "clam.zip")
     if b is not None: seeds.append(b"\x01" + b)
+    seeds.append(b"\x04" + rb'{\rtf1\ansi\ansicpg1251{\fonttbl{\f0 Arial;}}\f0 Hi \'cf\'f0 {\uc2\u20320\'c4\'e3}\par'
+                 rb'{\field{\*\fldinst{HYPERLINK "http://x.example/"}}{\fldrslt{go}}}{\object{\*\objdata 0105}}\bin2 {}}')
 elif target == "config":
     seeds = [read("../etc/amavisd.toml")]
 elif target == "smtp_command":

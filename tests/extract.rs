@@ -167,6 +167,87 @@ fn document_text_and_links_reach_the_body_and_uri_rules() {
     assert!(!plain.uris.iter().any(|u| u.contains("example/pay")));
 }
 
+/// Word 97 and RTF documents: their text reaches the body rules and their field links the
+/// URI list, however the part is declared; an RTF with an embedded object hits OLEOBJ.
+#[test]
+fn word_97_and_rtf_text_reach_the_rules() {
+    let doc = fixtures::word_document(&[
+        ("Your invoice is overdue.\r", true),
+        (
+            "Pay at \u{13} HYPERLINK \"https://doc-link.example/pay\" \u{14}our portal\u{15} today.\r",
+            false,
+        ),
+    ])
+    .unwrap();
+    let rtf =
+        br#"{\rtf1\ansi{\fonttbl{\f0 Arial;}}\f0 Your parcel is \ldblquote held\rdblquote .\par
+{\field{\*\fldinst{HYPERLINK "https://rtf-link.example/track"}}{\fldrslt{Track it}}}
+{\object\objemb{\*\objclass Equation.3}{\*\objdata 0105000002000000}}}"#;
+    let msg = mail_with(&[
+        ("invoice.doc", "application/msword", &doc),
+        ("parcel.txt", "application/octet-stream", rtf),
+    ]);
+    let v = view(&msg, Some(Limits::default()));
+    let body = v.body.join("\n");
+    for text in [
+        "Your invoice is overdue.",
+        "Pay at our portal today.",
+        "Your parcel is “held”.",
+        "Track it",
+    ] {
+        assert!(body.contains(text), "{text:?} not in {body}");
+    }
+    assert!(
+        !body.contains("Arial") && !body.contains("HYPERLINK"),
+        "{body}"
+    );
+    for link in [
+        "https://doc-link.example/pay",
+        "https://rtf-link.example/track",
+    ] {
+        assert!(
+            v.uris.iter().any(|u| u == link),
+            "{link} not in {:?}",
+            v.uris
+        );
+    }
+    assert_eq!(v.attachments.read, vec!["doc", "rtf"]);
+    assert!(v.attachments.macros.object);
+    let hits = hits(&msg);
+    assert!(hits.iter().any(|h| h == "OLEOBJ"), "{hits:?}");
+}
+
+/// A document inside a forwarded message (message/rfc822), two levels down, is read too.
+#[test]
+fn documents_in_attached_messages_are_read() {
+    let rtf = br"{\rtf1 Claim your refund at https://nested-link.example/refund now}";
+    let inner = mail_with(&[("refund.rtf", "application/rtf", rtf)]);
+    let wrap = |m: &[u8]| {
+        let mut out = b"From: a@example.org\r\nTo: u@example.com\r\nSubject: Fwd\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"w\"\r\n\r\n--w\r\nContent-Type: text/plain\r\n\r\nsee below\r\n\
+--w\r\nContent-Type: message/rfc822\r\n\r\n"
+            .to_vec();
+        out.extend_from_slice(m);
+        out.extend_from_slice(b"\r\n--w--\r\n");
+        out
+    };
+    let msg = wrap(&wrap(&inner));
+    let v = view(&msg, Some(Limits::default()));
+    assert!(
+        v.body.join("\n").contains("Claim your refund"),
+        "{:?}",
+        v.body
+    );
+    assert!(
+        v.uris
+            .iter()
+            .any(|u| u.starts_with("https://nested-link.example/refund")),
+        "{:?}",
+        v.uris
+    );
+    assert_eq!(v.attachments.read, vec!["rtf"]);
+}
+
 #[test]
 fn qr_code_links_reach_the_uri_list() {
     let msg = mail_with(&[

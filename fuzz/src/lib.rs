@@ -243,10 +243,10 @@ pub fn received(data: &[u8]) {
 }
 
 /// The attachment readers (`amavisd::extract`) on arbitrary bytes, chosen by the first
-/// byte: PDF, Office zip, compound file, QR image. Called without the panic guard
+/// byte: PDF, Office zip, compound file, QR image, RTF. Called without the panic guard
 /// `extract::extract` puts around them, so that a panic is found rather than hidden.
 pub fn extract(data: &[u8]) {
-    use amavisd::extract::{Limits, ole, ooxml, pdf, qr};
+    use amavisd::extract::{Limits, ole, ooxml, pdf, qr, rtf};
     let limits = Limits {
         max_inflated: 4 << 20,
         max_text: 64 << 10,
@@ -256,10 +256,11 @@ pub fn extract(data: &[u8]) {
     let Some((&which, rest)) = data.split_first() else {
         return;
     };
-    match which % 4 {
+    match which % 5 {
         0 => drop(pdf::extract(rest, &limits)),
         1 => drop(ooxml::extract(rest, &limits)),
         2 => drop(ole::extract(rest, &limits)),
-        _ => drop(qr::decode(rest, &limits)),
+        3 => drop(qr::decode(rest, &limits)),
+        _ => drop(rtf::extract(rest, &limits)),
     }
 }

@@ -114,3 +114,42 @@ pub fn pdf_with(content: &[u8], link: &str) -> io::Result<Vec<u8>> {
     pdf.extend_from_slice(b"6 0 obj << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n");
     Ok(pdf)
 }
+
+/// A Word 97 document whose text is `pieces` in order, each stored one byte a character
+/// (`true`: characters up to U+00FF, taken as Windows-1252 bytes) or as UTF-16, with a
+/// formatting record before the piece table as Word writes one.
+pub fn word_document(pieces: &[(&str, bool)]) -> io::Result<Vec<u8>> {
+    // FibBase, then 14 16-bit words, 22 32-bit words and 93 offset/length pairs: the
+    // piece table's pair is the 34th (MS-DOC 2.5.1).
+    let mut doc = vec![0u8; 1024];
+    doc[0..2].copy_from_slice(&0xa5ecu16.to_le_bytes());
+    doc[0x0a..0x0c].copy_from_slice(&0x0200u16.to_le_bytes());
+    doc[32..34].copy_from_slice(&14u16.to_le_bytes());
+    doc[62..64].copy_from_slice(&22u16.to_le_bytes());
+    doc[152..154].copy_from_slice(&93u16.to_le_bytes());
+    let (mut cps, mut pcds) = (vec![0u32], Vec::new());
+    for (text, compressed) in pieces {
+        let at = doc.len() as u32;
+        let (fc, chars) = if *compressed {
+            doc.extend(text.chars().map(|c| c as u32 as u8));
+            ((at * 2) | 0x4000_0000, text.chars().count())
+        } else {
+            let units: Vec<u16> = text.encode_utf16().collect();
+            doc.extend(units.iter().flat_map(|u| u.to_le_bytes()));
+            (at, units.len())
+        };
+        cps.push(cps[cps.len() - 1] + chars as u32);
+        pcds.extend_from_slice(&[0, 0]);
+        pcds.extend_from_slice(&fc.to_le_bytes());
+        pcds.extend_from_slice(&[0, 0]);
+    }
+    let mut plc: Vec<u8> = cps.iter().flat_map(|c| c.to_le_bytes()).collect();
+    plc.extend(pcds);
+    let mut table = vec![1u8, 2, 0, 0xaa, 0xbb, 2];
+    table.extend_from_slice(&(plc.len() as u32).to_le_bytes());
+    table.extend(plc);
+    let clx = 154 + 33 * 8;
+    doc[clx..clx + 4].copy_from_slice(&0u32.to_le_bytes());
+    doc[clx + 4..clx + 8].copy_from_slice(&(table.len() as u32).to_le_bytes());
+    compound(&[("/WordDocument", &doc), ("/1Table", &table)])
+}

@@ -1,5 +1,5 @@
-//! Content the rules would not see otherwise: the text and links inside Office documents and
-//! PDFs, the macros inside Office documents, and the links in QR codes in images
+//! Content the rules would not see otherwise: the text and links inside Office documents,
+//! RTF and PDFs, the macros and embedded objects inside Office documents, and the links in QR codes in images
 //! (SpamAssassin's ExtractText and OLEVBMacro plugins, without running external programs).
 //!
 //! Everything here is sans I/O and bounded: it reads bytes already in memory, never more
@@ -14,6 +14,7 @@ pub mod ole;
 pub mod ooxml;
 pub mod pdf;
 pub mod qr;
+pub mod rtf;
 mod xml_text;
 
 /// Hard limits on extraction, per part. Each has a default chosen so that a normal document
@@ -59,7 +60,7 @@ impl Default for Limits {
 /// What one part gave.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Extracted {
-    /// The kind of document read (`pdf`, `docx`, `odf`, `doc`, `qr`).
+    /// The kind of document read (`pdf`, `docx`, `odf`, `doc`, `rtf`, `qr`).
     pub kind: &'static str,
     /// Its text, paragraphs separated by line breaks.
     pub text: String,
@@ -84,6 +85,8 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Option<Extracted> {
             ooxml::extract(bytes, limits)
         } else if bytes.starts_with(&ole::SIGNATURE) {
             Some(ole::extract(bytes, limits))
+        } else if rtf::is_rtf(bytes) {
+            Some(rtf::extract(bytes, limits))
         } else {
             None
         }

@@ -1,12 +1,14 @@
 //! OLE2 compound files (Word, Excel and PowerPoint 97-2003, and the encrypted wrapper of
 //! every newer Office file): whether they carry macros, whether those macros run on their
-//! own or fetch and run programs, and whether the document is encrypted.
+//! own or fetch and run programs, and whether the document is encrypted; and the text of a
+//! Word document (`word`).
 //!
 //! The directory is read with `cfb`; macros are found by their storages (a `VBA` storage with
 //! a `dir` stream) and Excel 4.0 macro sheets by the workbook's sheet records, rather than by
 //! SpamAssassin's byte markers, so a macro is seen whatever the file is called.
 
 pub mod ovba;
+pub mod word;
 
 use super::{Extracted, Limits};
 use std::io::{Cursor, Read, Seek};
@@ -306,14 +308,23 @@ fn biff_facts(stream: &[u8]) -> (bool, bool) {
     (xlm, encrypted)
 }
 
-/// A compound file as a document: its macros (its text is not read: Word's binary format
-/// needs its piece table, which is left for another day).
+/// A compound file as a document: its macros, and for a Word document its text and the
+/// links of its fields.
 pub fn extract(bytes: &[u8], limits: &Limits) -> Extracted {
-    Extracted {
+    let mut doc = Extracted {
         kind: "doc",
         macros: Some(macros_of(bytes, limits)),
         ..Extracted::default()
+    };
+    let words = cfb::CompoundFile::open(Cursor::new(bytes))
+        .ok()
+        .and_then(|mut cf| word::text(&mut cf, limits));
+    if let Some(w) = words {
+        doc.text = w.text;
+        doc.uris = w.links;
+        doc.truncated = w.truncated;
     }
+    doc
 }
 
 #[cfg(test)]

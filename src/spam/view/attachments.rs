@@ -16,6 +16,10 @@ const OFFICE_NAMES: [&str; 24] = [
     ".odp", ".rtf",
 ];
 
+/// Levels of attached messages looked into for attachments (a forwarded message inside a
+/// forwarded message ...); the parts and time limits bound the work as well.
+const MAX_NESTED: usize = 3;
+
 /// Members of an attached zip looked into, at most (SpamAssassin's `olemacro_num_zip`).
 const MAX_ZIP_MEMBERS: usize = 8;
 
@@ -30,7 +34,7 @@ pub struct Attachments {
     pub zip_password: bool,
     /// A CSV attachment that starts a program through DDE (`=cmd|' /c ...'!A0`).
     pub csv_dde: bool,
-    /// Kinds of documents read (`pdf`, `ooxml`, `odf`, `doc`), and `qr` per code read.
+    /// Kinds of documents read (`pdf`, `ooxml`, `odf`, `doc`, `rtf`), and `qr` per code read.
     pub read: Vec<&'static str>,
     /// Attachments were left unread when the time budget ran out.
     pub out_of_time: bool,
@@ -97,6 +101,28 @@ impl Reader {
         } else if bytes.starts_with(b"PK\x03\x04") {
             self.parts += 1;
             self.add_zip(bytes, uris, &limits);
+        }
+    }
+
+    /// The attachments of a message attached to this one (a forwarded `.eml`), and of the
+    /// messages attached to it, [`MAX_NESTED`] levels down.
+    pub fn add_message(&mut self, msg: &mail_parser::Message<'_>, uris: &mut UriList) {
+        self.add_nested(msg, uris, 1);
+    }
+
+    fn add_nested(&mut self, msg: &mail_parser::Message<'_>, uris: &mut UriList, depth: usize) {
+        use mail_parser::{MimeHeaders, PartType};
+        for part in &msg.parts {
+            match &part.body {
+                PartType::Binary(b) | PartType::InlineBinary(b) => {
+                    self.add(b, part.attachment_name(), uris);
+                }
+                PartType::Text(t) if part.attachment_name().is_some() => {
+                    self.add(t.as_bytes(), part.attachment_name(), uris);
+                }
+                PartType::Message(m) if depth < MAX_NESTED => self.add_nested(m, uris, depth + 1),
+                _ => {}
+            }
         }
     }
 

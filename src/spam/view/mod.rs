@@ -19,8 +19,8 @@ use headers::Headers;
 use html::Html;
 use mail_parser::{MimeHeaders, PartType};
 use relays::Relays;
-use uri::UriList;
 use std::rc::Rc;
+use uri::UriList;
 
 /// A MIME part, as the MIME eval functions and `mimeheader` rules see it.
 #[derive(Debug, Clone)]
@@ -363,6 +363,7 @@ impl MessageView {
                 PartType::Text(t) if facts.filename.is_some() => {
                     reader.add(t.as_bytes(), facts.filename.as_deref(), uris);
                 }
+                PartType::Message(m) => reader.add_message(m, uris),
                 _ => {}
             }
             self.parts.push(facts);
