@@ -115,6 +115,20 @@ fn push_capped(out: &mut String, s: &str, max: usize) -> bool {
     }
 }
 
+/// Adds the words of a field code that are links (`HYPERLINK "http://..."`,
+/// `INCLUDEPICTURE "http://..."`) to `out`, which holds at most [`MAX_FIELD_LINKS`].
+fn field_links(code: &str, out: &mut Vec<String>) {
+    for word in code.split([' ', '"']) {
+        if is_link(word) && out.len() < MAX_FIELD_LINKS {
+            out.push(word.to_string());
+        }
+    }
+}
+
+/// Links kept from one document's field codes (a document of a million fields is a way to
+/// fill memory, not a real document).
+const MAX_FIELD_LINKS: usize = 1000;
+
 /// Whether a link found in a document is worth giving to the URI rules.
 fn is_link(s: &str) -> bool {
     let l = s.trim().to_ascii_lowercase();

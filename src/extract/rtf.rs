@@ -7,7 +7,7 @@
 //! the groups nest; this keeps one small state per open group, at most [`MAX_DEPTH`].
 
 use super::ole::Macros;
-use super::{Extracted, Limits, is_link, push_capped};
+use super::{Extracted, Limits, push_capped};
 use encoding_rs::{Encoding, WINDOWS_1252};
 
 /// Groups open at once that are followed; deeper ones are skipped whole (Word itself stops
@@ -348,13 +348,9 @@ impl Reader<'_> {
         }
     }
 
-    /// A field code's words that are links (`HYPERLINK "http://..."`).
+    /// The links of the field code just read.
     fn links_of_code(&mut self) {
-        for word in self.code.split([' ', '"']) {
-            if is_link(word) && self.out.uris.len() < 1000 {
-                self.out.uris.push(word.to_string());
-            }
-        }
+        super::field_links(&self.code, &mut self.out.uris);
         self.code.clear();
     }
 }

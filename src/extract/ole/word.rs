@@ -8,7 +8,7 @@
 //! tables, pictures) and trust the offsets they read; this reads the pieces alone and checks
 //! every offset against the stream it points into.
 
-use crate::extract::{Limits, is_link, push_capped};
+use crate::extract::{Limits, field_links, push_capped};
 use std::io::{Read, Seek};
 use std::path::Path;
 
@@ -197,14 +197,9 @@ impl Fields {
         push_capped(&mut out.text, s, max)
     }
 
-    /// A field code's quoted or bare words that are links (`HYPERLINK "http://..."`,
-    /// `INCLUDEPICTURE "http://..."`).
+    /// The links of the field code just read.
     fn links_of_code(&mut self, out: &mut WordText) {
-        for word in self.code.split([' ', '"']) {
-            if is_link(word) && out.links.len() < 1000 {
-                out.links.push(word.to_string());
-            }
-        }
+        field_links(&self.code, &mut out.links);
         self.code.clear();
     }
 }
