@@ -1,6 +1,7 @@
 //! Content the rules would not see otherwise: the text and links inside Office documents,
-//! RTF and PDFs, the macros and embedded objects inside Office documents, and the links in QR codes in images
-//! (SpamAssassin's ExtractText and OLEVBMacro plugins, without running external programs).
+//! RTF and PDFs, the macros and embedded objects inside Office documents, and the links in
+//! QR codes in images (SpamAssassin's ExtractText and OLEVBMacro plugins, without running
+//! external programs).
 //!
 //! Everything here is sans I/O and bounded: it reads bytes already in memory, never more
 //! than [`Limits`] allows (bytes looked at, bytes inflated, text kept, pixels decoded), and a

@@ -134,10 +134,19 @@ pub fn macros_of_reader<R: Read + Seek>(src: R, limits: &Limits) -> Macros {
 
 /// Same; `nested` are the limits for what is embedded in PowerPoint streams.
 fn macros_of_with<R: Read + Seek>(src: R, limits: &Limits, nested: &Limits) -> Macros {
+    match cfb::CompoundFile::open(src) {
+        Ok(mut cf) => macros_in(&mut cf, limits, nested),
+        Err(_) => Macros::default(),
+    }
+}
+
+/// The macros of the open compound file `cf`.
+fn macros_in<F: Read + Seek>(
+    cf: &mut cfb::CompoundFile<F>,
+    limits: &Limits,
+    nested: &Limits,
+) -> Macros {
     let mut m = Macros::default();
-    let Ok(mut cf) = cfb::CompoundFile::open(src) else {
-        return m;
-    };
     let entries: Vec<(PathBuf, bool)> = cf
         .walk()
         .take(MAX_STREAMS)
@@ -156,7 +165,7 @@ fn macros_of_with<R: Read + Seek>(src: R, limits: &Limits, nested: &Limits) -> M
             ("objectpool", false) | ("\u{1}ole10native", true) => m.object = true,
             (n, false) if n.starts_with("mbd") => m.object = true,
             ("powerpoint document", true) if nested.max_input > 0 => {
-                let stream = read_stream(&mut cf, path, limits.max_input);
+                let stream = read_stream(cf, path, limits.max_input);
                 for embedded in powerpoint_storages(&stream, limits) {
                     m.merge(&macros_of_embedded(&embedded, nested));
                 }
@@ -164,16 +173,16 @@ fn macros_of_with<R: Read + Seek>(src: R, limits: &Limits, nested: &Limits) -> M
             ("dir", true) if is_vba_storage(path.parent()) => {
                 m.vba = true;
                 let parent = path.parent().unwrap_or(Path::new("/"));
-                read_vba(&mut cf, parent, &mut m, &mut budget);
+                read_vba(cf, parent, &mut m, &mut budget);
             }
             ("workbook" | "book", true) => {
-                let stream = read_stream(&mut cf, path, 1 << 20);
+                let stream = read_stream(cf, path, 1 << 20);
                 let (xlm, encrypted) = biff_facts(&stream);
                 m.xlm |= xlm;
                 m.encrypted |= encrypted;
             }
             ("worddocument", true) => {
-                let fib = read_stream(&mut cf, path, 16);
+                let fib = read_stream(cf, path, 16);
                 // FIB flags at 0x0A: fEncrypted is bit 8 (MS-DOC 2.5.2).
                 m.encrypted |= fib.get(0x0b).is_some_and(|b| b & 0x01 != 0);
             }
@@ -313,13 +322,14 @@ fn biff_facts(stream: &[u8]) -> (bool, bool) {
 pub fn extract(bytes: &[u8], limits: &Limits) -> Extracted {
     let mut doc = Extracted {
         kind: "doc",
-        macros: Some(macros_of(bytes, limits)),
+        macros: Some(Macros::default()),
         ..Extracted::default()
     };
-    let words = cfb::CompoundFile::open(Cursor::new(bytes))
-        .ok()
-        .and_then(|mut cf| word::text(&mut cf, limits));
-    if let Some(w) = words {
+    let Ok(mut cf) = cfb::CompoundFile::open(Cursor::new(bytes)) else {
+        return doc;
+    };
+    doc.macros = Some(macros_in(&mut cf, limits, limits));
+    if let Some(w) = word::text(&mut cf, limits) {
         doc.text = w.text;
         doc.uris = w.links;
         doc.truncated = w.truncated;

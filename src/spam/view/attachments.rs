@@ -104,25 +104,32 @@ impl Reader {
         }
     }
 
-    /// The attachments of a message attached to this one (a forwarded `.eml`), and of the
-    /// messages attached to it, [`MAX_NESTED`] levels down.
-    pub fn add_message(&mut self, msg: &mail_parser::Message<'_>, uris: &mut UriList) {
-        self.add_nested(msg, uris, 1);
+    /// Reads one MIME part: a binary part or a named text part as an attachment, an attached
+    /// message (a forwarded `.eml`) for its own attachments, [`MAX_NESTED`] levels down.
+    pub fn add_part(&mut self, part: &mail_parser::MessagePart<'_>, uris: &mut UriList) {
+        self.add_part_at(part, uris, 0);
     }
 
-    fn add_nested(&mut self, msg: &mail_parser::Message<'_>, uris: &mut UriList, depth: usize) {
+    fn add_part_at(
+        &mut self,
+        part: &mail_parser::MessagePart<'_>,
+        uris: &mut UriList,
+        depth: usize,
+    ) {
         use mail_parser::{MimeHeaders, PartType};
-        for part in &msg.parts {
-            match &part.body {
-                PartType::Binary(b) | PartType::InlineBinary(b) => {
-                    self.add(b, part.attachment_name(), uris);
-                }
-                PartType::Text(t) if part.attachment_name().is_some() => {
-                    self.add(t.as_bytes(), part.attachment_name(), uris);
-                }
-                PartType::Message(m) if depth < MAX_NESTED => self.add_nested(m, uris, depth + 1),
-                _ => {}
+        match &part.body {
+            PartType::Binary(b) | PartType::InlineBinary(b) => {
+                self.add(b, part.attachment_name(), uris);
             }
+            PartType::Text(t) if part.attachment_name().is_some() => {
+                self.add(t.as_bytes(), part.attachment_name(), uris);
+            }
+            PartType::Message(m) if depth < MAX_NESTED => {
+                for inner in &m.parts {
+                    self.add_part_at(inner, uris, depth + 1);
+                }
+            }
+            _ => {}
         }
     }
 

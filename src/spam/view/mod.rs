@@ -356,16 +356,7 @@ impl MessageView {
                 rendered[n] = Some((texts.len(), html));
                 texts.push((false, self.add_text(&t, html, plain, uris).into()));
             }
-            match &part.body {
-                PartType::Binary(b) | PartType::InlineBinary(b) => {
-                    reader.add(b, facts.filename.as_deref(), uris);
-                }
-                PartType::Text(t) if facts.filename.is_some() => {
-                    reader.add(t.as_bytes(), facts.filename.as_deref(), uris);
-                }
-                PartType::Message(m) => reader.add_message(m, uris),
-                _ => {}
-            }
+            reader.add_part(part, uris);
             self.parts.push(facts);
         }
         let html_img: Vec<bool> = self.html.iter().map(|h| h.has_img).collect();
